@@ -1,0 +1,33 @@
+//! Writes the sample captures in `pcaps/` that mirador's tests and demo use.
+//!
+//! Every packet is built here byte by byte (with valid checksums), so each
+//! file holds exactly the situations it is named for and nothing else:
+//!
+//! - `basic.pcap`: Ethernet, little-endian, microseconds. TCP sessions that
+//!   close with FIN, are rejected, go unanswered, reuse their ports, last
+//!   past the active timeout, or carry IPv4 options; IPv6 with a hop-by-hop
+//!   header; DNS over UDP; ICMP echo and unreachable; 802.1Q, QinQ and MPLS;
+//!   an ARP frame and a frame cut inside its TCP header.
+//! - `tunnels.pcapng`: two interfaces (Ethernet with nanosecond timestamps,
+//!   raw IP with microseconds). VXLAN, GRE, ERSPAN II and III carrying TCP;
+//!   IPv4 and IPv6 datagrams fragmented and sent out of order.
+//! - `cooked-sll.pcap`: Linux SLL, big-endian, microseconds.
+//! - `cooked-sll2.pcap`: Linux SLL2, little-endian, nanoseconds.
+//!
+//! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
+
+mod build;
+mod files;
+
+use std::path::PathBuf;
+
+fn main() -> std::io::Result<()> {
+    let dir = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("pcaps"), PathBuf::from);
+    std::fs::create_dir_all(&dir)?;
+    files::basic(&dir.join("basic.pcap"))?;
+    files::tunnels(&dir.join("tunnels.pcapng"))?;
+    files::cooked(&dir.join("cooked-sll.pcap"), &dir.join("cooked-sll2.pcap"))?;
+    Ok(())
+}

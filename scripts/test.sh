@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (cargo), then the
+# end-to-end tests that check mirador against tshark, DuckDB and pyarrow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --workspace --locked
+cargo test --workspace --locked
+MIRADOR_BIN="$PWD/target/debug/mirador" .venv/bin/python -m pytest -q tests/e2e

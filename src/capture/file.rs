@@ -1,0 +1,571 @@
+//! Capture files: classic pcap and pcapng.
+//!
+//! [`CaptureFile`] reads either format from any [`Read`] (a file, or a byte
+//! slice in tests and fuzzing) and yields one [`RawPacket`] at a time from a
+//! buffer it reuses. It handles both byte orders, micro- and nanosecond pcap,
+//! and pcapng sections with several interfaces, each with its own link type,
+//! timestamp resolution (`if_tsresol`) and offset (`if_tsoffset`).
+//!
+//! Errors carry the file and the byte offset of the record that could not be
+//! read. A reader stops at its first error; every packet returned before it is
+//! good. Packets of a pcapng interface whose link type we cannot decode are
+//! skipped and counted, and the first such interface is reported as a warning.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::{LinkType, RawPacket};
+
+/// Largest record we accept, bytes. Anything longer is a corrupt length field
+/// (the largest real snap length, 262 144, is well under it).
+pub const MAX_RECORD_LEN: usize = 1 << 20;
+
+const PCAP_MAGIC_MICROS: u32 = 0xa1b2_c3d4;
+const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
+const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
+const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+const PCAPNG_IDB: u32 = 1;
+const PCAPNG_OBSOLETE_PB: u32 = 2;
+const PCAPNG_SPB: u32 = 3;
+const PCAPNG_EPB: u32 = 6;
+const PCAPNG_OPT_END: u16 = 0;
+const PCAPNG_OPT_TSRESOL: u16 = 9;
+const PCAPNG_OPT_TSOFFSET: u16 = 14;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// What went wrong while reading a capture file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureErrorKind {
+    /// The file could not be opened or read.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// The file holds no bytes at all.
+    #[error("file is empty")]
+    Empty,
+    /// The first four bytes are neither a pcap nor a pcapng magic number.
+    #[error("not a pcap or pcapng file (magic {0:#010x})")]
+    BadMagic(u32),
+    /// The file ends inside a header or a record.
+    #[error("truncated {what}: needed {needed} bytes, {available} available")]
+    Truncated {
+        /// The structure that was cut.
+        what: &'static str,
+        /// Bytes the structure needs.
+        needed: usize,
+        /// Bytes that were left in the file.
+        available: usize,
+    },
+    /// A length field is impossible.
+    #[error("corrupt {what}: {detail}")]
+    Corrupt {
+        /// The structure whose length field is wrong.
+        what: &'static str,
+        /// The offending value.
+        detail: String,
+    },
+    /// The link type is not one mirador decodes.
+    #[error("unsupported link type {0} (supported: Ethernet 1, Linux SLL 113, SLL2 276, raw IP 101/228/229)")]
+    UnsupportedLinkType(u32),
+}
+
+/// An error reading a capture file, with where it happened.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: at byte offset {offset}: {kind}")]
+pub struct CaptureError {
+    /// The file being read.
+    pub path: PathBuf,
+    /// Byte offset of the header or record that failed.
+    pub offset: u64,
+    /// What failed.
+    pub kind: CaptureErrorKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: Option<LinkType>,
+    linktype: u32,
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap {
+        big_endian: bool,
+        nanos: bool,
+        link: LinkType,
+    },
+    PcapNg {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// A pcap or pcapng file read one packet at a time.
+pub struct CaptureFile<R> {
+    path: PathBuf,
+    reader: R,
+    format: Format,
+    /// Offset of the next unread byte.
+    offset: u64,
+    buf: Vec<u8>,
+    last_ts_ns: u64,
+    skipped_unsupported: u64,
+    warnings: Vec<CaptureError>,
+}
+
+impl CaptureFile<BufReader<File>> {
+    /// Opens a capture file and reads its file header.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let file = File::open(path).map_err(|e| CaptureError {
+            path: path.to_owned(),
+            offset: 0,
+            kind: e.into(),
+        })?;
+        Self::new(path, BufReader::with_capacity(1 << 20, file))
+    }
+}
+
+impl<R: Read> CaptureFile<R> {
+    /// Reads the file header from `reader`; `path` names the source in errors.
+    pub fn new(path: &Path, reader: R) -> Result<Self, CaptureError> {
+        let mut file = Self {
+            path: path.to_owned(),
+            reader,
+            format: Format::Pcap {
+                big_endian: false,
+                nanos: false,
+                link: LinkType::Ethernet,
+            },
+            offset: 0,
+            buf: Vec::with_capacity(1 << 16),
+            last_ts_ns: 0,
+            skipped_unsupported: 0,
+            warnings: Vec::new(),
+        };
+        if !file.fill(4, "file header")? {
+            return Err(file.error(0, CaptureErrorKind::Empty));
+        }
+        let magic_le = u32::from_le_bytes(file.buf[..4].try_into().unwrap_or_default());
+        let magic_be = magic_le.swap_bytes();
+        match (magic_le, magic_be) {
+            (PCAPNG_SHB, _) => {
+                file.format = Format::PcapNg {
+                    big_endian: false,
+                    interfaces: Vec::new(),
+                };
+                file.read_section_header(0)?;
+            }
+            (m, _) if m == PCAP_MAGIC_MICROS || m == PCAP_MAGIC_NANOS => {
+                file.read_pcap_header(false, m == PCAP_MAGIC_NANOS)?
+            }
+            (_, m) if m == PCAP_MAGIC_MICROS || m == PCAP_MAGIC_NANOS => {
+                file.read_pcap_header(true, m == PCAP_MAGIC_NANOS)?
+            }
+            _ => return Err(file.error(0, CaptureErrorKind::BadMagic(magic_be))),
+        }
+        Ok(file)
+    }
+
+    /// The path this file was opened as.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Offset of the next unread byte (bytes read so far).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Packets skipped because their pcapng interface has an unsupported link type.
+    pub fn skipped_unsupported(&self) -> u64 {
+        self.skipped_unsupported
+    }
+
+    /// Takes the non-fatal problems found so far (unsupported pcapng interfaces).
+    pub fn take_warnings(&mut self) -> Vec<CaptureError> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Reads the next packet; `Ok(None)` at a clean end of file.
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        match self.format {
+            Format::Pcap { .. } => self.next_pcap_record(),
+            Format::PcapNg { .. } => self.next_pcapng_packet(),
+        }
+    }
+
+    fn error(&self, offset: u64, kind: CaptureErrorKind) -> CaptureError {
+        CaptureError {
+            path: self.path.clone(),
+            offset,
+            kind,
+        }
+    }
+
+    /// Reads exactly `n` bytes into `buf`. `Ok(false)` when the file ends
+    /// before the first byte, an error when it ends part-way.
+    fn fill(&mut self, n: usize, what: &'static str) -> Result<bool, CaptureError> {
+        self.buf.clear();
+        self.buf.resize(n, 0);
+        let mut got = 0;
+        while got < n {
+            match self.reader.read(&mut self.buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.error(self.offset + got as u64, e.into())),
+            }
+        }
+        if got == 0 {
+            return Ok(false);
+        }
+        if got < n {
+            return Err(self.error(
+                self.offset,
+                CaptureErrorKind::Truncated {
+                    what,
+                    needed: n,
+                    available: got,
+                },
+            ));
+        }
+        self.offset += n as u64;
+        Ok(true)
+    }
+
+    /// Like [`Self::fill`] but appends after what `buf` already holds.
+    fn fill_more(&mut self, n: usize, start: u64, what: &'static str) -> Result<(), CaptureError> {
+        let have = self.buf.len();
+        self.buf.resize(have + n, 0);
+        let mut got = 0;
+        while got < n {
+            match self.reader.read(&mut self.buf[have + got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.error(self.offset + got as u64, e.into())),
+            }
+        }
+        if got < n {
+            return Err(self.error(
+                start,
+                CaptureErrorKind::Truncated {
+                    what,
+                    needed: have + n,
+                    available: have + got,
+                },
+            ));
+        }
+        self.offset += n as u64;
+        Ok(())
+    }
+
+    fn u16_at(&self, big_endian: bool, at: usize) -> u16 {
+        let b = [self.buf[at], self.buf[at + 1]];
+        if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    }
+
+    fn u32_at(&self, big_endian: bool, at: usize) -> u32 {
+        let b = [
+            self.buf[at],
+            self.buf[at + 1],
+            self.buf[at + 2],
+            self.buf[at + 3],
+        ];
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    fn read_pcap_header(&mut self, big_endian: bool, nanos: bool) -> Result<(), CaptureError> {
+        self.fill_more(20, 0, "pcap file header")?;
+        let linktype = self.u32_at(big_endian, 20) & 0xffff;
+        let link = LinkType::from_linktype(linktype)
+            .ok_or_else(|| self.error(20, CaptureErrorKind::UnsupportedLinkType(linktype)))?;
+        self.format = Format::Pcap {
+            big_endian,
+            nanos,
+            link,
+        };
+        Ok(())
+    }
+
+    fn next_pcap_record(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        let Format::Pcap {
+            big_endian,
+            nanos,
+            link,
+        } = self.format
+        else {
+            return Ok(None);
+        };
+        let start = self.offset;
+        if !self.fill(16, "pcap record header")? {
+            return Ok(None);
+        }
+        let secs = u64::from(self.u32_at(big_endian, 0));
+        let frac = u64::from(self.u32_at(big_endian, 4));
+        let caplen = self.u32_at(big_endian, 8) as usize;
+        let wire_len = self.u32_at(big_endian, 12);
+        if caplen > MAX_RECORD_LEN {
+            return Err(self.error(
+                start,
+                CaptureErrorKind::Corrupt {
+                    what: "pcap record",
+                    detail: format!("captured length {caplen} exceeds {MAX_RECORD_LEN}"),
+                },
+            ));
+        }
+        let ts_ns = secs * NANOS_PER_SEC + if nanos { frac } else { frac * 1_000 };
+        self.buf.clear();
+        self.fill_more(caplen, start, "pcap record")?;
+        self.last_ts_ns = ts_ns;
+        Ok(Some(RawPacket {
+            ts_ns,
+            link,
+            wire_len: wire_len.max(caplen as u32),
+            data: &self.buf,
+        }))
+    }
+
+    /// Reads a section header block whose first bytes (at least its type) are
+    /// already in `buf`.
+    fn read_section_header(&mut self, start: u64) -> Result<(), CaptureError> {
+        let have = self.buf.len();
+        self.fill_more(12 - have, start, "pcapng section header")?;
+        let bom = u32::from_le_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
+        let big_endian = match bom {
+            PCAPNG_BYTE_ORDER_MAGIC => false,
+            m if m.swap_bytes() == PCAPNG_BYTE_ORDER_MAGIC => true,
+            m => {
+                return Err(self.error(
+                    start,
+                    CaptureErrorKind::Corrupt {
+                        what: "pcapng section header",
+                        detail: format!("byte-order magic {m:#010x}"),
+                    },
+                ))
+            }
+        };
+        let total = self.u32_at(big_endian, 4) as usize;
+        if !(28..=MAX_RECORD_LEN).contains(&total) || total % 4 != 0 {
+            return Err(self.error(
+                start,
+                CaptureErrorKind::Corrupt {
+                    what: "pcapng section header",
+                    detail: format!("block length {total}"),
+                },
+            ));
+        }
+        self.fill_more(total - 12, start, "pcapng section header")?;
+        self.format = Format::PcapNg {
+            big_endian,
+            interfaces: Vec::new(),
+        };
+        Ok(())
+    }
+
+    fn next_pcapng_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        loop {
+            let start = self.offset;
+            if !self.fill(8, "pcapng block header")? {
+                return Ok(None);
+            }
+            if u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
+                == PCAPNG_SHB
+            {
+                self.read_section_header(start)?;
+                continue;
+            }
+            let big_endian = match &self.format {
+                Format::PcapNg { big_endian, .. } => *big_endian,
+                Format::Pcap { .. } => return Ok(None),
+            };
+            let block_type = self.u32_at(big_endian, 0);
+            let total = self.u32_at(big_endian, 4) as usize;
+            if !(12..=MAX_RECORD_LEN).contains(&total) || total % 4 != 0 {
+                return Err(self.error(
+                    start,
+                    CaptureErrorKind::Corrupt {
+                        what: "pcapng block",
+                        detail: format!("type {block_type:#x} with block length {total}"),
+                    },
+                ));
+            }
+            self.fill_more(total - 8, start, "pcapng block")?;
+            let body = 8..total - 4;
+            match block_type {
+                PCAPNG_IDB => self.read_interface(big_endian, body, start)?,
+                PCAPNG_EPB | PCAPNG_OBSOLETE_PB | PCAPNG_SPB => {
+                    if let Some(found) = self.packet_block(big_endian, block_type, body, start)? {
+                        let (ts_ns, link, wire_len, data) = found;
+                        return Ok(Some(RawPacket {
+                            ts_ns,
+                            link,
+                            wire_len,
+                            data: &self.buf[data],
+                        }));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn corrupt_block(&self, start: u64, detail: String) -> CaptureError {
+        self.error(
+            start,
+            CaptureErrorKind::Corrupt {
+                what: "pcapng block",
+                detail,
+            },
+        )
+    }
+
+    fn read_interface(
+        &mut self,
+        big_endian: bool,
+        body: std::ops::Range<usize>,
+        start: u64,
+    ) -> Result<(), CaptureError> {
+        if body.len() < 8 {
+            return Err(
+                self.corrupt_block(start, "interface description shorter than 8 bytes".into())
+            );
+        }
+        let linktype = u32::from(self.u16_at(big_endian, body.start));
+        let mut interface = Interface {
+            link: LinkType::from_linktype(linktype),
+            linktype,
+            units_per_sec: 1_000_000,
+            offset_secs: 0,
+        };
+        let mut at = body.start + 8;
+        while at + 4 <= body.end {
+            let code = self.u16_at(big_endian, at);
+            let len = usize::from(self.u16_at(big_endian, at + 2));
+            let value = at + 4;
+            if code == PCAPNG_OPT_END || value + len > body.end {
+                break;
+            }
+            match (code, len) {
+                (PCAPNG_OPT_TSRESOL, 1) => {
+                    let v = self.buf[value];
+                    let exp = u32::from(v & 0x7f);
+                    let units = if v & 0x80 == 0 {
+                        10u64.checked_pow(exp)
+                    } else {
+                        2u64.checked_pow(exp)
+                    };
+                    interface.units_per_sec = units.filter(|u| *u > 0).ok_or_else(|| {
+                        self.corrupt_block(start, format!("if_tsresol {v:#04x} out of range"))
+                    })?;
+                }
+                (PCAPNG_OPT_TSOFFSET, 8) => {
+                    let hi = u64::from(self.u32_at(big_endian, value));
+                    let lo = u64::from(self.u32_at(big_endian, value + 4));
+                    interface.offset_secs = if big_endian {
+                        ((hi << 32) | lo) as i64
+                    } else {
+                        ((lo << 32) | hi) as i64
+                    };
+                }
+                _ => {}
+            }
+            at = value + len.div_ceil(4) * 4;
+        }
+        if interface.link.is_none() {
+            self.warnings.push(self.error(
+                start,
+                CaptureErrorKind::UnsupportedLinkType(interface.linktype),
+            ));
+        }
+        if let Format::PcapNg { interfaces, .. } = &mut self.format {
+            interfaces.push(interface);
+        }
+        Ok(())
+    }
+
+    /// Parses an enhanced, simple or obsolete packet block in `buf`; `None`
+    /// when the packet belongs to an interface we skip.
+    #[allow(clippy::type_complexity)]
+    fn packet_block(
+        &mut self,
+        big_endian: bool,
+        block_type: u32,
+        body: std::ops::Range<usize>,
+        start: u64,
+    ) -> Result<Option<(u64, LinkType, u32, std::ops::Range<usize>)>, CaptureError> {
+        let b = body.start;
+        let (if_id, ts, caplen, wire_len, data_at) = match block_type {
+            PCAPNG_SPB => {
+                if body.len() < 4 {
+                    return Err(self.corrupt_block(start, "simple packet block too short".into()));
+                }
+                let wire = self.u32_at(big_endian, b);
+                let cap = (wire as usize).min(body.len() - 4);
+                (0usize, None, cap, wire, b + 4)
+            }
+            _ => {
+                if body.len() < 20 {
+                    return Err(self.corrupt_block(start, "packet block too short".into()));
+                }
+                let if_id = if block_type == PCAPNG_EPB {
+                    self.u32_at(big_endian, b) as usize
+                } else {
+                    usize::from(self.u16_at(big_endian, b))
+                };
+                let hi = u64::from(self.u32_at(big_endian, b + 4));
+                let lo = u64::from(self.u32_at(big_endian, b + 8));
+                let cap = self.u32_at(big_endian, b + 12) as usize;
+                let wire = self.u32_at(big_endian, b + 16);
+                if cap > body.len() - 20 {
+                    return Err(self.corrupt_block(
+                        start,
+                        format!(
+                            "captured length {cap} exceeds block body {}",
+                            body.len() - 20
+                        ),
+                    ));
+                }
+                (if_id, Some((hi << 32) | lo), cap, wire, b + 20)
+            }
+        };
+        let Format::PcapNg { interfaces, .. } = &self.format else {
+            return Ok(None);
+        };
+        let Some(interface) = interfaces.get(if_id).copied() else {
+            return Err(
+                self.corrupt_block(start, format!("packet names undefined interface {if_id}"))
+            );
+        };
+        let Some(link) = interface.link else {
+            self.skipped_unsupported += 1;
+            return Ok(None);
+        };
+        let ts_ns = match ts {
+            Some(units) => {
+                let ns = u128::from(units) * u128::from(NANOS_PER_SEC)
+                    / u128::from(interface.units_per_sec);
+                let offset = i128::from(interface.offset_secs) * i128::from(NANOS_PER_SEC);
+                u64::try_from((ns as i128 + offset).max(0)).unwrap_or(u64::MAX)
+            }
+            None => self.last_ts_ns,
+        };
+        self.last_ts_ns = ts_ns;
+        Ok(Some((
+            ts_ns,
+            link,
+            wire_len.max(caplen as u32),
+            data_at..data_at + caplen,
+        )))
+    }
+}

@@ -1,0 +1,48 @@
+//! Packet sources: where raw frames come from before decode.
+//!
+//! Every source hands the pipeline the same thing, a [`PacketBatch`] of
+//! [`RawPacket`] views (timestamp, link type, captured bytes, wire length), so
+//! the worker that decodes and tracks flows does not know whether its packets
+//! came from a capture file or a NIC queue. This module owns the capture-file
+//! formats ([`file`]: pcap and pcapng) and the replay of several files in
+//! timestamp order ([`replay`]). It does not interpret packet contents.
+
+pub mod batch;
+pub mod file;
+pub mod replay;
+
+pub use batch::{PacketBatch, RawPacket};
+pub use file::{CaptureError, CaptureErrorKind, CaptureFile};
+pub use replay::Replay;
+
+/// Link-layer type of a captured frame (the pcap `LINKTYPE_*` values we decode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkType {
+    /// `LINKTYPE_ETHERNET` (1).
+    Ethernet,
+    /// `LINKTYPE_LINUX_SLL` (113): Linux "cooked" capture, version 1.
+    LinuxSll,
+    /// `LINKTYPE_LINUX_SLL2` (276): Linux "cooked" capture, version 2.
+    LinuxSll2,
+    /// `LINKTYPE_RAW` (101, and the BSD `DLT_RAW` values 12 and 14): a bare IPv4 or IPv6 packet.
+    RawIp,
+    /// `LINKTYPE_IPV4` (228).
+    Ipv4,
+    /// `LINKTYPE_IPV6` (229).
+    Ipv6,
+}
+
+impl LinkType {
+    /// Maps a pcap/pcapng link-type number to a supported [`LinkType`].
+    pub fn from_linktype(value: u32) -> Option<Self> {
+        match value {
+            1 => Some(Self::Ethernet),
+            113 => Some(Self::LinuxSll),
+            276 => Some(Self::LinuxSll2),
+            12 | 14 | 101 => Some(Self::RawIp),
+            228 => Some(Self::Ipv4),
+            229 => Some(Self::Ipv6),
+            _ => None,
+        }
+    }
+}

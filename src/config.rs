@@ -1,0 +1,280 @@
+//! The sensor's configuration: one typed struct read from TOML.
+//!
+//! Every key has a default (see `mirador.example.toml`, which a test keeps
+//! equal to [`Config::default`]); a file only names what it changes, and
+//! command-line flags override the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::fragment::DefragConfig;
+use crate::flow::table::{FlowConfig, Timeouts};
+use crate::output::{OutputConfig, WhenFull};
+use crate::worker::WorkerConfig;
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+const MIB: u64 = 1 << 20;
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause, with line and column.
+        source: toml::de::Error,
+    },
+}
+
+/// Everything the sensor can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Name of this sensor, written on every record and in file names.
+    pub sensor: String,
+    /// Output files.
+    pub output: OutputSection,
+    /// Flow tracking.
+    pub flow: FlowSection,
+    /// IP fragment reassembly.
+    pub defrag: DefragSection,
+    /// Capture-file replay.
+    pub replay: ReplaySection,
+}
+
+/// `[output]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputSection {
+    /// Output folder.
+    pub dir: PathBuf,
+    /// Width of a time partition and file rotation interval, seconds.
+    pub rotate_secs: u64,
+    /// A file is closed once it passes this size, MiB.
+    pub max_file_mib: u64,
+    /// Records a worker collects before handing them to the writer.
+    pub chunk_records: usize,
+    /// Chunks the writer's channel holds; beyond it, `when_full` applies.
+    pub channel_chunks: usize,
+}
+
+/// `[flow]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowSection {
+    /// Flows a worker holds at most; the least recently seen is evicted beyond it.
+    pub max_flows: usize,
+    /// Interim record interval for long flows, seconds (0: never).
+    pub active_timeout_secs: u64,
+    /// Idle timeouts, seconds.
+    pub timeouts: TimeoutSection,
+}
+
+/// `[flow.timeouts]`, seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TimeoutSection {
+    /// TCP before the handshake completes.
+    pub tcp_new: u64,
+    /// TCP after the handshake.
+    pub tcp_established: u64,
+    /// TCP after FIN from both sides or a RST.
+    pub tcp_closed: u64,
+    /// UDP seen one way.
+    pub udp_new: u64,
+    /// UDP seen both ways.
+    pub udp_established: u64,
+    /// ICMP seen one way.
+    pub icmp_new: u64,
+    /// ICMP seen both ways.
+    pub icmp_established: u64,
+    /// Other protocols seen one way.
+    pub other_new: u64,
+    /// Other protocols seen both ways.
+    pub other_established: u64,
+}
+
+/// `[defrag]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DefragSection {
+    /// Fragment bytes a worker holds at most, MiB.
+    pub memcap_mib: u64,
+    /// Time a datagram may wait for its fragments, seconds.
+    pub timeout_secs: u64,
+}
+
+/// `[replay]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplaySection {
+    /// Packets read per batch.
+    pub batch_packets: usize,
+    /// What to do when the writer falls behind: `block` (lose nothing) or `drop`.
+    pub when_full: WhenFull,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            sensor: "mirador".into(),
+            output: OutputSection::default(),
+            flow: FlowSection::default(),
+            defrag: DefragSection::default(),
+            replay: ReplaySection::default(),
+        }
+    }
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("out"),
+            rotate_secs: 3_600,
+            max_file_mib: 256,
+            chunk_records: 1_024,
+            channel_chunks: 256,
+        }
+    }
+}
+
+impl Default for FlowSection {
+    fn default() -> Self {
+        Self {
+            max_flows: 1_000_000,
+            active_timeout_secs: 3_600,
+            timeouts: TimeoutSection::default(),
+        }
+    }
+}
+
+impl Default for TimeoutSection {
+    fn default() -> Self {
+        let t = Timeouts::default();
+        let s = |ns: u64| ns / NANOS_PER_SEC;
+        Self {
+            tcp_new: s(t.tcp_new_ns),
+            tcp_established: s(t.tcp_established_ns),
+            tcp_closed: s(t.tcp_closed_ns),
+            udp_new: s(t.udp_new_ns),
+            udp_established: s(t.udp_established_ns),
+            icmp_new: s(t.icmp_new_ns),
+            icmp_established: s(t.icmp_established_ns),
+            other_new: s(t.other_new_ns),
+            other_established: s(t.other_established_ns),
+        }
+    }
+}
+
+impl Default for DefragSection {
+    fn default() -> Self {
+        Self {
+            memcap_mib: 32,
+            timeout_secs: 60,
+        }
+    }
+}
+
+impl Default for ReplaySection {
+    fn default() -> Self {
+        Self {
+            batch_packets: 256,
+            when_full: WhenFull::Block,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; keys it leaves out keep their defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// The worker limits this configuration sets.
+    pub fn worker(&self) -> WorkerConfig {
+        let t = &self.flow.timeouts;
+        let ns = |s: u64| s.saturating_mul(NANOS_PER_SEC);
+        WorkerConfig {
+            flow: FlowConfig {
+                max_flows: self.flow.max_flows,
+                active_timeout_ns: ns(self.flow.active_timeout_secs),
+                timeouts: Timeouts {
+                    tcp_new_ns: ns(t.tcp_new),
+                    tcp_established_ns: ns(t.tcp_established),
+                    tcp_closed_ns: ns(t.tcp_closed),
+                    udp_new_ns: ns(t.udp_new),
+                    udp_established_ns: ns(t.udp_established),
+                    icmp_new_ns: ns(t.icmp_new),
+                    icmp_established_ns: ns(t.icmp_established),
+                    other_new_ns: ns(t.other_new),
+                    other_established_ns: ns(t.other_established),
+                },
+            },
+            defrag: DefragConfig {
+                memcap: usize::try_from(self.defrag.memcap_mib.saturating_mul(MIB))
+                    .unwrap_or(usize::MAX),
+                timeout_ns: ns(self.defrag.timeout_secs),
+            },
+        }
+    }
+
+    /// The output settings this configuration sets.
+    pub fn output(&self) -> OutputConfig {
+        OutputConfig {
+            dir: self.output.dir.clone(),
+            sensor: self.sensor.clone(),
+            rotate_secs: self.output.rotate_secs,
+            max_file_bytes: self.output.max_file_mib.saturating_mul(MIB),
+            channel_chunks: self.output.channel_chunks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_states_the_defaults() {
+        let text = include_str!("../mirador.example.toml");
+        assert_eq!(Config::parse(text).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let config = Config::parse("sensor = \"edge-1\"\n[flow]\nmax_flows = 10\n").unwrap();
+        assert_eq!(config.sensor, "edge-1");
+        assert_eq!(config.flow.max_flows, 10);
+        assert_eq!(config.flow.timeouts, TimeoutSection::default());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let error = Config::parse("[flow]\nmax_flow = 10\n").unwrap_err();
+        assert!(error.to_string().contains("max_flow"), "{error}");
+        assert!(error.to_string().contains("line 2"), "{error}");
+    }
+}

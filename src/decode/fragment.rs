@@ -1,0 +1,318 @@
+//! IPv4 and IPv6 fragment reassembly.
+//!
+//! The [`Defragmenter`] keeps one partial datagram per (source, destination,
+//! protocol, identification). Overlapping fragments keep the bytes that
+//! arrived first (the policy of most stacks and Suricata's default). Memory is
+//! bounded by [`DefragConfig::memcap`]: when a new fragment would pass it, the
+//! oldest partial datagrams are dropped and counted; datagrams not complete
+//! within [`DefragConfig::timeout_ns`] are dropped by [`Defragmenter::expire`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rustc_hash::FxBuildHasher;
+
+use super::{DecodeError, DecodeStats, Fragment, PacketMeta};
+
+/// Largest IP datagram, bytes.
+const MAX_DATAGRAM: u32 = 65_535;
+
+/// Limits of fragment reassembly.
+#[derive(Debug, Clone, Copy)]
+pub struct DefragConfig {
+    /// Bytes of fragment data held at most, over all datagrams.
+    pub memcap: usize,
+    /// How long a datagram may wait for its missing fragments, nanoseconds.
+    pub timeout_ns: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct DatagramKey {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    id: u32,
+}
+
+#[derive(Debug)]
+struct Partial {
+    meta: PacketMeta,
+    first_ts_ns: u64,
+    data: Vec<u8>,
+    /// Received byte ranges, sorted and merged.
+    received: Vec<(u32, u32)>,
+    total_len: Option<u32>,
+}
+
+impl Partial {
+    fn is_complete(&self) -> bool {
+        self.total_len
+            .is_some_and(|t| self.received.as_slice() == [(0, t)])
+    }
+
+    /// Copies `bytes` at `offset` into the holes only, so earlier bytes win.
+    fn insert(&mut self, offset: u32, bytes: &[u8]) {
+        let end = offset + bytes.len() as u32;
+        if self.data.len() < end as usize {
+            self.data.resize(end as usize, 0);
+        }
+        let mut cursor = offset;
+        for &(s, e) in &self.received {
+            if e <= cursor {
+                continue;
+            }
+            if s >= end {
+                break;
+            }
+            if s > cursor {
+                let (a, b) = (cursor, s.min(end));
+                self.data[a as usize..b as usize]
+                    .copy_from_slice(&bytes[(a - offset) as usize..(b - offset) as usize]);
+            }
+            cursor = cursor.max(e);
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor < end {
+            self.data[cursor as usize..end as usize]
+                .copy_from_slice(&bytes[(cursor - offset) as usize..]);
+        }
+        self.received.push((offset, end));
+        self.received.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.received.len());
+        for &(s, e) in &self.received {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.received = merged;
+    }
+}
+
+/// A datagram rebuilt from its fragments.
+#[derive(Debug, Clone, Copy)]
+pub struct Reassembled<'a> {
+    /// Meta of the first fragment, with the last fragment's time and the
+    /// wire bytes of all fragments.
+    pub meta: PacketMeta,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Protocol of the datagram's payload.
+    pub proto: u8,
+    /// The whole transport-layer datagram.
+    pub data: &'a [u8],
+}
+
+/// Per-worker IP fragment reassembly.
+#[derive(Debug)]
+pub struct Defragmenter {
+    config: DefragConfig,
+    partial: HashMap<DatagramKey, Partial, FxBuildHasher>,
+    held_bytes: usize,
+    done: Vec<u8>,
+}
+
+impl Defragmenter {
+    /// An empty defragmenter with the given limits.
+    pub fn new(config: DefragConfig) -> Self {
+        Self {
+            config,
+            partial: HashMap::default(),
+            held_bytes: 0,
+            done: Vec::new(),
+        }
+    }
+
+    /// Partial datagrams held.
+    pub fn pending(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// Adds a fragment; returns the datagram when this fragment completes it.
+    pub fn insert(
+        &mut self,
+        fragment: Fragment<'_>,
+        stats: &mut DecodeStats,
+    ) -> Option<Reassembled<'_>> {
+        let end = fragment.offset + fragment.data.len() as u32;
+        if end > MAX_DATAGRAM || (fragment.more && fragment.data.is_empty()) {
+            stats.count(DecodeError::FragmentInvalid);
+            return None;
+        }
+        let key = DatagramKey {
+            src: fragment.src,
+            dst: fragment.dst,
+            proto: fragment.proto,
+            id: fragment.id,
+        };
+        let growth =
+            (end as usize).saturating_sub(self.partial.get(&key).map_or(0, |p| p.data.len()));
+        while self.held_bytes + growth > self.config.memcap {
+            if !self.evict_oldest(&key, stats) {
+                stats.count(DecodeError::FragmentMemcap);
+                return None;
+            }
+        }
+        let partial = self.partial.entry(key).or_insert_with(|| Partial {
+            meta: PacketMeta {
+                wire_len: 0,
+                ..fragment.meta
+            },
+            first_ts_ns: fragment.meta.ts_ns,
+            data: Vec::new(),
+            received: Vec::new(),
+            total_len: None,
+        });
+        if partial.total_len.is_some_and(|t| end > t)
+            || (!fragment.more && partial.total_len.is_some_and(|t| t != end))
+        {
+            stats.count(DecodeError::FragmentInvalid);
+            return None;
+        }
+        if fragment.offset == 0 {
+            partial.meta.vlans = fragment.meta.vlans;
+            partial.meta.tunnel = fragment.meta.tunnel;
+        }
+        partial.meta.ts_ns = partial.meta.ts_ns.max(fragment.meta.ts_ns);
+        partial.meta.wire_len = partial.meta.wire_len.saturating_add(fragment.meta.wire_len);
+        if !fragment.more {
+            partial.total_len = Some(end);
+        }
+        let before = partial.data.len();
+        partial.insert(fragment.offset, fragment.data);
+        self.held_bytes += partial.data.len() - before;
+        if !partial.is_complete() {
+            return None;
+        }
+        let finished = self.partial.remove(&key)?;
+        self.held_bytes -= finished.data.len();
+        self.done = finished.data;
+        Some(Reassembled {
+            meta: finished.meta,
+            src: key.src,
+            dst: key.dst,
+            proto: key.proto,
+            data: &self.done,
+        })
+    }
+
+    /// Drops datagrams older than the timeout at time `now_ns`.
+    pub fn expire(&mut self, now_ns: u64, stats: &mut DecodeStats) {
+        let timeout = self.config.timeout_ns;
+        let mut freed = 0;
+        self.partial.retain(|_, p| {
+            let keep = p.first_ts_ns.saturating_add(timeout) >= now_ns;
+            if !keep {
+                freed += p.data.len();
+                stats.count(DecodeError::FragmentTimeout);
+            }
+            keep
+        });
+        self.held_bytes -= freed;
+    }
+
+    /// Drops the oldest datagram other than `keep`; false when there is none.
+    fn evict_oldest(&mut self, keep: &DatagramKey, stats: &mut DecodeStats) -> bool {
+        let oldest = self
+            .partial
+            .iter()
+            .filter(|(k, _)| *k != keep)
+            .min_by_key(|(_, p)| p.first_ts_ns)
+            .map(|(k, _)| *k);
+        match oldest.and_then(|k| self.partial.remove(&k)) {
+            Some(p) => {
+                self.held_bytes -= p.data.len();
+                stats.count(DecodeError::FragmentMemcap);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Vlans;
+
+    fn fragment(offset: u32, more: bool, data: &[u8]) -> Fragment<'_> {
+        Fragment {
+            meta: PacketMeta {
+                ts_ns: u64::from(offset),
+                wire_len: 100,
+                vlans: Vlans::default(),
+                tunnel: None,
+            },
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            proto: 17,
+            id: 9,
+            offset,
+            more,
+            data,
+        }
+    }
+
+    fn defrag(memcap: usize) -> Defragmenter {
+        Defragmenter::new(DefragConfig {
+            memcap,
+            timeout_ns: 1_000,
+        })
+    }
+
+    #[test]
+    fn out_of_order_fragments_reassemble() {
+        let mut d = defrag(1 << 20);
+        let mut stats = DecodeStats::default();
+        assert!(d.insert(fragment(8, false, b"orld!"), &mut stats).is_none());
+        let whole = d
+            .insert(fragment(0, true, b"hello, w"), &mut stats)
+            .unwrap();
+        assert_eq!(whole.data, b"hello, world!");
+        assert_eq!(whole.meta.wire_len, 200);
+        assert_eq!(d.pending(), 0);
+    }
+
+    #[test]
+    fn overlapping_fragment_keeps_first_bytes() {
+        let mut d = defrag(1 << 20);
+        let mut stats = DecodeStats::default();
+        assert!(d
+            .insert(fragment(0, true, b"AAAAAAAA"), &mut stats)
+            .is_none());
+        let whole = d
+            .insert(fragment(4, false, b"BBBBBBBB"), &mut stats)
+            .unwrap();
+        assert_eq!(whole.data, b"AAAAAAAABBBB");
+    }
+
+    #[test]
+    fn memcap_evicts_oldest_datagram() {
+        let mut d = defrag(16);
+        let mut stats = DecodeStats::default();
+        let mut first = fragment(0, true, b"01234567");
+        first.id = 1;
+        assert!(d.insert(first, &mut stats).is_none());
+        let mut second = fragment(0, true, b"0123456789abcdef");
+        second.id = 2;
+        assert!(d.insert(second, &mut stats).is_none());
+        assert_eq!(stats.errors[DecodeError::FragmentMemcap as usize], 1);
+        assert_eq!(d.pending(), 1);
+    }
+
+    #[test]
+    fn incomplete_datagram_times_out() {
+        let mut d = defrag(1 << 20);
+        let mut stats = DecodeStats::default();
+        assert!(d
+            .insert(fragment(0, true, b"01234567"), &mut stats)
+            .is_none());
+        d.expire(5_000, &mut stats);
+        assert_eq!(d.pending(), 0);
+        assert_eq!(stats.errors[DecodeError::FragmentTimeout as usize], 1);
+    }
+}

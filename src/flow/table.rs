@@ -1,0 +1,567 @@
+//! The per-worker flow table.
+//!
+//! Flows live in a slab (`Vec<Flow>` plus a free list) indexed by a hash map
+//! from [`FlowKey`] to slot. Each flow is also on one of several
+//! least-recently-seen lists, one per timeout class (TCP handshake,
+//! established, closed; UDP, ICMP and other protocols one-sided or answered).
+//! Within a list every flow has the same idle timeout, so expiry only ever
+//! looks at list tails, and the oldest flow of the table, the one evicted when
+//! [`FlowConfig::max_flows`] is reached, is the oldest of the tails. Nothing
+//! here allocates per packet once the slab and map have grown to the working
+//! set.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
+
+use super::key::{FlowKey, Side};
+use super::record::{ConnState, EndReason, FlowRecord, History};
+use super::tcp::{TcpTracker, ORIGINATOR, RESPONDER};
+use crate::decode::{ip_proto, tcp_flags, DecodedPacket, Transport, Tunnel};
+
+const NIL: u32 = u32::MAX;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Idle timeouts per protocol and state, nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP before the handshake completes.
+    pub tcp_new_ns: u64,
+    /// TCP after the handshake.
+    pub tcp_established_ns: u64,
+    /// TCP after FIN from both sides or a RST.
+    pub tcp_closed_ns: u64,
+    /// UDP seen in one direction.
+    pub udp_new_ns: u64,
+    /// UDP seen in both directions.
+    pub udp_established_ns: u64,
+    /// ICMP seen in one direction.
+    pub icmp_new_ns: u64,
+    /// ICMP seen in both directions.
+    pub icmp_established_ns: u64,
+    /// Other protocols seen in one direction.
+    pub other_new_ns: u64,
+    /// Other protocols seen in both directions.
+    pub other_established_ns: u64,
+}
+
+impl Default for Timeouts {
+    /// Suricata's default flow timeouts.
+    fn default() -> Self {
+        let s = NANOS_PER_SEC;
+        Self {
+            tcp_new_ns: 60 * s,
+            tcp_established_ns: 600 * s,
+            tcp_closed_ns: 60 * s,
+            udp_new_ns: 30 * s,
+            udp_established_ns: 300 * s,
+            icmp_new_ns: 30 * s,
+            icmp_established_ns: 300 * s,
+            other_new_ns: 30 * s,
+            other_established_ns: 300 * s,
+        }
+    }
+}
+
+/// Limits and timeouts of a flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Flows held at most; the least recently seen is evicted beyond it.
+    pub max_flows: usize,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// A flow open longer than this writes an interim record and starts a
+    /// new interval, nanoseconds; 0 disables interim records.
+    pub active_timeout_ns: u64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            max_flows: 1_000_000,
+            timeouts: Timeouts::default(),
+            active_timeout_ns: 3_600 * NANOS_PER_SEC,
+        }
+    }
+}
+
+/// Where finished flow records go.
+pub trait RecordSink {
+    /// Takes one record.
+    fn flow_record(&mut self, record: FlowRecord);
+}
+
+impl RecordSink for Vec<FlowRecord> {
+    fn flow_record(&mut self, record: FlowRecord) {
+        self.push(record);
+    }
+}
+
+/// Counters of one flow table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Flows created.
+    pub created: u64,
+    /// Packets accounted to flows (a reassembled datagram counts once).
+    pub packets: u64,
+    /// Wire bytes accounted to flows.
+    pub bytes: u64,
+    /// Records written, by [`EndReason`] (in `EndReason` declaration order).
+    pub records: [u64; 6],
+    /// Flows open now.
+    pub active: u64,
+    /// Most flows open at once.
+    pub peak_active: u64,
+}
+
+impl FlowStats {
+    /// Adds another table's counters (`active` and `peak_active` are summed).
+    pub fn merge(&mut self, other: &FlowStats) {
+        self.created += other.created;
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        for (a, b) in self.records.iter_mut().zip(other.records.iter()) {
+            *a += b;
+        }
+        self.active += other.active;
+        self.peak_active += other.peak_active;
+    }
+
+    /// Records written for `reason`.
+    pub fn records_for(&self, reason: EndReason) -> u64 {
+        self.records[reason_index(reason)]
+    }
+
+    /// Records written in all.
+    pub fn total_records(&self) -> u64 {
+        self.records.iter().sum()
+    }
+}
+
+fn reason_index(reason: EndReason) -> usize {
+    match reason {
+        EndReason::Fin => 0,
+        EndReason::Rst => 1,
+        EndReason::Idle => 2,
+        EndReason::Active => 3,
+        EndReason::Evicted => 4,
+        EndReason::Shutdown => 5,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeoutClass {
+    TcpNew,
+    TcpEstablished,
+    TcpClosed,
+    UdpNew,
+    UdpEstablished,
+    IcmpNew,
+    IcmpEstablished,
+    OtherNew,
+    OtherEstablished,
+}
+
+const CLASSES: usize = 9;
+
+impl TimeoutClass {
+    fn timeout_ns(self, t: &Timeouts) -> u64 {
+        match self {
+            Self::TcpNew => t.tcp_new_ns,
+            Self::TcpEstablished => t.tcp_established_ns,
+            Self::TcpClosed => t.tcp_closed_ns,
+            Self::UdpNew => t.udp_new_ns,
+            Self::UdpEstablished => t.udp_established_ns,
+            Self::IcmpNew => t.icmp_new_ns,
+            Self::IcmpEstablished => t.icmp_established_ns,
+            Self::OtherNew => t.other_new_ns,
+            Self::OtherEstablished => t.other_established_ns,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Flow {
+    key: FlowKey,
+    id: u64,
+    initiator: Side,
+    /// First packet of the current record interval, ns.
+    ts_start: u64,
+    ts_last: u64,
+    pkts: [u64; 2],
+    bytes: [u64; 2],
+    payload_bytes: [u64; 2],
+    tcp_flags: [u8; 2],
+    responder_seen: bool,
+    history: History,
+    tcp: TcpTracker,
+    /// ICMP type and code of the first message.
+    icmp: (u16, u16),
+    tunnel: Option<Tunnel>,
+    class: TimeoutClass,
+    prev: u32,
+    next: u32,
+}
+
+impl Flow {
+    fn class(&self) -> TimeoutClass {
+        let answered = self.responder_seen;
+        match self.key.proto {
+            ip_proto::TCP if self.tcp.closed().is_some() => TimeoutClass::TcpClosed,
+            ip_proto::TCP if self.tcp.established() => TimeoutClass::TcpEstablished,
+            ip_proto::TCP => TimeoutClass::TcpNew,
+            ip_proto::UDP if answered => TimeoutClass::UdpEstablished,
+            ip_proto::UDP => TimeoutClass::UdpNew,
+            ip_proto::ICMP | ip_proto::ICMPV6 if answered => TimeoutClass::IcmpEstablished,
+            ip_proto::ICMP | ip_proto::ICMPV6 => TimeoutClass::IcmpNew,
+            _ if answered => TimeoutClass::OtherEstablished,
+            _ => TimeoutClass::OtherNew,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct List {
+    /// Most recently seen.
+    head: u32,
+    /// Least recently seen.
+    tail: u32,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        Self {
+            head: NIL,
+            tail: NIL,
+        }
+    }
+}
+
+/// One worker's flows.
+#[derive(Debug)]
+pub struct FlowTable {
+    config: FlowConfig,
+    worker: u16,
+    index: HashMap<FlowKey, u32, FxBuildHasher>,
+    slots: Vec<Flow>,
+    free: Vec<u32>,
+    lists: [List; CLASSES],
+    id_seed: u64,
+    next_serial: u64,
+    now_ns: u64,
+    stats: FlowStats,
+}
+
+/// SplitMix64 finalizer: a bijection on u64 that spreads serial numbers into
+/// well-mixed flow ids.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl FlowTable {
+    /// An empty table for worker `worker`. `id_seed` makes flow ids differ
+    /// between runs (the run's start time is a good seed).
+    pub fn new(config: FlowConfig, worker: u16, id_seed: u64) -> Self {
+        Self {
+            config,
+            worker,
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            lists: [List::default(); CLASSES],
+            id_seed: mix64(id_seed ^ (u64::from(worker) << 48)),
+            next_serial: 0,
+            now_ns: 0,
+            stats: FlowStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &FlowStats {
+        &self.stats
+    }
+
+    /// Flows open now.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// True when no flow is open.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The latest packet time seen, ns.
+    pub fn now_ns(&self) -> u64 {
+        self.now_ns
+    }
+
+    /// Accounts one decoded packet to its flow, creating the flow if needed.
+    pub fn track(&mut self, packet: &DecodedPacket<'_>, sink: &mut impl RecordSink) {
+        let ts = packet.meta.ts_ns;
+        self.now_ns = self.now_ns.max(ts);
+        let (key, side) = FlowKey::of(packet);
+        let tcp = match packet.transport {
+            Transport::Tcp(h) => Some(h),
+            _ => None,
+        };
+        let is_new_syn =
+            tcp.is_some_and(|h| h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        let slot = match self.index.get(&key).copied() {
+            Some(slot) if is_new_syn && self.slots[slot as usize].tcp.closed().is_some() => {
+                let reason = self.slots[slot as usize]
+                    .tcp
+                    .closed()
+                    .unwrap_or(EndReason::Idle);
+                self.end(slot, reason, sink);
+                self.create(key, side, packet, sink)
+            }
+            Some(slot) => slot,
+            None => self.create(key, side, packet, sink),
+        };
+        let active_timeout = self.config.active_timeout_ns;
+        let flow = &mut self.slots[slot as usize];
+        if active_timeout > 0 && ts.saturating_sub(flow.ts_start) >= active_timeout {
+            let record = self.record(slot, EndReason::Active);
+            sink.flow_record(record);
+            self.stats.records[reason_index(EndReason::Active)] += 1;
+            let flow = &mut self.slots[slot as usize];
+            flow.ts_start = ts;
+            flow.pkts = [0; 2];
+            flow.bytes = [0; 2];
+            flow.payload_bytes = [0; 2];
+            flow.tcp_flags = [0; 2];
+        }
+        self.stats.packets += 1;
+        self.stats.bytes += u64::from(packet.meta.wire_len);
+        let flow = &mut self.slots[slot as usize];
+        let dir = if side == flow.initiator {
+            ORIGINATOR
+        } else {
+            RESPONDER
+        };
+        flow.ts_last = flow.ts_last.max(ts);
+        flow.pkts[dir] += 1;
+        flow.bytes[dir] += u64::from(packet.meta.wire_len);
+        flow.payload_bytes[dir] += u64::from(packet.payload_len);
+        flow.responder_seen |= dir == RESPONDER;
+        match tcp {
+            Some(h) => {
+                flow.tcp_flags[dir] |= h.flags;
+                flow.tcp
+                    .on_segment(dir, h.flags, packet.payload_len > 0, &mut flow.history);
+            }
+            None if packet.payload_len > 0 => {
+                flow.history
+                    .note(if dir == ORIGINATOR { b'D' } else { b'd' })
+            }
+            None => {}
+        }
+        let class = flow.class();
+        self.unlink(slot);
+        self.slots[slot as usize].class = class;
+        self.push_front(slot);
+    }
+
+    /// Ends every flow idle past its timeout at `now_ns` (or at the latest
+    /// packet time, whichever is later).
+    pub fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
+        self.now_ns = self.now_ns.max(now_ns);
+        for class in 0..CLASSES {
+            loop {
+                let tail = self.lists[class].tail;
+                if tail == NIL {
+                    break;
+                }
+                let flow = &self.slots[tail as usize];
+                let timeout = flow.class.timeout_ns(&self.config.timeouts);
+                if flow.ts_last.saturating_add(timeout) > self.now_ns {
+                    break;
+                }
+                let reason = match flow.class {
+                    TimeoutClass::TcpClosed => flow.tcp.closed().unwrap_or(EndReason::Idle),
+                    _ => EndReason::Idle,
+                };
+                self.end(tail, reason, sink);
+            }
+        }
+    }
+
+    /// Ends every flow with reason [`EndReason::Shutdown`] (closed TCP flows
+    /// keep their `fin`/`rst` reason).
+    pub fn flush(&mut self, sink: &mut impl RecordSink) {
+        for class in 0..CLASSES {
+            while self.lists[class].tail != NIL {
+                let tail = self.lists[class].tail;
+                let reason = self.slots[tail as usize]
+                    .tcp
+                    .closed()
+                    .unwrap_or(EndReason::Shutdown);
+                self.end(tail, reason, sink);
+            }
+        }
+    }
+
+    fn create(
+        &mut self,
+        key: FlowKey,
+        side: Side,
+        packet: &DecodedPacket<'_>,
+        sink: &mut impl RecordSink,
+    ) -> u32 {
+        if self.index.len() >= self.config.max_flows.max(1) {
+            if let Some(oldest) = self.oldest() {
+                self.end(oldest, EndReason::Evicted, sink);
+            }
+        }
+        let ts = packet.meta.ts_ns;
+        let mut history = History::default();
+        let mut initiator = side;
+        let mut icmp = (0, 0);
+        match packet.transport {
+            Transport::Tcp(h)
+                if h.flags & (tcp_flags::SYN | tcp_flags::ACK)
+                    == tcp_flags::SYN | tcp_flags::ACK =>
+            {
+                initiator = side.other();
+                history.note(b'^');
+            }
+            Transport::Icmp { icmp_type, code } => icmp = (u16::from(icmp_type), u16::from(code)),
+            _ => {}
+        }
+        self.next_serial += 1;
+        let flow = Flow {
+            key,
+            id: mix64(self.id_seed.wrapping_add(self.next_serial)) >> 1,
+            initiator,
+            ts_start: ts,
+            ts_last: ts,
+            pkts: [0; 2],
+            bytes: [0; 2],
+            payload_bytes: [0; 2],
+            tcp_flags: [0; 2],
+            responder_seen: false,
+            history,
+            tcp: TcpTracker::default(),
+            icmp,
+            tunnel: packet.meta.tunnel,
+            class: TimeoutClass::OtherNew,
+            prev: NIL,
+            next: NIL,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = flow;
+                slot
+            }
+            None => {
+                self.slots.push(flow);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let class = self.slots[slot as usize].class();
+        self.slots[slot as usize].class = class;
+        self.push_front(slot);
+        self.index.insert(key, slot);
+        self.stats.created += 1;
+        self.stats.active = self.index.len() as u64;
+        self.stats.peak_active = self.stats.peak_active.max(self.stats.active);
+        slot
+    }
+
+    /// The least recently seen flow of the whole table.
+    fn oldest(&self) -> Option<u32> {
+        self.lists
+            .iter()
+            .filter(|l| l.tail != NIL)
+            .map(|l| l.tail)
+            .min_by_key(|&slot| self.slots[slot as usize].ts_last)
+    }
+
+    fn end(&mut self, slot: u32, reason: EndReason, sink: &mut impl RecordSink) {
+        let record = self.record(slot, reason);
+        sink.flow_record(record);
+        self.stats.records[reason_index(reason)] += 1;
+        self.unlink(slot);
+        let key = self.slots[slot as usize].key;
+        self.index.remove(&key);
+        self.free.push(slot);
+        self.stats.active = self.index.len() as u64;
+    }
+
+    fn record(&self, slot: u32, reason: EndReason) -> FlowRecord {
+        let flow = &self.slots[slot as usize];
+        let (src, src_port) = flow.key.endpoint(flow.initiator);
+        let (dst, dst_port) = flow.key.endpoint(flow.initiator.other());
+        let (src_port, dst_port) = match flow.key.proto {
+            ip_proto::ICMP | ip_proto::ICMPV6 => flow.icmp,
+            _ => (src_port, dst_port),
+        };
+        let state = if flow.key.proto == ip_proto::TCP {
+            flow.tcp.conn_state(u64::from(flow.responder_seen))
+        } else if flow.responder_seen {
+            ConnState::SF
+        } else {
+            ConnState::S0
+        };
+        FlowRecord {
+            flow_id: flow.id,
+            worker: self.worker,
+            ts_start_ns: flow.ts_start,
+            ts_end_ns: flow.ts_last,
+            proto: flow.key.proto,
+            src,
+            dst,
+            src_port,
+            dst_port,
+            vlans: flow.key.vlans,
+            tunnel: flow.tunnel,
+            app_proto: None,
+            pkts: flow.pkts,
+            bytes: flow.bytes,
+            payload_bytes: flow.payload_bytes,
+            tcp_flags: flow.tcp_flags,
+            history: flow.history,
+            state,
+            end_reason: reason,
+        }
+    }
+
+    fn unlink(&mut self, slot: u32) {
+        let (prev, next, class) = {
+            let f = &self.slots[slot as usize];
+            (f.prev, f.next, f.class as usize)
+        };
+        if prev == NIL {
+            self.lists[class].head = next;
+        } else {
+            self.slots[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.lists[class].tail = prev;
+        } else {
+            self.slots[next as usize].prev = prev;
+        }
+        let f = &mut self.slots[slot as usize];
+        f.prev = NIL;
+        f.next = NIL;
+    }
+
+    fn push_front(&mut self, slot: u32) {
+        let class = self.slots[slot as usize].class as usize;
+        let head = self.lists[class].head;
+        {
+            let f = &mut self.slots[slot as usize];
+            f.prev = NIL;
+            f.next = head;
+        }
+        if head == NIL {
+            self.lists[class].tail = slot;
+        } else {
+            self.slots[head as usize].prev = slot;
+        }
+        self.lists[class].head = slot;
+    }
+}

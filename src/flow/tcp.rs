@@ -1,0 +1,187 @@
+//! TCP connection state as seen from a mirror port.
+//!
+//! The tracker follows flags only (sequence tracking belongs to reassembly):
+//! which side opened, answered, finished or reset, for the Zeek-style history
+//! and connection state of the flow record and for deciding when a flow is
+//! closed.
+
+use super::record::{ConnState, EndReason, History};
+use crate::decode::tcp_flags::{ACK, FIN, RST, SYN};
+
+/// Direction of a packet relative to the flow's initiator.
+pub const ORIGINATOR: usize = 0;
+/// Direction of a packet from the responder.
+pub const RESPONDER: usize = 1;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SideState {
+    syn: bool,
+    synack: bool,
+    fin: bool,
+    rst: bool,
+}
+
+/// Handshake and teardown flags seen per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpTracker {
+    sides: [SideState; 2],
+}
+
+/// The history letter for `upper` in direction `dir` (lower case for the responder).
+fn letter(upper: u8, dir: usize) -> u8 {
+    if dir == ORIGINATOR {
+        upper
+    } else {
+        upper.to_ascii_lowercase()
+    }
+}
+
+impl TcpTracker {
+    /// Notes one segment sent in direction `dir` with `flags` and
+    /// `has_payload`, adding its history letters.
+    pub fn on_segment(&mut self, dir: usize, flags: u8, has_payload: bool, history: &mut History) {
+        let side = &mut self.sides[dir];
+        let syn = flags & SYN != 0;
+        let ack = flags & ACK != 0;
+        let fin = flags & FIN != 0;
+        let rst = flags & RST != 0;
+        if syn && (fin || rst) {
+            history.note(letter(b'Q', dir));
+        }
+        if syn && !ack {
+            side.syn = true;
+            history.note(letter(b'S', dir));
+        } else if syn {
+            side.synack = true;
+            history.note(letter(b'H', dir));
+        } else if ack && !has_payload && !fin && !rst {
+            history.note(letter(b'A', dir));
+        }
+        if has_payload {
+            history.note(letter(b'D', dir));
+        }
+        if fin {
+            side.fin = true;
+            history.note(letter(b'F', dir));
+        }
+        if rst {
+            side.rst = true;
+            history.note(letter(b'R', dir));
+        }
+    }
+
+    /// How the connection ended, if it has: a reset from either side, or FIN
+    /// from both.
+    pub fn closed(&self) -> Option<EndReason> {
+        let [o, r] = self.sides;
+        if o.rst || r.rst {
+            Some(EndReason::Rst)
+        } else if o.fin && r.fin {
+            Some(EndReason::Fin)
+        } else {
+            None
+        }
+    }
+
+    /// True once the originator's SYN and the responder's SYN-ACK were seen.
+    pub fn established(&self) -> bool {
+        self.sides[ORIGINATOR].syn && self.sides[RESPONDER].synack
+    }
+
+    /// True when the originator opened with a SYN.
+    pub fn opened_with_syn(&self) -> bool {
+        self.sides[ORIGINATOR].syn
+    }
+
+    /// Zeek's `conn_state`; `responder_pkts` tells whether anything came back.
+    pub fn conn_state(&self, responder_pkts: u64) -> ConnState {
+        let [o, r] = self.sides;
+        match (o.syn, r.synack) {
+            (true, true) => {
+                if o.rst {
+                    ConnState::Rsto
+                } else if r.rst {
+                    ConnState::Rstr
+                } else if o.fin && r.fin {
+                    ConnState::SF
+                } else if o.fin {
+                    ConnState::S2
+                } else if r.fin {
+                    ConnState::S3
+                } else {
+                    ConnState::S1
+                }
+            }
+            (true, false) => {
+                if r.rst {
+                    ConnState::Rej
+                } else if o.rst {
+                    ConnState::Rstos0
+                } else if o.fin {
+                    ConnState::Sh
+                } else if responder_pkts == 0 {
+                    ConnState::S0
+                } else {
+                    ConnState::Oth
+                }
+            }
+            (false, true) => {
+                if r.rst {
+                    ConnState::Rstrh
+                } else if r.fin {
+                    ConnState::Shr
+                } else {
+                    ConnState::Oth
+                }
+            }
+            (false, false) => ConnState::Oth,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::tcp_flags::PSH;
+
+    fn run(segments: &[(usize, u8, bool)]) -> (TcpTracker, History) {
+        let mut tracker = TcpTracker::default();
+        let mut history = History::default();
+        for &(dir, flags, data) in segments {
+            tracker.on_segment(dir, flags, data, &mut history);
+        }
+        (tracker, history)
+    }
+
+    #[test]
+    fn full_connection_is_sf_with_zeek_history() {
+        let (t, h) = run(&[
+            (ORIGINATOR, SYN, false),
+            (RESPONDER, SYN | ACK, false),
+            (ORIGINATOR, ACK, false),
+            (ORIGINATOR, PSH | ACK, true),
+            (RESPONDER, PSH | ACK, true),
+            (ORIGINATOR, FIN | ACK, false),
+            (RESPONDER, FIN | ACK, false),
+            (ORIGINATOR, ACK, false),
+        ]);
+        assert_eq!(h.as_str(), "ShADdFf");
+        assert_eq!(t.conn_state(4), ConnState::SF);
+        assert_eq!(t.closed(), Some(EndReason::Fin));
+    }
+
+    #[test]
+    fn reset_answer_to_syn_is_rejected() {
+        let (t, h) = run(&[(ORIGINATOR, SYN, false), (RESPONDER, RST | ACK, false)]);
+        assert_eq!(h.as_str(), "Sr");
+        assert_eq!(t.conn_state(1), ConnState::Rej);
+        assert_eq!(t.closed(), Some(EndReason::Rst));
+    }
+
+    #[test]
+    fn unanswered_syn_is_s0_and_open() {
+        let (t, _) = run(&[(ORIGINATOR, SYN, false), (ORIGINATOR, SYN, false)]);
+        assert_eq!(t.conn_state(0), ConnState::S0);
+        assert_eq!(t.closed(), None);
+    }
+}

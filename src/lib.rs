@@ -1,0 +1,16 @@
+//! mirador: a network detection sensor.
+//!
+//! The crate is laid out as its pipeline: [`capture`] (packet sources),
+//! [`decode`] (link, IP, transport and tunnel headers, IP defragmentation),
+//! [`flow`] (the per-worker flow table), [`output`] (Parquet), with
+//! [`worker`] running those stages to completion over each batch and
+//! [`runtime`] wiring sources, workers and writers together.
+
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod flow;
+pub mod output;
+pub mod runtime;
+pub mod utc;
+pub mod worker;

@@ -1,0 +1,179 @@
+//! The Arrow schema of flow records, and the conversion of records to batches.
+//!
+//! Column meanings are documented in `docs/schema.md`. Integer columns are
+//! signed (Int32/Int64) because Spark and Trino read unsigned Parquet types
+//! poorly; every value fits.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Int32Array, Int32Builder, Int64Array, ListBuilder, RecordBatch, StringArray,
+    StructArray, TimestampMicrosecondArray,
+};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
+
+use crate::decode::ip_proto;
+use crate::flow::community_id::community_id_v1;
+use crate::flow::FlowRecord;
+
+/// Version of the flow table's schema, stored in each file's metadata.
+pub const FLOW_SCHEMA_VERSION: &str = "1";
+
+/// Key of the schema version in Parquet key-value metadata.
+pub const SCHEMA_VERSION_KEY: &str = "mirador.schema_version";
+
+fn timestamp() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn tunnel_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("type", DataType::Utf8, false),
+        Field::new("src_ip", DataType::Utf8, false),
+        Field::new("dst_ip", DataType::Utf8, false),
+        Field::new("id", DataType::Int64, true),
+    ])
+}
+
+/// The schema of the `flows` table.
+pub fn flow_schema() -> SchemaRef {
+    let vlan_item = Field::new("item", DataType::Int32, true);
+    Arc::new(Schema::new(vec![
+        Field::new("flow_id", DataType::Int64, false),
+        Field::new("community_id", DataType::Utf8, false),
+        Field::new("sensor", DataType::Utf8, false),
+        Field::new("ts_start", timestamp(), false),
+        Field::new("ts_end", timestamp(), false),
+        Field::new("proto", DataType::Int32, false),
+        Field::new("src_ip", DataType::Utf8, false),
+        Field::new("dst_ip", DataType::Utf8, false),
+        Field::new("src_port", DataType::Int32, false),
+        Field::new("dst_port", DataType::Int32, false),
+        Field::new("vlan", DataType::List(Arc::new(vlan_item)), true),
+        Field::new("tunnel", DataType::Struct(tunnel_fields()), true),
+        Field::new("app_proto", DataType::Utf8, true),
+        Field::new("pkts_toserver", DataType::Int64, false),
+        Field::new("pkts_toclient", DataType::Int64, false),
+        Field::new("bytes_toserver", DataType::Int64, false),
+        Field::new("bytes_toclient", DataType::Int64, false),
+        Field::new("payload_bytes_toserver", DataType::Int64, false),
+        Field::new("payload_bytes_toclient", DataType::Int64, false),
+        Field::new("tcp_flags_toserver", DataType::Int32, true),
+        Field::new("tcp_flags_toclient", DataType::Int32, true),
+        Field::new("history", DataType::Utf8, false),
+        Field::new("state", DataType::Utf8, false),
+        Field::new("end_reason", DataType::Utf8, false),
+        Field::new("worker", DataType::Int32, false),
+    ]))
+}
+
+fn i64s(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> u64) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(
+        records
+            .iter()
+            .map(|r| i64::try_from(f(r)).unwrap_or(i64::MAX)),
+    ))
+}
+
+fn i32s(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> i32) -> ArrayRef {
+    Arc::new(Int32Array::from_iter_values(records.iter().map(|r| f(r))))
+}
+
+fn strings<'a>(records: &[&'a FlowRecord], f: impl Fn(&'a FlowRecord) -> String) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(records.iter().map(|r| f(r))))
+}
+
+fn static_strings(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> &'static str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(records.iter().map(|r| f(r))))
+}
+
+fn micros(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> u64) -> ArrayRef {
+    Arc::new(
+        TimestampMicrosecondArray::from_iter_values(
+            records
+                .iter()
+                .map(|r| i64::try_from(f(r) / 1_000).unwrap_or(i64::MAX)),
+        )
+        .with_timezone("UTC"),
+    )
+}
+
+fn tcp_flags(records: &[&FlowRecord], dir: usize) -> ArrayRef {
+    Arc::new(Int32Array::from_iter(records.iter().map(|r| {
+        (r.proto == ip_proto::TCP).then_some(i32::from(r.tcp_flags[dir]))
+    })))
+}
+
+fn vlans(records: &[&FlowRecord]) -> ArrayRef {
+    let mut builder = ListBuilder::new(Int32Builder::new());
+    for r in records {
+        let ids = r.vlans.as_slice();
+        if ids.is_empty() {
+            builder.append_null();
+        } else {
+            builder
+                .values()
+                .append_slice(&ids.iter().map(|&v| i32::from(v)).collect::<Vec<_>>());
+            builder.append(true);
+        }
+    }
+    Arc::new(builder.finish())
+}
+
+fn tunnels(records: &[&FlowRecord]) -> ArrayRef {
+    let tunnel = |i: usize| records[i].tunnel;
+    let n = records.len();
+    let kind =
+        StringArray::from_iter_values((0..n).map(|i| tunnel(i).map_or("", |t| t.kind.as_str())));
+    let src = StringArray::from_iter_values(
+        (0..n).map(|i| tunnel(i).map_or(String::new(), |t| t.src.to_string())),
+    );
+    let dst = StringArray::from_iter_values(
+        (0..n).map(|i| tunnel(i).map_or(String::new(), |t| t.dst.to_string())),
+    );
+    let id = Int64Array::from_iter((0..n).map(|i| tunnel(i).and_then(|t| t.id).map(i64::from)));
+    let nulls = NullBuffer::from_iter((0..n).map(|i| tunnel(i).is_some()));
+    Arc::new(StructArray::new(
+        tunnel_fields(),
+        vec![Arc::new(kind), Arc::new(src), Arc::new(dst), Arc::new(id)],
+        Some(nulls),
+    ))
+}
+
+/// Builds one record batch of the `flows` table.
+pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, ArrowError> {
+    let columns: Vec<ArrayRef> = vec![
+        i64s(records, |r| r.flow_id),
+        strings(records, |r| {
+            community_id_v1(0, r.src, r.dst, r.proto, r.src_port, r.dst_port)
+        }),
+        Arc::new(StringArray::from_iter_values(
+            records.iter().map(|_| sensor),
+        )),
+        micros(records, |r| r.ts_start_ns),
+        micros(records, |r| r.ts_end_ns),
+        i32s(records, |r| i32::from(r.proto)),
+        strings(records, |r| r.src.to_string()),
+        strings(records, |r| r.dst.to_string()),
+        i32s(records, |r| i32::from(r.src_port)),
+        i32s(records, |r| i32::from(r.dst_port)),
+        vlans(records),
+        tunnels(records),
+        Arc::new(StringArray::from_iter(records.iter().map(|r| r.app_proto))),
+        i64s(records, |r| r.pkts[0]),
+        i64s(records, |r| r.pkts[1]),
+        i64s(records, |r| r.bytes[0]),
+        i64s(records, |r| r.bytes[1]),
+        i64s(records, |r| r.payload_bytes[0]),
+        i64s(records, |r| r.payload_bytes[1]),
+        tcp_flags(records, 0),
+        tcp_flags(records, 1),
+        strings(records, |r| r.history.as_str().to_owned()),
+        static_strings(records, |r| r.state.as_str()),
+        static_strings(records, |r| r.end_reason.as_str()),
+        i32s(records, |r| i32::from(r.worker)),
+    ];
+    RecordBatch::try_new(flow_schema(), columns)
+}

@@ -1,0 +1,96 @@
+//! Replay of capture files through one worker.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{RunSummary, RuntimeError};
+use crate::capture::{PacketBatch, Replay};
+use crate::config::Config;
+use crate::output::{ParquetWriter, RecordBatcher};
+use crate::worker::Worker;
+
+/// Bytes of packet data a batch is sized for up front.
+const BATCH_BYTES_HINT: usize = 1 << 20;
+
+/// What to replay and how.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Capture files or folders of them.
+    pub inputs: Vec<PathBuf>,
+    /// Settings.
+    pub config: Config,
+    /// Draw a progress bar on standard error.
+    pub progress: bool,
+    /// Set (by a signal handler) to stop early; open flows are still written.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Replays the inputs in timestamp order and writes their flows.
+pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
+    let started = Instant::now();
+    let config = &options.config;
+    let files = Replay::expand_paths(&options.inputs)?;
+    let output = config.output();
+    let (writer, sender, stale) = ParquetWriter::start(&output)?;
+    for path in &stale {
+        tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
+    }
+    let mut source = Replay::open(&files);
+    let id_seed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let batcher = RecordBatcher::new(sender, config.output.chunk_records, config.replay.when_full);
+    let mut worker = Worker::new(0, config.worker(), id_seed, batcher);
+
+    let progress = if options.progress {
+        let bar =
+            ProgressBar::with_draw_target(Some(source.total_bytes()), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let batch_packets = config.replay.batch_packets.max(1);
+    let mut batch = PacketBatch::with_capacity(batch_packets, BATCH_BYTES_HINT);
+    let mut interrupted = false;
+    while source.fill_batch(&mut batch, batch_packets) {
+        worker.process(batch.iter());
+        progress.set_position(source.bytes_read());
+        if options.stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+    }
+    progress.finish_and_clear();
+
+    let capture_errors = source.take_errors();
+    let skipped_unsupported = source.skipped_unsupported();
+    let (mut batcher, worker_stats, flow_stats) = worker.finish();
+    batcher.flush();
+    let dropped_records = batcher.dropped();
+    drop(batcher);
+    let report = writer.finish()?;
+    Ok(RunSummary {
+        inputs: files,
+        files_opened: source.files_opened(),
+        capture_errors,
+        skipped_unsupported,
+        worker: worker_stats,
+        flows: flow_stats,
+        dropped_records,
+        output: report,
+        output_dir: output.dir,
+        stale_removed: stale,
+        elapsed: started.elapsed(),
+        interrupted,
+    })
+}
