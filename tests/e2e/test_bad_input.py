@@ -1,0 +1,106 @@
+"""Damaged inputs: clear errors naming file and offset, nothing read is lost,
+and the exit code says whether anything could be read at all."""
+
+import os
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import PCAPS, flows, mirador_bin, replay, summary_value
+
+
+def test_truncated_pcap_reports_offset_and_keeps_what_was_read(tmp_path: Path):
+    data = (PCAPS / "basic.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) // 2])
+    result = replay(tmp_path / "out", cut)
+    assert result.returncode == 0
+    assert "cut.pcap: at byte offset" in result.stdout
+    assert "truncated pcap record" in result.stdout
+    assert flows(tmp_path / "out")
+
+
+def test_garbage_file_is_rejected_with_exit_code(tmp_path: Path):
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(os.urandom(4096))
+    result = replay(tmp_path / "out", junk, check=False)
+    assert result.returncode != 0
+    assert "junk.pcap: at byte offset 0: not a pcap or pcapng file" in result.stdout
+
+
+def test_empty_file_is_rejected(tmp_path: Path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(b"")
+    result = replay(tmp_path / "out", empty, check=False)
+    assert result.returncode != 0
+    assert "empty.pcap: at byte offset 0: file is empty" in result.stdout
+
+
+def test_unsupported_link_type_names_it(tmp_path: Path):
+    path = tmp_path / "usb.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 189))
+    result = replay(tmp_path / "out", path, check=False)
+    assert result.returncode != 0
+    assert "usb.pcap: at byte offset 20: unsupported link type 189" in result.stdout
+
+
+def test_bad_file_beside_good_ones_does_not_stop_the_replay(tmp_path: Path):
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"definitely not a capture")
+    result = replay(tmp_path / "out", junk, PCAPS / "basic.pcap")
+    assert result.returncode == 0
+    assert "junk.pcap" in result.stdout
+    assert flows(tmp_path / "out")
+
+
+def test_unfinished_files_of_a_crashed_run_are_removed(tmp_path: Path):
+    leftover = tmp_path / "out" / "flows" / "date=2024-03-01" / "hour=12" / ".x.parquet.inprogress"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"partial")
+    result = replay(tmp_path / "out", PCAPS / "basic.pcap")
+    assert not leftover.exists()
+    assert "removed" in result.stdout or "removed" in result.stderr
+
+
+def write_big_pcap(path: Path, copies: int):
+    """basic.pcap's packets repeated with shifted times and addresses, so the
+    replay takes long enough to be interrupted."""
+    data = (PCAPS / "basic.pcap").read_bytes()
+    header, body = data[:24], data[24:]
+    records = []
+    at = 0
+    while at < len(body):
+        sec, usec, caplen, wirelen = struct.unpack_from("<IIII", body, at)
+        records.append((sec, usec, body[at + 16: at + 16 + caplen], wirelen))
+        at += 16 + caplen
+    with path.open("wb") as f:
+        f.write(header)
+        for i in range(copies):
+            for sec, usec, frame, wirelen in records:
+                frame = bytearray(frame)
+                if len(frame) > 34 and frame[12:14] == b"\x08\x00":
+                    frame[26] = (i >> 8) & 0xFF  # source address, second byte
+                    frame[27] = 100 + (i & 0x7F)
+                f.write(struct.pack("<IIII", sec + i * 30, usec, len(frame), wirelen))
+                f.write(frame)
+
+
+def test_sigint_flushes_open_flows_and_finalizes_files(tmp_path: Path):
+    big = tmp_path / "big.pcap"
+    write_big_pcap(big, 4000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([mirador_bin(), "replay", "--out", str(out), str(big)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    assert proc.poll() is None, "replay finished before the signal: make the input bigger"
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "stopped by signal" in stdout
+    assert not list(out.rglob("*.inprogress"))
+    rows = flows(out, "end_reason, flow_id")
+    created = int(summary_value(stdout, "flows").split()[0])
+    assert len({r["flow_id"] for r in rows}) == created
+    assert any(r["end_reason"] == "shutdown" for r in rows)
