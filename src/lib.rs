@@ -10,6 +10,7 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod flow;
+pub mod fuzzing;
 pub mod output;
 pub mod runtime;
 pub mod utc;

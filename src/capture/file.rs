@@ -569,3 +569,215 @@ impl<R: Read> CaptureFile<R> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_header(big_endian: bool, nanos: bool, linktype: u32) -> Vec<u8> {
+        let magic = if nanos {
+            PCAP_MAGIC_NANOS
+        } else {
+            PCAP_MAGIC_MICROS
+        };
+        let mut h = Vec::new();
+        let mut put = |v: u32, len: usize| {
+            let bytes = if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            if big_endian {
+                h.extend_from_slice(&bytes[4 - len..]);
+            } else {
+                h.extend_from_slice(&bytes[..len]);
+            }
+        };
+        put(magic, 4);
+        put(2, 2);
+        put(4, 2);
+        put(0, 4);
+        put(0, 4);
+        put(65_535, 4);
+        put(linktype, 4);
+        h
+    }
+
+    fn pcap_record(big_endian: bool, secs: u32, frac: u32, data: &[u8]) -> Vec<u8> {
+        let mut r = Vec::new();
+        for v in [secs, frac, data.len() as u32, data.len() as u32 + 10] {
+            r.extend_from_slice(&if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            });
+        }
+        r.extend_from_slice(data);
+        r
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<(u64, LinkType, u32, Vec<u8>)>, CaptureError> {
+        let mut file = CaptureFile::new(Path::new("test.pcap"), bytes)?;
+        let mut out = Vec::new();
+        while let Some(p) = file.next_packet()? {
+            out.push((p.ts_ns, p.link, p.wire_len, p.data.to_vec()));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_both_byte_orders_and_resolutions() {
+        for big_endian in [false, true] {
+            for nanos in [false, true] {
+                let mut bytes = pcap_header(big_endian, nanos, 1);
+                bytes.extend(pcap_record(big_endian, 10, 500, b"abc"));
+                let packets = read_all(&bytes).unwrap();
+                let frac_ns = if nanos { 500 } else { 500_000 };
+                assert_eq!(
+                    packets,
+                    vec![(
+                        10_000_000_000 + frac_ns,
+                        LinkType::Ethernet,
+                        13,
+                        b"abc".to_vec()
+                    )]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_record_reports_its_offset() {
+        let mut bytes = pcap_header(false, false, 1);
+        bytes.extend(pcap_record(false, 1, 0, b"first"));
+        let second_at = bytes.len() as u64;
+        bytes.extend(pcap_record(false, 2, 0, b"second packet"));
+        bytes.truncate(bytes.len() - 3);
+        let mut file = CaptureFile::new(Path::new("t.pcap"), bytes.as_slice()).unwrap();
+        assert!(file.next_packet().unwrap().is_some());
+        let error = file.next_packet().unwrap_err();
+        assert_eq!(error.offset, second_at);
+        assert!(
+            matches!(error.kind, CaptureErrorKind::Truncated { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unsupported_link_type_is_reported_at_its_field() {
+        let error = read_all(&pcap_header(false, false, 147)).unwrap_err();
+        assert_eq!(error.offset, 20);
+        assert!(matches!(
+            error.kind,
+            CaptureErrorKind::UnsupportedLinkType(147)
+        ));
+    }
+
+    #[test]
+    fn impossible_record_length_is_corrupt() {
+        let mut bytes = pcap_header(false, false, 1);
+        bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        let error = read_all(&bytes).unwrap_err();
+        assert!(
+            matches!(error.kind, CaptureErrorKind::Corrupt { .. }),
+            "{error}"
+        );
+    }
+
+    fn block(kind: u32, body: &[u8]) -> Vec<u8> {
+        let mut padded = body.to_vec();
+        padded.resize(body.len().div_ceil(4) * 4, 0);
+        let total = (12 + padded.len()) as u32;
+        let mut b = Vec::new();
+        b.extend_from_slice(&kind.to_le_bytes());
+        b.extend_from_slice(&total.to_le_bytes());
+        b.extend_from_slice(&padded);
+        b.extend_from_slice(&total.to_le_bytes());
+        b
+    }
+
+    fn shb() -> Vec<u8> {
+        let mut body = PCAPNG_BYTE_ORDER_MAGIC.to_le_bytes().to_vec();
+        body.extend_from_slice(&[1, 0, 0, 0]);
+        body.extend_from_slice(&(-1i64).to_le_bytes());
+        block(PCAPNG_SHB, &body)
+    }
+
+    fn idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
+        let mut body = linktype.to_le_bytes().to_vec();
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        if let Some(r) = tsresol {
+            body.extend_from_slice(&PCAPNG_OPT_TSRESOL.to_le_bytes());
+            body.extend_from_slice(&1u16.to_le_bytes());
+            body.extend_from_slice(&[r, 0, 0, 0]);
+            body.extend_from_slice(&[0, 0, 0, 0]);
+        }
+        block(PCAPNG_IDB, &body)
+    }
+
+    fn epb(interface: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+        let mut body = interface.to_le_bytes().to_vec();
+        body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        body.extend_from_slice(&(ts as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        block(PCAPNG_EPB, &body)
+    }
+
+    #[test]
+    fn pcapng_interfaces_keep_their_link_type_and_resolution() {
+        let mut bytes = shb();
+        bytes.extend(idb(1, Some(9)));
+        bytes.extend(idb(101, None));
+        bytes.extend(idb(147, None));
+        bytes.extend(epb(0, 1_500_000_000, b"eth"));
+        bytes.extend(epb(1, 2_000_000, b"raw"));
+        bytes.extend(epb(2, 1, b"skipped"));
+        bytes.extend(block(PCAPNG_SPB, &[2, 0, 0, 0, b'x', b'y']));
+        let mut file = CaptureFile::new(Path::new("t.pcapng"), bytes.as_slice()).unwrap();
+        let mut got = Vec::new();
+        while let Some(p) = file.next_packet().unwrap() {
+            got.push((p.ts_ns, p.link, p.data.to_vec()));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (1_500_000_000, LinkType::Ethernet, b"eth".to_vec()),
+                (2_000_000_000, LinkType::RawIp, b"raw".to_vec()),
+                (2_000_000_000, LinkType::Ethernet, b"xy".to_vec()),
+            ]
+        );
+        assert_eq!(file.skipped_unsupported(), 1);
+        let warnings = file.take_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(matches!(
+            warnings[0].kind,
+            CaptureErrorKind::UnsupportedLinkType(147)
+        ));
+    }
+
+    #[test]
+    fn second_pcapng_section_resets_interfaces() {
+        let mut bytes = shb();
+        bytes.extend(idb(1, None));
+        bytes.extend(epb(0, 1, b"a"));
+        bytes.extend(shb());
+        bytes.extend(idb(113, None));
+        bytes.extend(epb(0, 2, b"b"));
+        let packets = read_all(&bytes).unwrap();
+        assert_eq!(packets[0].1, LinkType::Ethernet);
+        assert_eq!(packets[1].1, LinkType::LinuxSll);
+    }
+
+    #[test]
+    fn empty_and_garbage_files_are_errors_at_offset_zero() {
+        assert!(matches!(
+            read_all(&[]).unwrap_err().kind,
+            CaptureErrorKind::Empty
+        ));
+        let error = read_all(b"GIF89a-not-a-capture").unwrap_err();
+        assert_eq!(error.offset, 0);
+        assert!(matches!(error.kind, CaptureErrorKind::BadMagic(_)));
+    }
+}

@@ -565,3 +565,186 @@ impl FlowTable {
         self.lists[class].head = slot;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{PacketMeta, TcpHeader, Vlans};
+
+    const S: u64 = NANOS_PER_SEC;
+
+    fn packet(
+        ts: u64,
+        src: &str,
+        sport: u16,
+        dst: &str,
+        dport: u16,
+        transport: Option<u8>,
+    ) -> DecodedPacket<'static> {
+        let transport = match transport {
+            Some(flags) => Transport::Tcp(TcpHeader {
+                src_port: sport,
+                dst_port: dport,
+                seq: 1,
+                ack: 1,
+                flags,
+                window: 1000,
+            }),
+            None => Transport::Udp {
+                src_port: sport,
+                dst_port: dport,
+            },
+        };
+        DecodedPacket {
+            meta: PacketMeta {
+                ts_ns: ts,
+                wire_len: 100,
+                vlans: Vlans::default(),
+                tunnel: None,
+            },
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            proto: if transport_is_tcp(&transport) {
+                ip_proto::TCP
+            } else {
+                ip_proto::UDP
+            },
+            transport,
+            payload_len: 0,
+            payload: &[],
+        }
+    }
+
+    fn transport_is_tcp(t: &Transport) -> bool {
+        matches!(t, Transport::Tcp(_))
+    }
+
+    fn table(max_flows: usize) -> FlowTable {
+        FlowTable::new(
+            FlowConfig {
+                max_flows,
+                ..FlowConfig::default()
+            },
+            0,
+            42,
+        )
+    }
+
+    #[test]
+    fn both_directions_share_one_flow_with_initiator_as_source() {
+        let mut t = table(10);
+        let mut out = Vec::new();
+        t.track(&packet(S, "10.0.0.9", 5000, "10.0.0.1", 53, None), &mut out);
+        t.track(
+            &packet(2 * S, "10.0.0.1", 53, "10.0.0.9", 5000, None),
+            &mut out,
+        );
+        t.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        let r = out[0];
+        assert_eq!((r.src.to_string().as_str(), r.src_port), ("10.0.0.9", 5000));
+        assert_eq!(
+            (r.pkts, r.state, r.end_reason),
+            ([1, 1], ConnState::SF, EndReason::Shutdown)
+        );
+    }
+
+    #[test]
+    fn syn_ack_seen_first_flips_the_initiator() {
+        let mut t = table(10);
+        let mut out = Vec::new();
+        let syn_ack = tcp_flags::SYN | tcp_flags::ACK;
+        t.track(
+            &packet(S, "10.0.0.1", 80, "10.0.0.9", 4000, Some(syn_ack)),
+            &mut out,
+        );
+        t.flush(&mut out);
+        assert_eq!(out[0].src.to_string(), "10.0.0.9");
+        assert_eq!(out[0].history.as_str(), "^h");
+    }
+
+    #[test]
+    fn full_table_evicts_least_recently_seen_and_writes_it() {
+        let mut t = table(2);
+        let mut out = Vec::new();
+        t.track(&packet(S, "10.0.0.1", 1, "10.0.0.2", 2, None), &mut out);
+        t.track(&packet(2 * S, "10.0.0.1", 3, "10.0.0.2", 4, None), &mut out);
+        t.track(&packet(3 * S, "10.0.0.1", 1, "10.0.0.2", 2, None), &mut out);
+        t.track(
+            &packet(4 * S, "10.0.0.1", 5, "10.0.0.2", 6, Some(tcp_flags::SYN)),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].src_port, out[0].end_reason),
+            (3, EndReason::Evicted)
+        );
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.stats().records_for(EndReason::Evicted), 1);
+    }
+
+    #[test]
+    fn idle_timeout_depends_on_protocol_state() {
+        let mut t = table(10);
+        let mut out = Vec::new();
+        t.track(&packet(S, "10.0.0.1", 1, "10.0.0.2", 2, None), &mut out);
+        t.track(
+            &packet(S, "10.0.0.1", 7, "10.0.0.2", 8, Some(tcp_flags::SYN)),
+            &mut out,
+        );
+        t.expire(S + 31 * S, &mut out);
+        assert_eq!(
+            out.len(),
+            1,
+            "one-sided UDP expires after 30 s, a TCP SYN after 60 s"
+        );
+        assert_eq!((out[0].src_port, out[0].end_reason), (1, EndReason::Idle));
+        t.expire(S + 61 * S, &mut out);
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn new_syn_after_close_starts_a_new_flow() {
+        let mut t = table(10);
+        let mut out = Vec::new();
+        let (a, b) = ("10.0.0.1", "10.0.0.2");
+        t.track(&packet(S, a, 1000, b, 80, Some(tcp_flags::SYN)), &mut out);
+        t.track(
+            &packet(S, b, 80, a, 1000, Some(tcp_flags::RST | tcp_flags::ACK)),
+            &mut out,
+        );
+        t.track(
+            &packet(2 * S, a, 1000, b, 80, Some(tcp_flags::SYN)),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].end_reason, EndReason::Rst);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn long_flow_writes_interim_records_with_one_flow_id() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                active_timeout_ns: 100 * S,
+                ..FlowConfig::default()
+            },
+            0,
+            1,
+        );
+        let mut out = Vec::new();
+        for i in 0..5 {
+            t.track(
+                &packet(i * 60 * S, "10.0.0.1", 1, "10.0.0.2", 2, None),
+                &mut out,
+            );
+        }
+        t.flush(&mut out);
+        assert_eq!(
+            out.iter().map(|r| r.end_reason).collect::<Vec<_>>(),
+            [EndReason::Active, EndReason::Active, EndReason::Shutdown]
+        );
+        assert!(out.iter().all(|r| r.flow_id == out[0].flow_id));
+        assert_eq!(out.iter().map(|r| r.pkts[0]).sum::<u64>(), 5);
+    }
+}
