@@ -52,7 +52,7 @@ pub struct Worker<S: RecordSink> {
     defrag: Defragmenter,
     sink: S,
     stats: WorkerStats,
-    next_expiry_ns: u64,
+    last_sweep_ns: u64,
 }
 
 impl<S: RecordSink> Worker<S> {
@@ -63,7 +63,7 @@ impl<S: RecordSink> Worker<S> {
             defrag: Defragmenter::new(config.defrag),
             sink,
             stats: WorkerStats::default(),
-            next_expiry_ns: 0,
+            last_sweep_ns: 0,
         }
     }
 
@@ -78,16 +78,17 @@ impl<S: RecordSink> Worker<S> {
     }
 
     /// Runs a batch of packets through decode and flow tracking, then sweeps
-    /// timeouts if a second of packet time has passed.
+    /// timeouts once packet time has moved a second (either way) since the
+    /// last sweep.
     pub fn process<'a>(&mut self, packets: impl Iterator<Item = RawPacket<'a>>) {
         for packet in packets {
             self.process_one(packet);
         }
         let now = self.flows.now_ns();
-        if now >= self.next_expiry_ns {
+        if now.abs_diff(self.last_sweep_ns) >= EXPIRY_INTERVAL_NS {
             self.flows.expire(now, &mut self.sink);
             self.defrag.expire(now, &mut self.stats.decode);
-            self.next_expiry_ns = now.saturating_add(EXPIRY_INTERVAL_NS);
+            self.last_sweep_ns = now;
         }
     }
 

@@ -293,7 +293,10 @@ impl FlowTable {
         self.index.is_empty()
     }
 
-    /// The latest packet time seen, ns.
+    /// Packet time: the timestamp of the last packet tracked, ns. It follows
+    /// the capture, backwards too when a capture's clock jumps back (files
+    /// concatenated out of order), so a jump neither expires every flow
+    /// nor freezes expiry.
     pub fn now_ns(&self) -> u64 {
         self.now_ns
     }
@@ -301,16 +304,19 @@ impl FlowTable {
     /// Accounts one decoded packet to its flow, creating the flow if needed.
     pub fn track(&mut self, packet: &DecodedPacket<'_>, sink: &mut impl RecordSink) {
         let ts = packet.meta.ts_ns;
-        self.now_ns = self.now_ns.max(ts);
+        self.now_ns = ts;
         let (key, side) = FlowKey::of(packet);
         let tcp = match packet.transport {
             Transport::Tcp(h) => Some(h),
             _ => None,
         };
-        let is_new_syn =
-            tcp.is_some_and(|h| h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        let syn_seq = tcp
+            .filter(|h| h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN)
+            .map(|h| h.seq);
         let slot = match self.index.get(&key).copied() {
-            Some(slot) if is_new_syn && self.slots[slot as usize].tcp.closed().is_some() => {
+            Some(slot)
+                if syn_seq.is_some_and(|seq| self.slots[slot as usize].tcp.is_reuse(seq)) =>
+            {
                 let reason = self.slots[slot as usize]
                     .tcp
                     .closed()
@@ -350,8 +356,13 @@ impl FlowTable {
         match tcp {
             Some(h) => {
                 flow.tcp_flags[dir] |= h.flags;
-                flow.tcp
-                    .on_segment(dir, h.flags, packet.payload_len > 0, &mut flow.history);
+                flow.tcp.on_segment(
+                    dir,
+                    h.seq,
+                    h.flags,
+                    packet.payload_len > 0,
+                    &mut flow.history,
+                );
             }
             None if packet.payload_len > 0 => {
                 flow.history
@@ -365,10 +376,9 @@ impl FlowTable {
         self.push_front(slot);
     }
 
-    /// Ends every flow idle past its timeout at `now_ns` (or at the latest
-    /// packet time, whichever is later).
+    /// Ends every flow idle past its timeout at `now_ns`.
     pub fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
-        self.now_ns = self.now_ns.max(now_ns);
+        self.now_ns = now_ns;
         for class in 0..CLASSES {
             loop {
                 let tail = self.lists[class].tail;
@@ -717,6 +727,15 @@ mod tests {
             &packet(2 * S, a, 1000, b, 80, Some(tcp_flags::SYN)),
             &mut out,
         );
+        assert!(
+            out.is_empty(),
+            "a retransmitted SYN (same sequence number) stays in its flow"
+        );
+        let mut reuse = packet(3 * S, a, 1000, b, 80, Some(tcp_flags::SYN));
+        if let Transport::Tcp(h) = &mut reuse.transport {
+            h.seq = 99;
+        }
+        t.track(&reuse, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].end_reason, EndReason::Rst);
         assert_eq!(t.len(), 1);

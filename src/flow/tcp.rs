@@ -25,6 +25,8 @@ struct SideState {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpTracker {
     sides: [SideState; 2],
+    /// Sequence number of the originator's first SYN.
+    isn: Option<u32>,
 }
 
 /// The history letter for `upper` in direction `dir` (lower case for the responder).
@@ -37,9 +39,26 @@ fn letter(upper: u8, dir: usize) -> u8 {
 }
 
 impl TcpTracker {
-    /// Notes one segment sent in direction `dir` with `flags` and
-    /// `has_payload`, adding its history letters.
-    pub fn on_segment(&mut self, dir: usize, flags: u8, has_payload: bool, history: &mut History) {
+    /// True when a SYN with sequence number `seq` opens a new connection on
+    /// this flow's ports: the flow is closed and the SYN is not a
+    /// retransmission of the one that opened it.
+    pub fn is_reuse(&self, seq: u32) -> bool {
+        self.closed().is_some() && self.isn != Some(seq)
+    }
+
+    /// Notes one segment sent in direction `dir` with sequence number `seq`,
+    /// `flags` and `has_payload`, adding its history letters.
+    pub fn on_segment(
+        &mut self,
+        dir: usize,
+        seq: u32,
+        flags: u8,
+        has_payload: bool,
+        history: &mut History,
+    ) {
+        if dir == ORIGINATOR && flags & (SYN | ACK) == SYN && self.isn.is_none() {
+            self.isn = Some(seq);
+        }
         let side = &mut self.sides[dir];
         let syn = flags & SYN != 0;
         let ack = flags & ACK != 0;
@@ -148,7 +167,7 @@ mod tests {
         let mut tracker = TcpTracker::default();
         let mut history = History::default();
         for &(dir, flags, data) in segments {
-            tracker.on_segment(dir, flags, data, &mut history);
+            tracker.on_segment(dir, 7, flags, data, &mut history);
         }
         (tracker, history)
     }
@@ -176,6 +195,13 @@ mod tests {
         assert_eq!(h.as_str(), "Sr");
         assert_eq!(t.conn_state(1), ConnState::Rej);
         assert_eq!(t.closed(), Some(EndReason::Rst));
+    }
+
+    #[test]
+    fn retransmitted_syn_after_reset_is_not_a_new_connection() {
+        let (t, _) = run(&[(ORIGINATOR, SYN, false), (RESPONDER, RST | ACK, false)]);
+        assert!(!t.is_reuse(7));
+        assert!(t.is_reuse(8));
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub const IN_PROGRESS_SUFFIX: &str = ".inprogress";
 /// ZSTD level of the Parquet pages: a good ratio at low cost.
 const ZSTD_LEVEL: i32 = 3;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
+/// Files open at once per table; past it the oldest partition's file is
+/// closed (each open file holds its column encoders, about a megabyte).
+const MAX_OPEN_FILES: usize = 8;
 
 /// Where and how output is written.
 #[derive(Debug, Clone)]
@@ -173,6 +176,12 @@ impl TableFiles {
         let stale: Vec<u64> = self.open.range(..horizon).map(|(p, _)| *p).collect();
         for partition in stale {
             self.close(partition)?;
+        }
+        while self.open.len() > MAX_OPEN_FILES {
+            let Some(oldest) = self.open.keys().next().copied() else {
+                break;
+            };
+            self.close(oldest)?;
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -62,8 +62,11 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let batch_packets = config.replay.batch_packets.max(1);
     let mut batch = PacketBatch::with_capacity(batch_packets, BATCH_BYTES_HINT);
     let mut interrupted = false;
+    let mut busy = Duration::ZERO;
     while source.fill_batch(&mut batch, batch_packets) {
+        let batch_started = Instant::now();
         worker.process(batch.iter());
+        busy += batch_started.elapsed();
         progress.set_position(source.bytes_read());
         if options.stop.load(Ordering::Relaxed) {
             interrupted = true;
@@ -91,6 +94,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         output_dir: output.dir,
         stale_removed: stale,
         elapsed: started.elapsed(),
+        worker_busy: busy,
         interrupted,
     })
 }

@@ -34,6 +34,9 @@ pub struct RunSummary {
     pub stale_removed: Vec<PathBuf>,
     /// Wall-clock duration.
     pub elapsed: Duration,
+    /// Time the worker spent processing packets (reading input and waiting
+    /// for the writer excluded).
+    pub worker_busy: Duration,
     /// True when a signal stopped the run before the input ended.
     pub interrupted: bool,
 }
@@ -127,6 +130,14 @@ impl fmt::Display for RunSummary {
             w.packets as f64 / secs,
             w.captured_bytes as f64 * 8.0 / secs / 1e9,
             secs
+        )?;
+        let busy = self.worker_busy.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "  worker        {:.0} packets/s, {:.3} Gbit/s while busy ({:.0}% of the run)",
+            w.packets as f64 / busy,
+            w.captured_bytes as f64 * 8.0 / busy / 1e9,
+            100.0 * busy / secs
         )?;
         for error in &self.capture_errors {
             writeln!(f, "  input error   {error}")?;
