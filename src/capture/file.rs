@@ -204,39 +204,10 @@ impl<R: Read> CaptureFile<R> {
         }
     }
 
-    /// Reads exactly `n` bytes into `buf`. `Ok(false)` when the file ends
-    /// before the first byte, an error when it ends part-way.
-    fn fill(&mut self, n: usize, what: &'static str) -> Result<bool, CaptureError> {
-        self.buf.clear();
-        self.buf.resize(n, 0);
-        let mut got = 0;
-        while got < n {
-            match self.reader.read(&mut self.buf[got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.error(self.offset + got as u64, e.into())),
-            }
-        }
-        if got == 0 {
-            return Ok(false);
-        }
-        if got < n {
-            return Err(self.error(
-                self.offset,
-                CaptureErrorKind::Truncated {
-                    what,
-                    needed: n,
-                    available: got,
-                },
-            ));
-        }
-        self.offset += n as u64;
-        Ok(true)
-    }
-
-    /// Like [`Self::fill`] but appends after what `buf` already holds.
-    fn fill_more(&mut self, n: usize, start: u64, what: &'static str) -> Result<(), CaptureError> {
+    /// Grows `buf` by `n` bytes and reads into them until they are full or
+    /// the file ends; returns how many were read. Advances `offset` only when
+    /// all `n` arrived.
+    fn read_more(&mut self, n: usize) -> Result<usize, CaptureError> {
         let have = self.buf.len();
         self.buf.resize(have + n, 0);
         let mut got = 0;
@@ -248,6 +219,36 @@ impl<R: Read> CaptureFile<R> {
                 Err(e) => return Err(self.error(self.offset + got as u64, e.into())),
             }
         }
+        if got == n {
+            self.offset += n as u64;
+        }
+        Ok(got)
+    }
+
+    /// Reads exactly `n` bytes into an emptied `buf`. `Ok(false)` when the
+    /// file ends before the first byte, an error when it ends part-way.
+    fn fill(&mut self, n: usize, what: &'static str) -> Result<bool, CaptureError> {
+        self.buf.clear();
+        let start = self.offset;
+        match self.read_more(n)? {
+            0 => Ok(false),
+            got if got == n => Ok(true),
+            available => Err(self.error(
+                start,
+                CaptureErrorKind::Truncated {
+                    what,
+                    needed: n,
+                    available,
+                },
+            )),
+        }
+    }
+
+    /// Like [`Self::fill`] but appends after what `buf` already holds; an end
+    /// of file anywhere in the `n` bytes is an error at `start`.
+    fn fill_more(&mut self, n: usize, start: u64, what: &'static str) -> Result<(), CaptureError> {
+        let have = self.buf.len();
+        let got = self.read_more(n)?;
         if got < n {
             return Err(self.error(
                 start,
@@ -258,7 +259,6 @@ impl<R: Read> CaptureFile<R> {
                 },
             ));
         }
-        self.offset += n as u64;
         Ok(())
     }
 

@@ -510,7 +510,7 @@ impl FlowTable {
             _ => (src_port, dst_port),
         };
         let state = if flow.key.proto == ip_proto::TCP {
-            flow.tcp.conn_state(u64::from(flow.responder_seen))
+            flow.tcp.conn_state(flow.responder_seen)
         } else if flow.responder_seen {
             ConnState::SF
         } else {

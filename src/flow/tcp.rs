@@ -112,8 +112,8 @@ impl TcpTracker {
         self.sides[ORIGINATOR].syn
     }
 
-    /// Zeek's `conn_state`; `responder_pkts` tells whether anything came back.
-    pub fn conn_state(&self, responder_pkts: u64) -> ConnState {
+    /// Zeek's `conn_state`; `responder_seen` tells whether anything came back.
+    pub fn conn_state(&self, responder_seen: bool) -> ConnState {
         let [o, r] = self.sides;
         match (o.syn, r.synack) {
             (true, true) => {
@@ -138,7 +138,7 @@ impl TcpTracker {
                     ConnState::Rstos0
                 } else if o.fin {
                     ConnState::Sh
-                } else if responder_pkts == 0 {
+                } else if !responder_seen {
                     ConnState::S0
                 } else {
                     ConnState::Oth
@@ -185,7 +185,7 @@ mod tests {
             (ORIGINATOR, ACK, false),
         ]);
         assert_eq!(h.as_str(), "ShADdFf");
-        assert_eq!(t.conn_state(4), ConnState::SF);
+        assert_eq!(t.conn_state(true), ConnState::SF);
         assert_eq!(t.closed(), Some(EndReason::Fin));
     }
 
@@ -193,7 +193,7 @@ mod tests {
     fn reset_answer_to_syn_is_rejected() {
         let (t, h) = run(&[(ORIGINATOR, SYN, false), (RESPONDER, RST | ACK, false)]);
         assert_eq!(h.as_str(), "Sr");
-        assert_eq!(t.conn_state(1), ConnState::Rej);
+        assert_eq!(t.conn_state(true), ConnState::Rej);
         assert_eq!(t.closed(), Some(EndReason::Rst));
     }
 
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn unanswered_syn_is_s0_and_open() {
         let (t, _) = run(&[(ORIGINATOR, SYN, false), (ORIGINATOR, SYN, false)]);
-        assert_eq!(t.conn_state(0), ConnState::S0);
+        assert_eq!(t.conn_state(false), ConnState::S0);
         assert_eq!(t.closed(), None);
     }
 }

@@ -195,16 +195,15 @@ impl TableFiles {
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let stamp = UtcTime::from_unix_secs(first_ts_ns / NANOS_PER_SEC).compact();
         let mut seq = 0;
-        let (name, path) = loop {
+        let (path, temp) = loop {
             let name = format!("{}-{}-{:04}.parquet", self.sensor, stamp, seq);
             let path = dir.join(&name);
             let temp = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
             if !path.exists() && !temp.exists() {
-                break (name, path);
+                break (path, temp);
             }
             seq += 1;
         };
-        let temp = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
         let file = File::create(&temp).map_err(io_error(&temp))?;
         let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|source| OutputError::Parquet {
             path: temp.clone(),
