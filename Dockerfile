@@ -10,8 +10,14 @@ COPY . .
 RUN cargo build --release --locked --bin mirador
 
 FROM debian:bookworm-slim
+# DPDK's runtime libraries and poll-mode drivers (net_pcap, net_af_packet, NICs),
+# without the headers: every librte package libdpdk-dev depends on.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+       $(apt-cache depends libdpdk-dev | grep -o 'librte-[a-z0-9-]*' | sort -u) \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /mirador
 COPY --from=build /src/target/release/mirador /usr/local/bin/mirador
 COPY pcaps pcaps
 COPY signatures signatures
-CMD ["mirador", "replay", "--out", "out", "pcaps"]
+CMD ["mirador", "run", "--out", "out"]

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The demo: replays the bundled sample captures and writes Parquet to ./out.
+# The demo: runs the sensor on its embedded default, the bundled sample capture
+# pcaps/basic.pcap read through DPDK's net_pcap driver (no NIC, no hugepages),
+# writes Parquet to ./out and prints the run summary. Extra arguments go to
+# `mirador run` (e.g. --eal "..." for other devices).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --build
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release --locked --bin mirador
-exec target/release/mirador replay --out out "$@" pcaps
+exec target/release/mirador run --out out "$@"

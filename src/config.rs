@@ -51,6 +51,8 @@ pub struct Config {
     pub defrag: DefragSection,
     /// Capture-file replay.
     pub replay: ReplaySection,
+    /// Live capture through DPDK (`mirador run`).
+    pub dpdk: DpdkSection,
 }
 
 /// `[output]`
@@ -125,6 +127,33 @@ pub struct ReplaySection {
     pub when_full: WhenFull,
 }
 
+/// `[dpdk]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpdkSection {
+    /// EAL arguments, one per element (cores, memory, devices).
+    pub eal: Vec<String>,
+    /// Ports to capture from, by DPDK name (`0000:3b:00.0`, `net_pcap0`);
+    /// empty: every port EAL found.
+    pub ports: Vec<String>,
+    /// Receive queues per port; 0: one per worker on NICs, and every queue a
+    /// virtual device offers (one per `rx_pcap` file, `qpairs` of `net_af_packet`).
+    pub rx_queues: u16,
+    /// Descriptors per receive queue.
+    pub ring_size: u16,
+    /// Mbufs in the packet pool every port receives into.
+    pub mempool_mbufs: u32,
+    /// Per-lcore cache of each pool.
+    pub mempool_cache: u32,
+    /// Packet bytes one mbuf holds; longer frames span chained mbufs (drivers
+    /// that cannot chain, like net_pcap looping a file, need it larger).
+    pub mbuf_data_room: u16,
+    /// Packets asked for per receive call (at most 256).
+    pub burst: u16,
+    /// Seconds between two statistics log lines; 0: none.
+    pub stats_interval_secs: u64,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -133,6 +162,7 @@ impl Default for Config {
             flow: FlowSection::default(),
             defrag: DefragSection::default(),
             replay: ReplaySection::default(),
+            dpdk: DpdkSection::default(),
         }
     }
 }
@@ -191,6 +221,30 @@ impl Default for ReplaySection {
         Self {
             batch_packets: 256,
             when_full: WhenFull::Block,
+        }
+    }
+}
+
+impl Default for DpdkSection {
+    fn default() -> Self {
+        let eal = [
+            "-l",
+            "0-1",
+            "--no-huge",
+            "--no-pci",
+            "--no-shconf",
+            "--vdev=net_pcap0,rx_pcap=pcaps/basic.pcap",
+        ];
+        Self {
+            eal: eal.into_iter().map(String::from).collect(),
+            ports: Vec::new(),
+            rx_queues: 0,
+            ring_size: 1_024,
+            mempool_mbufs: 8_191,
+            mempool_cache: 256,
+            mbuf_data_room: 2_048,
+            burst: 32,
+            stats_interval_secs: 10,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mirador::config::Config;
-use mirador::runtime::{self, ReplayOptions};
+use mirador::runtime::{self, ReplayOptions, RunOptions, RunSummary};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -27,19 +27,56 @@ enum Command {
     /// Replay capture files (pcap or pcapng; folders are read in full) in
     /// timestamp order and write their flow records.
     Replay {
-        /// Output folder [config: output.dir, default: out].
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Sensor name on records and file names [config: sensor, default: mirador].
-        #[arg(long)]
-        sensor: Option<String>,
-        /// TOML configuration file (see mirador.example.toml).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
         /// Capture files or folders.
         #[arg(required = true, value_name = "PCAP|DIR")]
         inputs: Vec<PathBuf>,
     },
+    /// Capture from DPDK ports with one run-to-completion worker per lcore,
+    /// until SIGINT/SIGTERM or until every net_pcap file is read.
+    Run {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// EAL arguments as one string, split on white space
+        /// [config: dpdk.eal, default: the bundled samples through net_pcap].
+        #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+        eal: Option<String>,
+        /// Only receive and free packets (measures the capture path alone;
+        /// nothing is decoded or written).
+        #[arg(long)]
+        rx_only: bool,
+    },
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, clap::Args)]
+struct CommonArgs {
+    /// Output folder [config: output.dir, default: out].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Sensor name on records and file names [config: sensor, default: mirador].
+    #[arg(long)]
+    sensor: Option<String>,
+    /// TOML configuration file (see mirador.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn config(self) -> anyhow::Result<Config> {
+        let mut config = match self.config {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        };
+        if let Some(out) = self.out {
+            config.output.dir = out;
+        }
+        if let Some(sensor) = self.sensor {
+            config.sensor = sensor;
+        }
+        Ok(config)
+    }
 }
 
 fn main() -> ExitCode {
@@ -60,40 +97,42 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Replay {
-            out,
-            sensor,
-            config,
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("installing the signal handler")?;
+    }
+    let summary = match cli.command {
+        Command::Replay { common, inputs } => runtime::replay(ReplayOptions {
             inputs,
+            config: common.config()?,
+            progress: std::io::stderr().is_terminal(),
+            stop,
+        })?,
+        Command::Run {
+            common,
+            eal,
+            rx_only,
         } => {
-            let mut config = match config {
-                Some(path) => Config::load(&path)?,
-                None => Config::default(),
-            };
-            if let Some(out) = out {
-                config.output.dir = out;
+            let mut config = common.config()?;
+            if let Some(eal) = eal {
+                config.dpdk.eal = eal.split_whitespace().map(String::from).collect();
             }
-            if let Some(sensor) = sensor {
-                config.sensor = sensor;
-            }
-            let stop = Arc::new(AtomicBool::new(false));
-            for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(signal, Arc::clone(&stop))
-                    .context("installing the signal handler")?;
-            }
-            let summary = runtime::replay(ReplayOptions {
-                inputs,
+            runtime::run(RunOptions {
                 config,
-                progress: std::io::stderr().is_terminal(),
                 stop,
-            })?;
-            print!("{summary}");
-            Ok(if summary.read_nothing() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
+                rx_only,
+            })?
         }
+    };
+    Ok(report(&summary))
+}
+
+fn report(summary: &RunSummary) -> ExitCode {
+    print!("{summary}");
+    if summary.read_nothing() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }

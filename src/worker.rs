@@ -77,13 +77,46 @@ impl<S: RecordSink> Worker<S> {
         self.flows.stats()
     }
 
+    /// Flows open now.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The record sink.
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The record sink, to flush it while traffic is quiet.
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// Moves time on without packets (a live source that went quiet): once
+    /// `now_ns` is a second past the last sweep, idle flows and stale
+    /// fragments are expired against it.
+    pub fn advance_clock(&mut self, now_ns: u64) {
+        if now_ns >= self.last_sweep_ns.saturating_add(EXPIRY_INTERVAL_NS) {
+            self.flows.expire(now_ns, &mut self.sink);
+            self.defrag.expire(now_ns, &mut self.stats.decode);
+            self.last_sweep_ns = now_ns;
+        }
+    }
+
     /// Runs a batch of packets through decode and flow tracking, then sweeps
     /// timeouts once packet time has moved a second (either way) since the
     /// last sweep.
     pub fn process<'a>(&mut self, packets: impl Iterator<Item = RawPacket<'a>>) {
         for packet in packets {
-            self.process_one(packet);
+            self.process_packet(packet);
         }
+        self.sweep_if_due();
+    }
+
+    /// Sweeps timeouts when packet time has moved a second (either way) since
+    /// the last sweep; sources that hand over packets one at a time call it
+    /// after each burst.
+    pub fn sweep_if_due(&mut self) {
         let now = self.flows.now_ns();
         if now.abs_diff(self.last_sweep_ns) >= EXPIRY_INTERVAL_NS {
             self.flows.expire(now, &mut self.sink);
@@ -92,7 +125,9 @@ impl<S: RecordSink> Worker<S> {
         }
     }
 
-    fn process_one(&mut self, packet: RawPacket<'_>) {
+    /// Decodes one packet and tracks it; timeouts wait for
+    /// [`Worker::sweep_if_due`].
+    pub fn process_packet(&mut self, packet: RawPacket<'_>) {
         self.stats.packets += 1;
         self.stats.wire_bytes += u64::from(packet.wire_len);
         self.stats.captured_bytes += packet.data.len() as u64;

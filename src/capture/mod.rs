@@ -4,10 +4,13 @@
 //! [`RawPacket`] views (timestamp, link type, captured bytes, wire length), so
 //! the worker that decodes and tracks flows does not know whether its packets
 //! came from a capture file or a NIC queue. This module owns the capture-file
-//! formats ([`file`]: pcap and pcapng) and the replay of several files in
-//! timestamp order ([`replay`]). It does not interpret packet contents.
+//! formats ([`file`]: pcap and pcapng), the replay of several files in
+//! timestamp order ([`replay`]) and the safe wrapper over DPDK ([`dpdk`]:
+//! EAL, ports, queues, mbufs), the only code of the sensor that calls DPDK.
+//! It does not interpret packet contents.
 
 pub mod batch;
+pub mod dpdk;
 pub mod file;
 pub mod replay;
 

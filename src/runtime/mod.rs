@@ -1,14 +1,17 @@
 //! Runtimes: how packet sources, workers and writers are wired together.
 //!
 //! [`replay`] reads capture files on the calling thread and runs one worker
-//! over them; the run's outcome is a [`RunSummary`] whose `Display` is the
+//! over them; [`live`] runs one worker per DPDK lcore over NIC receive
+//! queues. Either run's outcome is a [`RunSummary`] whose `Display` is the
 //! readable end-of-run report.
 
+pub mod live;
 pub mod replay;
 mod summary;
 
+pub use live::{run, RunOptions};
 pub use replay::{replay, ReplayOptions};
-pub use summary::RunSummary;
+pub use summary::{DpdkReport, FilesReport, LcoreReport, RunSummary, SourceReport};
 
 /// A run that could not start or could not finish writing.
 #[derive(Debug, thiserror::Error)]
@@ -19,4 +22,21 @@ pub enum RuntimeError {
     /// An input path could not be listed.
     #[error(transparent)]
     Capture(#[from] crate::capture::CaptureError),
+    /// DPDK could not be set up.
+    #[error(transparent)]
+    Dpdk(#[from] crate::capture::dpdk::DpdkError),
+    /// Only the main lcore was given, so no core is left for a worker.
+    #[error("no worker lcore: EAL gave only the main lcore {0}; give at least two (`-l 0-1`)")]
+    NoWorkerLcore(u32),
+    /// EAL found no port to capture from.
+    #[error(
+        "DPDK found no port: bind a NIC to a DPDK driver, or name a virtual device with --vdev"
+    )]
+    NoPorts,
+    /// `dpdk.ports` names a port EAL did not find.
+    #[error("no DPDK port is named {0:?}")]
+    NoSuchPort(String),
+    /// A worker lcore panicked; its flows are lost.
+    #[error("the worker on lcore {0} panicked")]
+    WorkerPanicked(u32),
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::summary::{FilesReport, SourceReport};
 use super::{RunSummary, RuntimeError};
 use crate::capture::{PacketBatch, Replay};
 use crate::config::Config;
@@ -83,10 +84,12 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     drop(batcher);
     let report = writer.finish()?;
     Ok(RunSummary {
-        inputs: files,
-        files_opened: source.files_opened(),
-        capture_errors,
-        skipped_unsupported,
+        source: SourceReport::Files(FilesReport {
+            inputs: files,
+            files_opened: source.files_opened(),
+            capture_errors,
+            skipped_unsupported,
+        }),
         worker: worker_stats,
         flows: flow_stats,
         dropped_records,

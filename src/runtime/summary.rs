@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::capture::dpdk::{PortInfo, PortStats};
 use crate::capture::CaptureError;
 use crate::flow::{EndReason, FlowStats};
 use crate::output::WriterReport;
@@ -12,14 +13,8 @@ use crate::worker::WorkerStats;
 /// Everything a run did, for the closing report and for tests.
 #[derive(Debug)]
 pub struct RunSummary {
-    /// Capture files given (folders expanded).
-    pub inputs: Vec<PathBuf>,
-    /// Files that opened as captures.
-    pub files_opened: usize,
-    /// Problems reading the inputs, each naming file and byte offset.
-    pub capture_errors: Vec<CaptureError>,
-    /// Packets skipped for an unsupported pcapng interface link type.
-    pub skipped_unsupported: u64,
+    /// Where the packets came from, and what that source reported.
+    pub source: SourceReport,
     /// Packet counters summed over workers.
     pub worker: WorkerStats,
     /// Flow counters summed over workers.
@@ -34,17 +29,74 @@ pub struct RunSummary {
     pub stale_removed: Vec<PathBuf>,
     /// Wall-clock duration.
     pub elapsed: Duration,
-    /// Time the worker spent processing packets (reading input and waiting
-    /// for the writer excluded).
+    /// Time the workers spent processing packets (reading input, polling
+    /// empty queues and waiting for the writer excluded), summed.
     pub worker_busy: Duration,
     /// True when a signal stopped the run before the input ended.
     pub interrupted: bool,
 }
 
+/// The packet source of a run.
+#[derive(Debug)]
+pub enum SourceReport {
+    /// `mirador replay`: capture files read directly.
+    Files(FilesReport),
+    /// `mirador run`: DPDK ports polled by worker lcores.
+    Dpdk(DpdkReport),
+}
+
+/// What reading capture files found.
+#[derive(Debug, Default)]
+pub struct FilesReport {
+    /// Capture files given (folders expanded).
+    pub inputs: Vec<PathBuf>,
+    /// Files that opened as captures.
+    pub files_opened: usize,
+    /// Problems reading the inputs, each naming file and byte offset.
+    pub capture_errors: Vec<CaptureError>,
+    /// Packets skipped for an unsupported pcapng interface link type.
+    pub skipped_unsupported: u64,
+}
+
+/// What the DPDK ports and workers counted.
+#[derive(Debug, Default)]
+pub struct DpdkReport {
+    /// Per port: its name, driver and receive counters.
+    pub ports: Vec<(PortInfo, PortStats)>,
+    /// Per worker lcore.
+    pub workers: Vec<LcoreReport>,
+    /// True when workers only received and freed packets (`--rx-only`).
+    pub rx_only: bool,
+}
+
+/// One worker lcore's share of a DPDK run.
+#[derive(Debug, Clone, Default)]
+pub struct LcoreReport {
+    /// The lcore.
+    pub lcore: u32,
+    /// `port:queue` pairs it polled.
+    pub queues: Vec<String>,
+    /// Packets it received.
+    pub packets: u64,
+    /// Bytes it received.
+    pub bytes: u64,
+    /// Time it spent on bursts that brought packets.
+    pub busy: Duration,
+    /// Time its poll loop ran.
+    pub looped: Duration,
+    /// Flows open when it stopped receiving.
+    pub active_flows: u64,
+}
+
 impl RunSummary {
     /// True when not a single packet could be read from any input.
     pub fn read_nothing(&self) -> bool {
-        self.worker.packets == 0 && !self.capture_errors.is_empty()
+        match &self.source {
+            SourceReport::Files(files) => {
+                self.worker.packets == 0 && !files.capture_errors.is_empty()
+            }
+            SourceReport::Dpdk(_) => false,
+        }
     }
 }
 
@@ -52,16 +104,18 @@ impl fmt::Display for RunSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = &self.worker;
         let secs = self.elapsed.as_secs_f64().max(1e-9);
-        writeln!(f, "mirador replay summary")?;
+        let title = match self.source {
+            SourceReport::Files(_) => "replay",
+            SourceReport::Dpdk(_) => "run",
+        };
+        writeln!(f, "mirador {title} summary")?;
         if self.interrupted {
             writeln!(f, "  stopped by signal; open flows were written")?;
         }
-        writeln!(
-            f,
-            "  inputs        {} file(s), {} readable",
-            self.inputs.len(),
-            self.files_opened
-        )?;
+        match &self.source {
+            SourceReport::Files(files) => write_files(f, files)?,
+            SourceReport::Dpdk(dpdk) => write_dpdk(f, dpdk)?,
+        }
         writeln!(
             f,
             "  packets       {} ({} bytes on the wire, {} captured)",
@@ -76,13 +130,6 @@ impl fmt::Display for RunSummary {
         )?;
         for (reason, count) in w.decode.nonzero() {
             writeln!(f, "    {:<20} {count}", reason.to_string())?;
-        }
-        if self.skipped_unsupported > 0 {
-            writeln!(
-                f,
-                "  skipped       {} packets of unsupported link types",
-                self.skipped_unsupported
-            )?;
         }
         writeln!(
             f,
@@ -139,9 +186,70 @@ impl fmt::Display for RunSummary {
             w.captured_bytes as f64 * 8.0 / busy / 1e9,
             100.0 * busy / secs
         )?;
-        for error in &self.capture_errors {
-            writeln!(f, "  input error   {error}")?;
+        if let SourceReport::Files(files) = &self.source {
+            for error in &files.capture_errors {
+                writeln!(f, "  input error   {error}")?;
+            }
         }
         Ok(())
     }
+}
+
+fn write_files(f: &mut fmt::Formatter<'_>, files: &FilesReport) -> fmt::Result {
+    writeln!(
+        f,
+        "  inputs        {} file(s), {} readable",
+        files.inputs.len(),
+        files.files_opened
+    )?;
+    if files.skipped_unsupported > 0 {
+        writeln!(
+            f,
+            "  skipped       {} packets of unsupported link types",
+            files.skipped_unsupported
+        )?;
+    }
+    Ok(())
+}
+
+fn write_dpdk(f: &mut fmt::Formatter<'_>, dpdk: &DpdkReport) -> fmt::Result {
+    if dpdk.rx_only {
+        writeln!(
+            f,
+            "  mode          rx-only: packets received and freed, not processed"
+        )?;
+    }
+    for (info, stats) in &dpdk.ports {
+        writeln!(
+            f,
+            "  port {} {} ({})  rx {} packets {} bytes, imissed {}, rx_nombuf {}, ierrors {}",
+            info.id,
+            info.name,
+            info.driver,
+            stats.rx_packets,
+            stats.rx_bytes,
+            stats.imissed,
+            stats.rx_nombuf,
+            stats.ierrors
+        )?;
+        for (queue, (packets, bytes)) in stats.queues.iter().enumerate() {
+            writeln!(f, "    queue {queue}      {packets} packets {bytes} bytes")?;
+        }
+    }
+    for w in &dpdk.workers {
+        let looped = w.looped.as_secs_f64().max(1e-9);
+        let busy = w.busy.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "  lcore {:<7} {} packets, {:.0}% busy, {:.0} packets/s {:.3} Gbit/s while busy, {} flows open at stop; queues {}",
+            w.lcore,
+            w.packets,
+            100.0 * w.busy.as_secs_f64() / looped,
+            w.packets as f64 / busy,
+            w.bytes as f64 * 8.0 / busy / 1e9,
+            w.active_flows,
+            w.queues.join(" ")
+        )?;
+    }
+    Ok(())
 }

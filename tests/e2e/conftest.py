@@ -59,3 +59,17 @@ def summary_value(stdout: str, label: str) -> str:
     raise AssertionError(f"no '{label}' line in summary:\n{stdout}")
 
 
+
+
+def dpdk_eal(*vdevs: str, lcores: str = "-l 0-1") -> str:
+    """EAL arguments for a DPDK run with no NIC and no hugepages."""
+    devices = " ".join(f"--vdev={v}" for v in vdevs)
+    return f"{lcores} --no-huge --no-pci --no-shconf {devices}"
+
+
+def run_dpdk(out: Path, eal: str, extra=(), check=True) -> subprocess.CompletedProcess:
+    cmd = [mirador_bin(), "run", "--out", str(out), "--eal", eal, *extra]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result

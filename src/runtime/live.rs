@@ -1,0 +1,494 @@
+//! Live capture through DPDK: worker lcores poll NIC receive queues and run
+//! each burst to completion.
+//!
+//! The main lcore initialises EAL, starts every port with one queue per
+//! worker (symmetric RSS, so both directions of a flow reach the same worker),
+//! hands each worker lcore its (port, queue) pairs and a [`Worker`], and then
+//! only watches: it logs statistics every `dpdk.stats_interval_secs` and waits
+//! for the workers. The Parquet writer runs on a thread of the main lcore, off
+//! the worker cores. Workers stop on SIGINT/SIGTERM (after draining what their
+//! queues hold) or, for `net_pcap` devices reading files, when every file
+//! they poll is exhausted; either way every open flow is written.
+//!
+//! Packet time: `net_pcap` reading files stamps each mbuf with the capture
+//! time (microseconds), which the worker uses so that a DPDK run over a pcap
+//! writes the same flows as a replay of it. Every other source is stamped with
+//! the host clock, read once per burst from the TSC.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::summary::{DpdkReport, LcoreReport, SourceReport};
+use super::{RunSummary, RuntimeError};
+use crate::capture::dpdk::{
+    self, Eal, MbufBurst, Mempool, Port, PortSetup, RxQueue, TimestampField,
+};
+use crate::capture::{LinkType, RawPacket};
+use crate::config::{Config, DpdkSection};
+use crate::flow::FlowStats;
+use crate::output::{ParquetWriter, RecordBatcher, WhenFull};
+use crate::worker::{Worker, WorkerStats};
+
+/// Largest frame a chained mbuf is linearised to.
+const SCRATCH_BYTES: usize = 65_536;
+
+/// Passes over the queues a stopping worker makes at most to drain them.
+const DRAIN_PASSES: usize = 1_024;
+
+/// How `mirador run` is asked to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Settings (`dpdk` section for EAL, ports, queues and pools).
+    pub config: Config,
+    /// Set by a signal handler to stop.
+    pub stop: Arc<AtomicBool>,
+    /// Receive and free only, to measure the capture path alone.
+    pub rx_only: bool,
+}
+
+/// Captures from DPDK ports until stopped or until every file-backed source
+/// is exhausted, and writes the flows.
+pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
+    let started = Instant::now();
+    let config = &options.config;
+    let settings = &config.dpdk;
+    let eal = Eal::init(&settings.eal)?;
+    let lcores = eal.worker_lcores();
+    if lcores.is_empty() {
+        return Err(RuntimeError::NoWorkerLcore(eal.main_lcore()));
+    }
+    let ports = open_ports(&eal, settings, lcores.len())?;
+    let output = config.output();
+    let (writer, sender, stale) = ParquetWriter::start(&output)?;
+    for path in &stale {
+        tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
+    }
+
+    let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();
+    let mut next = 0;
+    for opened in &ports {
+        for rx in opened.port.rx_queues() {
+            assignments[next % lcores.len()].push(QueueSource {
+                label: format!("{}:{}", rx.port_id(), rx.queue_id()),
+                rx,
+                ends_at_eof: opened.ends_at_eof,
+                done: false,
+            });
+            next += 1;
+        }
+    }
+    for opened in &ports {
+        let info = opened.port.info_ref();
+        tracing::info!(
+            port = info.id,
+            name = %info.name,
+            driver = %info.driver,
+            queues = opened.port.rx_queue_count(),
+            rss = ?opened.port.rss(),
+            source = if opened.ends_at_eof { "capture file (ends at its end)" } else { "live" },
+            "port started"
+        );
+    }
+
+    let clock = HostClock::start(eal.tsc_hz());
+    let id_seed = clock.base_ns;
+    let finished = Arc::new(AtomicUsize::new(0));
+    let gauges: Arc<Vec<Gauge>> = Arc::new((0..lcores.len()).map(|_| Gauge::default()).collect());
+    let timestamps = eal.rx_timestamp_field();
+    let mut launched = Vec::new();
+    for (index, (&lcore, queues)) in lcores.iter().zip(assignments).enumerate() {
+        if queues.is_empty() {
+            tracing::warn!(lcore, "no receive queue left for this lcore; it stays idle");
+            continue;
+        }
+        let labels = queues.iter().map(|q| q.label.clone()).collect();
+        let batcher =
+            RecordBatcher::new(sender.clone(), config.output.chunk_records, WhenFull::Drop);
+        let worker = Worker::new(index as u16, config.worker(), id_seed, batcher);
+        let context = PollContext {
+            burst: settings.burst,
+            rx_only: options.rx_only,
+            clock,
+            timestamps,
+            stop: Arc::clone(&options.stop),
+            finished: Arc::clone(&finished),
+            gauges: Arc::clone(&gauges),
+            index,
+        };
+        let handle = eal.launch(lcore, move || poll(queues, worker, context))?;
+        launched.push((handle, labels, index));
+    }
+    drop(sender);
+
+    let interval = Duration::from_secs(settings.stats_interval_secs);
+    let mut last_log = Instant::now();
+    while finished.load(Ordering::Acquire) < launched.len() {
+        std::thread::sleep(Duration::from_millis(50));
+        if !interval.is_zero() && last_log.elapsed() >= interval {
+            log_stats(&ports, &gauges, &launched);
+            last_log = Instant::now();
+        }
+    }
+
+    let mut totals = WorkerStats::default();
+    let mut flows = FlowStats::default();
+    let mut dropped_records = 0;
+    let mut worker_busy = Duration::ZERO;
+    let mut workers = Vec::new();
+    for (handle, queues, _) in launched {
+        let lcore = handle.lcore();
+        let outcome = handle
+            .join()
+            .map_err(|_| RuntimeError::WorkerPanicked(lcore))?;
+        totals.merge(&outcome.stats);
+        if options.rx_only {
+            // Nothing reached the pipeline's counters; the receive counts stand in.
+            totals.packets += outcome.packets;
+            totals.wire_bytes += outcome.bytes;
+            totals.captured_bytes += outcome.bytes;
+        }
+        flows.merge(&outcome.flows);
+        dropped_records += outcome.dropped_records;
+        worker_busy += clock.duration(outcome.busy_cycles);
+        workers.push(LcoreReport {
+            lcore,
+            queues,
+            packets: outcome.packets,
+            bytes: outcome.bytes,
+            busy: clock.duration(outcome.busy_cycles),
+            looped: clock.duration(outcome.loop_cycles),
+            active_flows: outcome.active_flows,
+        });
+    }
+    let port_reports = ports
+        .iter()
+        .map(|opened| (opened.port.info_ref().clone(), opened.port.stats()))
+        .collect();
+    drop(ports);
+    let report = writer.finish()?;
+    Ok(RunSummary {
+        source: SourceReport::Dpdk(DpdkReport {
+            ports: port_reports,
+            workers,
+            rx_only: options.rx_only,
+        }),
+        worker: totals,
+        flows,
+        dropped_records,
+        output: report,
+        output_dir: output.dir,
+        stale_removed: stale,
+        elapsed: started.elapsed(),
+        worker_busy,
+        interrupted: options.stop.load(Ordering::Relaxed),
+    })
+}
+
+/// A started port and how its input ends.
+struct OpenPort {
+    port: Port,
+    /// `net_pcap` reading files (not looping): an empty receive means the
+    /// file is exhausted.
+    ends_at_eof: bool,
+}
+
+fn open_ports(
+    eal: &Eal,
+    settings: &DpdkSection,
+    workers: usize,
+) -> Result<Vec<OpenPort>, RuntimeError> {
+    let vdevs = dpdk::vdev_args(&settings.eal);
+    let pool = Arc::new(Mempool::new(
+        eal,
+        "mirador_rx",
+        settings.mempool_mbufs,
+        settings.mempool_cache,
+        settings.mbuf_data_room,
+        -1,
+    )?);
+    let mut ports = Vec::new();
+    let mut named = Vec::new();
+    let mut descriptors = 0u64;
+    for id in eal.port_ids() {
+        let info = Port::info(eal, id)?;
+        if !settings.ports.is_empty() && !settings.ports.contains(&info.name) {
+            continue;
+        }
+        named.push(info.name.clone());
+        let params = vdevs.get(&info.name);
+        let has = |key: &str| params.is_some_and(|p| p.split(',').any(|kv| kv.starts_with(key)));
+        let ends_at_eof = info.driver == "net_pcap" && has("rx_pcap=") && !has("infinite_rx=1");
+        let rx_queues = match settings.rx_queues {
+            0 if params.is_some() => info.max_rx_queues,
+            0 => u16::try_from(workers).unwrap_or(u16::MAX),
+            n => n,
+        };
+        descriptors += u64::from(rx_queues) * u64::from(settings.ring_size);
+        let setup = PortSetup {
+            rx_queues,
+            ring_size: settings.ring_size,
+        };
+        let port = Port::start(eal, info, setup, Arc::clone(&pool))?;
+        ports.push(OpenPort { port, ends_at_eof });
+    }
+    if let Some(missing) = settings.ports.iter().find(|name| !named.contains(name)) {
+        return Err(RuntimeError::NoSuchPort(missing.clone()));
+    }
+    if ports.is_empty() {
+        return Err(RuntimeError::NoPorts);
+    }
+    let in_flight =
+        (workers as u64) * (u64::from(settings.burst) + u64::from(settings.mempool_cache));
+    if u64::from(settings.mempool_mbufs) < descriptors + in_flight {
+        tracing::warn!(
+            mbufs = settings.mempool_mbufs,
+            needed = descriptors + in_flight,
+            "the packet pool is smaller than the receive rings plus what workers hold; \
+             drivers that fill their rings will count rx_nombuf (raise dpdk.mempool_mbufs)"
+        );
+    }
+    Ok(ports)
+}
+
+/// The host clock read from the TSC: one `SystemTime` reading at start, then
+/// cycles.
+#[derive(Debug, Clone, Copy)]
+struct HostClock {
+    base_ns: u64,
+    base_cycles: u64,
+    ns_per_cycle: f64,
+    cycles_per_sec: u64,
+}
+
+impl HostClock {
+    fn start(tsc_hz: u64) -> Self {
+        let base_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let tsc_hz = tsc_hz.max(1);
+        Self {
+            base_ns,
+            base_cycles: dpdk::tsc_cycles(),
+            ns_per_cycle: 1e9 / tsc_hz as f64,
+            cycles_per_sec: tsc_hz,
+        }
+    }
+
+    fn now_ns(&self, cycles: u64) -> u64 {
+        self.base_ns + (cycles.saturating_sub(self.base_cycles) as f64 * self.ns_per_cycle) as u64
+    }
+
+    fn duration(&self, cycles: u64) -> Duration {
+        Duration::from_nanos((cycles as f64 * self.ns_per_cycle) as u64)
+    }
+}
+
+/// Counters a worker publishes for the statistics log, on its own cache line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Gauge {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    busy_cycles: AtomicU64,
+    loop_cycles: AtomicU64,
+    active_flows: AtomicU64,
+    dropped_records: AtomicU64,
+    decode_errors: AtomicU64,
+}
+
+/// One receive queue as a worker polls it.
+struct QueueSource {
+    rx: RxQueue,
+    label: String,
+    ends_at_eof: bool,
+    done: bool,
+}
+
+/// Everything a worker lcore needs besides its queues and pipeline.
+struct PollContext {
+    burst: u16,
+    rx_only: bool,
+    clock: HostClock,
+    timestamps: Option<TimestampField>,
+    stop: Arc<AtomicBool>,
+    finished: Arc<AtomicUsize>,
+    gauges: Arc<Vec<Gauge>>,
+    index: usize,
+}
+
+/// What a worker lcore hands back.
+struct PollOutcome {
+    stats: WorkerStats,
+    flows: FlowStats,
+    dropped_records: u64,
+    packets: u64,
+    bytes: u64,
+    busy_cycles: u64,
+    loop_cycles: u64,
+    active_flows: u64,
+}
+
+/// A worker lcore's loop: receive a burst from each queue in turn and run it
+/// through the pipeline, until stopped (then drain) or out of input.
+fn poll(
+    mut queues: Vec<QueueSource>,
+    mut worker: Worker<RecordBatcher>,
+    context: PollContext,
+) -> PollOutcome {
+    let mut burst = MbufBurst::default();
+    let mut scratch = vec![0u8; SCRATCH_BYTES];
+    let clock = context.clock;
+    let gauge = &context.gauges[context.index];
+    let live_clock = queues.iter().all(|q| !q.ends_at_eof);
+    let (mut packets, mut bytes, mut busy_cycles) = (0u64, 0u64, 0u64);
+    let loop_start = dpdk::tsc_cycles();
+    let publish_every = clock.cycles_per_sec / 10;
+    let mut last_publish = loop_start;
+    let mut drain_passes = None;
+    loop {
+        let mut received = 0;
+        for queue in queues.iter_mut().filter(|q| !q.done) {
+            let begin = dpdk::tsc_cycles();
+            let n = queue.rx.rx_burst(&mut burst, context.burst);
+            if n == 0 {
+                queue.done = queue.ends_at_eof;
+                continue;
+            }
+            received += n;
+            packets += n as u64;
+            if context.rx_only {
+                bytes += burst.iter().map(|m| u64::from(m.pkt_len())).sum::<u64>();
+                burst.clear();
+            } else {
+                let host_ns = clock.now_ns(begin);
+                for mbuf in burst.iter() {
+                    let ts_ns = match (queue.ends_at_eof, context.timestamps) {
+                        (true, Some(field)) => mbuf.timestamp(field).map(|us| us * 1_000),
+                        _ => None,
+                    }
+                    .unwrap_or(host_ns);
+                    let wire_len = mbuf.pkt_len();
+                    bytes += u64::from(wire_len);
+                    worker.process_packet(RawPacket {
+                        ts_ns,
+                        link: LinkType::Ethernet,
+                        wire_len,
+                        data: mbuf.contiguous(&mut scratch),
+                    });
+                }
+                burst.clear();
+                worker.sweep_if_due();
+            }
+            busy_cycles += dpdk::tsc_cycles() - begin;
+        }
+        if queues.iter().all(|q| q.done) {
+            break;
+        }
+        match drain_passes.as_mut() {
+            Some(passes) => {
+                *passes += 1;
+                if received == 0 || *passes >= DRAIN_PASSES {
+                    break;
+                }
+                continue;
+            }
+            None if context.stop.load(Ordering::Relaxed) => drain_passes = Some(0),
+            None => {}
+        }
+        let now = dpdk::tsc_cycles();
+        if now.wrapping_sub(last_publish) >= publish_every {
+            last_publish = now;
+            if live_clock && !context.rx_only {
+                worker.advance_clock(clock.now_ns(now));
+            }
+            if received == 0 {
+                worker.sink_mut().flush();
+            }
+            publish(
+                gauge,
+                &worker,
+                packets,
+                bytes,
+                busy_cycles,
+                now - loop_start,
+            );
+        }
+    }
+    let loop_cycles = dpdk::tsc_cycles() - loop_start;
+    let active_flows = worker.active_flows() as u64;
+    publish(gauge, &worker, packets, bytes, busy_cycles, loop_cycles);
+    let (mut batcher, stats, flows) = worker.finish();
+    batcher.flush();
+    let outcome = PollOutcome {
+        stats,
+        flows,
+        dropped_records: batcher.dropped(),
+        packets,
+        bytes,
+        busy_cycles,
+        loop_cycles,
+        active_flows,
+    };
+    drop(batcher);
+    context.finished.fetch_add(1, Ordering::Release);
+    outcome
+}
+
+fn publish(
+    gauge: &Gauge,
+    worker: &Worker<RecordBatcher>,
+    packets: u64,
+    bytes: u64,
+    busy_cycles: u64,
+    loop_cycles: u64,
+) {
+    let relaxed = Ordering::Relaxed;
+    gauge.packets.store(packets, relaxed);
+    gauge.bytes.store(bytes, relaxed);
+    gauge.busy_cycles.store(busy_cycles, relaxed);
+    gauge.loop_cycles.store(loop_cycles, relaxed);
+    gauge
+        .active_flows
+        .store(worker.active_flows() as u64, relaxed);
+    gauge
+        .dropped_records
+        .store(worker.sink().dropped(), relaxed);
+    gauge
+        .decode_errors
+        .store(worker.stats().decode.total_errors(), relaxed);
+}
+
+fn log_stats<T>(ports: &[OpenPort], gauges: &[Gauge], launched: &[(T, Vec<String>, usize)]) {
+    for opened in ports {
+        let info = opened.port.info_ref();
+        let stats = opened.port.stats();
+        tracing::info!(
+            port = %info.name,
+            rx_packets = stats.rx_packets,
+            rx_bytes = stats.rx_bytes,
+            imissed = stats.imissed,
+            rx_nombuf = stats.rx_nombuf,
+            ierrors = stats.ierrors,
+            per_queue = ?stats.queues,
+            "port"
+        );
+    }
+    for (_, queues, index) in launched {
+        let gauge = &gauges[*index];
+        let relaxed = Ordering::Relaxed;
+        let looped = gauge.loop_cycles.load(relaxed).max(1);
+        tracing::info!(
+            worker = index,
+            queues = %queues.join(" "),
+            packets = gauge.packets.load(relaxed),
+            bytes = gauge.bytes.load(relaxed),
+            busy_pct = format!("{:.1}", 100.0 * gauge.busy_cycles.load(relaxed) as f64 / looped as f64),
+            active_flows = gauge.active_flows.load(relaxed),
+            dropped_records = gauge.dropped_records.load(relaxed),
+            decode_errors = gauge.decode_errors.load(relaxed),
+            "worker"
+        );
+    }
+}
