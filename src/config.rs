@@ -4,11 +4,13 @@
 //! equal to [`Config::default`]); a file only names what it changes, and
 //! command-line flags override the file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::decode::fragment::DefragConfig;
+use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::{OutputConfig, WhenFull};
 use crate::worker::WorkerConfig;
@@ -53,6 +55,20 @@ pub struct Config {
     pub replay: ReplaySection,
     /// Live capture through DPDK (`mirador run`).
     pub dpdk: DpdkSection,
+    /// Signatures.
+    pub rules: RulesSection,
+}
+
+/// `[rules]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesSection {
+    /// Address groups rules name as `$NAME`, over Suricata's defaults
+    /// (`HOME_NET` = the RFC 1918 networks, `EXTERNAL_NET` = `!$HOME_NET` ...).
+    pub address_groups: BTreeMap<String, String>,
+    /// Port groups rules name as `$NAME`, over Suricata's defaults
+    /// (`HTTP_PORTS` = 80 ...).
+    pub port_groups: BTreeMap<String, String>,
 }
 
 /// `[output]`
@@ -163,6 +179,7 @@ impl Default for Config {
             defrag: DefragSection::default(),
             replay: ReplaySection::default(),
             dpdk: DpdkSection::default(),
+            rules: RulesSection::default(),
         }
     }
 }
@@ -293,6 +310,18 @@ impl Config {
                 timeout_ns: ns(self.defrag.timeout_secs),
             },
         }
+    }
+
+    /// The rule variables: Suricata's defaults with the configured groups over them.
+    pub fn rule_vars(&self) -> Vars {
+        let mut vars = Vars::default();
+        for (name, value) in &self.rules.address_groups {
+            vars.set_address(name, value);
+        }
+        for (name, value) in &self.rules.port_groups {
+            vars.set_port(name, value);
+        }
+        vars
     }
 
     /// The output settings this configuration sets.

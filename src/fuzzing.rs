@@ -67,3 +67,13 @@ pub fn run_pipeline(data: &[u8]) -> usize {
     let (records, _, _) = worker.finish();
     records.len()
 }
+
+/// Parses `data` (as lossy UTF-8) as a rule file with the default variables.
+pub fn parse_rules(data: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(data);
+    let vars = crate::detect::rules::Vars::default();
+    text.lines()
+        .map(|line| crate::detect::rules::parse::parse_rule(line, &vars, None))
+        .filter(|parsed| parsed.result.is_ok())
+        .count()
+}

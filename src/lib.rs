@@ -2,13 +2,15 @@
 //!
 //! The crate is laid out as its pipeline: [`capture`] (packet sources),
 //! [`decode`] (link, IP, transport and tunnel headers, IP defragmentation),
-//! [`flow`] (the per-worker flow table), [`output`] (Parquet), with
+//! [`flow`] (the per-worker flow table), [`detect`] (rules), [`output`]
+//! (Parquet), with
 //! [`worker`] running those stages to completion over each batch and
 //! [`runtime`] wiring sources, workers and writers together.
 
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod detect;
 pub mod flow;
 pub mod fuzzing;
 pub mod output;

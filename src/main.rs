@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mirador::config::Config;
+use mirador::detect::rules::RuleSet;
 use mirador::runtime::{self, ReplayOptions, RunOptions, RunSummary};
 
 #[global_allocator]
@@ -46,6 +47,25 @@ enum Command {
         /// nothing is decoded or written).
         #[arg(long)]
         rx_only: bool,
+    },
+    /// Signature tools.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// What `mirador rules` does.
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Load rule files (or folders of *.rules) and report what loaded, what
+    /// was skipped for keywords outside the supported subset, and what is
+    /// malformed. Exits 1 when a rule is malformed.
+    Check {
+        /// TOML configuration file, for address and port groups.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Rule files or folders.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
 }
 
@@ -97,6 +117,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Rules(RulesCommand::Check { config, paths }) = cli.command {
+        let config = match config {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        };
+        return Ok(check_rules(&paths, &config));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -124,6 +151,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rx_only,
             })?
         }
+        Command::Rules(_) => unreachable!("handled above"),
     };
     Ok(report(&summary))
 }
@@ -131,6 +159,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn report(summary: &RunSummary) -> ExitCode {
     print!("{summary}");
     if summary.read_nothing() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn check_rules(paths: &[PathBuf], config: &Config) -> ExitCode {
+    let set = RuleSet::load(paths, &config.rule_vars());
+    for skipped in set.skipped() {
+        eprintln!("warning: {skipped}; rule skipped");
+    }
+    let (skipped, errors) = (set.skipped().count(), set.errors().count());
+    let read = set.rules.len() + skipped + errors;
+    println!("mirador rules check");
+    println!("  files         {}", set.files.len());
+    println!(
+        "  rules         {read} read: {} loaded, {skipped} skipped (unsupported keyword), {errors} malformed",
+        set.rules.len()
+    );
+    if read > 0 {
+        println!(
+            "  loaded share  {:.1}%",
+            100.0 * set.rules.len() as f64 / read as f64
+        );
+    }
+    let keywords = set.unsupported_keywords();
+    if !keywords.is_empty() {
+        println!("  unsupported keyword                        rules using it");
+        for (keyword, count) in &keywords {
+            println!("    {keyword:<40} {count}");
+        }
+    }
+    for error in set.errors() {
+        println!("  error         {error}");
+    }
+    if errors > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

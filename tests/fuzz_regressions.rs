@@ -60,3 +60,23 @@ fn sample_capture_reads_all_its_packets() {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/basic.pcap")).unwrap();
     assert_eq!(mirador::fuzzing::read_capture(&data), 105);
 }
+
+#[test]
+fn rule_parser_survives_every_kept_input() {
+    for path in inputs("fuzz/regressions/rules") {
+        let data = std::fs::read(&path).unwrap();
+        mirador::fuzzing::parse_rules(&data);
+    }
+    let awkward = [
+        "alert tcp [ any -> any any (sid:1;)",
+        "alert tcp any any -> any any (content:\"|",
+        "alert tcp any any -> any any (content:\"\\",
+        "alert tcp any any -> any any (pcre:\"/\"; sid:1;)",
+        "alert tcp any any -> any any (dsize:<>; sid:1;)",
+        "alert tcp $A any -> any any (sid:1;)",
+        "( ) ;;; \\",
+    ];
+    for text in awkward {
+        mirador::fuzzing::parse_rules(text.as_bytes());
+    }
+}

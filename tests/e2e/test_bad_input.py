@@ -104,3 +104,25 @@ def test_sigint_flushes_open_flows_and_finalizes_files(tmp_path: Path):
     created = int(summary_value(stdout, "flows").split()[0])
     assert len({r["flow_id"] for r in rows}) == created
     assert any(r["end_reason"] == "shutdown" for r in rows)
+
+
+def test_rules_check_names_bad_rules_and_loads_the_rest(tmp_path: Path):
+    rules = tmp_path / "local.rules"
+    rules.write_text(
+        'alert tcp any any -> any 80 (msg:"good"; content:"GET"; sid:1;)\n'
+        'alert tcp any any -> any 80 (msg:"unbalanced; content:"x"; sid:2;)\n'
+        'alert tcp any any -> any 80 (msg:"hex"; content:"|4G|"; sid:3;)\n'
+        'alert tcp $NOWHERE any -> any 80 (msg:"var"; sid:4;)\n'
+        'alert http any any -> any any (msg:"app"; http.uri; content:"/x"; sid:5;)\n'
+        'alert tcp any any -> any 80 (msg:"dup"; content:"a"; sid:1;)\n'
+        'alert tcp any any -> any 80 (msg:"good too"; pcre:"/a+b/i"; sid:6;)\n'
+    )
+    result = subprocess.run([mirador_bin(), "rules", "check", str(rules)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "7 read: 2 loaded, 1 skipped (unsupported keyword), 4 malformed" in result.stdout
+    for line, sid, what in [(2, 2, "syntax: unbalanced quotes"), (3, 3, "bad hex"),
+                            (4, 4, "unknown variable $NOWHERE"), (6, 1, "duplicate sid")]:
+        assert f"local.rules:{line}: sid {sid}: {what}" in result.stdout, result.stdout
+    assert "local.rules:5: sid 5: unsupported keyword 'protocol http'" in result.stderr
+    assert "http.uri" in result.stdout

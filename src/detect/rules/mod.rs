@@ -1,0 +1,572 @@
+//! The rule language: a documented subset of Suricata 8's, parsed into
+//! [`Rule`]s.
+//!
+//! [`RuleSet::load`] reads rule files (or folders of `*.rules`), one rule per
+//! line with `\` continuing a line and `#` starting a comment. A rule that
+//! uses a keyword outside the subset is skipped and counted by keyword; a
+//! malformed rule (unbalanced quotes, bad hex, an unknown variable, a
+//! duplicate sid ...) is an error naming file, line and sid. Neither stops the
+//! other rules from loading. `docs/rules.md` lists the subset.
+//!
+//! This module owns syntax and meaning only; compiling rules into matchers is
+//! the detection engine's job.
+
+pub mod address;
+pub mod parse;
+pub mod pattern;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use address::{AddressSpec, PortSpec, Vars};
+pub use parse::{parse_classifications, Classifications};
+pub use pattern::{Content, Pcre};
+
+/// Name of the classtype file looked for beside rule files.
+pub const CLASSIFICATION_FILE: &str = "classification.config";
+
+/// What a rule does when it matches (mirador is passive: all but `pass` alert).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// `alert`.
+    #[default]
+    Alert,
+    /// `pass`: matching traffic is exempt from other rules.
+    Pass,
+    /// `drop` (an alert on a passive sensor).
+    Drop,
+    /// `reject` and its variants (an alert on a passive sensor).
+    Reject,
+}
+
+/// The protocol a rule's header names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// `tcp`: packets and the reassembled stream.
+    #[default]
+    Tcp,
+    /// `udp`.
+    Udp,
+    /// `icmp` (v4 and v6).
+    Icmp,
+    /// `ip`: any IP packet.
+    Ip,
+    /// `tcp-pkt`: TCP packet payloads only.
+    TcpPkt,
+    /// `tcp-stream`: the reassembled TCP stream only.
+    TcpStream,
+}
+
+/// One payload match, in rule order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// `content` and its modifiers.
+    Content(Content),
+    /// `pcre`.
+    Pcre(Pcre),
+}
+
+/// `flow:` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FlowMatch {
+    /// `established` (true) or `not_established` (false).
+    pub established: Option<bool>,
+    /// `stateless`.
+    pub stateless: bool,
+    /// `to_server` (true) or `to_client` (false).
+    pub to_server: Option<bool>,
+    /// `only_stream`: reassembled data only.
+    pub only_stream: bool,
+    /// `no_stream`: packet payloads only.
+    pub no_stream: bool,
+}
+
+/// The comparison of a `dsize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DsizeOp {
+    /// `N`.
+    Equal,
+    /// `!N`.
+    Not,
+    /// `<N`.
+    Less,
+    /// `<=N`.
+    AtMost,
+    /// `>N`.
+    Greater,
+    /// `>=N`.
+    AtLeast,
+    /// `A<>B`: strictly between.
+    Between,
+}
+
+/// `dsize`: a condition on the packet payload size, bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dsize {
+    /// The comparison.
+    pub op: DsizeOp,
+    /// Its (first) operand, bytes.
+    pub a: u32,
+    /// The upper bound of `Between`, bytes.
+    pub b: u32,
+}
+
+impl Dsize {
+    /// True when a payload of `len` bytes satisfies the condition.
+    pub fn matches(&self, len: u32) -> bool {
+        match self.op {
+            DsizeOp::Equal => len == self.a,
+            DsizeOp::Not => len != self.a,
+            DsizeOp::Less => len < self.a,
+            DsizeOp::AtMost => len <= self.a,
+            DsizeOp::Greater => len > self.a,
+            DsizeOp::AtLeast => len >= self.a,
+            DsizeOp::Between => len > self.a && len < self.b,
+        }
+    }
+}
+
+/// A `flowbits` operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowbitOp {
+    /// `set`.
+    Set,
+    /// `isset`.
+    IsSet,
+    /// `isnotset`.
+    IsNotSet,
+    /// `unset`.
+    Unset,
+    /// `toggle`.
+    Toggle,
+}
+
+/// `flowbits:op,name` (names joined by `|` for any, `&` for all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flowbit {
+    /// The operation.
+    pub op: FlowbitOp,
+    /// The bit names.
+    pub names: Vec<String>,
+    /// True when the names were joined by `|` (any of them).
+    pub any: bool,
+}
+
+/// Which of `threshold` and `detection_filter` a [`Threshold`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdKind {
+    /// Alert at most `count` times per `seconds`.
+    Limit,
+    /// Alert every `count`-th match per `seconds`.
+    Threshold,
+    /// Alert once per `seconds` after `count` matches.
+    Both,
+    /// `detection_filter`: alert on every match after the first `count`.
+    DetectionFilter,
+}
+
+/// What a threshold counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// Source address.
+    BySrc,
+    /// Destination address.
+    ByDst,
+    /// The rule as a whole.
+    ByRule,
+    /// Source and destination pair.
+    ByBoth,
+    /// The flow.
+    ByFlow,
+}
+
+/// `threshold` or `detection_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    /// Kind.
+    pub kind: ThresholdKind,
+    /// What it counts by.
+    pub track: Track,
+    /// Matches.
+    pub count: u32,
+    /// Window, seconds.
+    pub seconds: u32,
+}
+
+/// Where a rule was read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The file.
+    pub file: PathBuf,
+    /// Its first line, 1-based.
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// One parsed rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// `alert`, `pass` ...
+    pub action: Action,
+    /// Header protocol.
+    pub protocol: Protocol,
+    /// Source addresses.
+    pub src: AddressSpec,
+    /// Source ports.
+    pub src_ports: PortSpec,
+    /// `<>`: the header matches either way round.
+    pub bidirectional: bool,
+    /// Destination addresses.
+    pub dst: AddressSpec,
+    /// Destination ports.
+    pub dst_ports: PortSpec,
+    /// Generator id (1 unless given).
+    pub gid: u32,
+    /// Signature id.
+    pub sid: u32,
+    /// Revision.
+    pub rev: u32,
+    /// `msg`.
+    pub msg: String,
+    /// `classtype`.
+    pub classtype: Option<String>,
+    /// `priority`, or the classtype's, or 3.
+    pub priority: Option<u8>,
+    /// `reference` values, as written.
+    pub references: Vec<String>,
+    /// `metadata` entries as (key, value).
+    pub metadata: Vec<(String, String)>,
+    /// Payload matches in order.
+    pub matches: Vec<Match>,
+    /// `flow` conditions.
+    pub flow: FlowMatch,
+    /// `dsize`.
+    pub dsize: Option<Dsize>,
+    /// `flowbits` operations in order.
+    pub flowbits: Vec<Flowbit>,
+    /// `flowbits:noalert`.
+    pub noalert: bool,
+    /// `threshold`.
+    pub threshold: Option<Threshold>,
+    /// `detection_filter`.
+    pub detection_filter: Option<Threshold>,
+    /// Where it was read.
+    pub location: Location,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Self {
+            action: Action::Alert,
+            protocol: Protocol::Tcp,
+            src: AddressSpec::Any,
+            src_ports: PortSpec::Any,
+            bidirectional: false,
+            dst: AddressSpec::Any,
+            dst_ports: PortSpec::Any,
+            gid: 1,
+            sid: 0,
+            rev: 0,
+            msg: String::new(),
+            classtype: None,
+            priority: None,
+            references: Vec::new(),
+            metadata: Vec::new(),
+            matches: Vec::new(),
+            flow: FlowMatch::default(),
+            dsize: None,
+            flowbits: Vec::new(),
+            noalert: false,
+            threshold: None,
+            detection_filter: None,
+            location: Location::default(),
+        }
+    }
+}
+
+impl Rule {
+    /// The threat family from `metadata: family X`, else `other`.
+    pub fn family(&self) -> &str {
+        self.metadata
+            .iter()
+            .find(|(key, _)| key == "family")
+            .map_or("other", |(_, value)| value.as_str())
+    }
+}
+
+/// Why a rule did not load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleErrorKind {
+    /// A keyword (or protocol, flag) outside the supported subset.
+    #[error("unsupported keyword '{0}'")]
+    Unsupported(String),
+    /// Malformed option syntax.
+    #[error("syntax: {0}")]
+    Syntax(String),
+    /// Malformed header.
+    #[error("header: {0}")]
+    Header(String),
+    /// Bad hex inside `|...|`.
+    #[error("bad hex in content {0:?}")]
+    BadHex(String),
+    /// `$NAME` is not an address or port group.
+    #[error("unknown variable ${0}")]
+    UnknownVariable(String),
+    /// A keyword's value does not parse.
+    #[error("bad value {value:?} for '{keyword}'")]
+    BadValue {
+        /// The keyword.
+        keyword: String,
+        /// Its value.
+        value: String,
+    },
+    /// A content modifier with no content before it.
+    #[error("'{0}' needs a content before it")]
+    ModifierWithoutContent(String),
+    /// No `sid`.
+    #[error("no sid")]
+    MissingSid,
+    /// Another rule has the same gid and sid.
+    #[error("duplicate sid (first at {0})")]
+    DuplicateSid(Location),
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Read(String),
+}
+
+/// A rule that did not load, with where it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{location}: {}{kind}", sid.map(|s| format!("sid {s}: ")).unwrap_or_default())]
+pub struct RuleError {
+    /// File and line.
+    pub location: Location,
+    /// Its sid, when one was found.
+    pub sid: Option<u32>,
+    /// Why.
+    pub kind: RuleErrorKind,
+    /// For a skipped rule: every unsupported keyword it uses.
+    pub unsupported: Vec<String>,
+}
+
+impl RuleError {
+    /// True when the rule is well formed but uses something outside the subset.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self.kind, RuleErrorKind::Unsupported(_))
+    }
+}
+
+/// The rules that loaded, and what happened to the others.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    /// Loaded rules in file order.
+    pub rules: Vec<Rule>,
+    /// Rules skipped for an unsupported keyword, and malformed ones.
+    pub rejected: Vec<RuleError>,
+    /// Files read.
+    pub files: Vec<PathBuf>,
+}
+
+impl RuleSet {
+    /// Loads every rule file in `paths` (folders: their `*.rules`, sorted),
+    /// with `vars` for `$NAME`s and, when a folder or a file's folder holds
+    /// `classification.config`, its classtypes.
+    pub fn load(paths: &[PathBuf], vars: &Vars) -> Self {
+        let mut set = Self::default();
+        let mut seen: HashMap<(u32, u32), Location> = HashMap::new();
+        for file in expand(paths, &mut set.rejected) {
+            let classes = file
+                .parent()
+                .map(|dir| dir.join(CLASSIFICATION_FILE))
+                .and_then(|path| std::fs::read_to_string(path).ok())
+                .map(|text| parse_classifications(&text));
+            match std::fs::read_to_string(&file) {
+                Ok(text) => set.add_text(&file, &text, vars, classes.as_ref(), &mut seen),
+                Err(e) => set.rejected.push(RuleError {
+                    location: Location {
+                        file: file.clone(),
+                        line: 0,
+                    },
+                    sid: None,
+                    kind: RuleErrorKind::Read(e.to_string()),
+                    unsupported: Vec::new(),
+                }),
+            }
+            set.files.push(file);
+        }
+        set
+    }
+
+    fn add_text(
+        &mut self,
+        file: &Path,
+        text: &str,
+        vars: &Vars,
+        classes: Option<&Classifications>,
+        seen: &mut HashMap<(u32, u32), Location>,
+    ) {
+        for (line, rule_text) in logical_lines(text) {
+            let location = Location {
+                file: file.to_owned(),
+                line,
+            };
+            let parsed = parse::parse_rule(&rule_text, vars, classes);
+            match parsed.result {
+                Ok(mut rule) => {
+                    rule.location = location.clone();
+                    if let Some(first) = seen.get(&(rule.gid, rule.sid)) {
+                        self.rejected.push(RuleError {
+                            location,
+                            sid: Some(rule.sid),
+                            kind: RuleErrorKind::DuplicateSid(first.clone()),
+                            unsupported: Vec::new(),
+                        });
+                        continue;
+                    }
+                    seen.insert((rule.gid, rule.sid), location);
+                    self.rules.push(rule);
+                }
+                Err(kind) => self.rejected.push(RuleError {
+                    location,
+                    sid: parsed.sid,
+                    kind,
+                    unsupported: parsed.unsupported,
+                }),
+            }
+        }
+    }
+
+    /// Rules skipped for a keyword outside the subset.
+    pub fn skipped(&self) -> impl Iterator<Item = &RuleError> {
+        self.rejected.iter().filter(|e| e.is_unsupported())
+    }
+
+    /// Malformed rules.
+    pub fn errors(&self) -> impl Iterator<Item = &RuleError> {
+        self.rejected.iter().filter(|e| !e.is_unsupported())
+    }
+
+    /// How many skipped rules use each unsupported keyword, most used first
+    /// (a rule using several counts for each).
+    pub fn unsupported_keywords(&self) -> Vec<(String, usize)> {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for error in self.skipped() {
+            for keyword in &error.unsupported {
+                *counts.entry(keyword.clone()).or_default() += 1;
+            }
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts
+    }
+}
+
+fn expand(paths: &[PathBuf], rejected: &mut Vec<RuleError>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            match std::fs::read_dir(path) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => rejected.push(RuleError {
+                    location: Location {
+                        file: path.clone(),
+                        line: 0,
+                    },
+                    sid: None,
+                    kind: RuleErrorKind::Read(e.to_string()),
+                    unsupported: Vec::new(),
+                }),
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    files
+}
+
+/// Joins `\`-continued lines and drops blanks and comments; yields each
+/// rule's text with its first line number.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
+    let mut rules = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        let (start, mut joined) = match pending.take() {
+            Some(p) => p,
+            None => {
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                (index + 1, String::new())
+            }
+        };
+        match line.strip_suffix('\\') {
+            Some(head) => {
+                joined.push_str(head);
+                pending = Some((start, joined));
+            }
+            None => {
+                joined.push_str(line);
+                rules.push((start, joined));
+            }
+        }
+    }
+    if let Some(p) = pending {
+        rules.push(p);
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_rules_name_file_line_and_sid_and_the_rest_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("local.rules");
+        std::fs::write(
+            &file,
+            "# a comment\n\
+             alert tcp any any -> any 80 (msg:\"ok\"; content:\"a\"; sid:1;)\n\
+             \n\
+             alert tcp any any -> any 80 (msg:\"bad hex\"; content:\"|zz|\"; sid:2;)\n\
+             alert tcp any any -> any 80 (msg:\"continued\"; \\\n    content:\"b\"; sid:3;)\n\
+             alert http any any -> any any (msg:\"app\"; sid:4;)\n\
+             alert tcp any any -> any 80 (msg:\"dup\"; sid:1;)\n",
+        )
+        .unwrap();
+        let set = RuleSet::load(&[dir.path().to_owned()], &Vars::default());
+        let sids: Vec<u32> = set.rules.iter().map(|r| r.sid).collect();
+        assert_eq!(sids, [1, 3]);
+        assert_eq!(set.rules[1].location.line, 5);
+        let errors: Vec<String> = set.errors().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].ends_with("local.rules:4: sid 2: bad hex in content \"|zz|\""),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].contains("local.rules:8: sid 1: duplicate sid (first at"),
+            "{}",
+            errors[1]
+        );
+        assert_eq!(
+            set.unsupported_keywords(),
+            [("protocol http".to_owned(), 1)]
+        );
+    }
+}

@@ -1,0 +1,607 @@
+//! One rule's text into a [`Rule`]: the header, then the options in order.
+
+use std::collections::HashMap;
+
+use super::address::Vars;
+use super::pattern::{parse_content, parse_pcre, Content};
+use super::{
+    Action, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Match, Protocol, Rule, RuleErrorKind,
+    Threshold, ThresholdKind, Track,
+};
+
+/// Default priority of a rule without `priority` whose classtype has none.
+const DEFAULT_PRIORITY: u8 = 3;
+
+/// Classtypes and their default priorities (`classification.config`).
+pub type Classifications = HashMap<String, u8>;
+
+/// Parses `config classification: name,description,priority` lines.
+pub fn parse_classifications(text: &str) -> Classifications {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("config classification:"))
+        .filter_map(|rest| {
+            let mut parts = rest.split(',');
+            let name = parts.next()?.trim().to_owned();
+            let priority = parts.nth(1)?.trim().parse().ok()?;
+            Some((name, priority))
+        })
+        .collect()
+}
+
+/// Option keywords the subset takes.
+const SUPPORTED_KEYWORDS: &[&str] = &[
+    "msg",
+    "sid",
+    "rev",
+    "gid",
+    "classtype",
+    "priority",
+    "reference",
+    "metadata",
+    "content",
+    "nocase",
+    "rawbytes",
+    "fast_pattern",
+    "startswith",
+    "endswith",
+    "depth",
+    "offset",
+    "distance",
+    "within",
+    "pcre",
+    "flow",
+    "dsize",
+    "flowbits",
+    "threshold",
+    "detection_filter",
+];
+
+/// What a rule's text gave, with what error reports need when it failed.
+pub struct Parsed {
+    /// The sid, when one could be found.
+    pub sid: Option<u32>,
+    /// The rule or why not.
+    pub result: Result<Rule, RuleErrorKind>,
+    /// Every unsupported keyword the rule uses (empty when it loaded or is
+    /// malformed).
+    pub unsupported: Vec<String>,
+}
+
+/// Parses one rule.
+pub fn parse_rule(text: &str, vars: &Vars, classes: Option<&Classifications>) -> Parsed {
+    let sid = find_sid(text);
+    let result = parse(text, vars, classes);
+    let unsupported = match &result {
+        Err(RuleErrorKind::Unsupported(first)) => every_unsupported(text, first),
+        _ => Vec::new(),
+    };
+    Parsed {
+        sid,
+        result,
+        unsupported,
+    }
+}
+
+/// The unsupported protocol and option keywords of a rule, `first` (the one
+/// that stopped parsing, possibly a value such as `flow:only_frag`) first.
+fn every_unsupported(text: &str, first: &str) -> Vec<String> {
+    let mut found = vec![first.to_owned()];
+    let options = text
+        .find('(')
+        .zip(text.rfind(')'))
+        .filter(|(open, close)| open < close)
+        .and_then(|(open, close)| split_options(&text[open + 1..close]).ok())
+        .unwrap_or_default();
+    for (keyword, _) in options {
+        if !SUPPORTED_KEYWORDS.contains(&keyword.as_str()) && !found.contains(&keyword) {
+            found.push(keyword);
+        }
+    }
+    found
+}
+
+/// The sid, found leniently so that errors can name it.
+fn find_sid(text: &str) -> Option<u32> {
+    let at = text.find("sid:").or_else(|| text.find("sid :"))?;
+    let rest = text[at..].split_once(':')?.1;
+    rest.split(';').next()?.trim().parse().ok()
+}
+
+fn parse(
+    text: &str,
+    vars: &Vars,
+    classes: Option<&Classifications>,
+) -> Result<Rule, RuleErrorKind> {
+    let open = text
+        .find('(')
+        .ok_or_else(|| RuleErrorKind::Syntax("no '(' opening the options".into()))?;
+    let close = text
+        .rfind(')')
+        .filter(|&c| c > open)
+        .ok_or_else(|| RuleErrorKind::Syntax("no ')' closing the options".into()))?;
+    if !text[close + 1..].trim().is_empty() {
+        return Err(RuleErrorKind::Syntax("text after the closing ')'".into()));
+    }
+    let mut rule = parse_header(&text[..open], vars)?;
+    for (keyword, value) in split_options(&text[open + 1..close])? {
+        apply_option(&mut rule, &keyword, value.as_deref())?;
+    }
+    if rule.sid == 0 {
+        return Err(RuleErrorKind::MissingSid);
+    }
+    if let Some(class) = &rule.classtype {
+        if let Some(classes) = classes {
+            let priority = classes.get(class).ok_or_else(|| RuleErrorKind::BadValue {
+                keyword: "classtype".into(),
+                value: class.clone(),
+            })?;
+            rule.priority = rule.priority.or(Some(*priority));
+        }
+    }
+    rule.priority = rule.priority.or(Some(DEFAULT_PRIORITY));
+    Ok(rule)
+}
+
+fn parse_header(text: &str, vars: &Vars) -> Result<Rule, RuleErrorKind> {
+    let tokens = header_tokens(text)?;
+    let [action, proto, src, sport, dir, dst, dport] = tokens.as_slice() else {
+        return Err(RuleErrorKind::Header(format!(
+            "expected 7 fields (action proto src sport -> dst dport), found {}",
+            tokens.len()
+        )));
+    };
+    let action = match action.as_str() {
+        "alert" => Action::Alert,
+        "pass" => Action::Pass,
+        "drop" => Action::Drop,
+        "reject" | "rejectsrc" | "rejectdst" | "rejectboth" => Action::Reject,
+        other => return Err(RuleErrorKind::Header(format!("unknown action {other:?}"))),
+    };
+    let protocol = match proto.to_ascii_lowercase().as_str() {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "icmp" | "icmpv4" | "icmpv6" => Protocol::Icmp,
+        "ip" | "pkthdr" => Protocol::Ip,
+        "tcp-pkt" => Protocol::TcpPkt,
+        "tcp-stream" => Protocol::TcpStream,
+        other => return Err(RuleErrorKind::Unsupported(format!("protocol {other}"))),
+    };
+    let bidirectional = match dir.as_str() {
+        "->" => false,
+        "<>" => true,
+        other => return Err(RuleErrorKind::Header(format!("bad direction {other:?}"))),
+    };
+    Ok(Rule {
+        action,
+        protocol,
+        src: vars.address(src)?,
+        src_ports: vars.port(sport)?,
+        bidirectional,
+        dst: vars.address(dst)?,
+        dst_ports: vars.port(dport)?,
+        ..Rule::default()
+    })
+}
+
+/// Splits the header on white space outside brackets.
+fn header_tokens(text: &str) -> Result<Vec<String>, RuleErrorKind> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut depth = 0usize;
+    for c in text.chars() {
+        match c {
+            '[' => {
+                depth += 1;
+                current.push(c);
+            }
+            ']' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| RuleErrorKind::Header("unbalanced ']'".into()))?;
+                current.push(c);
+            }
+            c if c.is_whitespace() && depth == 0 => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c if c.is_whitespace() => {}
+            c => current.push(c),
+        }
+    }
+    if depth != 0 {
+        return Err(RuleErrorKind::Header("unbalanced '['".into()));
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    Ok(tokens)
+}
+
+/// Splits `key: value; key; ...` on semicolons not escaped by a backslash and
+/// not inside a quoted string.
+fn split_options(text: &str) -> Result<Vec<(String, Option<String>)>, RuleErrorKind> {
+    let mut options = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if escaped {
+            current.push(c);
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => {
+                current.push(c);
+                escaped = true;
+            }
+            '"' => {
+                current.push(c);
+                quoted = !quoted;
+            }
+            ';' if !quoted => {
+                push_option(&mut options, &current);
+                current.clear();
+            }
+            c => current.push(c),
+        }
+    }
+    if quoted {
+        return Err(RuleErrorKind::Syntax("unbalanced quotes".into()));
+    }
+    if !current.trim().is_empty() {
+        return Err(RuleErrorKind::Syntax(format!(
+            "option {:?} is not ended by ';'",
+            current.trim()
+        )));
+    }
+    Ok(options)
+}
+
+fn push_option(options: &mut Vec<(String, Option<String>)>, text: &str) {
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    match text.split_once(':') {
+        Some((key, value)) => options.push((key.trim().to_owned(), Some(value.trim().to_owned()))),
+        None => options.push((text.to_owned(), None)),
+    }
+}
+
+/// Strips one pair of surrounding quotes.
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
+}
+
+fn required<'a>(keyword: &str, value: Option<&'a str>) -> Result<&'a str, RuleErrorKind> {
+    value.ok_or_else(|| RuleErrorKind::BadValue {
+        keyword: keyword.to_owned(),
+        value: String::new(),
+    })
+}
+
+fn number<T: std::str::FromStr>(keyword: &str, value: Option<&str>) -> Result<T, RuleErrorKind> {
+    let value = required(keyword, value)?;
+    value.trim().parse().map_err(|_| RuleErrorKind::BadValue {
+        keyword: keyword.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+fn last_content<'a>(rule: &'a mut Rule, keyword: &str) -> Result<&'a mut Content, RuleErrorKind> {
+    match rule.matches.last_mut() {
+        Some(Match::Content(content)) => Ok(content),
+        _ => Err(RuleErrorKind::ModifierWithoutContent(keyword.to_owned())),
+    }
+}
+
+fn apply_option(rule: &mut Rule, keyword: &str, value: Option<&str>) -> Result<(), RuleErrorKind> {
+    match keyword {
+        "msg" => rule.msg = unquote(required(keyword, value)?).replace("\\;", ";"),
+        "sid" => rule.sid = number(keyword, value)?,
+        "rev" => rule.rev = number(keyword, value)?,
+        "gid" => rule.gid = number(keyword, value)?,
+        "classtype" => rule.classtype = Some(required(keyword, value)?.to_owned()),
+        "priority" => rule.priority = Some(number(keyword, value)?),
+        "reference" => rule.references.push(required(keyword, value)?.to_owned()),
+        "metadata" => {
+            for entry in required(keyword, value)?.split(',') {
+                let entry = entry.trim();
+                if let Some((key, val)) = entry.split_once(char::is_whitespace) {
+                    rule.metadata
+                        .push((key.trim().to_owned(), val.trim().to_owned()));
+                } else if !entry.is_empty() {
+                    rule.metadata.push((entry.to_owned(), String::new()));
+                }
+            }
+        }
+        "content" => {
+            let raw = required(keyword, value)?;
+            let (negated, raw) = match raw.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, raw),
+            };
+            if !(raw.len() >= 2 && raw.starts_with('"') && raw.ends_with('"')) {
+                return Err(RuleErrorKind::Syntax("content must be quoted".into()));
+            }
+            rule.matches.push(Match::Content(Content {
+                bytes: parse_content(&raw[1..raw.len() - 1])?,
+                negated,
+                ..Content::default()
+            }));
+        }
+        "nocase" => last_content(rule, keyword)?.nocase = true,
+        "rawbytes" => {
+            last_content(rule, keyword)?;
+        }
+        "fast_pattern" => last_content(rule, keyword)?.fast_pattern = true,
+        "startswith" => last_content(rule, keyword)?.startswith = true,
+        "endswith" => last_content(rule, keyword)?.endswith = true,
+        "depth" => {
+            let n = number(keyword, value)?;
+            last_content(rule, keyword)?.depth = Some(n);
+        }
+        "offset" => {
+            let n = number(keyword, value)?;
+            last_content(rule, keyword)?.offset = Some(n);
+        }
+        "distance" => {
+            let n = number(keyword, value)?;
+            last_content(rule, keyword)?.distance = Some(n);
+        }
+        "within" => {
+            let n = number(keyword, value)?;
+            last_content(rule, keyword)?.within = Some(n);
+        }
+        "pcre" => {
+            let raw = required(keyword, value)?;
+            let (negated, raw) = match raw.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, raw),
+            };
+            rule.matches
+                .push(Match::Pcre(parse_pcre(unquote(raw), negated)?));
+        }
+        "flow" => rule.flow = parse_flow(required(keyword, value)?)?,
+        "dsize" => rule.dsize = Some(parse_dsize(required(keyword, value)?)?),
+        "flowbits" => parse_flowbits(rule, required(keyword, value)?)?,
+        "threshold" => rule.threshold = Some(parse_threshold(keyword, required(keyword, value)?)?),
+        "detection_filter" => {
+            let mut filter = parse_threshold(keyword, required(keyword, value)?)?;
+            filter.kind = ThresholdKind::DetectionFilter;
+            rule.detection_filter = Some(filter);
+        }
+        other => return Err(RuleErrorKind::Unsupported(other.to_owned())),
+    }
+    Ok(())
+}
+
+fn parse_flow(value: &str) -> Result<FlowMatch, RuleErrorKind> {
+    let mut flow = FlowMatch::default();
+    for item in value.split(',').map(str::trim) {
+        match item {
+            "established" => flow.established = Some(true),
+            "not_established" => flow.established = Some(false),
+            "stateless" => flow.stateless = true,
+            "to_server" | "from_client" => flow.to_server = Some(true),
+            "to_client" | "from_server" => flow.to_server = Some(false),
+            "only_stream" => flow.only_stream = true,
+            "no_stream" => flow.no_stream = true,
+            other => return Err(RuleErrorKind::Unsupported(format!("flow:{other}"))),
+        }
+    }
+    Ok(flow)
+}
+
+fn parse_dsize(value: &str) -> Result<Dsize, RuleErrorKind> {
+    let bad = || RuleErrorKind::BadValue {
+        keyword: "dsize".into(),
+        value: value.to_owned(),
+    };
+    let n = |s: &str| s.trim().parse::<u32>().map_err(|_| bad());
+    let v = value.trim();
+    let (op, a, b) = if let Some((lo, hi)) = v.split_once("<>") {
+        (DsizeOp::Between, n(lo)?, n(hi)?)
+    } else if let Some(rest) = v.strip_prefix(">=") {
+        (DsizeOp::AtLeast, n(rest)?, 0)
+    } else if let Some(rest) = v.strip_prefix("<=") {
+        (DsizeOp::AtMost, n(rest)?, 0)
+    } else if let Some(rest) = v.strip_prefix('>') {
+        (DsizeOp::Greater, n(rest)?, 0)
+    } else if let Some(rest) = v.strip_prefix('<') {
+        (DsizeOp::Less, n(rest)?, 0)
+    } else if let Some(rest) = v.strip_prefix('!') {
+        (DsizeOp::Not, n(rest)?, 0)
+    } else {
+        (DsizeOp::Equal, n(v)?, 0)
+    };
+    if op == DsizeOp::Between && a >= b {
+        return Err(bad());
+    }
+    Ok(Dsize { op, a, b })
+}
+
+fn parse_flowbits(rule: &mut Rule, value: &str) -> Result<(), RuleErrorKind> {
+    let (op, names) = match value.split_once(',') {
+        Some((op, names)) => (op.trim(), Some(names.trim())),
+        None => (value.trim(), None),
+    };
+    let op = match op {
+        "noalert" => {
+            rule.noalert = true;
+            return Ok(());
+        }
+        "set" => FlowbitOp::Set,
+        "isset" => FlowbitOp::IsSet,
+        "isnotset" => FlowbitOp::IsNotSet,
+        "unset" => FlowbitOp::Unset,
+        "toggle" => FlowbitOp::Toggle,
+        other => return Err(RuleErrorKind::Unsupported(format!("flowbits:{other}"))),
+    };
+    let names = names
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| RuleErrorKind::BadValue {
+            keyword: "flowbits".into(),
+            value: value.to_owned(),
+        })?;
+    let any = names.contains('|');
+    let names = names
+        .split(['|', '&'])
+        .map(|n| n.trim().to_owned())
+        .collect();
+    rule.flowbits.push(Flowbit { op, names, any });
+    Ok(())
+}
+
+fn parse_threshold(keyword: &str, value: &str) -> Result<Threshold, RuleErrorKind> {
+    let bad = || RuleErrorKind::BadValue {
+        keyword: keyword.to_owned(),
+        value: value.to_owned(),
+    };
+    let mut threshold = Threshold {
+        kind: ThresholdKind::Limit,
+        track: Track::BySrc,
+        count: 0,
+        seconds: 0,
+    };
+    let mut seen_count = false;
+    for item in value.split(',') {
+        let mut parts = item.split_whitespace();
+        let (Some(key), Some(val)) = (parts.next(), parts.next()) else {
+            return Err(bad());
+        };
+        match key {
+            "type" => {
+                threshold.kind = match val {
+                    "limit" => ThresholdKind::Limit,
+                    "threshold" => ThresholdKind::Threshold,
+                    "both" => ThresholdKind::Both,
+                    _ => return Err(bad()),
+                }
+            }
+            "track" => {
+                threshold.track = match val {
+                    "by_src" => Track::BySrc,
+                    "by_dst" => Track::ByDst,
+                    "by_rule" => Track::ByRule,
+                    "by_both" => Track::ByBoth,
+                    "by_flow" => Track::ByFlow,
+                    _ => return Err(bad()),
+                }
+            }
+            "count" => {
+                threshold.count = val.parse().map_err(|_| bad())?;
+                seen_count = true;
+            }
+            "seconds" => threshold.seconds = val.parse().map_err(|_| bad())?,
+            _ => return Err(bad()),
+        }
+    }
+    if !seen_count {
+        return Err(bad());
+    }
+    Ok(threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::rules::address::{AddressSpec, PortSpec};
+
+    fn parse_ok(text: &str) -> Rule {
+        parse(text, &Vars::default(), None).unwrap()
+    }
+
+    #[test]
+    fn full_rule_parses_header_and_options_in_order() {
+        let rule = parse_ok(
+            r#"alert tcp $HOME_NET any -> $EXTERNAL_NET [80,8080:8090] (msg:"x\; y"; flow:established,to_server; content:"GET"; depth:3; content:!"|0d 0a|evil"; nocase; distance:0; within:20; pcre:"/a.b/si"; dsize:>10; flowbits:set,seen; threshold: type limit, track by_src, count 1, seconds 60; classtype:trojan-activity; reference:url,example.com; metadata: family webshell, created_at 2024_01_01; sid:1000001; rev:3;)"#,
+        );
+        assert_eq!(rule.action, Action::Alert);
+        assert_eq!(rule.protocol, Protocol::Tcp);
+        assert_eq!(rule.msg, "x; y");
+        assert_eq!((rule.sid, rule.rev, rule.gid), (1_000_001, 3, 1));
+        assert_eq!(rule.flow.established, Some(true));
+        assert_eq!(rule.flow.to_server, Some(true));
+        assert_eq!(rule.matches.len(), 3);
+        let Match::Content(second) = &rule.matches[1] else {
+            panic!()
+        };
+        assert!(second.negated && second.nocase);
+        assert_eq!(second.bytes, b"\r\nevil");
+        assert_eq!((second.distance, second.within), (Some(0), Some(20)));
+        assert_eq!(rule.family(), "webshell");
+        assert_eq!(rule.priority, Some(DEFAULT_PRIORITY));
+        assert!(rule.dst_ports.matches(8085) && !rule.dst_ports.matches(81));
+        assert_ne!(rule.src, AddressSpec::Any);
+        assert_eq!(rule.src_ports, PortSpec::Any);
+    }
+
+    #[test]
+    fn unsupported_keyword_is_named() {
+        let err = parse(
+            r#"alert tcp any any -> any any (msg:"m"; http.uri; content:"x"; sid:1;)"#,
+            &Vars::default(),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err, RuleErrorKind::Unsupported("http.uri".into()));
+        let err = parse(
+            r#"alert http any any -> any any (msg:"m"; sid:1;)"#,
+            &Vars::default(),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err, RuleErrorKind::Unsupported("protocol http".into()));
+    }
+
+    #[test]
+    fn malformed_rules_are_errors() {
+        let vars = Vars::default();
+        let cases = [
+            r#"alert tcp any any -> any any (msg:"unbalanced; sid:1;)"#,
+            r#"alert tcp any any -> any any (content:"|4G|"; sid:1;)"#,
+            r#"alert tcp $NOPE any -> any any (sid:1;)"#,
+            r#"alert tcp any any -> any any (msg:"no sid";)"#,
+            r#"alert tcp any any any any (sid:1;)"#,
+            r#"alert tcp any any -> any any (nocase; sid:1;)"#,
+            r#"alert tcp any any -> any any (sid:1; dsize:9<>3;)"#,
+            r#"alert tcp any any -> any any sid:1;"#,
+        ];
+        for case in cases {
+            let err = parse(case, &vars, None).unwrap_err();
+            assert!(
+                !matches!(err, RuleErrorKind::Unsupported(_)),
+                "{case}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn classification_gives_the_default_priority() {
+        let classes = parse_classifications(
+            "# c\nconfig classification: trojan-activity,A Network Trojan was detected,1\n",
+        );
+        let text = r#"alert tcp any any -> any any (classtype:trojan-activity; sid:5;)"#;
+        let rule = parse(text, &Vars::default(), Some(&classes)).unwrap();
+        assert_eq!(rule.priority, Some(1));
+        let unknown = r#"alert tcp any any -> any any (classtype:nope; sid:5;)"#;
+        assert!(parse(unknown, &Vars::default(), Some(&classes)).is_err());
+    }
+
+    #[test]
+    fn sid_is_found_even_when_the_rule_fails() {
+        let parsed = parse_rule(
+            r#"alert tcp any any -> any any (msg:"x"; http.method; sid: 42; rev:1;)"#,
+            &Vars::default(),
+            None,
+        );
+        assert_eq!(parsed.sid, Some(42));
+        assert!(parsed.result.is_err());
+    }
+}
