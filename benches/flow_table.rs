@@ -9,6 +9,8 @@ const FLOWS: u32 = 100_000;
 
 struct Discard;
 
+impl mirador::reassembly::StreamSink for Discard {}
+
 impl RecordSink for Discard {
     fn flow_record(&mut self, record: FlowRecord) {
         std::hint::black_box(record);

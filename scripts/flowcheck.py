@@ -34,7 +34,10 @@ def tshark_conversations(pcap: Path) -> dict:
     tshark = shutil.which("tshark")
     if tshark is None:
         raise SystemExit("tshark is not installed: run scripts/setup.sh")
-    cmd = [tshark, "-r", str(pcap), "-T", "fields", "-E", "separator=\t", "-E", "occurrence=l",
+    # Per-packet dissection: with TCP reassembly on, tshark marks a benign
+    # overlapping re-send (same bytes, other boundaries) as malformed.
+    cmd = [tshark, "-r", str(pcap), "-o", "tcp.desegment_tcp_streams:FALSE",
+           "-T", "fields", "-E", "separator=\t", "-E", "occurrence=l",
            "-Y", "(tcp or udp) and not icmp and not icmpv6 and not _ws.malformed"]
     for f in TSHARK_FIELDS:
         cmd += ["-e", f]

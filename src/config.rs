@@ -13,6 +13,7 @@ use crate::decode::fragment::DefragConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::{OutputConfig, WhenFull};
+use crate::reassembly::{OverlapPolicy, ReassemblyConfig};
 use crate::worker::WorkerConfig;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -55,8 +56,41 @@ pub struct Config {
     pub replay: ReplaySection,
     /// Live capture through DPDK (`mirador run`).
     pub dpdk: DpdkSection,
+    /// TCP stream reassembly.
+    pub reassembly: ReassemblySection,
     /// Signatures.
     pub rules: RulesSection,
+}
+
+/// `[reassembly]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReassemblySection {
+    /// Bytes of each direction of a TCP flow that are reassembled and
+    /// inspected; 0: all.
+    pub depth_bytes: u64,
+    /// Out-of-order bytes one direction may hold before its earliest gap is
+    /// skipped, KiB.
+    pub stream_memcap_kib: u64,
+    /// Out-of-order bytes a worker may hold over all its flows, MiB.
+    pub worker_memcap_mib: u64,
+    /// Overlapping bytes: `first` (the bytes seen first win) or `last`.
+    pub overlap_policy: OverlapPolicy,
+    /// Reassemble flows whose handshake was not seen (`--midstream`).
+    pub midstream: bool,
+}
+
+impl Default for ReassemblySection {
+    fn default() -> Self {
+        let r = ReassemblyConfig::default();
+        Self {
+            depth_bytes: r.depth,
+            stream_memcap_kib: (r.stream_memcap >> 10) as u64,
+            worker_memcap_mib: (r.worker_memcap >> 20) as u64,
+            overlap_policy: r.policy,
+            midstream: r.midstream,
+        }
+    }
 }
 
 /// `[rules]`
@@ -179,6 +213,7 @@ impl Default for Config {
             defrag: DefragSection::default(),
             replay: ReplaySection::default(),
             dpdk: DpdkSection::default(),
+            reassembly: ReassemblySection::default(),
             rules: RulesSection::default(),
         }
     }
@@ -302,6 +337,17 @@ impl Config {
                     icmp_established_ns: ns(t.icmp_established),
                     other_new_ns: ns(t.other_new),
                     other_established_ns: ns(t.other_established),
+                },
+                reassembly: ReassemblyConfig {
+                    depth: self.reassembly.depth_bytes,
+                    stream_memcap: usize::try_from(self.reassembly.stream_memcap_kib << 10)
+                        .unwrap_or(usize::MAX),
+                    worker_memcap: usize::try_from(
+                        self.reassembly.worker_memcap_mib.saturating_mul(MIB),
+                    )
+                    .unwrap_or(usize::MAX),
+                    policy: self.reassembly.overlap_policy,
+                    midstream: self.reassembly.midstream,
                 },
             },
             defrag: DefragConfig {

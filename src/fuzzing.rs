@@ -77,3 +77,97 @@ pub fn parse_rules(data: &[u8]) -> usize {
         .filter(|parsed| parsed.result.is_ok())
         .count()
 }
+
+/// The byte at stream offset `offset` of the model stream: every segment the
+/// reassembly fuzzer sends is cut from it, so no overlap conflicts.
+fn model_byte(offset: u64) -> u8 {
+    (offset.wrapping_mul(7) % 251) as u8
+}
+
+/// Checks delivery against the model stream.
+#[derive(Default)]
+struct ModelCheck {
+    next: u64,
+}
+
+impl crate::reassembly::StreamSink for ModelCheck {
+    fn stream_data(&mut self, _: &crate::reassembly::StreamId, offset: u64, bytes: &[u8]) {
+        assert_eq!(offset, self.next, "data arrives in order, without holes");
+        for (i, &b) in bytes.iter().enumerate() {
+            assert_eq!(
+                b,
+                model_byte(offset + i as u64),
+                "byte at {}",
+                offset + i as u64
+            );
+        }
+        self.next += bytes.len() as u64;
+    }
+
+    fn stream_gap(&mut self, _: &crate::reassembly::StreamId, offset: u64, len: u64) {
+        assert_eq!(offset, self.next, "gaps arrive in order");
+        assert!(len > 0);
+        self.next += len;
+    }
+}
+
+/// Drives one reassembled stream with segments (and acknowledgments) taken
+/// from `data`, five bytes each: a kind byte, a 16-bit offset, a length byte
+/// and a spare. Panics when delivery breaks order, differs from the model
+/// stream or memory is left held.
+pub fn reassemble_model(data: &[u8]) -> u64 {
+    use crate::reassembly::{
+        OverlapPolicy, ReassemblyBudget, ReassemblyConfig, Segment, Stream, StreamId,
+    };
+    let Some((&first, rest)) = data.split_first() else {
+        return 0;
+    };
+    let config = ReassemblyConfig {
+        depth: if first & 1 == 0 { 0 } else { 20_000 },
+        stream_memcap: 4_096,
+        worker_memcap: 16_384,
+        policy: if first & 2 == 0 {
+            OverlapPolicy::First
+        } else {
+            OverlapPolicy::Last
+        },
+        midstream: false,
+    };
+    let isn = u32::MAX - u32::from(first) * 97;
+    let id = StreamId {
+        flow_id: 1,
+        dir: 0,
+        src: ([10, 0, 0, 1], 1000).into(),
+        dst: ([10, 0, 0, 2], 80).into(),
+    };
+    let mut stream = Stream::default();
+    stream.anchor_syn(isn);
+    let mut budget = ReassemblyBudget::default();
+    let mut check = ModelCheck::default();
+    let payload: Vec<u8> = (0..70_000u64).map(model_byte).collect();
+    for chunk in rest.chunks_exact(5) {
+        let offset = u64::from(u16::from_le_bytes([chunk[1], chunk[2]]));
+        let len = usize::from(chunk[3]) * 4;
+        let seq = isn.wrapping_add(1).wrapping_add(offset as u32);
+        match chunk[0] % 4 {
+            0..=2 => {
+                let bytes = &payload[offset as usize..offset as usize + len];
+                let segment = Segment {
+                    seq,
+                    payload: bytes,
+                    fin: chunk[4] == 0xff,
+                };
+                stream.segment(&id, segment, &config, &mut budget, &mut check);
+            }
+            _ => stream.acknowledged(&id, seq, &config, &mut budget, &mut check),
+        }
+        assert!(
+            budget.used <= config.worker_memcap + 1_024,
+            "held {}",
+            budget.used
+        );
+    }
+    stream.flush(&id, &config, &mut budget, &mut check);
+    assert_eq!(budget.used, 0, "nothing held after the flush");
+    check.next
+}

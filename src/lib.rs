@@ -2,7 +2,8 @@
 //!
 //! The crate is laid out as its pipeline: [`capture`] (packet sources),
 //! [`decode`] (link, IP, transport and tunnel headers, IP defragmentation),
-//! [`flow`] (the per-worker flow table), [`detect`] (rules), [`output`]
+//! [`flow`] (the per-worker flow table), [`reassembly`] (TCP streams),
+//! [`detect`] (rules), [`output`]
 //! (Parquet), with
 //! [`worker`] running those stages to completion over each batch and
 //! [`runtime`] wiring sources, workers and writers together.
@@ -14,6 +15,7 @@ pub mod detect;
 pub mod flow;
 pub mod fuzzing;
 pub mod output;
+pub mod reassembly;
 pub mod runtime;
 pub mod utc;
 pub mod worker;

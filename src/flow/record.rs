@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use crate::decode::{Tunnel, Vlans};
+use crate::reassembly::StreamCounters;
 
 /// Why a flow record was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -158,4 +159,6 @@ pub struct FlowRecord {
     pub state: ConnState,
     /// Why the record was written.
     pub end_reason: EndReason,
+    /// TCP reassembly events so far in the flow, both directions summed.
+    pub reassembly: StreamCounters,
 }

@@ -17,7 +17,10 @@ use rustc_hash::FxBuildHasher;
 use super::key::{FlowKey, Side};
 use super::record::{ConnState, EndReason, FlowRecord, History};
 use super::tcp::{TcpTracker, ORIGINATOR, RESPONDER};
-use crate::decode::{ip_proto, tcp_flags, DecodedPacket, Transport, Tunnel};
+use crate::decode::{ip_proto, tcp_flags, DecodedPacket, TcpHeader, Transport, Tunnel};
+use crate::reassembly::{
+    ReassemblyBudget, ReassemblyConfig, Segment, Stream, StreamId, StreamSink,
+};
 
 const NIL: u32 = u32::MAX;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -73,6 +76,8 @@ pub struct FlowConfig {
     /// A flow open longer than this writes an interim record and starts a
     /// new interval, nanoseconds; 0 disables interim records.
     pub active_timeout_ns: u64,
+    /// TCP stream reassembly.
+    pub reassembly: ReassemblyConfig,
 }
 
 impl Default for FlowConfig {
@@ -81,12 +86,15 @@ impl Default for FlowConfig {
             max_flows: 1_000_000,
             timeouts: Timeouts::default(),
             active_timeout_ns: 3_600 * NANOS_PER_SEC,
+            reassembly: ReassemblyConfig::default(),
         }
     }
 }
 
-/// Where finished flow records go.
-pub trait RecordSink {
+/// Where what a flow table produces goes: finished flow records, and (as a
+/// [`StreamSink`]) the in-order bytes of each TCP direction. A flow's stream
+/// data always comes before its record.
+pub trait RecordSink: StreamSink {
     /// Takes one record.
     fn flow_record(&mut self, record: FlowRecord);
 }
@@ -96,6 +104,8 @@ impl RecordSink for Vec<FlowRecord> {
         self.push(record);
     }
 }
+
+impl StreamSink for Vec<FlowRecord> {}
 
 /// Counters of one flow table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,6 +145,64 @@ impl FlowStats {
     /// Records written in all.
     pub fn total_records(&self) -> u64 {
         self.records.iter().sum()
+    }
+}
+
+/// The stream of direction `dir` (relative to the initiator) of a flow.
+fn stream_id(flow: &Flow, dir: usize) -> StreamId {
+    let from = if dir == ORIGINATOR {
+        flow.initiator
+    } else {
+        flow.initiator.other()
+    };
+    let (src, src_port) = flow.key.endpoint(from);
+    let (dst, dst_port) = flow.key.endpoint(from.other());
+    StreamId {
+        flow_id: flow.id,
+        dir,
+        src: (src, src_port).into(),
+        dst: (dst, dst_port).into(),
+    }
+}
+
+/// Feeds one TCP segment to the streams of its flow: a SYN anchors its
+/// direction (a SYN-ACK anchors both), data goes to its direction, and an
+/// ACK tells the other direction what its receiver has seen.
+fn reassemble(
+    flow: &mut Flow,
+    dir: usize,
+    h: &TcpHeader,
+    packet: &DecodedPacket<'_>,
+    config: &ReassemblyConfig,
+    budget: &mut ReassemblyBudget,
+    sink: &mut impl RecordSink,
+) {
+    let syn = h.flags & tcp_flags::SYN != 0;
+    let ack = h.flags & tcp_flags::ACK != 0;
+    let fin = h.flags & tcp_flags::FIN != 0;
+    let other = 1 - dir;
+    if syn {
+        flow.streams[dir].anchor_syn(h.seq);
+        if ack {
+            flow.streams[other].anchor_syn(h.ack.wrapping_sub(1));
+        }
+        return;
+    }
+    if !flow.streams[dir].is_anchored() && config.midstream && !packet.payload.is_empty() {
+        flow.streams[dir].anchor_data(h.seq);
+    }
+    if flow.streams[dir].is_anchored() && (fin || !packet.payload.is_empty()) {
+        let id = stream_id(flow, dir);
+        let segment = Segment {
+            seq: h.seq,
+            payload: packet.payload,
+            fin,
+        };
+        flow.streams[dir].segment(&id, segment, config, budget, sink);
+    }
+    if ack && flow.streams[other].is_anchored() {
+        let id = stream_id(flow, other);
+        flow.streams[other].acknowledged(&id, h.ack, config, budget, sink);
     }
 }
 
@@ -198,6 +266,8 @@ struct Flow {
     /// ICMP type and code of the first message.
     icmp: (u16, u16),
     tunnel: Option<Tunnel>,
+    /// TCP byte streams, by direction.
+    streams: [Stream; 2],
     class: TimeoutClass,
     prev: u32,
     next: u32,
@@ -250,6 +320,7 @@ pub struct FlowTable {
     next_serial: u64,
     now_ns: u64,
     stats: FlowStats,
+    budget: ReassemblyBudget,
 }
 
 /// SplitMix64 finalizer: a bijection on u64 that spreads serial numbers into
@@ -275,7 +346,13 @@ impl FlowTable {
             next_serial: 0,
             now_ns: 0,
             stats: FlowStats::default(),
+            budget: ReassemblyBudget::default(),
         }
+    }
+
+    /// Bytes held out of order over every stream now, and at most.
+    pub fn reassembly_memory(&self) -> &ReassemblyBudget {
+        &self.budget
     }
 
     /// Counters so far.
@@ -363,6 +440,8 @@ impl FlowTable {
                     packet.payload_len > 0,
                     &mut flow.history,
                 );
+                let config = self.config.reassembly;
+                reassemble(flow, dir, &h, packet, &config, &mut self.budget, sink);
             }
             None if packet.payload_len > 0 => {
                 flow.history
@@ -457,6 +536,7 @@ impl FlowTable {
             tcp: TcpTracker::default(),
             icmp,
             tunnel: packet.meta.tunnel,
+            streams: Default::default(),
             class: TimeoutClass::OtherNew,
             prev: NIL,
             next: NIL,
@@ -491,6 +571,13 @@ impl FlowTable {
     }
 
     fn end(&mut self, slot: u32, reason: EndReason, sink: &mut impl RecordSink) {
+        let config = self.config.reassembly;
+        let flow = &mut self.slots[slot as usize];
+        for dir in [ORIGINATOR, RESPONDER] {
+            let id = stream_id(flow, dir);
+            flow.streams[dir].flush(&id, &config, &mut self.budget, sink);
+            flow.streams[dir].release(&mut self.budget);
+        }
         let record = self.record(slot, reason);
         sink.flow_record(record);
         self.stats.records[reason_index(reason)] += 1;
@@ -509,6 +596,8 @@ impl FlowTable {
             ip_proto::ICMP | ip_proto::ICMPV6 => flow.icmp,
             _ => (src_port, dst_port),
         };
+        let mut reassembly = *flow.streams[ORIGINATOR].counters();
+        reassembly.merge(flow.streams[RESPONDER].counters());
         let state = if flow.key.proto == ip_proto::TCP {
             flow.tcp.conn_state(flow.responder_seen)
         } else if flow.responder_seen {
@@ -536,6 +625,7 @@ impl FlowTable {
             history: flow.history,
             state,
             end_reason: reason,
+            reassembly,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod writer;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::flow::{FlowRecord, RecordSink};
+use crate::reassembly::StreamSink;
 pub use writer::{OutputConfig, OutputError, ParquetWriter, WriterReport};
 
 /// What a worker does when the writer's channel is full.
@@ -71,6 +72,8 @@ impl RecordBatcher {
         }
     }
 }
+
+impl StreamSink for RecordBatcher {}
 
 impl RecordSink for RecordBatcher {
     fn flow_record(&mut self, record: FlowRecord) {

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Int32Array, Int32Builder, Int64Array, ListBuilder, RecordBatch, StringArray,
-    StructArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Int32Array, Int32Builder, Int64Array, ListBuilder, RecordBatch,
+    StringArray, StructArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
@@ -17,6 +17,7 @@ use arrow::error::ArrowError;
 use crate::decode::ip_proto;
 use crate::flow::community_id::community_id_v1;
 use crate::flow::FlowRecord;
+use crate::reassembly::StreamCounters;
 
 /// Version of the flow table's schema, stored in each file's metadata.
 pub const FLOW_SCHEMA_VERSION: &str = "1";
@@ -65,6 +66,13 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("history", DataType::Utf8, false),
         Field::new("state", DataType::Utf8, false),
         Field::new("end_reason", DataType::Utf8, false),
+        Field::new("tcp_retransmits", DataType::Int64, true),
+        Field::new("tcp_out_of_order", DataType::Int64, true),
+        Field::new("tcp_overlaps", DataType::Int64, true),
+        Field::new("tcp_overlaps_conflicting", DataType::Int64, true),
+        Field::new("tcp_gaps", DataType::Int64, true),
+        Field::new("tcp_gap_bytes", DataType::Int64, true),
+        Field::new("tcp_depth_reached", DataType::Boolean, true),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
@@ -103,6 +111,13 @@ fn micros(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> u64) -> ArrayRef {
 fn tcp_flags(records: &[&FlowRecord], dir: usize) -> ArrayRef {
     Arc::new(Int32Array::from_iter(records.iter().map(|r| {
         (r.proto == ip_proto::TCP).then_some(i32::from(r.tcp_flags[dir]))
+    })))
+}
+
+/// A reassembly counter, null unless the flow is TCP.
+fn tcp_counter(records: &[&FlowRecord], value: impl Fn(&StreamCounters) -> u64) -> ArrayRef {
+    Arc::new(Int64Array::from_iter(records.iter().map(|r| {
+        (r.proto == ip_proto::TCP).then(|| value(&r.reassembly) as i64)
     })))
 }
 
@@ -173,6 +188,15 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         strings(records, |r| r.history.as_str().to_owned()),
         static_strings(records, |r| r.state.as_str()),
         static_strings(records, |r| r.end_reason.as_str()),
+        tcp_counter(records, |c| u64::from(c.retransmits)),
+        tcp_counter(records, |c| u64::from(c.out_of_order)),
+        tcp_counter(records, |c| u64::from(c.overlaps)),
+        tcp_counter(records, |c| u64::from(c.conflicting_overlaps)),
+        tcp_counter(records, |c| u64::from(c.gaps)),
+        tcp_counter(records, |c| c.gap_bytes),
+        Arc::new(BooleanArray::from_iter(records.iter().map(|r| {
+            (r.proto == ip_proto::TCP).then_some(r.reassembly.depth_reached)
+        }))),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)

@@ -39,9 +39,9 @@ def ethernet_only(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("sample", ["basic", "tunnels-ethernet"])
+@pytest.mark.parametrize("sample", ["basic", "stream", "tunnels-ethernet"])
 def test_net_pcap_run_writes_the_same_flows_as_replay(tmp_path: Path, sample: str):
-    pcap = PCAPS / "basic.pcap" if sample == "basic" else ethernet_only(tmp_path)
+    pcap = ethernet_only(tmp_path) if sample == "tunnels-ethernet" else PCAPS / f"{sample}.pcap"
     live, offline = tmp_path / "run", tmp_path / "replay"
     result = run_dpdk(live, dpdk_eal(f"net_pcap0,rx_pcap={pcap}"))
     replay(offline, pcap)

@@ -475,3 +475,65 @@ pub fn cooked(sll_path: &Path, sll2_path: &Path) -> std::io::Result<()> {
     }
     write_pcap(sll2_path, &c, u32::from(LINK_SLL2), false, true)
 }
+
+/// TCP sessions that only reassembly gets right: client sequence numbers that
+/// wrap past 2^32, segments sent out of order, a retransmission, an
+/// overlapping re-send (same bytes), and a session with bytes lost to the
+/// capture (acknowledged by the server but never seen).
+pub fn stream(path: &Path) -> std::io::Result<()> {
+    const SEGMENT: usize = 600;
+    let mut c = Capture::default();
+    let t = T0 + 10_800 * SECOND;
+    let body: Vec<u8> = (0..5 * SEGMENT)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36])
+        .collect();
+
+    let mut conn = Tcp::new(
+        ("10.7.0.5", 43000),
+        ("10.7.0.6", 8080),
+        u32::MAX - 100,
+        u32::MAX - 10,
+    );
+    let mut packets = vec![
+        conn.segment(true, SYN, b""),
+        conn.segment(false, SYN | ACK, b""),
+        conn.segment(true, ACK, b""),
+    ];
+    let base = conn.cseq;
+    let mut part = |first: usize, count: usize| {
+        conn.cseq = base.wrapping_add((first * SEGMENT) as u32);
+        conn.segment(
+            true,
+            PSH | ACK,
+            &body[first * SEGMENT..(first + count) * SEGMENT],
+        )
+    };
+    for (first, count) in [(0, 1), (2, 1), (1, 1), (2, 1), (4, 1), (1, 2), (3, 1)] {
+        packets.push(part(first, count));
+    }
+    conn.cseq = base.wrapping_add(body.len() as u32);
+    let response: Vec<u8> = body.iter().rev().copied().take(4 * 500).collect();
+    for chunk in response.chunks(500) {
+        packets.push(conn.segment(false, PSH | ACK, chunk));
+    }
+    packets.push(conn.segment(true, FIN | ACK, b""));
+    packets.push(conn.segment(false, FIN | ACK, b""));
+    packets.push(conn.segment(true, ACK, b""));
+
+    let mut lossy = Tcp::new(("10.7.0.5", 43001), ("10.7.0.6", 8080), 5_000, 9_000);
+    packets.push(lossy.segment(true, SYN, b""));
+    packets.push(lossy.segment(false, SYN | ACK, b""));
+    packets.push(lossy.segment(true, ACK, b""));
+    packets.push(lossy.segment(true, PSH | ACK, b"first part|"));
+    lossy.segment(true, PSH | ACK, b"LOST BYTES");
+    packets.push(lossy.segment(true, PSH | ACK, b"|after the gap"));
+    packets.push(lossy.segment(false, ACK, b""));
+    packets.push(lossy.segment(true, FIN | ACK, b""));
+    packets.push(lossy.segment(false, FIN | ACK, b""));
+    packets.push(lossy.segment(true, ACK, b""));
+
+    for (i, ip) in packets.into_iter().enumerate() {
+        c.add(t + i as u64 * MILLI, LINK_ETHERNET, eth_ip(&ip));
+    }
+    write_pcap(path, &c, u32::from(LINK_ETHERNET), false, false)
+}

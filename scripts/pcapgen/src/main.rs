@@ -13,6 +13,9 @@
 //!   IPv4 and IPv6 datagrams fragmented and sent out of order.
 //! - `cooked-sll.pcap`: Linux SLL, big-endian, microseconds.
 //! - `cooked-sll2.pcap`: Linux SLL2, little-endian, nanoseconds.
+//! - `stream.pcap`: Ethernet. TCP that needs reassembly: sequence numbers
+//!   wrapping past 2^32, segments out of order, retransmitted and re-sent
+//!   overlapping, and a session with bytes lost to the capture.
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
@@ -29,5 +32,6 @@ fn main() -> std::io::Result<()> {
     files::basic(&dir.join("basic.pcap"))?;
     files::tunnels(&dir.join("tunnels.pcapng"))?;
     files::cooked(&dir.join("cooked-sll.pcap"), &dir.join("cooked-sll2.pcap"))?;
+    files::stream(&dir.join("stream.pcap"))?;
     Ok(())
 }

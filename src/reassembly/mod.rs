@@ -1,0 +1,471 @@
+//! TCP stream reassembly: each direction of a TCP flow as one ordered byte
+//! stream.
+//!
+//! A [`Stream`] turns segments into in-order data at stream offsets (0 is the
+//! byte after the SYN). A segment that continues the stream is handed on
+//! as it is, without a copy; one that arrives early is held, copied, until the
+//! bytes before it arrive. Held segments never overlap each other: an arriving
+//! segment that overlaps held data is resolved by the [`OverlapPolicy`] (the
+//! first bytes win by default), and conflicting overlaps (same offset,
+//! different bytes) are counted, as are retransmissions (data already
+//! delivered; the delivered bytes stand). When the peer acknowledges bytes
+//! this side never showed, or memory runs out, or the flow ends with data
+//! still held, the missing range becomes a gap: it is reported to the sink
+//! and delivery resumes after it. Past the configured depth nothing more is
+//! delivered. Sequence numbers wrap: offsets are 64-bit and computed relative
+//! to the next expected byte.
+//!
+//! What consumes the stream (pattern scanning, application parsers) sits
+//! behind [`StreamSink`]; this module owns ordering, overlap and gap
+//! semantics and memory caps, nothing else.
+
+use std::net::SocketAddr;
+
+/// How overlapping bytes of held segments are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlapPolicy {
+    /// Bytes already held win (Suricata's BSD/first policy).
+    #[default]
+    First,
+    /// The latest bytes win (Suricata's `last` policy).
+    Last,
+}
+
+/// Limits and behaviour of reassembly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReassemblyConfig {
+    /// Bytes per direction delivered at most; 0: unlimited.
+    pub depth: u64,
+    /// Bytes one direction may hold out of order before its earliest gap is
+    /// skipped.
+    pub stream_memcap: usize,
+    /// Bytes a worker may hold out of order over all its streams.
+    pub worker_memcap: usize,
+    /// Overlap resolution among held bytes.
+    pub policy: OverlapPolicy,
+    /// Reassemble flows whose SYN was not seen, from their first data.
+    pub midstream: bool,
+}
+
+impl Default for ReassemblyConfig {
+    fn default() -> Self {
+        Self {
+            depth: 1 << 20,
+            stream_memcap: 256 << 10,
+            worker_memcap: 64 << 20,
+            policy: OverlapPolicy::First,
+            midstream: false,
+        }
+    }
+}
+
+/// Event counters of one stream (or summed over several).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamCounters {
+    /// Segments whose bytes were all delivered already.
+    pub retransmits: u32,
+    /// Segments that arrived ahead of a missing one.
+    pub out_of_order: u32,
+    /// Segments overlapping delivered or held bytes only in part.
+    pub overlaps: u32,
+    /// Overlaps whose bytes differed from the ones they overlapped.
+    pub conflicting_overlaps: u32,
+    /// Ranges never seen and skipped.
+    pub gaps: u32,
+    /// Bytes in those ranges.
+    pub gap_bytes: u64,
+    /// True once the depth was reached.
+    pub depth_reached: bool,
+    /// Times held data was given up because a memory cap was reached.
+    pub memcap_flushes: u32,
+}
+
+impl StreamCounters {
+    /// Adds another stream's counters.
+    pub fn merge(&mut self, other: &StreamCounters) {
+        self.retransmits += other.retransmits;
+        self.out_of_order += other.out_of_order;
+        self.overlaps += other.overlaps;
+        self.conflicting_overlaps += other.conflicting_overlaps;
+        self.gaps += other.gaps;
+        self.gap_bytes += other.gap_bytes;
+        self.depth_reached |= other.depth_reached;
+        self.memcap_flushes += other.memcap_flushes;
+    }
+}
+
+/// Which stream data belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamId {
+    /// The flow.
+    pub flow_id: u64,
+    /// 0: from the initiator (to server), 1: from the responder.
+    pub dir: usize,
+    /// Sender of this direction's bytes.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+}
+
+/// Where in-order stream data goes. Both methods do nothing by default, for
+/// sinks that take flow records only.
+pub trait StreamSink {
+    /// `bytes` at stream `offset` (bytes from the start of the direction).
+    fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
+        let _ = (stream, offset, bytes);
+    }
+
+    /// `len` bytes at `offset` were never seen; data resumes after them.
+    fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
+        let _ = (stream, offset, len);
+    }
+}
+
+/// One TCP segment as reassembly sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Segment<'a> {
+    /// Sequence number of its first byte.
+    pub seq: u32,
+    /// Captured payload.
+    pub payload: &'a [u8],
+    /// It carries FIN.
+    pub fin: bool,
+}
+
+/// Bytes held out of order by one worker, against its cap.
+#[derive(Debug, Default)]
+pub struct ReassemblyBudget {
+    /// Bytes held now.
+    pub used: usize,
+    /// Most bytes held at once.
+    pub peak: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+impl Held {
+    fn end(&self) -> u64 {
+        self.offset + self.bytes.len() as u64
+    }
+}
+
+/// One direction of a TCP connection.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    /// Sequence number of stream offset 0, once known.
+    base_seq: Option<u32>,
+    /// Offset of the next byte expected.
+    next: u64,
+    /// Offset of the FIN, once seen.
+    fin_at: Option<u64>,
+    held: Vec<Held>,
+    held_bytes: usize,
+    counters: StreamCounters,
+}
+
+impl Stream {
+    /// Counters so far.
+    pub fn counters(&self) -> &StreamCounters {
+        &self.counters
+    }
+
+    /// Bytes held out of order.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
+    }
+
+    /// True once the first sequence number is known.
+    pub fn is_anchored(&self) -> bool {
+        self.base_seq.is_some()
+    }
+
+    /// Anchors the stream at a SYN with sequence number `isn` (data starts at
+    /// `isn + 1`); a later SYN for the same stream changes nothing.
+    pub fn anchor_syn(&mut self, isn: u32) {
+        if self.base_seq.is_none() {
+            self.base_seq = Some(isn.wrapping_add(1));
+        }
+    }
+
+    /// Anchors the stream at the first data byte `seq` (midstream pick-up).
+    pub fn anchor_data(&mut self, seq: u32) {
+        if self.base_seq.is_none() {
+            self.base_seq = Some(seq);
+        }
+    }
+
+    /// Stream offset of sequence number `seq`, relative to the next expected
+    /// byte so that wrap-around is handled; `None` before anchoring or when
+    /// it lies before the start of the stream.
+    fn offset_of(&self, seq: u32) -> Option<i64> {
+        let base = self.base_seq?;
+        let next_seq = base.wrapping_add(self.next as u32);
+        Some(self.next as i64 + i64::from(seq.wrapping_sub(next_seq) as i32))
+    }
+
+    /// Takes one segment of this direction.
+    pub fn segment(
+        &mut self,
+        id: &StreamId,
+        segment: Segment<'_>,
+        config: &ReassemblyConfig,
+        budget: &mut ReassemblyBudget,
+        sink: &mut impl StreamSink,
+    ) {
+        let Some(mut offset) = self.offset_of(segment.seq) else {
+            return;
+        };
+        let mut data = segment.payload;
+        if offset < 0 {
+            let skip = offset.unsigned_abs().min(data.len() as u64) as usize;
+            data = &data[skip..];
+            offset = 0;
+        }
+        let offset = offset as u64;
+        if segment.fin {
+            self.fin_at.get_or_insert(offset + data.len() as u64);
+        }
+        if data.is_empty() {
+            return;
+        }
+        let end = offset + data.len() as u64;
+        if end <= self.next {
+            self.counters.retransmits += 1;
+            return;
+        }
+        if offset < self.next {
+            self.counters.overlaps += 1;
+            data = &data[(self.next - offset) as usize..];
+            self.deliver(id, data, config, sink);
+            self.drain(id, config, budget, sink);
+            return;
+        }
+        if offset == self.next {
+            self.deliver(id, data, config, sink);
+            self.drain(id, config, budget, sink);
+            return;
+        }
+        self.counters.out_of_order += 1;
+        if self.depth_done(config) {
+            return;
+        }
+        if budget.used + data.len() > config.worker_memcap {
+            // No room: give up what this stream holds, and this segment with it.
+            self.counters.memcap_flushes += 1;
+            self.hold(offset, data, config.policy, budget);
+            self.flush(id, config, budget, sink);
+            return;
+        }
+        self.hold(offset, data, config.policy, budget);
+        if self.held_bytes > config.stream_memcap {
+            self.counters.memcap_flushes += 1;
+            self.skip_to_held(id, sink);
+            self.drain(id, config, budget, sink);
+        }
+    }
+
+    /// The other direction acknowledged `ack`: bytes before it that this
+    /// side never showed were lost to the capture, so they become a gap.
+    pub fn acknowledged(
+        &mut self,
+        id: &StreamId,
+        ack: u32,
+        config: &ReassemblyConfig,
+        budget: &mut ReassemblyBudget,
+        sink: &mut impl StreamSink,
+    ) {
+        let Some(acked) = self.offset_of(ack) else {
+            return;
+        };
+        let Ok(mut acked) = u64::try_from(acked) else {
+            return;
+        };
+        if let Some(fin) = self.fin_at {
+            // The FIN takes a sequence number of its own.
+            if acked == fin + 1 {
+                acked = fin;
+            }
+        }
+        if acked <= self.next {
+            return;
+        }
+        let until = self.held.first().map_or(acked, |h| h.offset.min(acked));
+        self.gap(id, until - self.next, sink);
+        self.drain(id, config, budget, sink);
+    }
+
+    /// The flow is ending: everything held is delivered, gaps and all.
+    pub fn flush(
+        &mut self,
+        id: &StreamId,
+        config: &ReassemblyConfig,
+        budget: &mut ReassemblyBudget,
+        sink: &mut impl StreamSink,
+    ) {
+        while !self.held.is_empty() {
+            self.skip_to_held(id, sink);
+            self.drain(id, config, budget, sink);
+        }
+    }
+
+    fn depth_done(&self, config: &ReassemblyConfig) -> bool {
+        config.depth > 0 && self.next >= config.depth
+    }
+
+    fn deliver(
+        &mut self,
+        id: &StreamId,
+        data: &[u8],
+        config: &ReassemblyConfig,
+        sink: &mut impl StreamSink,
+    ) {
+        let mut shown = data;
+        if config.depth > 0 {
+            let room = config.depth.saturating_sub(self.next);
+            if room < data.len() as u64 {
+                shown = &data[..room as usize];
+                self.counters.depth_reached = true;
+            }
+        }
+        if !shown.is_empty() {
+            sink.stream_data(id, self.next, shown);
+        }
+        self.next += data.len() as u64;
+    }
+
+    fn gap(&mut self, id: &StreamId, len: u64, sink: &mut impl StreamSink) {
+        if len == 0 {
+            return;
+        }
+        self.counters.gaps += 1;
+        self.counters.gap_bytes += len;
+        sink.stream_gap(id, self.next, len);
+        self.next += len;
+    }
+
+    fn skip_to_held(&mut self, id: &StreamId, sink: &mut impl StreamSink) {
+        if let Some(first) = self.held.first() {
+            let len = first.offset.saturating_sub(self.next);
+            self.gap(id, len, sink);
+        }
+    }
+
+    /// Delivers held segments that the stream has reached.
+    fn drain(
+        &mut self,
+        id: &StreamId,
+        config: &ReassemblyConfig,
+        budget: &mut ReassemblyBudget,
+        sink: &mut impl StreamSink,
+    ) {
+        while self.held.first().is_some_and(|h| h.offset <= self.next) {
+            let held = self.held.remove(0);
+            self.held_bytes -= held.bytes.len();
+            budget.used -= held.bytes.len();
+            if held.end() > self.next {
+                let from = (self.next - held.offset) as usize;
+                self.deliver(id, &held.bytes[from..], config, sink);
+            }
+        }
+    }
+
+    /// Keeps an early segment, resolving overlaps with what is held.
+    fn hold(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        policy: OverlapPolicy,
+        budget: &mut ReassemblyBudget,
+    ) {
+        let end = offset + data.len() as u64;
+        let mut overlapped = false;
+        let mut conflicting = false;
+        for held in &self.held {
+            let (lo, hi) = (held.offset.max(offset), held.end().min(end));
+            if lo < hi {
+                overlapped = true;
+                let theirs = &held.bytes[(lo - held.offset) as usize..(hi - held.offset) as usize];
+                let ours = &data[(lo - offset) as usize..(hi - offset) as usize];
+                conflicting |= theirs != ours;
+            }
+        }
+        if overlapped {
+            self.counters.overlaps += 1;
+            if conflicting {
+                self.counters.conflicting_overlaps += 1;
+            }
+        }
+        let before = self.held_bytes;
+        match policy {
+            OverlapPolicy::First => {
+                // Insert only the parts of [offset, end) no held segment covers.
+                let mut pieces = Vec::new();
+                let mut cursor = offset;
+                for held in &self.held {
+                    if held.end() <= cursor || held.offset >= end {
+                        continue;
+                    }
+                    if held.offset > cursor {
+                        pieces.push((cursor, held.offset));
+                    }
+                    cursor = cursor.max(held.end());
+                }
+                if cursor < end {
+                    pieces.push((cursor, end));
+                }
+                for (lo, hi) in pieces {
+                    let bytes = data[(lo - offset) as usize..(hi - offset) as usize].to_vec();
+                    self.held_bytes += bytes.len();
+                    self.held.push(Held { offset: lo, bytes });
+                }
+            }
+            OverlapPolicy::Last => {
+                let mut kept = Vec::with_capacity(self.held.len() + 2);
+                for held in self.held.drain(..) {
+                    if held.end() <= offset || held.offset >= end {
+                        kept.push(held);
+                        continue;
+                    }
+                    self.held_bytes -= held.bytes.len();
+                    if held.offset < offset {
+                        let bytes = held.bytes[..(offset - held.offset) as usize].to_vec();
+                        self.held_bytes += bytes.len();
+                        kept.push(Held {
+                            offset: held.offset,
+                            bytes,
+                        });
+                    }
+                    if held.end() > end {
+                        let bytes = held.bytes[(end - held.offset) as usize..].to_vec();
+                        self.held_bytes += bytes.len();
+                        kept.push(Held { offset: end, bytes });
+                    }
+                }
+                self.held = kept;
+                self.held_bytes += data.len();
+                self.held.push(Held {
+                    offset,
+                    bytes: data.to_vec(),
+                });
+            }
+        }
+        self.held.sort_by_key(|h| h.offset);
+        budget.used = budget.used + self.held_bytes - before;
+        budget.peak = budget.peak.max(budget.used);
+    }
+
+    /// Gives back everything held (the flow is gone without a flush).
+    pub fn release(&mut self, budget: &mut ReassemblyBudget) {
+        budget.used -= self.held_bytes;
+        self.held.clear();
+        self.held_bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests;
