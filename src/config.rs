@@ -80,6 +80,17 @@ pub struct ReassemblySection {
     pub midstream: bool,
 }
 
+impl Default for RulesSection {
+    fn default() -> Self {
+        Self {
+            paths: vec![PathBuf::from("signatures")],
+            stream_window_kib: 16,
+            address_groups: BTreeMap::new(),
+            port_groups: BTreeMap::new(),
+        }
+    }
+}
+
 impl Default for ReassemblySection {
     fn default() -> Self {
         let r = ReassemblyConfig::default();
@@ -94,9 +105,13 @@ impl Default for ReassemblySection {
 }
 
 /// `[rules]`
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RulesSection {
+    /// Rule files or folders of `*.rules` (also `--rules`).
+    pub paths: Vec<PathBuf>,
+    /// Bytes of each TCP direction kept for inspection across segments, KiB.
+    pub stream_window_kib: u64,
     /// Address groups rules name as `$NAME`, over Suricata's defaults
     /// (`HOME_NET` = the RFC 1918 networks, `EXTERNAL_NET` = `!$HOME_NET` ...).
     pub address_groups: BTreeMap<String, String>,

@@ -81,6 +81,14 @@ struct CommonArgs {
     /// TOML configuration file (see mirador.example.toml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Rule file or folder of *.rules, repeatable [config: rules.paths,
+    /// default: signatures].
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
+    /// Reassemble TCP flows whose handshake was not seen [config:
+    /// reassembly.midstream].
+    #[arg(long)]
+    midstream: bool,
 }
 
 impl CommonArgs {
@@ -94,6 +102,12 @@ impl CommonArgs {
         }
         if let Some(sensor) = self.sensor {
             config.sensor = sensor;
+        }
+        if !self.rules.is_empty() {
+            config.rules.paths = self.rules;
+        }
+        if self.midstream {
+            config.reassembly.midstream = true;
         }
         Ok(config)
     }

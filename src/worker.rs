@@ -7,8 +7,10 @@
 
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
-use crate::decode::{self, decode_transport, DecodeStats, Decoded};
-use crate::flow::{FlowConfig, FlowStats, FlowTable, RecordSink};
+use crate::decode::{self, decode_transport, DecodeStats, Decoded, DecodedPacket};
+use crate::detect::{DetectStats, Detection, Detector, PacketView};
+use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink};
+use crate::reassembly::{StreamId, StreamSink};
 
 /// How often, in packet time, idle flows and stale fragments are swept, ns.
 const EXPIRY_INTERVAL_NS: u64 = 1_000_000_000;
@@ -24,6 +26,8 @@ pub struct WorkerStats {
     pub captured_bytes: u64,
     /// Decode outcomes.
     pub decode: DecodeStats,
+    /// Inspection counters (zero without rules).
+    pub detect: DetectStats,
 }
 
 impl WorkerStats {
@@ -33,6 +37,7 @@ impl WorkerStats {
         self.wire_bytes += other.wire_bytes;
         self.captured_bytes += other.captured_bytes;
         self.decode.merge(&other.decode);
+        self.detect.merge(&other.detect);
     }
 }
 
@@ -53,6 +58,46 @@ pub struct Worker<S: RecordSink> {
     sink: S,
     stats: WorkerStats,
     last_sweep_ns: u64,
+    detector: Option<Detector>,
+}
+
+/// The flow table's sink while rules are loaded: stream data goes through
+/// the detector, and each flow record learns its detection count.
+struct Inspecting<'a, S> {
+    detector: &'a mut Detector,
+    sink: &'a mut S,
+    ts_ns: u64,
+}
+
+impl<S: RecordSink> StreamSink for Inspecting<'_, S> {
+    fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
+        let sink = &mut *self.sink;
+        self.detector
+            .inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
+                sink.detection(d)
+            });
+        self.sink.stream_data(stream, offset, bytes);
+    }
+
+    fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
+        self.detector.stream_gap(stream);
+        self.sink.stream_gap(stream, offset, len);
+    }
+}
+
+impl<S: RecordSink> RecordSink for Inspecting<'_, S> {
+    fn flow_record(&mut self, mut record: FlowRecord) {
+        record.detections = if record.end_reason == EndReason::Active {
+            self.detector.flow_detections(record.flow_id)
+        } else {
+            self.detector.end_flow(record.flow_id)
+        };
+        self.sink.flow_record(record);
+    }
+
+    fn detection(&mut self, detection: Detection) {
+        self.sink.detection(detection);
+    }
 }
 
 impl<S: RecordSink> Worker<S> {
@@ -64,7 +109,14 @@ impl<S: RecordSink> Worker<S> {
             sink,
             stats: WorkerStats::default(),
             last_sweep_ns: 0,
+            detector: None,
         }
+    }
+
+    /// Inspects packets and streams with `detector`'s rules.
+    pub fn with_detector(mut self, detector: Detector) -> Self {
+        self.detector = Some(detector);
+        self
     }
 
     /// Counters so far.
@@ -97,7 +149,7 @@ impl<S: RecordSink> Worker<S> {
     /// fragments are expired against it.
     pub fn advance_clock(&mut self, now_ns: u64) {
         if now_ns >= self.last_sweep_ns.saturating_add(EXPIRY_INTERVAL_NS) {
-            self.flows.expire(now_ns, &mut self.sink);
+            self.end_flows(Some(now_ns));
             self.defrag.expire(now_ns, &mut self.stats.decode);
             self.last_sweep_ns = now_ns;
         }
@@ -119,7 +171,7 @@ impl<S: RecordSink> Worker<S> {
     pub fn sweep_if_due(&mut self) {
         let now = self.flows.now_ns();
         if now.abs_diff(self.last_sweep_ns) >= EXPIRY_INTERVAL_NS {
-            self.flows.expire(now, &mut self.sink);
+            self.end_flows(Some(now));
             self.defrag.expire(now, &mut self.stats.decode);
             self.last_sweep_ns = now;
         }
@@ -134,7 +186,12 @@ impl<S: RecordSink> Worker<S> {
         match decode::decode(packet) {
             Ok(Decoded::Packet(decoded)) => {
                 self.stats.decode.ip += 1;
-                self.flows.track(&decoded, &mut self.sink);
+                track(
+                    &mut self.flows,
+                    self.detector.as_mut(),
+                    &mut self.sink,
+                    &decoded,
+                );
             }
             Ok(Decoded::Fragment(fragment)) => {
                 self.stats.decode.ip += 1;
@@ -151,7 +208,12 @@ impl<S: RecordSink> Worker<S> {
                     len,
                     0,
                 ) {
-                    Ok(Decoded::Packet(decoded)) => self.flows.track(&decoded, &mut self.sink),
+                    Ok(Decoded::Packet(decoded)) => track(
+                        &mut self.flows,
+                        self.detector.as_mut(),
+                        &mut self.sink,
+                        &decoded,
+                    ),
                     Ok(_) => {}
                     Err(e) => self.stats.decode.count(e),
                 }
@@ -161,10 +223,69 @@ impl<S: RecordSink> Worker<S> {
         }
     }
 
+    /// Ends the flows idle at `now_ns`, or every flow (`None`), through the
+    /// detector when there is one.
+    fn end_flows(&mut self, now_ns: Option<u64>) {
+        let Some(detector) = self.detector.as_mut() else {
+            match now_ns {
+                Some(now) => self.flows.expire(now, &mut self.sink),
+                None => self.flows.flush(&mut self.sink),
+            }
+            return;
+        };
+        let mut inspecting = Inspecting {
+            detector,
+            sink: &mut self.sink,
+            ts_ns: now_ns.unwrap_or(self.flows.now_ns()),
+        };
+        match now_ns {
+            Some(now) => self.flows.expire(now, &mut inspecting),
+            None => self.flows.flush(&mut inspecting),
+        }
+    }
+
     /// Ends every open flow and hands back the sink and the final counters.
     pub fn finish(mut self) -> (S, WorkerStats, FlowStats) {
-        self.flows.flush(&mut self.sink);
+        self.end_flows(None);
+        if let Some(detector) = &self.detector {
+            self.stats.detect = detector.stats().clone();
+        }
         let flow_stats = self.flows.stats().clone();
         (self.sink, self.stats, flow_stats)
     }
+}
+
+/// Flow tracking, reassembly and (with rules) inspection of one packet.
+fn track<S: RecordSink>(
+    flows: &mut FlowTable,
+    detector: Option<&mut Detector>,
+    sink: &mut S,
+    packet: &DecodedPacket<'_>,
+) {
+    let Some(detector) = detector else {
+        flows.track(packet, sink);
+        return;
+    };
+    let mut inspecting = Inspecting {
+        detector,
+        sink,
+        ts_ns: packet.meta.ts_ns,
+    };
+    let tracked = flows.track(packet, &mut inspecting);
+    let Inspecting { detector, sink, .. } = inspecting;
+    let view = PacketView {
+        ts_ns: packet.meta.ts_ns,
+        flow_id: tracked.flow_id,
+        to_server: tracked.to_server,
+        established: tracked.established,
+        reassembled: tracked.reassembled,
+        proto: packet.proto,
+        src: packet.src,
+        dst: packet.dst,
+        src_port: packet.src_port(),
+        dst_port: packet.dst_port(),
+        payload: packet.payload,
+        payload_len: packet.payload_len,
+    };
+    detector.inspect_packet(&view, &mut |d| sink.detection(d));
 }

@@ -1,7 +1,15 @@
 //! Detection: what the sensor looks for in the traffic.
 //!
-//! [`rules`] parses Suricata-syntax signatures into typed rules. Compiling
-//! them into Hyperscan databases and matching them over packets and
-//! reassembled streams build on it.
+//! [`rules`] parses Suricata-syntax signatures into typed rules; [`engine`]
+//! compiles them into groups with Hyperscan prefilters; [`matcher`] verifies
+//! a rule's contents and pcres over a buffer; [`inspect`] is a worker's
+//! [`Detector`], which runs packets and reassembled streams through them and
+//! emits [`Detection`]s.
 
+pub mod engine;
+pub mod inspect;
+pub mod matcher;
 pub mod rules;
+
+pub use engine::{Engine, EngineError};
+pub use inspect::{DetectStats, Detection, Detector, PacketView};

@@ -161,4 +161,6 @@ pub struct FlowRecord {
     pub end_reason: EndReason,
     /// TCP reassembly events so far in the flow, both directions summed.
     pub reassembly: StreamCounters,
+    /// Detections so far in the flow.
+    pub detections: u32,
 }

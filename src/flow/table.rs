@@ -18,6 +18,7 @@ use super::key::{FlowKey, Side};
 use super::record::{ConnState, EndReason, FlowRecord, History};
 use super::tcp::{TcpTracker, ORIGINATOR, RESPONDER};
 use crate::decode::{ip_proto, tcp_flags, DecodedPacket, TcpHeader, Transport, Tunnel};
+use crate::detect::Detection;
 use crate::reassembly::{
     ReassemblyBudget, ReassemblyConfig, Segment, Stream, StreamId, StreamSink,
 };
@@ -97,6 +98,11 @@ impl Default for FlowConfig {
 pub trait RecordSink: StreamSink {
     /// Takes one record.
     fn flow_record(&mut self, record: FlowRecord);
+
+    /// Takes one detection (sinks that keep flows only drop it).
+    fn detection(&mut self, detection: Detection) {
+        let _ = detection;
+    }
 }
 
 impl RecordSink for Vec<FlowRecord> {
@@ -106,6 +112,19 @@ impl RecordSink for Vec<FlowRecord> {
 }
 
 impl StreamSink for Vec<FlowRecord> {}
+
+/// Which flow a packet was accounted to, for the stages after the flow table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tracked {
+    /// The flow.
+    pub flow_id: u64,
+    /// The packet went from the initiator to the responder.
+    pub to_server: bool,
+    /// TCP handshake completed; other protocols: both sides have sent.
+    pub established: bool,
+    /// The packet's TCP direction is being reassembled.
+    pub reassembled: bool,
+}
 
 /// Counters of one flow table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -378,8 +397,9 @@ impl FlowTable {
         self.now_ns
     }
 
-    /// Accounts one decoded packet to its flow, creating the flow if needed.
-    pub fn track(&mut self, packet: &DecodedPacket<'_>, sink: &mut impl RecordSink) {
+    /// Accounts one decoded packet to its flow, creating the flow if needed,
+    /// and says which flow and direction it was.
+    pub fn track(&mut self, packet: &DecodedPacket<'_>, sink: &mut impl RecordSink) -> Tracked {
         let ts = packet.meta.ts_ns;
         self.now_ns = ts;
         let (key, side) = FlowKey::of(packet);
@@ -450,9 +470,19 @@ impl FlowTable {
             None => {}
         }
         let class = flow.class();
+        let tracked = Tracked {
+            flow_id: flow.id,
+            to_server: dir == ORIGINATOR,
+            established: match flow.key.proto {
+                ip_proto::TCP => flow.tcp.established(),
+                _ => flow.responder_seen,
+            },
+            reassembled: flow.streams[dir].is_anchored(),
+        };
         self.unlink(slot);
         self.slots[slot as usize].class = class;
         self.push_front(slot);
+        tracked
     }
 
     /// Ends every flow idle past its timeout at `now_ns`.
@@ -626,6 +656,7 @@ impl FlowTable {
             state,
             end_reason: reason,
             reassembly,
+            detections: 0,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Output: flow records leave the workers and land in Parquet.
 //!
-//! Workers push [`FlowRecord`]s into a [`RecordBatcher`], which ships them in
-//! chunks through a bounded channel to the writer thread ([`writer`]). The
+//! Workers push [`FlowRecord`]s and [`Detection`]s into a [`RecordBatcher`],
+//! which ships them in chunks through a bounded channel to the writer thread
+//! ([`writer`]). The
 //! writer builds Arrow record batches ([`schema`]) off the packet path and
 //! writes ZSTD Parquet files in a Hive layout, rotated by record time and by
 //! size, each renamed into place only once complete.
@@ -11,9 +12,10 @@ pub mod writer;
 
 use crossbeam_channel::{Sender, TrySendError};
 
+use crate::detect::Detection;
 use crate::flow::{FlowRecord, RecordSink};
 use crate::reassembly::StreamSink;
-pub use writer::{OutputConfig, OutputError, ParquetWriter, WriterReport};
+pub use writer::{Chunk, OutputConfig, OutputError, OutputReport, ParquetWriter, WriterReport};
 
 /// What a worker does when the writer's channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -25,50 +27,69 @@ pub enum WhenFull {
     Block,
 }
 
-/// A worker's side of the output channel: collects records into chunks.
+/// A worker's side of the output channel: collects records and detections
+/// into chunks.
 #[derive(Debug)]
 pub struct RecordBatcher {
-    sender: Sender<Vec<FlowRecord>>,
-    chunk: Vec<FlowRecord>,
+    sender: Sender<Chunk>,
+    flows: Vec<FlowRecord>,
+    detections: Vec<Detection>,
     chunk_size: usize,
     when_full: WhenFull,
     dropped: u64,
+    dropped_detections: u64,
 }
 
 impl RecordBatcher {
     /// A batcher sending chunks of `chunk_size` records to `sender`.
-    pub fn new(sender: Sender<Vec<FlowRecord>>, chunk_size: usize, when_full: WhenFull) -> Self {
+    pub fn new(sender: Sender<Chunk>, chunk_size: usize, when_full: WhenFull) -> Self {
         let chunk_size = chunk_size.max(1);
         Self {
             sender,
-            chunk: Vec::with_capacity(chunk_size),
+            flows: Vec::with_capacity(chunk_size),
+            detections: Vec::new(),
             chunk_size,
             when_full,
             dropped: 0,
+            dropped_detections: 0,
         }
     }
 
-    /// Records lost because the channel was full (or the writer gone).
+    /// Flow records lost because the channel was full (or the writer gone).
     pub fn dropped(&self) -> u64 {
         self.dropped
     }
 
-    /// Sends the records collected so far.
+    /// Detections lost the same way.
+    pub fn dropped_detections(&self) -> u64 {
+        self.dropped_detections
+    }
+
+    /// Sends what was collected so far.
     pub fn flush(&mut self) {
-        if self.chunk.is_empty() {
-            return;
+        if !self.flows.is_empty() {
+            let chunk = std::mem::replace(&mut self.flows, Vec::with_capacity(self.chunk_size));
+            let n = chunk.len() as u64;
+            if !self.send(Chunk::Flows(chunk)) {
+                self.dropped += n;
+            }
         }
-        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.chunk_size));
-        let n = chunk.len() as u64;
-        let sent = match self.when_full {
+        if !self.detections.is_empty() {
+            let chunk = std::mem::take(&mut self.detections);
+            let n = chunk.len() as u64;
+            if !self.send(Chunk::Detections(chunk)) {
+                self.dropped_detections += n;
+            }
+        }
+    }
+
+    fn send(&self, chunk: Chunk) -> bool {
+        match self.when_full {
             WhenFull::Block => self.sender.send(chunk).is_ok(),
             WhenFull::Drop => match self.sender.try_send(chunk) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
             },
-        };
-        if !sent {
-            self.dropped += n;
         }
     }
 }
@@ -77,8 +98,15 @@ impl StreamSink for RecordBatcher {}
 
 impl RecordSink for RecordBatcher {
     fn flow_record(&mut self, record: FlowRecord) {
-        self.chunk.push(record);
-        if self.chunk.len() >= self.chunk_size {
+        self.flows.push(record);
+        if self.flows.len() >= self.chunk_size {
+            self.flush();
+        }
+    }
+
+    fn detection(&mut self, detection: Detection) {
+        self.detections.push(detection);
+        if self.detections.len() >= self.chunk_size {
             self.flush();
         }
     }

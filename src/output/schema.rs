@@ -7,20 +7,22 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Int32Array, Int32Builder, Int64Array, ListBuilder, RecordBatch,
-    StringArray, StructArray, TimestampMicrosecondArray,
+    ArrayRef, BinaryArray, BooleanArray, Int32Array, Int32Builder, Int64Array, ListBuilder,
+    RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
 use crate::decode::ip_proto;
+use crate::detect::Detection;
 use crate::flow::community_id::community_id_v1;
 use crate::flow::FlowRecord;
 use crate::reassembly::StreamCounters;
 
-/// Version of the flow table's schema, stored in each file's metadata.
-pub const FLOW_SCHEMA_VERSION: &str = "1";
+/// Version of the tables' schema, stored in each file's metadata (see
+/// `docs/schema.md` for the compatibility rule).
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Key of the schema version in Parquet key-value metadata.
 pub const SCHEMA_VERSION_KEY: &str = "mirador.schema_version";
@@ -73,11 +75,13 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("tcp_gaps", DataType::Int64, true),
         Field::new("tcp_gap_bytes", DataType::Int64, true),
         Field::new("tcp_depth_reached", DataType::Boolean, true),
+        Field::new("alerted", DataType::Boolean, false),
+        Field::new("detections", DataType::Int64, false),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
 
-fn i64s(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> u64) -> ArrayRef {
+fn i64s<R>(records: &[&R], f: impl Fn(&R) -> u64) -> ArrayRef {
     Arc::new(Int64Array::from_iter_values(
         records
             .iter()
@@ -85,19 +89,19 @@ fn i64s(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> u64) -> ArrayRef {
     ))
 }
 
-fn i32s(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> i32) -> ArrayRef {
+fn i32s<R>(records: &[&R], f: impl Fn(&R) -> i32) -> ArrayRef {
     Arc::new(Int32Array::from_iter_values(records.iter().map(|r| f(r))))
 }
 
-fn strings<'a>(records: &[&'a FlowRecord], f: impl Fn(&'a FlowRecord) -> String) -> ArrayRef {
+fn strings<'a, R>(records: &[&'a R], f: impl Fn(&'a R) -> String) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(records.iter().map(|r| f(r))))
 }
 
-fn static_strings(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> &'static str) -> ArrayRef {
+fn static_strings<R>(records: &[&R], f: impl Fn(&R) -> &'static str) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(records.iter().map(|r| f(r))))
 }
 
-fn micros(records: &[&FlowRecord], f: impl Fn(&FlowRecord) -> u64) -> ArrayRef {
+fn micros<R>(records: &[&R], f: impl Fn(&R) -> u64) -> ArrayRef {
     Arc::new(
         TimestampMicrosecondArray::from_iter_values(
             records
@@ -197,7 +201,88 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         Arc::new(BooleanArray::from_iter(records.iter().map(|r| {
             (r.proto == ip_proto::TCP).then_some(r.reassembly.depth_reached)
         }))),
+        Arc::new(BooleanArray::from_iter(
+            records.iter().map(|r| Some(r.detections > 0)),
+        )),
+        i64s(records, |r| u64::from(r.detections)),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)
+}
+
+/// The Arrow schema of the `detections` table.
+pub fn detection_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("ts", timestamp(), false),
+        Field::new("sensor", DataType::Utf8, false),
+        Field::new("flow_id", DataType::Int64, false),
+        Field::new("community_id", DataType::Utf8, false),
+        Field::new("proto", DataType::Int32, false),
+        Field::new("src_ip", DataType::Utf8, false),
+        Field::new("dst_ip", DataType::Utf8, false),
+        Field::new("src_port", DataType::Int32, false),
+        Field::new("dst_port", DataType::Int32, false),
+        Field::new("app_proto", DataType::Utf8, true),
+        Field::new("gid", DataType::Int64, false),
+        Field::new("sid", DataType::Int64, false),
+        Field::new("rev", DataType::Int64, false),
+        Field::new("msg", DataType::Utf8, false),
+        Field::new("classtype", DataType::Utf8, true),
+        Field::new("priority", DataType::Int32, false),
+        Field::new("family", DataType::Utf8, false),
+        Field::new("direction", DataType::Utf8, false),
+        Field::new("stream_offset", DataType::Int64, true),
+        Field::new("excerpt", DataType::Binary, false),
+        Field::new("metadata", DataType::Utf8, false),
+    ]))
+}
+
+/// Builds one record batch of the `detections` table.
+pub fn detection_batch(sensor: &str, records: &[&Detection]) -> Result<RecordBatch, ArrowError> {
+    let columns: Vec<ArrayRef> = vec![
+        micros(records, |d| d.ts_ns),
+        Arc::new(StringArray::from_iter_values(
+            records.iter().map(|_| sensor),
+        )),
+        i64s(records, |d| d.flow_id),
+        strings(records, |d| {
+            community_id_v1(0, d.src, d.dst, d.proto, d.src_port, d.dst_port)
+        }),
+        i32s(records, |d| i32::from(d.proto)),
+        strings(records, |d| d.src.to_string()),
+        strings(records, |d| d.dst.to_string()),
+        i32s(records, |d| i32::from(d.src_port)),
+        i32s(records, |d| i32::from(d.dst_port)),
+        Arc::new(StringArray::from_iter(records.iter().map(|_| None::<&str>))),
+        i64s(records, |d| u64::from(d.gid)),
+        i64s(records, |d| u64::from(d.sid)),
+        i64s(records, |d| u64::from(d.rev)),
+        Arc::new(StringArray::from_iter_values(
+            records.iter().map(|d| &*d.msg),
+        )),
+        Arc::new(StringArray::from_iter(
+            records.iter().map(|d| d.classtype.as_deref()),
+        )),
+        i32s(records, |d| i32::from(d.priority)),
+        Arc::new(StringArray::from_iter_values(
+            records.iter().map(|d| &*d.family),
+        )),
+        static_strings(records, |d| {
+            if d.to_server {
+                "to_server"
+            } else {
+                "to_client"
+            }
+        }),
+        Arc::new(Int64Array::from_iter(
+            records.iter().map(|d| d.stream_offset.map(|o| o as i64)),
+        )),
+        Arc::new(BinaryArray::from_iter_values(
+            records.iter().map(|d| &d.excerpt),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            records.iter().map(|d| &*d.metadata),
+        )),
+    ];
+    RecordBatch::try_new(detection_schema(), columns)
 }

@@ -1,7 +1,8 @@
 //! The Parquet writer thread.
 //!
-//! Files go to `OUT/flows/date=YYYY-MM-DD/hour=HH/<sensor>-<first ts>-<seq>.parquet`,
-//! partitioned by each record's end time. A file is written as
+//! Each table ([`Table`]: `flows`, `detections`) goes to
+//! `OUT/<table>/date=YYYY-MM-DD/hour=HH/<sensor>-<first ts>-<seq>.parquet`,
+//! partitioned by each record's time (a flow's end, a detection's time). A file is written as
 //! `.<name>.inprogress` beside its final name and renamed when it is closed:
 //! when it passes [`OutputConfig::max_file_bytes`], when its time partition is
 //! one rotation interval behind the newest record, or at shutdown. A reader
@@ -19,9 +20,83 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use super::schema::{flow_batch, flow_schema, FLOW_SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use super::schema::{
+    detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+};
+use crate::detect::Detection;
 use crate::flow::FlowRecord;
 use crate::utc::UtcTime;
+
+/// One output table: its folder, schema and how a record maps to a row.
+pub trait Table {
+    /// What a row is made from.
+    type Record;
+    /// Folder name under the output root.
+    const NAME: &'static str;
+    /// The Arrow schema.
+    fn schema() -> SchemaRef;
+    /// Rows for `records`.
+    fn batch(
+        sensor: &str,
+        records: &[&Self::Record],
+    ) -> Result<RecordBatch, arrow::error::ArrowError>;
+    /// The time that picks a record's partition, ns since the epoch.
+    fn partition_ns(record: &Self::Record) -> u64;
+}
+
+/// The `flows` table.
+#[derive(Debug)]
+pub struct Flows;
+
+impl Table for Flows {
+    type Record = FlowRecord;
+    const NAME: &'static str = "flows";
+    fn schema() -> SchemaRef {
+        flow_schema()
+    }
+    fn batch(
+        sensor: &str,
+        records: &[&FlowRecord],
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        flow_batch(sensor, records)
+    }
+    fn partition_ns(record: &FlowRecord) -> u64 {
+        record.ts_end_ns
+    }
+}
+
+/// The `detections` table.
+#[derive(Debug)]
+pub struct Detections;
+
+impl Table for Detections {
+    type Record = Detection;
+    const NAME: &'static str = "detections";
+    fn schema() -> SchemaRef {
+        detection_schema()
+    }
+    fn batch(
+        sensor: &str,
+        records: &[&Detection],
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        detection_batch(sensor, records)
+    }
+    fn partition_ns(record: &Detection) -> u64 {
+        record.ts_ns
+    }
+}
+
+/// What workers send the writer.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Flow records.
+    Flows(Vec<FlowRecord>),
+    /// Detections.
+    Detections(Vec<Detection>),
+}
 
 /// Suffix of files still being written.
 pub const IN_PROGRESS_SUFFIX: &str = ".inprogress";
@@ -124,7 +199,7 @@ struct OpenFile {
 }
 
 /// The files of one table, one open file per time partition.
-struct TableFiles {
+struct TableFiles<T: Table> {
     root: PathBuf,
     sensor: String,
     rotate_ns: u64,
@@ -132,26 +207,45 @@ struct TableFiles {
     open: BTreeMap<u64, OpenFile>,
     newest_ns: u64,
     report: WriterReport,
+    _table: std::marker::PhantomData<T>,
 }
 
-impl TableFiles {
+impl<T: Table> TableFiles<T> {
+    fn new(config: &OutputConfig) -> Self {
+        Self {
+            root: config.dir.join(T::NAME),
+            sensor: config.sensor.clone(),
+            rotate_ns: config.rotate_secs.max(1) * NANOS_PER_SEC,
+            max_file_bytes: config.max_file_bytes.max(1),
+            open: BTreeMap::new(),
+            newest_ns: 0,
+            report: WriterReport::default(),
+            _table: std::marker::PhantomData,
+        }
+    }
+
     fn partition_of(&self, ts_ns: u64) -> u64 {
         ts_ns / self.rotate_ns * self.rotate_ns
     }
 
-    fn write(&mut self, records: &[FlowRecord]) -> Result<(), OutputError> {
-        let mut by_partition: BTreeMap<u64, Vec<&FlowRecord>> = BTreeMap::new();
+    fn write(&mut self, records: &[T::Record]) -> Result<(), OutputError> {
+        let mut by_partition: BTreeMap<u64, Vec<&T::Record>> = BTreeMap::new();
         for record in records {
+            let ts = T::partition_ns(record);
             by_partition
-                .entry(self.partition_of(record.ts_end_ns))
+                .entry(self.partition_of(ts))
                 .or_default()
                 .push(record);
-            self.newest_ns = self.newest_ns.max(record.ts_end_ns);
+            self.newest_ns = self.newest_ns.max(ts);
         }
         for (partition, group) in by_partition {
-            let batch = flow_batch(&self.sensor, &group)?;
+            let batch = T::batch(&self.sensor, &group)?;
             if !self.open.contains_key(&partition) {
-                let first_ts = group.iter().map(|r| r.ts_end_ns).min().unwrap_or(partition);
+                let first_ts = group
+                    .iter()
+                    .map(|r| T::partition_ns(r))
+                    .min()
+                    .unwrap_or(partition);
                 let file = self.create(partition, first_ts)?;
                 self.open.insert(partition, file);
             }
@@ -213,10 +307,10 @@ impl TableFiles {
             .set_compression(Compression::ZSTD(level))
             .set_key_value_metadata(Some(vec![KeyValue::new(
                 SCHEMA_VERSION_KEY.to_owned(),
-                FLOW_SCHEMA_VERSION.to_owned(),
+                SCHEMA_VERSION.to_owned(),
             )]))
             .build();
-        let writer = ArrowWriter::try_new(file, flow_schema(), Some(props)).map_err(|source| {
+        let writer = ArrowWriter::try_new(file, T::schema(), Some(props)).map_err(|source| {
             OutputError::Parquet {
                 path: temp.clone(),
                 source,
@@ -257,41 +351,43 @@ impl TableFiles {
     }
 }
 
-/// The writer thread and the channel that feeds it.
-pub struct ParquetWriter {
-    handle: JoinHandle<Result<WriterReport, OutputError>>,
+/// What the writer produced, per table.
+#[derive(Debug, Default, Clone)]
+pub struct OutputReport {
+    /// The `flows` table.
+    pub flows: WriterReport,
+    /// The `detections` table.
+    pub detections: WriterReport,
 }
 
+/// The writer thread and the channel that feeds it.
+pub struct ParquetWriter {
+    handle: JoinHandle<Result<OutputReport, OutputError>>,
+}
+
+/// What starting the writer gives: the writer, the sender workers clone, and
+/// the stale in-progress files that were removed.
+pub type Started = (ParquetWriter, Sender<Chunk>, Vec<PathBuf>);
+
 impl ParquetWriter {
-    /// Starts the writer thread for the `flows` table under `config.dir`.
-    /// Returns the writer, the sender workers clone, and the stale
-    /// in-progress files that were removed.
-    pub fn start(
-        config: &OutputConfig,
-    ) -> Result<(Self, Sender<Vec<FlowRecord>>, Vec<PathBuf>), OutputError> {
-        let root = config.dir.join("flows");
-        let stale = remove_stale(&root)?;
-        fs::create_dir_all(&root).map_err(io_error(&root))?;
+    /// Starts the writer thread for every table under `config.dir`.
+    pub fn start(config: &OutputConfig) -> Result<Started, OutputError> {
+        let flows = TableFiles::<Flows>::new(config);
+        let detections = TableFiles::<Detections>::new(config);
+        let mut stale = remove_stale(&flows.root)?;
+        stale.extend(remove_stale(&detections.root)?);
+        fs::create_dir_all(&flows.root).map_err(io_error(&flows.root))?;
         let (sender, receiver) = bounded(config.channel_chunks.max(1));
-        let files = TableFiles {
-            root,
-            sensor: config.sensor.clone(),
-            rotate_ns: config.rotate_secs.max(1) * NANOS_PER_SEC,
-            max_file_bytes: config.max_file_bytes.max(1),
-            open: BTreeMap::new(),
-            newest_ns: 0,
-            report: WriterReport::default(),
-        };
         let handle = std::thread::Builder::new()
             .name("mirador-parquet".into())
-            .spawn(move || run(files, receiver))
+            .spawn(move || run(flows, detections, receiver))
             .map_err(io_error(&config.dir))?;
         Ok((Self { handle }, sender, stale))
     }
 
     /// Waits for the writer to drain the channel (every sender must be
     /// dropped first) and close its files.
-    pub fn finish(self) -> Result<WriterReport, OutputError> {
+    pub fn finish(self) -> Result<OutputReport, OutputError> {
         self.handle
             .join()
             .map_err(|_| OutputError::WriterPanicked)?
@@ -299,21 +395,31 @@ impl ParquetWriter {
 }
 
 fn run(
-    mut files: TableFiles,
-    receiver: Receiver<Vec<FlowRecord>>,
-) -> Result<WriterReport, OutputError> {
+    mut flows: TableFiles<Flows>,
+    mut detections: TableFiles<Detections>,
+    receiver: Receiver<Chunk>,
+) -> Result<OutputReport, OutputError> {
     let mut first_error = None;
     for chunk in receiver {
         if first_error.is_some() {
             continue;
         }
-        if let Err(e) = files.write(&chunk) {
+        let written = match &chunk {
+            Chunk::Flows(records) => flows.write(records),
+            Chunk::Detections(records) => fs::create_dir_all(&detections.root)
+                .map_err(io_error(&detections.root))
+                .and_then(|()| detections.write(records)),
+        };
+        if let Err(e) = written {
             first_error = Some(e);
         }
     }
-    let closed = files.close_all();
+    let closed = flows.close_all().and(detections.close_all());
     match first_error {
         Some(e) => Err(e),
-        None => closed.map(|()| files.report),
+        None => closed.map(|()| OutputReport {
+            flows: flows.report,
+            detections: detections.report,
+        }),
     }
 }

@@ -59,6 +59,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         return Err(RuntimeError::NoWorkerLcore(eal.main_lcore()));
     }
     let ports = open_ports(&eal, settings, lcores.len())?;
+    let (rules, mut detect) = super::rules::load(config)?;
     let output = config.output();
     let (writer, sender, stale) = ParquetWriter::start(&output)?;
     for path in &stale {
@@ -105,7 +106,10 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         let labels = queues.iter().map(|q| q.label.clone()).collect();
         let batcher =
             RecordBatcher::new(sender.clone(), config.output.chunk_records, WhenFull::Drop);
-        let worker = Worker::new(index as u16, config.worker(), id_seed, batcher);
+        let mut worker = Worker::new(index as u16, config.worker(), id_seed, batcher);
+        if let Some(detector) = rules.detector() {
+            worker = worker.with_detector(detector);
+        }
         let context = PollContext {
             burst: settings.burst,
             rx_only: options.rx_only,
@@ -134,6 +138,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let mut totals = WorkerStats::default();
     let mut flows = FlowStats::default();
     let mut dropped_records = 0;
+    let mut dropped_detections = 0;
     let mut worker_busy = Duration::ZERO;
     let mut workers = Vec::new();
     for (handle, queues, _) in launched {
@@ -150,6 +155,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         }
         flows.merge(&outcome.flows);
         dropped_records += outcome.dropped_records;
+        dropped_detections += outcome.dropped_detections;
         worker_busy += clock.duration(outcome.busy_cycles);
         workers.push(LcoreReport {
             lcore,
@@ -167,6 +173,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         .collect();
     drop(ports);
     let report = writer.finish()?;
+    detect.stats = totals.detect.clone();
     Ok(RunSummary {
         source: SourceReport::Dpdk(DpdkReport {
             ports: port_reports,
@@ -176,7 +183,9 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         worker: totals,
         flows,
         dropped_records,
+        dropped_detections,
         output: report,
+        detect,
         output_dir: output.dir,
         stale_removed: stale,
         elapsed: started.elapsed(),
@@ -323,6 +332,7 @@ struct PollOutcome {
     stats: WorkerStats,
     flows: FlowStats,
     dropped_records: u64,
+    dropped_detections: u64,
     packets: u64,
     bytes: u64,
     busy_cycles: u64,
@@ -425,6 +435,7 @@ fn poll(
         stats,
         flows,
         dropped_records: batcher.dropped(),
+        dropped_detections: batcher.dropped_detections(),
         packets,
         bytes,
         busy_cycles,

@@ -7,11 +7,12 @@
 
 pub mod live;
 pub mod replay;
+mod rules;
 mod summary;
 
 pub use live::{run, RunOptions};
 pub use replay::{replay, ReplayOptions};
-pub use summary::{DpdkReport, FilesReport, LcoreReport, RunSummary, SourceReport};
+pub use summary::{DetectSummary, DpdkReport, FilesReport, LcoreReport, RunSummary, SourceReport};
 
 /// A run that could not start or could not finish writing.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,9 @@ pub enum RuntimeError {
     /// `dpdk.ports` names a port EAL did not find.
     #[error("no DPDK port is named {0:?}")]
     NoSuchPort(String),
+    /// The rules could not be compiled.
+    #[error(transparent)]
+    Rules(#[from] crate::detect::EngineError),
     /// A worker lcore panicked; its flows are lost.
     #[error("the worker on lcore {0} panicked")]
     WorkerPanicked(u32),

@@ -45,8 +45,12 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
+    let (rules, mut detect) = super::rules::load(config)?;
     let batcher = RecordBatcher::new(sender, config.output.chunk_records, config.replay.when_full);
     let mut worker = Worker::new(0, config.worker(), id_seed, batcher);
+    if let Some(detector) = rules.detector() {
+        worker = worker.with_detector(detector);
+    }
 
     let progress = if options.progress {
         let bar =
@@ -79,8 +83,10 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let capture_errors = source.take_errors();
     let skipped_unsupported = source.skipped_unsupported();
     let (mut batcher, worker_stats, flow_stats) = worker.finish();
+    detect.stats = worker_stats.detect.clone();
     batcher.flush();
     let dropped_records = batcher.dropped();
+    let dropped_detections = batcher.dropped_detections();
     drop(batcher);
     let report = writer.finish()?;
     Ok(RunSummary {
@@ -93,7 +99,9 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         worker: worker_stats,
         flows: flow_stats,
         dropped_records,
+        dropped_detections,
         output: report,
+        detect,
         output_dir: output.dir,
         stale_removed: stale,
         elapsed: started.elapsed(),

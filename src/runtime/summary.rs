@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use crate::capture::dpdk::{PortInfo, PortStats};
 use crate::capture::CaptureError;
+use crate::detect::DetectStats;
 use crate::flow::{EndReason, FlowStats};
-use crate::output::WriterReport;
+use crate::output::OutputReport;
 use crate::worker::WorkerStats;
 
 /// Everything a run did, for the closing report and for tests.
@@ -21,8 +22,12 @@ pub struct RunSummary {
     pub flows: FlowStats,
     /// Records lost to a full output channel.
     pub dropped_records: u64,
-    /// Files and rows written.
-    pub output: WriterReport,
+    /// Detections lost to a full output channel.
+    pub dropped_detections: u64,
+    /// Files and rows written, per table.
+    pub output: OutputReport,
+    /// Rules in force, and what inspection counted.
+    pub detect: DetectSummary,
     /// Output root.
     pub output_dir: PathBuf,
     /// Unfinished files of an earlier run that were removed at start.
@@ -34,6 +39,19 @@ pub struct RunSummary {
     pub worker_busy: Duration,
     /// True when a signal stopped the run before the input ended.
     pub interrupted: bool,
+}
+
+/// Rules and inspection counters of a run.
+#[derive(Debug, Default)]
+pub struct DetectSummary {
+    /// Rules loaded and compiled.
+    pub rules: usize,
+    /// Rules skipped for unsupported keywords.
+    pub skipped: usize,
+    /// Malformed rules.
+    pub malformed: usize,
+    /// Inspection counters summed over workers.
+    pub stats: DetectStats,
 }
 
 /// The packet source of a run.
@@ -156,13 +174,35 @@ impl fmt::Display for RunSummary {
             .map(|r| format!("{} {}", r.as_str(), self.flows.records_for(*r)))
             .collect();
         writeln!(f, "    end reasons  {}", by_reason.join(", "))?;
+        let d = &self.detect;
+        writeln!(
+            f,
+            "  rules         {} loaded, {} skipped (unsupported), {} malformed",
+            d.rules, d.skipped, d.malformed
+        )?;
+        writeln!(
+            f,
+            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds)",
+            d.stats.detections,
+            d.stats.packets,
+            d.stats.stream_bytes,
+            d.stats.verified,
+            d.stats.suppressed
+        )?;
         writeln!(
             f,
             "  output        {} rows in {} file(s) under {}, {} records dropped",
-            self.output.rows,
-            self.output.files.len(),
+            self.output.flows.rows,
+            self.output.flows.files.len(),
             self.output_dir.display(),
             self.dropped_records
+        )?;
+        writeln!(
+            f,
+            "    detections   {} rows in {} file(s), {} dropped",
+            self.output.detections.rows,
+            self.output.detections.files.len(),
+            self.dropped_detections
         )?;
         if !self.stale_removed.is_empty() {
             writeln!(

@@ -32,7 +32,7 @@ def test_files_are_hive_partitioned_zstd_with_schema_version(tmp_path: Path):
         assert f.name.startswith("edge-7-")
         meta = pq.ParquetFile(f).metadata
         assert meta.row_group(0).column(0).compression == "ZSTD"
-        assert meta.metadata[b"mirador.schema_version"] == b"1"
+        assert meta.metadata[b"mirador.schema_version"] == b"2"
         table = pq.read_table(f)
         assert set(table.column("sensor").to_pylist()) == {"edge-7"}
         for ts in table.column("ts_end").to_pylist():

@@ -154,7 +154,7 @@ pub struct Flowbit {
 }
 
 /// Which of `threshold` and `detection_filter` a [`Threshold`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ThresholdKind {
     /// Alert at most `count` times per `seconds`.
     Limit,

@@ -1,0 +1,537 @@
+//! Per-worker inspection: packet payloads and reassembled streams against the
+//! compiled rules, producing [`Detection`]s.
+//!
+//! A [`Detector`] owns what one worker needs: Hyperscan scratch for each
+//! group, the candidate list, and per-flow state (flowbits, detection count,
+//! and for each TCP direction an inspection window). The window holds the
+//! stream from its start up to `window_bytes`; past that it keeps a tail
+//! long enough for a fast pattern split across segments, so that a match is
+//! found whatever the segmentation. Each new stream chunk is prefiltered
+//! from the first byte a new match could involve, and each rule alerts at
+//! most once per chunk or packet. `threshold` and `detection_filter` are
+//! applied per rule and tracked key.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hyperscan::prelude::*;
+use rustc_hash::FxBuildHasher;
+
+use super::engine::{CompiledRule, Engine, Group};
+use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
+use crate::decode::ip_proto;
+use crate::reassembly::StreamId;
+
+/// Bytes of a detection's excerpt on each side of the match end.
+const EXCERPT_SIDE: usize = 64;
+
+/// Bytes of a stream direction kept for rules that look back (absolute
+/// offsets from the stream start, relative matches across segments).
+pub const DEFAULT_WINDOW_BYTES: usize = 16 << 10;
+
+/// Bytes kept once a window is full.
+const WINDOW_TAIL: usize = 4 << 10;
+
+/// One rule match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    /// Time of the packet that completed the match, ns since the epoch.
+    pub ts_ns: u64,
+    /// The flow.
+    pub flow_id: u64,
+    /// IANA protocol.
+    pub proto: u8,
+    /// Sender of the matching data.
+    pub src: IpAddr,
+    /// Receiver.
+    pub dst: IpAddr,
+    /// Sender's port.
+    pub src_port: u16,
+    /// Receiver's port.
+    pub dst_port: u16,
+    /// Generator id.
+    pub gid: u32,
+    /// Signature id.
+    pub sid: u32,
+    /// Revision.
+    pub rev: u32,
+    /// `msg`.
+    pub msg: Arc<str>,
+    /// `classtype`.
+    pub classtype: Option<String>,
+    /// Priority (1 highest).
+    pub priority: u8,
+    /// Threat family.
+    pub family: Arc<str>,
+    /// True when the data went from the flow's initiator to its responder.
+    pub to_server: bool,
+    /// Stream offset of the match end (TCP stream matches), bytes.
+    pub stream_offset: Option<u64>,
+    /// Bytes around the match end.
+    pub excerpt: Vec<u8>,
+    /// The rule's `metadata`.
+    pub metadata: Arc<str>,
+}
+
+/// Counters of one detector.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectStats {
+    /// Packet payloads inspected.
+    pub packets: u64,
+    /// Stream bytes inspected.
+    pub stream_bytes: u64,
+    /// Rules verified after their prefilter matched (or having none).
+    pub verified: u64,
+    /// Detections emitted.
+    pub detections: u64,
+    /// Matches a threshold or detection filter kept quiet.
+    pub suppressed: u64,
+}
+
+impl DetectStats {
+    /// Adds another detector's counters.
+    pub fn merge(&mut self, other: &DetectStats) {
+        self.packets += other.packets;
+        self.stream_bytes += other.stream_bytes;
+        self.verified += other.verified;
+        self.detections += other.detections;
+        self.suppressed += other.suppressed;
+    }
+}
+
+/// What a packet inspection needs to know about the packet and its flow.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketView<'a> {
+    /// Capture time, ns.
+    pub ts_ns: u64,
+    /// The flow.
+    pub flow_id: u64,
+    /// From initiator to responder.
+    pub to_server: bool,
+    /// TCP handshake completed (other protocols: both sides seen).
+    pub established: bool,
+    /// This direction's TCP stream is reassembled (stream rules cover it).
+    pub reassembled: bool,
+    /// IANA protocol.
+    pub proto: u8,
+    /// Sender.
+    pub src: IpAddr,
+    /// Receiver.
+    pub dst: IpAddr,
+    /// Sender's port.
+    pub src_port: u16,
+    /// Receiver's port.
+    pub dst_port: u16,
+    /// Transport payload as captured.
+    pub payload: &'a [u8],
+    /// Transport payload length from the headers, bytes.
+    pub payload_len: u32,
+}
+
+#[derive(Debug, Default)]
+struct FlowState {
+    windows: [Vec<u8>; 2],
+    /// Stream offset of each window's first byte.
+    bases: [u64; 2],
+    bits: Vec<bool>,
+    detections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TrackKey {
+    Rule,
+    Addr(IpAddr),
+    Pair(IpAddr, IpAddr),
+    Flow(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ThresholdWindow {
+    start_ns: u64,
+    count: u32,
+}
+
+/// The match context of one buffer.
+#[derive(Clone, Copy)]
+struct Context {
+    ts_ns: u64,
+    flow_id: u64,
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+    to_server: bool,
+    established: bool,
+    payload_len: Option<u32>,
+    stream_base: Option<u64>,
+}
+
+/// One worker's inspection state.
+pub struct Detector {
+    engine: Arc<Engine>,
+    packet_scratch: Option<Scratch>,
+    stream_scratch: Option<Scratch>,
+    candidates: Vec<u32>,
+    stamps: Vec<u32>,
+    generation: u32,
+    flows: HashMap<u64, FlowState, FxBuildHasher>,
+    thresholds: HashMap<(u32, u32, ThresholdKind, TrackKey), ThresholdWindow, FxBuildHasher>,
+    window_bytes: usize,
+    stats: DetectStats,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("rules", &self.engine.rules.len())
+            .field("flows", &self.flows.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+fn scratch_for(group: &Group) -> Option<Scratch> {
+    group
+        .database
+        .as_ref()
+        .and_then(|db| db.alloc_scratch().ok())
+}
+
+impl Detector {
+    /// A detector over `engine`, keeping up to `window_bytes` of each
+    /// stream direction for inspection.
+    pub fn new(engine: Arc<Engine>, window_bytes: usize) -> Self {
+        Self {
+            packet_scratch: scratch_for(&engine.packet),
+            stream_scratch: scratch_for(&engine.stream),
+            stamps: vec![0; engine.rules.len()],
+            engine,
+            candidates: Vec::new(),
+            generation: 0,
+            flows: HashMap::default(),
+            thresholds: HashMap::default(),
+            window_bytes: window_bytes.max(WINDOW_TAIL * 2),
+            stats: DetectStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &DetectStats {
+        &self.stats
+    }
+
+    /// Inspects one packet payload with the packet rules.
+    pub fn inspect_packet(&mut self, packet: &PacketView<'_>, out: &mut impl FnMut(Detection)) {
+        self.stats.packets += 1;
+        let context = Context {
+            ts_ns: packet.ts_ns,
+            flow_id: packet.flow_id,
+            proto: packet.proto,
+            src: packet.src,
+            dst: packet.dst,
+            src_port: packet.src_port,
+            dst_port: packet.dst_port,
+            to_server: packet.to_server,
+            established: packet.established,
+            payload_len: Some(packet.payload_len),
+            stream_base: None,
+        };
+        let engine = Arc::clone(&self.engine);
+        self.collect(&engine.packet, false, packet.payload, 0);
+        let candidates = std::mem::take(&mut self.candidates);
+        for &rule in &candidates {
+            if packet.reassembled && engine.on_both(rule) {
+                continue;
+            }
+            self.verify(
+                &engine.rules[rule as usize],
+                &context,
+                packet.payload,
+                0,
+                out,
+            );
+        }
+        self.candidates = candidates;
+    }
+
+    /// Inspects new in-order stream data of one TCP direction.
+    pub fn inspect_stream(
+        &mut self,
+        ts_ns: u64,
+        stream: &StreamId,
+        offset: u64,
+        bytes: &[u8],
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.stats.stream_bytes += bytes.len() as u64;
+        let engine = Arc::clone(&self.engine);
+        let window_bytes = self.window_bytes;
+        let state = self.flows.entry(stream.flow_id).or_default();
+        let window = &mut state.windows[stream.dir];
+        if window.is_empty() {
+            state.bases[stream.dir] = offset;
+        }
+        if window.len() + bytes.len() > window_bytes {
+            let keep = WINDOW_TAIL.min(window.len());
+            let drop = window.len() - keep;
+            window.drain(..drop);
+            state.bases[stream.dir] += drop as u64;
+        }
+        let old_len = window.len();
+        window.extend_from_slice(bytes);
+        let base = state.bases[stream.dir];
+        let buffer = std::mem::take(window);
+        let context = Context {
+            ts_ns,
+            flow_id: stream.flow_id,
+            proto: ip_proto::TCP,
+            src: stream.src.ip(),
+            dst: stream.dst.ip(),
+            src_port: stream.src.port(),
+            dst_port: stream.dst.port(),
+            to_server: stream.dir == 0,
+            established: true,
+            payload_len: None,
+            stream_base: Some(base),
+        };
+        let reach = engine.stream.longest_pattern.saturating_sub(1);
+        let scan_from = old_len.saturating_sub(reach);
+        self.collect(
+            &engine.stream,
+            true,
+            &buffer[scan_from..],
+            old_len - scan_from,
+        );
+        let candidates = std::mem::take(&mut self.candidates);
+        for &rule in &candidates {
+            self.verify(
+                &engine.rules[rule as usize],
+                &context,
+                &buffer,
+                old_len,
+                out,
+            );
+        }
+        self.candidates = candidates;
+        if let Some(state) = self.flows.get_mut(&stream.flow_id) {
+            state.windows[stream.dir] = buffer;
+        }
+    }
+
+    /// Bytes of a direction were never seen: what is kept no longer leads
+    /// into what comes next.
+    pub fn stream_gap(&mut self, stream: &StreamId) {
+        if let Some(state) = self.flows.get_mut(&stream.flow_id) {
+            state.windows[stream.dir].clear();
+        }
+    }
+
+    /// Detections of a flow so far.
+    pub fn flow_detections(&self, flow_id: u64) -> u32 {
+        self.flows.get(&flow_id).map_or(0, |s| s.detections)
+    }
+
+    /// Forgets a flow; returns how many detections it had.
+    pub fn end_flow(&mut self, flow_id: u64) -> u32 {
+        self.flows.remove(&flow_id).map_or(0, |s| s.detections)
+    }
+
+    /// Fills `candidates` with the rules of `group` to verify on `buffer`:
+    /// those whose fast pattern ends past `min_end`, and those without one.
+    fn collect(&mut self, group: &Group, stream: bool, buffer: &[u8], min_end: usize) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamps.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        self.candidates.clear();
+        let scratch = if stream {
+            self.stream_scratch.as_ref()
+        } else {
+            self.packet_scratch.as_ref()
+        };
+        if let (Some(db), Some(scratch)) = (group.database.as_ref(), scratch) {
+            let (stamps, candidates, generation) =
+                (&mut self.stamps, &mut self.candidates, self.generation);
+            let _ = db.scan(buffer, scratch, |id, _from, to, _flags| {
+                if to as usize > min_end {
+                    let rule = group.pattern_rule[id as usize];
+                    if stamps[rule as usize] != generation {
+                        stamps[rule as usize] = generation;
+                        candidates.push(rule);
+                    }
+                }
+                Matching::Continue
+            });
+        }
+        self.candidates.extend_from_slice(&group.always);
+        self.candidates.sort_unstable();
+    }
+
+    fn verify(
+        &mut self,
+        compiled: &CompiledRule,
+        context: &Context,
+        buffer: &[u8],
+        inspected: usize,
+        out: &mut impl FnMut(Detection),
+    ) {
+        let rule = &compiled.rule;
+        let proto_ok = match rule.protocol {
+            Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream => {
+                context.proto == ip_proto::TCP
+            }
+            Protocol::Udp => context.proto == ip_proto::UDP,
+            Protocol::Icmp => matches!(context.proto, ip_proto::ICMP | ip_proto::ICMPV6),
+            Protocol::Ip => true,
+        };
+        if !proto_ok {
+            return;
+        }
+        let forward = rule.src.matches(context.src)
+            && rule.src_ports.matches(context.src_port)
+            && rule.dst.matches(context.dst)
+            && rule.dst_ports.matches(context.dst_port);
+        let backward = rule.bidirectional
+            && rule.src.matches(context.dst)
+            && rule.src_ports.matches(context.dst_port)
+            && rule.dst.matches(context.src)
+            && rule.dst_ports.matches(context.src_port);
+        if !(forward || backward) {
+            return;
+        }
+        if rule
+            .flow
+            .established
+            .is_some_and(|e| e != context.established)
+            || rule.flow.to_server.is_some_and(|t| t != context.to_server)
+        {
+            return;
+        }
+        if let Some(dsize) = rule.dsize {
+            match context.payload_len {
+                Some(len) if dsize.matches(len) => {}
+                _ => return,
+            }
+        }
+        let bit_count = self.engine.flowbit_count;
+        if !compiled.flowbits.is_empty() {
+            let state = self.flows.entry(context.flow_id).or_default();
+            state.bits.resize(bit_count, false);
+            for (op, bits, any) in &compiled.flowbits {
+                let test = |want: bool| {
+                    let hit = |b: &u16| state.bits[usize::from(*b)] == want;
+                    if *any {
+                        bits.iter().any(hit)
+                    } else {
+                        bits.iter().all(hit)
+                    }
+                };
+                let pass = match op {
+                    FlowbitOp::IsSet => test(true),
+                    FlowbitOp::IsNotSet => test(false),
+                    _ => true,
+                };
+                if !pass {
+                    return;
+                }
+            }
+        }
+        self.stats.verified += 1;
+        let Some(end) = compiled.program.run_past(buffer, inspected) else {
+            return;
+        };
+        if !compiled.flowbits.is_empty() {
+            let state = self.flows.entry(context.flow_id).or_default();
+            for (op, bits, _) in &compiled.flowbits {
+                for &bit in bits {
+                    let slot = &mut state.bits[usize::from(bit)];
+                    match op {
+                        FlowbitOp::Set => *slot = true,
+                        FlowbitOp::Unset => *slot = false,
+                        FlowbitOp::Toggle => *slot = !*slot,
+                        FlowbitOp::IsSet | FlowbitOp::IsNotSet => {}
+                    }
+                }
+            }
+        }
+        if compiled.is_silent() {
+            return;
+        }
+        if !self.threshold_allows(compiled, context) {
+            self.stats.suppressed += 1;
+            return;
+        }
+        self.stats.detections += 1;
+        self.flows.entry(context.flow_id).or_default().detections += 1;
+        let from = end.saturating_sub(EXCERPT_SIDE);
+        let to = (end + EXCERPT_SIDE).min(buffer.len());
+        out(Detection {
+            ts_ns: context.ts_ns,
+            flow_id: context.flow_id,
+            proto: context.proto,
+            src: context.src,
+            dst: context.dst,
+            src_port: context.src_port,
+            dst_port: context.dst_port,
+            gid: rule.gid,
+            sid: rule.sid,
+            rev: rule.rev,
+            msg: Arc::clone(&compiled.msg),
+            classtype: rule.classtype.clone(),
+            priority: rule.priority.unwrap_or(3),
+            family: Arc::clone(&compiled.family),
+            to_server: context.to_server,
+            stream_offset: context.stream_base.map(|base| base + end as u64),
+            excerpt: buffer[from..to].to_vec(),
+            metadata: Arc::clone(&compiled.metadata),
+        });
+    }
+
+    /// Applies `threshold` and `detection_filter`: true when this match alerts.
+    fn threshold_allows(&mut self, compiled: &CompiledRule, context: &Context) -> bool {
+        let rule = &compiled.rule;
+        let mut allow = true;
+        for threshold in [rule.threshold, rule.detection_filter]
+            .into_iter()
+            .flatten()
+        {
+            let key = match threshold.track {
+                Track::ByRule => TrackKey::Rule,
+                Track::BySrc => TrackKey::Addr(context.src),
+                Track::ByDst => TrackKey::Addr(context.dst),
+                Track::ByBoth => TrackKey::Pair(context.src, context.dst),
+                Track::ByFlow => TrackKey::Flow(context.flow_id),
+            };
+            let window = self
+                .thresholds
+                .entry((rule.gid, rule.sid, threshold.kind, key))
+                .or_insert(ThresholdWindow {
+                    start_ns: context.ts_ns,
+                    count: 0,
+                });
+            let span = u64::from(threshold.seconds) * 1_000_000_000;
+            if context.ts_ns.saturating_sub(window.start_ns) >= span.max(1) {
+                window.start_ns = context.ts_ns;
+                window.count = 0;
+            }
+            window.count += 1;
+            let count = threshold.count.max(1);
+            allow &= match threshold.kind {
+                ThresholdKind::Limit => window.count <= count,
+                ThresholdKind::Threshold => {
+                    let hit = window.count >= count;
+                    if hit {
+                        window.count = 0;
+                    }
+                    hit
+                }
+                ThresholdKind::Both => window.count == count,
+                ThresholdKind::DetectionFilter => window.count > threshold.count,
+            };
+        }
+        allow
+    }
+}

@@ -1,0 +1,309 @@
+//! Verifies a rule's payload matches (`content` and `pcre`, in rule order)
+//! over one buffer, with Suricata's positional semantics.
+//!
+//! Absolute contents search `[offset, offset + depth)`; relative ones
+//! (`distance`, `within`) search from the end of the previous match plus
+//! `distance`, ending `within` bytes after that. When a relative match fails,
+//! the previous content is tried at its next occurrence (Suricata's
+//! backtracking), so `content:"a"; content:"b"; distance:0; within:1;` finds
+//! the "ab" in "a-ab". Negated items must be absent from their window and do
+//! not move the match position. `pcre` runs through PCRE2 itself (the
+//! engine Suricata uses, JIT-compiled where available), so back-references
+//! and look-around work; `R` anchors its search at the previous match end.
+
+use pcre2::bytes::{Regex, RegexBuilder};
+
+use super::rules::{Content, Match, Pcre};
+
+/// Most occurrences of one content tried before giving up on a rule (bounds
+/// backtracking on adversarial buffers).
+const MAX_TRIES: usize = 64;
+
+/// A rule's payload matches ready to run.
+#[derive(Debug, Clone)]
+pub struct PayloadProgram {
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone)]
+enum Item {
+    Content(Content),
+    Pcre {
+        regex: Regex,
+        relative: bool,
+        negated: bool,
+    },
+}
+
+/// A pcre that PCRE2 refuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pcre {pattern:?}: {reason}")]
+pub struct PcreError {
+    /// The expression.
+    pub pattern: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn compile_pcre(pcre: &Pcre) -> Result<Regex, PcreError> {
+    RegexBuilder::new()
+        .caseless(pcre.caseless)
+        .dotall(pcre.dotall)
+        .multi_line(pcre.multiline)
+        .extended(pcre.extended)
+        .jit_if_available(true)
+        .build(&pcre.pattern)
+        .map_err(|e| PcreError {
+            pattern: pcre.pattern.clone(),
+            reason: e.to_string(),
+        })
+}
+
+impl PayloadProgram {
+    /// Compiles a rule's matches.
+    pub fn new(matches: &[Match]) -> Result<Self, PcreError> {
+        let items = matches
+            .iter()
+            .map(|m| match m {
+                Match::Content(c) => Ok(Item::Content(c.clone())),
+                Match::Pcre(p) => Ok(Item::Pcre {
+                    regex: compile_pcre(p)?,
+                    relative: p.relative,
+                    negated: p.negated,
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { items })
+    }
+
+    /// True when there is nothing to match (header-only rules).
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Where the matches succeed in `buffer`: the end of the last positive
+    /// match (0 when none moved the position), or `None`.
+    pub fn run(&self, buffer: &[u8]) -> Option<usize> {
+        self.run_past(buffer, 0)
+    }
+
+    /// Like [`PayloadProgram::run`], but a match only counts when it ends
+    /// past `min_end` (data before it was inspected already); earlier
+    /// occurrences are skipped in favour of later ones.
+    pub fn run_past(&self, buffer: &[u8], min_end: usize) -> Option<usize> {
+        let mut search = Search { tries: 0, min_end };
+        self.step(0, buffer, 0, &mut search)
+    }
+
+    fn step(
+        &self,
+        index: usize,
+        buffer: &[u8],
+        prev_end: usize,
+        search: &mut Search,
+    ) -> Option<usize> {
+        let Some(item) = self.items.get(index) else {
+            let fresh = prev_end > search.min_end || search.min_end == 0;
+            return fresh.then_some(prev_end);
+        };
+        match item {
+            Item::Content(content) => {
+                let (start, end) = window(content, buffer.len(), prev_end)?;
+                if content.negated {
+                    if find(content, &buffer[start..end], 0).is_some() {
+                        return None;
+                    }
+                    return self.step(index + 1, buffer, prev_end, search);
+                }
+                let mut from = 0;
+                while let Some(at) = find(content, &buffer[start..end], from) {
+                    let match_end = start + at + content.bytes.len();
+                    if content.endswith && match_end != buffer.len() {
+                        from = at + 1;
+                        continue;
+                    }
+                    if let Some(done) = self.step(index + 1, buffer, match_end, search) {
+                        return Some(done);
+                    }
+                    search.tries += 1;
+                    let retry = search.min_end > 0 || self.later_is_relative(index);
+                    if search.tries >= MAX_TRIES || !retry {
+                        return None;
+                    }
+                    from = at + 1;
+                }
+                None
+            }
+            Item::Pcre {
+                regex,
+                relative,
+                negated,
+            } => {
+                // A relative pcre sees the buffer from the previous match on,
+                // so `^` anchors there, as in Suricata.
+                let start = if *relative {
+                    prev_end.min(buffer.len())
+                } else {
+                    0
+                };
+                // A match error (PCRE2's match limit) counts as no match.
+                let found = regex.find(&buffer[start..]).ok().flatten();
+                match (found, negated) {
+                    (Some(_), true) => None,
+                    (None, true) => self.step(index + 1, buffer, prev_end, search),
+                    (None, false) => None,
+                    (Some(m), false) => self.step(index + 1, buffer, start + m.end(), search),
+                }
+            }
+        }
+    }
+
+    /// Backtracking only helps when a later item depends on this position.
+    fn later_is_relative(&self, index: usize) -> bool {
+        self.items[index + 1..].iter().any(|item| match item {
+            Item::Content(c) => c.is_relative(),
+            Item::Pcre { relative, .. } => *relative,
+        })
+    }
+}
+
+/// Backtracking budget and the freshness bar of one run.
+struct Search {
+    tries: usize,
+    min_end: usize,
+}
+
+/// The byte range `[start, end)` a content may occupy.
+fn window(content: &Content, len: usize, prev_end: usize) -> Option<(usize, usize)> {
+    let size = content.bytes.len();
+    let (start, mut end) = if content.is_relative() {
+        let start = prev_end as i64 + i64::from(content.distance.unwrap_or(0));
+        let start = start.max(0) as usize;
+        let end = match content.within {
+            Some(within) => {
+                (prev_end as i64 + i64::from(content.distance.unwrap_or(0)) + i64::from(within))
+                    .max(0) as usize
+            }
+            None => len,
+        };
+        (start, end)
+    } else {
+        let start = content.offset.unwrap_or(0) as usize;
+        let end = match content.depth {
+            Some(depth) => start + depth as usize,
+            None => len,
+        };
+        (start, end)
+    };
+    if content.startswith {
+        end = end.min(start + size);
+    }
+    end = end.min(len);
+    (start <= end && end - start >= size).then_some((start, end))
+}
+
+/// The first occurrence of the content in `hay` at or after `from`.
+fn find(content: &Content, hay: &[u8], from: usize) -> Option<usize> {
+    let needle = &content.bytes;
+    if from >= hay.len() || needle.len() > hay.len() - from {
+        return None;
+    }
+    let hay = &hay[from..];
+    let at = if content.nocase {
+        hay.windows(needle.len())
+            .position(|w| w.eq_ignore_ascii_case(needle))
+    } else {
+        memchr_find(hay, needle)
+    };
+    at.map(|i| i + from)
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut at = 0;
+    while at + needle.len() <= hay.len() {
+        let i = hay[at..=hay.len() - needle.len()]
+            .iter()
+            .position(|&b| b == first)?;
+        let candidate = at + i;
+        if &hay[candidate + 1..candidate + needle.len()] == rest {
+            return Some(candidate);
+        }
+        at = candidate + 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::rules::parse::parse_rule;
+    use crate::detect::rules::Vars;
+
+    fn program(options: &str) -> PayloadProgram {
+        let text = format!("alert tcp any any -> any any ({options} sid:1;)");
+        let rule = parse_rule(&text, &Vars::default(), None).result.unwrap();
+        PayloadProgram::new(&rule.matches).unwrap()
+    }
+
+    #[test]
+    fn depth_and_offset_bound_absolute_contents() {
+        let p = program(r#"content:"GET"; depth:3;"#);
+        assert!(p.run(b"GET /").is_some());
+        assert!(p.run(b" GET /").is_none());
+        let p = program(r#"content:"b"; offset:2; depth:1;"#);
+        assert!(p.run(b"abb").is_some());
+        assert!(p.run(b"bba").is_none());
+    }
+
+    #[test]
+    fn relative_contents_backtrack_to_a_later_occurrence() {
+        let p = program(r#"content:"a"; content:"b"; distance:0; within:1;"#);
+        assert!(p.run(b"a-ab").is_some());
+        assert!(p.run(b"a-a-b").is_none());
+        let p = program(r#"content:"x"; content:"y"; distance:2;"#);
+        assert!(p.run(b"x12y").is_some());
+        assert!(p.run(b"x1y").is_none());
+    }
+
+    #[test]
+    fn negated_content_and_nocase() {
+        let p = program(r#"content:"user"; nocase; content:!"admin";"#);
+        assert!(p.run(b"USER bob").is_some());
+        assert!(p.run(b"USER admin").is_none());
+    }
+
+    #[test]
+    fn startswith_endswith() {
+        let p = program(r#"content:"/x"; startswith; content:".php"; endswith;"#);
+        assert!(p.run(b"/x/a.php").is_some());
+        assert!(p.run(b"a/x.php").is_none());
+        assert!(p.run(b"/x.php?").is_none());
+    }
+
+    #[test]
+    fn pcre_relative_and_negated() {
+        let p = program(r#"content:"id="; pcre:"/^[0-9]+&/R";"#);
+        assert!(p.run(b"?id=42&x").is_some());
+        assert!(p.run(b"?id=4a&x").is_none());
+        let p = program(r#"content:"cmd"; pcre:!"/whoami/i";"#);
+        assert!(p.run(b"cmd=ls").is_some());
+        assert!(p.run(b"cmd=WHOAMI").is_none());
+    }
+
+    #[test]
+    fn run_past_skips_matches_already_inspected() {
+        let p = program(r#"content:"abc";"#);
+        let buffer = b"abc--abc";
+        assert_eq!(p.run_past(buffer, 3), Some(8));
+        assert_eq!(p.run_past(buffer, 8), None);
+        let anchored = program(r#"content:"abc"; depth:3;"#);
+        assert_eq!(anchored.run_past(buffer, 3), None);
+    }
+
+    #[test]
+    fn hex_content_with_binary_bytes() {
+        let p = program(r#"content:"|00 ff|ab|0d 0a|";"#);
+        assert!(p.run(b"\x01\x00\xffab\r\n").is_some());
+    }
+}

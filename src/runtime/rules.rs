@@ -1,0 +1,68 @@
+//! Loading the rules a run inspects with: parse, report, compile.
+
+use std::sync::Arc;
+
+use super::summary::DetectSummary;
+use super::RuntimeError;
+use crate::config::Config;
+use crate::detect::rules::RuleSet;
+use crate::detect::{Detector, Engine};
+
+/// Skipped rules named one by one in the log before the rest are counted.
+const SKIPPED_SHOWN: usize = 20;
+
+/// The compiled rules of a run (none when no rule loaded).
+#[derive(Debug, Clone)]
+pub struct LoadedRules {
+    engine: Option<Arc<Engine>>,
+    window_bytes: usize,
+}
+
+impl LoadedRules {
+    /// A detector for one worker, when there are rules.
+    pub fn detector(&self) -> Option<Detector> {
+        self.engine
+            .as_ref()
+            .map(|engine| Detector::new(Arc::clone(engine), self.window_bytes))
+    }
+}
+
+/// Loads `rules.paths`, logging what was skipped and what is malformed.
+pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeError> {
+    let mut paths = Vec::new();
+    for path in &config.rules.paths {
+        if path.exists() {
+            paths.push(path.clone());
+        } else {
+            tracing::warn!(path = %path.display(), "rules path not found; running without it");
+        }
+    }
+    let set = RuleSet::load(&paths, &config.rule_vars());
+    let (engine, rejected) = Engine::compile(&set)?;
+    let skipped: Vec<_> = set.skipped().collect();
+    for rule in skipped.iter().take(SKIPPED_SHOWN) {
+        tracing::warn!("{rule}; rule skipped");
+    }
+    if skipped.len() > SKIPPED_SHOWN {
+        tracing::warn!(
+            "{} more rules skipped for unsupported keywords (`mirador rules check` lists them)",
+            skipped.len() - SKIPPED_SHOWN
+        );
+    }
+    let mut malformed = 0;
+    for error in set.errors().chain(rejected.iter()) {
+        tracing::error!("{error}; rule not loaded");
+        malformed += 1;
+    }
+    let summary = DetectSummary {
+        rules: engine.rules.len(),
+        skipped: skipped.len(),
+        malformed,
+        stats: Default::default(),
+    };
+    let loaded = LoadedRules {
+        engine: (!engine.rules.is_empty()).then(|| Arc::new(engine)),
+        window_bytes: usize::try_from(config.rules.stream_window_kib << 10).unwrap_or(usize::MAX),
+    };
+    Ok((loaded, summary))
+}
