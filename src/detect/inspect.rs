@@ -440,7 +440,15 @@ impl Detector {
             }
         }
         self.stats.verified += 1;
-        let Some(end) = compiled.program.run_past(buffer, inspected) else {
+        // Positions count from the stream's first byte kept; when that finds
+        // nothing new, from the start of the new data (as for a packet), so
+        // that `depth` anchors at a message that starts a later segment.
+        let Some(end) = compiled.program.run_past(buffer, inspected).or_else(|| {
+            (inspected > 0 && context.stream_base.is_some())
+                .then(|| compiled.program.run(&buffer[inspected..]))
+                .flatten()
+                .map(|end| end + inspected)
+        }) else {
             return;
         };
         if !compiled.flowbits.is_empty() {

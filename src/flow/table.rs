@@ -450,6 +450,9 @@ impl FlowTable {
         flow.bytes[dir] += u64::from(packet.meta.wire_len);
         flow.payload_bytes[dir] += u64::from(packet.payload_len);
         flow.responder_seen |= dir == RESPONDER;
+        // As in Suricata, the segment that completes the handshake is not
+        // itself "established"; a UDP reply is.
+        let established_before = flow.tcp.handshake_done();
         match tcp {
             Some(h) => {
                 flow.tcp_flags[dir] |= h.flags;
@@ -474,7 +477,7 @@ impl FlowTable {
             flow_id: flow.id,
             to_server: dir == ORIGINATOR,
             established: match flow.key.proto {
-                ip_proto::TCP => flow.tcp.established(),
+                ip_proto::TCP => established_before,
                 _ => flow.responder_seen,
             },
             reassembled: flow.streams[dir].is_anchored(),

@@ -27,6 +27,8 @@ pub struct TcpTracker {
     sides: [SideState; 2],
     /// Sequence number of the originator's first SYN.
     isn: Option<u32>,
+    /// The originator acknowledged the SYN-ACK: the three-way handshake is complete.
+    handshake_done: bool,
 }
 
 /// The history letter for `upper` in direction `dir` (lower case for the responder).
@@ -58,6 +60,9 @@ impl TcpTracker {
     ) {
         if dir == ORIGINATOR && flags & (SYN | ACK) == SYN && self.isn.is_none() {
             self.isn = Some(seq);
+        }
+        if dir == ORIGINATOR && flags & (SYN | ACK) == ACK && self.established() {
+            self.handshake_done = true;
         }
         let side = &mut self.sides[dir];
         let syn = flags & SYN != 0;
@@ -105,6 +110,11 @@ impl TcpTracker {
     /// True once the originator's SYN and the responder's SYN-ACK were seen.
     pub fn established(&self) -> bool {
         self.sides[ORIGINATOR].syn && self.sides[RESPONDER].synack
+    }
+
+    /// True once the three-way handshake is complete (SYN, SYN-ACK, ACK).
+    pub fn handshake_done(&self) -> bool {
+        self.handshake_done
     }
 
     /// True when the originator opened with a SYN.

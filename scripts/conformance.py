@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Rule-semantics conformance against a suricata-verify tests folder.
+
+For each test (a folder with test.yaml), runs `mirador replay` on its pcap
+with its rules and its arguments mapped to mirador's flags, counts
+detections per signature, and compares them with the test's alert `filter`
+checks (count of alerts matching signature id, addresses, ports ...). Checks
+on other event types (http, flow, fileinfo, stats) are not mirador's output
+and are not compared. Prints N passed, N failed, N skipped per group
+(stream/packet, HTTP, http-evader) and the reason for each skip and failure.
+
+    scripts/conformance.py [SURICATA_VERIFY_DIR] [--mirador BIN] [-v]
+
+SURICATA_VERIFY_DIR defaults to ../shared/suricata-verify. The exit code is
+0 whatever the results (this is a measurement, not a gate).
+"""
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import duckdb
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Alert fields of EVE that mirador's detections table answers, and the column.
+FIELDS = {
+    "alert.signature_id": "sid",
+    "alert.gid": "gid",
+    "alert.rev": "rev",
+    "alert.signature": "msg",
+    "alert.severity": "priority",
+    "src_ip": "src_ip",
+    "dest_ip": "dst_ip",
+    "src_port": "src_port",
+    "dest_port": "dst_port",
+}
+# Fields that say nothing a passive, alert-only comparison can check, or only
+# how EVE prints an alert (payload dumps, packet info), not whether it fires.
+IGNORED = {"event_type", "alert.action", "pcap_cnt", "proto", "alert.category",
+           "flow_id", "app_proto", "direction", "tx_id", "alert.metadata",
+           "payload", "payload_printable", "pkt_src", "stream", "packet", "packet.__len",
+           "packet_info.linktype_name", "ip_v", "ether.src_mac", "ether.dest_mac"}
+APP_LAYER = re.compile(r"^(protocol (http\S*|dns|tls|smtp|ftp|ssh|smb|dcerpc|\S+)|http[._]\S*|"
+                       r"dns[._]\S*|tls[._]\S*|file[._]?data|ja3\S*|urilen|uricontent|pcre flag [UIPHDMCKSYVZ])$")
+
+
+def flatten(match: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in match.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def group_of(test: Path, rules_text: str) -> str:
+    if "http-evader" in test.parts:
+        return "http-evader"
+    if re.search(r"^\s*\w+\s+http\b|http[._]|uricontent|file_data", rules_text, re.M):
+        return "HTTP"
+    return "stream/packet"
+
+
+def rules_of(test: Path, spec: dict) -> str:
+    if isinstance(spec.get("rules"), list):
+        return "\n".join(spec["rules"]) + "\n"
+    files = sorted(test.glob("*.rules"))
+    return "".join(f.read_text(errors="replace") + "\n" for f in files)
+
+
+def pcap_of(test: Path, spec: dict):
+    if spec.get("pcap") is False:
+        return None
+    if isinstance(spec.get("pcap"), str):
+        return (test / spec["pcap"]).resolve()
+    found = sorted(test.glob("*.pcap")) + sorted(test.glob("*.pcapng"))
+    return found[0] if found else None
+
+
+def mapped_args(test: Path, spec: dict):
+    """mirador flags for the test's Suricata arguments, or a skip reason."""
+    args = " ".join(str(a) for a in spec.get("args", []) or [])
+    flags = []
+    if "--simulate-ips" in args or re.search(r"\s-k\s+all", f" {args}"):
+        return None, "IPS mode or checksum enforcement"
+    if "stream.midstream=true" in args:
+        flags.append("--midstream")
+    config = test / "suricata.yaml"
+    if config.exists():
+        text = config.read_text(errors="replace")
+        if re.search(r"^\s*midstream:\s*true", text, re.M):
+            flags.append("--midstream")
+        if re.search(r"^host-os-policy:", text, re.M):
+            return None, "host-os-policy overlap policies (mirador has first and last)"
+    return sorted(set(flags)), None
+
+
+def unsupported(mirador: str, rules: Path):
+    out = subprocess.run([mirador, "rules", "check", str(rules)], capture_output=True, text=True)
+    keywords = []
+    in_table = False
+    for line in out.stdout.splitlines():
+        if "unsupported keyword" in line and "rules using it" in line:
+            in_table = True
+            continue
+        if in_table and line.startswith("    "):
+            keywords.append(line.strip().rsplit(None, 1)[0])
+        else:
+            in_table = False
+    malformed = [l.split("error", 1)[1].strip() for l in out.stdout.splitlines()
+                 if l.strip().startswith("error")]
+    return keywords, malformed
+
+
+def run_test(test: Path, mirador: str, work: Path):
+    """Returns (group, outcome, reason)."""
+    spec = yaml.safe_load((test / "test.yaml").read_text()) or {}
+    rules_text = rules_of(test, spec)
+    group = group_of(test, rules_text)
+    requires = spec.get("requires") or {}
+    if isinstance(requires, dict) and set(requires) - {"min-version", "version", "lt-version"}:
+        return group, "skipped", f"requires {sorted(set(requires) - {'min-version'})}"
+    pcap = pcap_of(test, spec)
+    if pcap is None or not pcap.exists():
+        return group, "skipped", "no pcap"
+    checks = [c["filter"] for c in spec.get("checks", []) or [] if "filter" in c]
+    alert_checks = [flatten(f.get("match", {})) | {"__count": f.get("count")}
+                    for f in checks if flatten(f.get("match", {})).get("event_type") == "alert"]
+    if not alert_checks:
+        return group, "skipped", "no alert checks"
+    for check in alert_checks:
+        unknown = set(check) - set(FIELDS) - IGNORED - {"__count"}
+        if unknown:
+            reason = "needs app-layer fields (next issue)" if any(
+                k.split(".")[0] in ("http", "dns", "tls", "fileinfo", "app_proto") for k in unknown
+            ) else f"checks fields mirador does not write: {sorted(unknown)}"
+            return group, "skipped", reason
+    flags, skip = mapped_args(test, spec)
+    if skip:
+        return group, "skipped", skip
+    rules = work / "test.rules"
+    rules.write_text(rules_text)
+    keywords, malformed = unsupported(mirador, rules)
+    if keywords:
+        app = [k for k in keywords if APP_LAYER.match(k)]
+        if app:
+            return group, "skipped", f"needs app-layer buffers (next issue): {', '.join(app[:3])}"
+        return group, "skipped", f"unsupported keyword: {', '.join(keywords[:3])}"
+    if malformed:
+        return group, "skipped", f"rule refused: {malformed[0][:80]}"
+    out = work / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run([mirador, "replay", "--out", str(out), "--rules", str(rules), *flags, str(pcap)],
+                            capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        return group, "failed", f"mirador exited {result.returncode}: {result.stderr.strip()[-200:]}"
+    files = list((out / "detections").rglob("*.parquet"))
+    rows = []
+    if files:
+        rel = duckdb.sql(f"select * from read_parquet('{out}/detections/**/*.parquet')")
+        rows = [dict(zip(rel.columns, r)) for r in rel.fetchall()]
+    for check in alert_checks:
+        want = check["__count"]
+        got = sum(1 for r in rows if all(
+            str(r[FIELDS[k]]) == str(v) for k, v in check.items() if k in FIELDS))
+        ok = got >= 1 if want is None else got == int(want)
+        if not ok:
+            shown = {k: v for k, v in check.items() if k in FIELDS}
+            sids = Counter(r["sid"] for r in rows)
+            return group, "failed", f"{shown}: expected {want}, got {got} (alerts by sid: {dict(sids)})"
+    return group, "passed", ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suite", nargs="?", default=str(ROOT.parent / "shared" / "suricata-verify"))
+    parser.add_argument("--mirador", default=str(ROOT / "target" / "release" / "mirador"))
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every test's outcome")
+    args = parser.parse_args()
+    suite = Path(args.suite)
+    if not suite.is_dir():
+        print(f"conformance: suite not found: {suite}", file=sys.stderr)
+        return 2
+    if not Path(args.mirador).exists():
+        print(f"conformance: mirador not found at {args.mirador} (cargo build --release)", file=sys.stderr)
+        return 2
+    tests = sorted(p.parent for p in suite.rglob("test.yaml"))
+    results = defaultdict(Counter)
+    reasons = defaultdict(Counter)
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for test in tests:
+            try:
+                group, outcome, reason = run_test(test, args.mirador, Path(tmp))
+            except Exception as e:  # a broken test.yaml is a skip, named
+                group, outcome, reason = "stream/packet", "skipped", f"unreadable test: {e}"
+            results[group][outcome] += 1
+            name = test.relative_to(suite)
+            if outcome == "skipped":
+                reasons[group][reason] += 1
+            if outcome == "failed":
+                failures.append((group, name, reason))
+            if args.verbose:
+                print(f"{outcome:8} {group:14} {name} {reason}")
+    for group in ("stream/packet", "HTTP", "http-evader"):
+        r = results[group]
+        print(f"{group:14} {r['passed']} passed, {r['failed']} failed, {r['skipped']} skipped")
+        for reason, n in reasons[group].most_common():
+            print(f"    skipped {n:4}  {reason}")
+    for group, name, reason in failures:
+        print(f"FAILED {group}: {name}: {reason}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
