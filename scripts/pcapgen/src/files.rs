@@ -537,3 +537,123 @@ pub fn stream(path: &Path) -> std::io::Result<()> {
     }
     write_pcap(path, &c, u32::from(LINK_ETHERNET), false, false)
 }
+
+/// Client-to-server sessions on port 80 from client ports 50001.., each hiding
+/// one marker from a naive packet matcher (see `tests/e2e/test_evasion.py`):
+/// split over two segments, sent one byte per segment, out of order,
+/// overlapped with conflicting bytes, across a gap, across the sequence
+/// number wrap, and around the 1 MiB reassembly depth.
+pub fn evasion(path: &Path) -> std::io::Result<()> {
+    let mut c = Capture::default();
+    let mut t = T0 + 14_400 * SECOND;
+    let mut tick = || {
+        t += MILLI;
+        t
+    };
+    let open = |port: u16, isn: u32| Tcp::new(("10.8.0.5", port), ("10.8.0.6", 80), isn, 70_000);
+    let mut packets = Vec::new();
+    let session =
+        |conn: &mut Tcp, parts: Vec<(u32, Vec<u8>)>, end: u32, packets: &mut Vec<Vec<u8>>| {
+            packets.push(conn.segment(true, SYN, b""));
+            packets.push(conn.segment(false, SYN | ACK, b""));
+            packets.push(conn.segment(true, ACK, b""));
+            let base = conn.cseq;
+            for (offset, data) in parts {
+                conn.cseq = base.wrapping_add(offset);
+                packets.push(conn.segment(true, PSH | ACK, &data));
+            }
+            conn.cseq = base.wrapping_add(end);
+            packets.push(conn.segment(false, ACK, b""));
+            packets.push(conn.segment(true, FIN | ACK, b""));
+            packets.push(conn.segment(false, FIN | ACK, b""));
+            packets.push(conn.segment(true, ACK, b""));
+        };
+
+    let two = b"GET /EVIL-SPLIT-TWO HTTP/1.0\r\n\r\n";
+    session(
+        &mut open(50001, 1_000),
+        vec![(0, two[..12].to_vec()), (12, two[12..].to_vec())],
+        two.len() as u32,
+        &mut packets,
+    );
+
+    let bytes = b"EVIL-ONE-BYTE";
+    let parts = bytes
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32, vec![*b]))
+        .collect();
+    session(
+        &mut open(50002, 2_000),
+        parts,
+        bytes.len() as u32,
+        &mut packets,
+    );
+
+    let ooo = b"xxEVIL-OUT-OF-ORDERxx";
+    session(
+        &mut open(50003, 3_000),
+        vec![
+            (14, ooo[14..].to_vec()),
+            (0, ooo[..7].to_vec()),
+            (7, ooo[7..14].to_vec()),
+        ],
+        ooo.len() as u32,
+        &mut packets,
+    );
+
+    // Held "FIRST" at 5, then a conflicting "LAST!" at 5, then "EVIL-" fills the hole.
+    session(
+        &mut open(50004, 4_000),
+        vec![
+            (5, b"FIRST".to_vec()),
+            (5, b"LAST!".to_vec()),
+            (0, b"EVIL-".to_vec()),
+        ],
+        10,
+        &mut packets,
+    );
+
+    // 16 bytes never captured between the two markers; the server acknowledges them.
+    session(
+        &mut open(50005, 5_000),
+        vec![
+            (0, b"EVIL-BEFORE-GAP|".to_vec()),
+            (32, b"|EVIL-AFTER-GAP".to_vec()),
+        ],
+        47,
+        &mut packets,
+    );
+
+    // Client sequence numbers wrap in the middle of the marker.
+    let wrap = b"..EVIL-WRAP..";
+    session(
+        &mut open(50006, u32::MAX - 6),
+        vec![(0, wrap[..6].to_vec()), (6, wrap[6..].to_vec())],
+        wrap.len() as u32,
+        &mut packets,
+    );
+
+    // 1 MiB of filler: one marker ends just inside the default depth, one just past it.
+    const MIB: u32 = 1 << 20;
+    const CHUNK: u32 = 8_192;
+    let mut deep = Vec::new();
+    let mut offset = 0;
+    while offset < MIB + CHUNK {
+        let mut chunk = vec![b'A'; CHUNK as usize];
+        if offset == MIB - CHUNK {
+            chunk[(CHUNK - 20) as usize..(CHUNK - 8) as usize].copy_from_slice(b"EVIL-SHALLOW");
+        }
+        if offset == MIB {
+            chunk[100..109].copy_from_slice(b"EVIL-DEEP");
+        }
+        deep.push((offset, chunk));
+        offset += CHUNK;
+    }
+    session(&mut open(50007, 7_000), deep, offset, &mut packets);
+
+    for ip in packets {
+        c.add(tick(), LINK_ETHERNET, eth_ip(&ip));
+    }
+    write_pcap(path, &c, u32::from(LINK_ETHERNET), false, false)
+}

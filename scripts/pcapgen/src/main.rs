@@ -16,6 +16,9 @@
 //! - `stream.pcap`: Ethernet. TCP that needs reassembly: sequence numbers
 //!   wrapping past 2^32, segments out of order, retransmitted and re-sent
 //!   overlapping, and a session with bytes lost to the capture.
+//! - `evasion.pcap`: Ethernet. One marker per TCP session, hidden by
+//!   segmentation (two segments, one byte each), reordering, a conflicting
+//!   overlap, a gap, sequence wrap, and the 1 MiB reassembly depth.
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
@@ -33,5 +36,6 @@ fn main() -> std::io::Result<()> {
     files::tunnels(&dir.join("tunnels.pcapng"))?;
     files::cooked(&dir.join("cooked-sll.pcap"), &dir.join("cooked-sll2.pcap"))?;
     files::stream(&dir.join("stream.pcap"))?;
+    files::evasion(&dir.join("evasion.pcap"))?;
     Ok(())
 }
