@@ -85,6 +85,7 @@ impl Default for RulesSection {
         Self {
             paths: vec![PathBuf::from("signatures")],
             stream_window_kib: 16,
+            cache_dir: Some(PathBuf::from(".mirador-cache")),
             address_groups: BTreeMap::new(),
             port_groups: BTreeMap::new(),
         }
@@ -112,6 +113,9 @@ pub struct RulesSection {
     pub paths: Vec<PathBuf>,
     /// Bytes of each TCP direction kept for inspection across segments, KiB.
     pub stream_window_kib: u64,
+    /// Where compiled Hyperscan databases are cached between runs; unset:
+    /// no cache.
+    pub cache_dir: Option<PathBuf>,
     /// Address groups rules name as `$NAME`, over Suricata's defaults
     /// (`HOME_NET` = the RFC 1918 networks, `EXTERNAL_NET` = `!$HOME_NET` ...).
     pub address_groups: BTreeMap<String, String>,

@@ -4,18 +4,28 @@
 //! **packet** group looks at single packet payloads (UDP, ICMP, IP, `tcp-pkt`,
 //! TCP rules with `dsize` or `flow:no_stream`, rules without payload
 //! matches, and TCP rules on flows that are not reassembled); the **stream**
-//! group looks at reassembled TCP data. Each group has a Hyperscan block
-//! database of one literal per rule, its fast pattern (the content marked
+//! group looks at reassembled TCP data. Each group has a Hyperscan database
+//! of one literal per rule, its fast pattern (the content marked
 //! `fast_pattern`, else the longest positive content), used as a prefilter:
-//! only rules whose fast pattern occurs in a buffer are verified in full by
-//! [`PayloadProgram`]. Rules without a positive content are verified on
-//! every buffer of their group.
+//! only rules whose fast pattern occurs are verified in full by
+//! [`PayloadProgram`]. The packet group's database is in block mode; the
+//! stream group's is in streaming mode, so that each TCP direction keeps a
+//! Hyperscan stream and a fast pattern split over segments is still seen.
+//! Rules without a positive content are verified on every buffer of their
+//! group.
+//!
+//! Compiled databases are cached on disk (serialized, named by a hash of
+//! their patterns and the Hyperscan version), so a restart with unchanged
+//! rules loads them instead of compiling.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hyperscan::prelude::*;
-use hyperscan::Block;
+use hyperscan::{Block, Serialized, Streaming};
+use sha1::{Digest, Sha1};
 
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
@@ -48,9 +58,9 @@ impl CompiledRule {
 }
 
 /// One group of rules with its prefilter.
-pub struct Group {
+pub struct Group<D> {
     /// Hyperscan database of the fast patterns, when any rule has one.
-    pub database: Option<BlockDatabase>,
+    pub database: Option<D>,
     /// Rule index of each pattern id.
     pub pattern_rule: Vec<u32>,
     /// Rules verified on every buffer (no positive content).
@@ -59,7 +69,7 @@ pub struct Group {
     pub longest_pattern: usize,
 }
 
-impl std::fmt::Debug for Group {
+impl<D> std::fmt::Debug for Group<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Group")
             .field("patterns", &self.pattern_rule.len())
@@ -87,11 +97,28 @@ pub struct Engine {
     /// Every rule, indexed by the groups.
     pub rules: Vec<CompiledRule>,
     /// Rules on packet payloads.
-    pub packet: Group,
+    pub packet: Group<BlockDatabase>,
     /// Rules on reassembled TCP streams.
-    pub stream: Group,
+    pub stream: Group<StreamingDatabase>,
     /// Distinct flowbit names.
     pub flowbit_count: usize,
+    /// How the databases were obtained.
+    pub build: BuildReport,
+}
+
+/// How long building took and what it produced.
+#[derive(Debug, Clone, Default)]
+pub struct BuildReport {
+    /// Time to compile (or load) both databases.
+    pub elapsed: Duration,
+    /// True when both came from the cache.
+    pub cached: bool,
+    /// Bytes of the packet database.
+    pub packet_bytes: usize,
+    /// Bytes of the stream database.
+    pub stream_bytes: usize,
+    /// Bytes of Hyperscan stream state per open stream (two per TCP flow).
+    pub stream_state_bytes: usize,
 }
 
 /// Where a rule is inspected.
@@ -173,33 +200,93 @@ impl GroupBuilder {
         self.longest = self.longest.max(content.bytes.len());
     }
 
-    fn build(self) -> Result<Group, EngineError> {
+    /// Compiles the database in mode `M`, or loads it from `cache` when a
+    /// database of the same patterns was compiled before. Returns whether it
+    /// came from the cache.
+    fn build<M: Mode>(
+        self,
+        cache: Option<&Path>,
+    ) -> Result<(Group<Database<M>>, bool), EngineError> {
+        let mut cached = false;
         let database = if self.patterns.is_empty() {
             None
         } else {
-            let patterns = Patterns(self.patterns);
-            Some(
-                patterns
-                    .build::<Block>()
-                    .map_err(|e| EngineError::Hyperscan {
-                        group: self.name,
-                        reason: e.to_string(),
-                    })?,
-            )
+            let file =
+                cache.map(|dir| dir.join(format!("{}-{}.hsdb", self.name, key_of(&self.patterns))));
+            let loaded = file
+                .as_deref()
+                .and_then(|f| std::fs::read(f).ok())
+                .and_then(|bytes| bytes.deserialize::<M>().ok());
+            cached = loaded.is_some();
+            let database = match loaded {
+                Some(db) => db,
+                None => {
+                    let db = Patterns(self.patterns.clone()).build::<M>().map_err(|e| {
+                        EngineError::Hyperscan {
+                            group: self.name,
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    if let Some(file) = &file {
+                        store(file, &db);
+                    }
+                    db
+                }
+            };
+            Some(database)
         };
-        Ok(Group {
-            database,
-            pattern_rule: self.pattern_rule,
-            always: self.always,
-            longest_pattern: self.longest,
-        })
+        Ok((
+            Group {
+                database,
+                pattern_rule: self.pattern_rule,
+                always: self.always,
+                longest_pattern: self.longest,
+            },
+            cached,
+        ))
+    }
+}
+
+/// The cache key of a database: its mode's group name is in the file name;
+/// this hashes the Hyperscan version and every pattern with its flags.
+fn key_of(patterns: &[Pattern]) -> String {
+    let mut hash = Sha1::new();
+    hash.update(hyperscan::version_str().to_bytes());
+    for p in patterns {
+        hash.update(p.expression.as_bytes());
+        hash.update(format!("/{:?}/{:?};", p.flags, p.id).as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes a database to the cache (write then rename); a failure only costs
+/// the next start a compile, so it is logged and ignored.
+fn store<M: Mode>(file: &Path, db: &Database<M>) {
+    let written = (|| -> std::io::Result<()> {
+        let bytes = db
+            .serialize()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temp = file.with_extension("hsdb.inprogress");
+        std::fs::write(&temp, &*bytes)?;
+        std::fs::rename(&temp, file)
+    })();
+    if let Err(e) = written {
+        tracing::warn!(path = %file.display(), "could not cache the compiled rules: {e}");
     }
 }
 
 impl Engine {
-    /// Compiles the rules of `set`; a rule whose pcre PCRE2 refuses is
-    /// returned among the rejected, with its location.
-    pub fn compile(set: &RuleSet) -> Result<(Self, Vec<RuleError>), EngineError> {
+    /// Compiles the rules of `set` (databases cached under `cache` when
+    /// given); a rule whose pcre PCRE2 refuses is returned among the
+    /// rejected, with its location.
+    pub fn compile(
+        set: &RuleSet,
+        cache: Option<&Path>,
+    ) -> Result<(Self, Vec<RuleError>), EngineError> {
+        let started = Instant::now();
         let mut rules = Vec::new();
         let mut rejected = Vec::new();
         let mut bits: HashMap<String, u16> = HashMap::new();
@@ -265,12 +352,34 @@ impl Engine {
                 stream.add(index as u32, &compiled.rule);
             }
         }
+        let (packet, packet_cached) = packet.build::<Block>(cache)?;
+        let (stream, stream_cached) = stream.build::<Streaming>(cache)?;
+        let build = BuildReport {
+            elapsed: started.elapsed(),
+            cached: packet_cached && stream_cached,
+            packet_bytes: packet
+                .database
+                .as_ref()
+                .and_then(|d| d.size().ok())
+                .unwrap_or(0),
+            stream_bytes: stream
+                .database
+                .as_ref()
+                .and_then(|d| d.size().ok())
+                .unwrap_or(0),
+            stream_state_bytes: stream
+                .database
+                .as_ref()
+                .and_then(|d| d.stream_size().ok())
+                .unwrap_or(0),
+        };
         Ok((
             Self {
                 rules,
-                packet: packet.build()?,
-                stream: stream.build()?,
+                packet,
+                stream,
                 flowbit_count: bits.len(),
+                build,
             },
             rejected,
         ))

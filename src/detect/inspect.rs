@@ -129,8 +129,10 @@ pub struct PacketView<'a> {
     pub payload_len: u32,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct FlowState {
+    /// Hyperscan stream of each TCP direction, once it carried data.
+    scanners: [Option<hyperscan::Stream>; 2],
     windows: [Vec<u8>; 2],
     /// Stream offset of each window's first byte.
     bases: [u64; 2],
@@ -171,8 +173,7 @@ struct Context {
 /// One worker's inspection state.
 pub struct Detector {
     engine: Arc<Engine>,
-    packet_scratch: Option<Scratch>,
-    stream_scratch: Option<Scratch>,
+    scratch: Option<Scratch>,
     candidates: Vec<u32>,
     stamps: Vec<u32>,
     generation: u32,
@@ -192,11 +193,24 @@ impl std::fmt::Debug for Detector {
     }
 }
 
-fn scratch_for(group: &Group) -> Option<Scratch> {
-    group
-        .database
-        .as_ref()
-        .and_then(|db| db.alloc_scratch().ok())
+/// One scratch sized for both databases.
+fn scratch_for(engine: &Engine) -> Option<Scratch> {
+    let mut scratch = match (&engine.packet.database, &engine.stream.database) {
+        (Some(db), _) => db.alloc_scratch().ok()?,
+        (None, Some(db)) => db.alloc_scratch().ok()?,
+        (None, None) => return None,
+    };
+    if let Some(db) = &engine.stream.database {
+        db.realloc_scratch(&mut scratch).ok()?;
+    }
+    Some(scratch)
+}
+
+/// Closes a Hyperscan stream (its matches at close are of no interest).
+fn close(stream: hyperscan::Stream, scratch: Option<&Scratch>) {
+    if let Some(scratch) = scratch {
+        let _ = stream.close(scratch, |_, _, _, _| Matching::Continue);
+    }
 }
 
 impl Detector {
@@ -204,8 +218,7 @@ impl Detector {
     /// stream direction for inspection.
     pub fn new(engine: Arc<Engine>, window_bytes: usize) -> Self {
         Self {
-            packet_scratch: scratch_for(&engine.packet),
-            stream_scratch: scratch_for(&engine.stream),
+            scratch: scratch_for(&engine),
             stamps: vec![0; engine.rules.len()],
             engine,
             candidates: Vec::new(),
@@ -239,7 +252,7 @@ impl Detector {
             stream_base: None,
         };
         let engine = Arc::clone(&self.engine);
-        self.collect(&engine.packet, false, packet.payload, 0);
+        self.collect_packet(&engine.packet, packet.payload);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             if packet.reassembled && engine.on_both(rule) {
@@ -296,14 +309,7 @@ impl Detector {
             payload_len: None,
             stream_base: Some(base),
         };
-        let reach = engine.stream.longest_pattern.saturating_sub(1);
-        let scan_from = old_len.saturating_sub(reach);
-        self.collect(
-            &engine.stream,
-            true,
-            &buffer[scan_from..],
-            old_len - scan_from,
-        );
+        self.collect_stream(&engine, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             self.verify(
@@ -325,6 +331,9 @@ impl Detector {
     pub fn stream_gap(&mut self, stream: &StreamId) {
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
             state.windows[stream.dir].clear();
+            if let Some(scanner) = state.scanners[stream.dir].take() {
+                close(scanner, self.scratch.as_ref());
+            }
         }
     }
 
@@ -335,39 +344,67 @@ impl Detector {
 
     /// Forgets a flow; returns how many detections it had.
     pub fn end_flow(&mut self, flow_id: u64) -> u32 {
-        self.flows.remove(&flow_id).map_or(0, |s| s.detections)
+        let Some(mut state) = self.flows.remove(&flow_id) else {
+            return 0;
+        };
+        for scanner in state.scanners.iter_mut().filter_map(Option::take) {
+            close(scanner, self.scratch.as_ref());
+        }
+        state.detections
     }
 
-    /// Fills `candidates` with the rules of `group` to verify on `buffer`:
-    /// those whose fast pattern ends past `min_end`, and those without one.
-    fn collect(&mut self, group: &Group, stream: bool, buffer: &[u8], min_end: usize) {
+    /// Starts a candidate list: a new generation of stamps, nothing in it.
+    fn begin_candidates(&mut self) {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             self.stamps.iter_mut().for_each(|s| *s = 0);
             self.generation = 1;
         }
         self.candidates.clear();
-        let scratch = if stream {
-            self.stream_scratch.as_ref()
-        } else {
-            self.packet_scratch.as_ref()
-        };
-        if let (Some(db), Some(scratch)) = (group.database.as_ref(), scratch) {
+    }
+
+    /// Ends a candidate list: adds the rules without a fast pattern and
+    /// puts them all in rule order.
+    fn end_candidates<D>(&mut self, group: &Group<D>) {
+        self.candidates.extend_from_slice(&group.always);
+        self.candidates.sort_unstable();
+    }
+
+    /// Candidates of the packet group for one payload.
+    fn collect_packet(&mut self, group: &Group<BlockDatabase>, payload: &[u8]) {
+        self.begin_candidates();
+        if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
             let (stamps, candidates, generation) =
                 (&mut self.stamps, &mut self.candidates, self.generation);
-            let _ = db.scan(buffer, scratch, |id, _from, to, _flags| {
-                if to as usize > min_end {
-                    let rule = group.pattern_rule[id as usize];
-                    if stamps[rule as usize] != generation {
-                        stamps[rule as usize] = generation;
-                        candidates.push(rule);
-                    }
-                }
+            let _ = db.scan(payload, scratch, |id, _, _, _| {
+                note(group, id, stamps, candidates, generation);
                 Matching::Continue
             });
         }
-        self.candidates.extend_from_slice(&group.always);
-        self.candidates.sort_unstable();
+        self.end_candidates(group);
+    }
+
+    /// Candidates of the stream group for a direction's new bytes, through
+    /// its Hyperscan stream (opened here on first use).
+    fn collect_stream(&mut self, engine: &Engine, stream: &StreamId, bytes: &[u8]) {
+        self.begin_candidates();
+        let group = &engine.stream;
+        if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
+            let state = self.flows.entry(stream.flow_id).or_default();
+            let scanner = &mut state.scanners[stream.dir];
+            if scanner.is_none() {
+                *scanner = db.open_stream().ok();
+            }
+            if let Some(scanner) = scanner.as_ref() {
+                let (stamps, candidates, generation) =
+                    (&mut self.stamps, &mut self.candidates, self.generation);
+                let _ = scanner.scan(bytes, scratch, |id, _, _, _| {
+                    note(group, id, stamps, candidates, generation);
+                    Matching::Continue
+                });
+            }
+        }
+        self.end_candidates(group);
     }
 
     fn verify(
@@ -541,5 +578,31 @@ impl Detector {
             };
         }
         allow
+    }
+}
+
+/// Records the rule of pattern `id` as a candidate, once per generation.
+fn note<D>(
+    group: &Group<D>,
+    id: u32,
+    stamps: &mut [u32],
+    candidates: &mut Vec<u32>,
+    generation: u32,
+) {
+    let rule = group.pattern_rule[id as usize];
+    if stamps[rule as usize] != generation {
+        stamps[rule as usize] = generation;
+        candidates.push(rule);
+    }
+}
+
+impl Drop for Detector {
+    fn drop(&mut self) {
+        let scratch = self.scratch.take();
+        for (_, mut state) in self.flows.drain() {
+            for scanner in state.scanners.iter_mut().filter_map(Option::take) {
+                close(scanner, scratch.as_ref());
+            }
+        }
     }
 }

@@ -89,11 +89,11 @@ def write_big_pcap(path: Path, copies: int):
 
 def test_sigint_flushes_open_flows_and_finalizes_files(tmp_path: Path):
     big = tmp_path / "big.pcap"
-    write_big_pcap(big, 4000)
+    write_big_pcap(big, 8000)
     out = tmp_path / "out"
     proc = subprocess.Popen([mirador_bin(), "replay", "--out", str(out), str(big)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
+    time.sleep(0.3)
     assert proc.poll() is None, "replay finished before the signal: make the input bigger"
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)

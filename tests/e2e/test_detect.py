@@ -84,3 +84,18 @@ def test_dpdk_run_detects_what_replay_detects(tmp_path: Path):
     query = "select * exclude (flow_id) from read_parquet('{}/detections/**/*.parquet') order by all"
     live = duckdb.sql(query.format(tmp_path / "run")).fetchall()
     assert live and live == duckdb.sql(query.format(tmp_path / "replay")).fetchall()
+
+
+def test_compiled_rules_are_cached_for_the_next_start(tmp_path: Path):
+    rules = write_rules(tmp_path)
+    config = tmp_path / "cache.toml"
+    config.write_text(f'[rules]\ncache_dir = "{tmp_path / "cache"}"\n')
+    extra = ["--rules", str(rules), "--config", str(config)]
+    first = replay(tmp_path / "a", PCAPS / "stream.pcap", extra=extra)
+    assert "cached=false" in first.stderr
+    assert len(list((tmp_path / "cache").glob("*.hsdb"))) == 2
+    second = replay(tmp_path / "b", PCAPS / "stream.pcap", extra=extra)
+    assert "cached=true" in second.stderr
+    query = "select * exclude (flow_id) from read_parquet('{}/detections/**/*.parquet') order by all"
+    assert duckdb.sql(query.format(tmp_path / "a")).fetchall() == \
+        duckdb.sql(query.format(tmp_path / "b")).fetchall()
