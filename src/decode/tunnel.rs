@@ -28,6 +28,13 @@ const GRE_PROTO_ETHERNET: u16 = 0x6558;
 const GRE_PROTO_ERSPAN_II: u16 = 0x88be;
 /// GRE protocol: ERSPAN type III.
 const GRE_PROTO_ERSPAN_III: u16 = 0x22eb;
+/// GRE protocol: PPP (PPTP and other PPP-over-GRE tunnels).
+const GRE_PROTO_PPP: u16 = 0x880b;
+/// Enhanced GRE (RFC 2637, PPTP): the acknowledgment number is present.
+const GRE_FLAG_ACK: u16 = 0x0080;
+/// PPP protocol numbers of IPv4 and IPv6.
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
 const ERSPAN_II_HEADER_LEN: usize = 8;
 const ERSPAN_III_HEADER_LEN: usize = 12;
 const ERSPAN_III_PLATFORM_LEN: usize = 8;
@@ -117,15 +124,58 @@ pub struct GreInner<'a> {
     pub payload: GrePayload<'a>,
 }
 
-/// Reads a GRE header (RFC 2784/2890) and any ERSPAN header below it.
-/// `Ok(None)` for GRE that carries something other than IP or Ethernet
-/// (PPTP's enhanced GRE, for one), which is then tracked as a GRE flow.
+/// The IP packet inside a PPP frame (address and control bytes, and a
+/// compressed one-byte protocol field, allowed); `None` for other protocols.
+fn ppp_ip(frame: &[u8]) -> Option<&[u8]> {
+    let frame = frame.strip_prefix(&[0xff, 0x03]).unwrap_or(frame);
+    let (&first, rest) = frame.split_first()?;
+    let (protocol, inner) = if first & 0x01 == 1 {
+        (u16::from(first), rest)
+    } else {
+        let (&second, rest) = rest.split_first()?;
+        (u16::from_be_bytes([first, second]), rest)
+    };
+    matches!(protocol, PPP_IPV4 | PPP_IPV6).then_some(inner)
+}
+
+/// Enhanced GRE (version 1, PPTP): a key (payload length and call id),
+/// optional sequence and acknowledgment numbers, then PPP.
+fn enhanced_gre(
+    data: &[u8],
+    flags: u16,
+    protocol: u16,
+) -> Result<Option<GreInner<'_>>, DecodeError> {
+    if protocol != GRE_PROTO_PPP || flags & GRE_FLAG_KEY == 0 {
+        return Ok(None);
+    }
+    let key = data.get(4..8).ok_or(DecodeError::GreHeader)?;
+    let call_id = u32::from(u16::from_be_bytes([key[2], key[3]]));
+    let mut at = 8;
+    if flags & GRE_FLAG_SEQUENCE != 0 {
+        at += 4;
+    }
+    if flags & GRE_FLAG_ACK != 0 {
+        at += 4;
+    }
+    let frame = data.get(at..).ok_or(DecodeError::GreHeader)?;
+    Ok(ppp_ip(frame).map(|ip| GreInner {
+        kind: TunnelKind::Gre,
+        id: Some(call_id),
+        payload: GrePayload::Ip(ip),
+    }))
+}
+
+/// Reads a GRE header (RFC 2784/2890, and PPTP's enhanced GRE) and any
+/// ERSPAN or PPP header below it. `Ok(None)` for GRE that carries something
+/// other than IP or Ethernet, which is then tracked as a GRE flow.
 pub fn gre_payload(data: &[u8]) -> Result<Option<GreInner<'_>>, DecodeError> {
     let base = data.get(..GRE_BASE_LEN).ok_or(DecodeError::GreHeader)?;
     let flags = u16::from_be_bytes([base[0], base[1]]);
     let protocol = u16::from_be_bytes([base[2], base[3]]);
-    if flags & GRE_VERSION_MASK != 0 {
-        return Ok(None);
+    match flags & GRE_VERSION_MASK {
+        0 => {}
+        1 => return enhanced_gre(data, flags, protocol),
+        _ => return Ok(None),
     }
     let mut at = GRE_BASE_LEN;
     if flags & (GRE_FLAG_CHECKSUM | GRE_FLAG_ROUTING) != 0 {
@@ -152,6 +202,14 @@ pub fn gre_payload(data: &[u8]) -> Result<Option<GreInner<'_>>, DecodeError> {
             kind: TunnelKind::Gre,
             id: key,
             payload: GrePayload::Ethernet(inner),
+        },
+        GRE_PROTO_PPP => match ppp_ip(inner) {
+            Some(ip) => GreInner {
+                kind: TunnelKind::Gre,
+                id: key,
+                payload: GrePayload::Ip(ip),
+            },
+            None => return Ok(None),
         },
         GRE_PROTO_ERSPAN_II if !has_sequence => GreInner {
             kind: TunnelKind::ErspanII,
@@ -199,6 +257,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ppp_over_gre_carries_ip_in_both_gre_versions() {
+        let ip = [0x45, 0, 0, 20];
+        let mut plain = vec![0x00, 0x00, 0x88, 0x0b, 0x00, 0x21];
+        plain.extend_from_slice(&ip);
+        let inner = gre_payload(&plain).unwrap().unwrap();
+        assert!(matches!(inner.payload, GrePayload::Ip(p) if p == ip));
+        // PPTP: version 1, key (length, call id 7), sequence, address/control, compressed protocol.
+        let mut pptp = vec![
+            0x30, 0x01, 0x88, 0x0b, 0x00, 0x05, 0x00, 0x07, 0, 0, 0, 1, 0xff, 0x03, 0x21,
+        ];
+        pptp.extend_from_slice(&ip);
+        let inner = gre_payload(&pptp).unwrap().unwrap();
+        assert_eq!(inner.id, Some(7));
+        assert!(matches!(inner.payload, GrePayload::Ip(p) if p == ip));
+        // PPP carrying LCP (0xc021) is not IP.
+        assert!(gre_payload(&[0x00, 0x00, 0x88, 0x0b, 0xc0, 0x21, 1])
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
     fn vxlan_without_vni_flag_is_not_vxlan() {
         assert!(vxlan_payload(&[0u8; 16]).is_none());
         let parsed = vxlan_payload(&[0x08, 0, 0, 0, 0, 0x12, 0x34, 0, 0xaa]).unwrap();
@@ -231,9 +310,11 @@ mod tests {
     }
 
     #[test]
-    fn pptp_enhanced_gre_is_left_alone() {
-        assert!(gre_payload(&[0x30, 0x81, 0x88, 0x0b, 0, 0, 0, 0])
-            .unwrap()
-            .is_none());
+    fn truncated_enhanced_gre_is_a_header_error() {
+        // Sequence and acknowledgment flagged but cut off.
+        assert!(matches!(
+            gre_payload(&[0x30, 0x81, 0x88, 0x0b, 0, 0, 0, 0]),
+            Err(DecodeError::GreHeader)
+        ));
     }
 }
