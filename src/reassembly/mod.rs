@@ -264,7 +264,7 @@ impl Stream {
         self.hold(offset, data, config.policy, budget);
         if self.held_bytes > config.stream_memcap {
             self.counters.memcap_flushes += 1;
-            self.skip_to_held(id, sink);
+            self.skip_to_held(id, config, sink);
             self.drain(id, config, budget, sink);
         }
     }
@@ -295,7 +295,7 @@ impl Stream {
             return;
         }
         let until = self.held.first().map_or(acked, |h| h.offset.min(acked));
-        self.gap(id, until - self.next, sink);
+        self.gap(id, until - self.next, config, sink);
         self.drain(id, config, budget, sink);
     }
 
@@ -308,7 +308,7 @@ impl Stream {
         sink: &mut impl StreamSink,
     ) {
         while !self.held.is_empty() {
-            self.skip_to_held(id, sink);
+            self.skip_to_held(id, config, sink);
             self.drain(id, config, budget, sink);
         }
     }
@@ -338,20 +338,35 @@ impl Stream {
         self.next += data.len() as u64;
     }
 
-    fn gap(&mut self, id: &StreamId, len: u64, sink: &mut impl StreamSink) {
+    /// Skips `len` bytes never seen; past the depth nothing is reported,
+    /// as nothing there is inspected.
+    fn gap(
+        &mut self,
+        id: &StreamId,
+        len: u64,
+        config: &ReassemblyConfig,
+        sink: &mut impl StreamSink,
+    ) {
         if len == 0 {
             return;
         }
-        self.counters.gaps += 1;
-        self.counters.gap_bytes += len;
-        sink.stream_gap(id, self.next, len);
+        if !self.depth_done(config) {
+            self.counters.gaps += 1;
+            self.counters.gap_bytes += len;
+            sink.stream_gap(id, self.next, len);
+        }
         self.next += len;
     }
 
-    fn skip_to_held(&mut self, id: &StreamId, sink: &mut impl StreamSink) {
+    fn skip_to_held(
+        &mut self,
+        id: &StreamId,
+        config: &ReassemblyConfig,
+        sink: &mut impl StreamSink,
+    ) {
         if let Some(first) = self.held.first() {
             let len = first.offset.saturating_sub(self.next);
-            self.gap(id, len, sink);
+            self.gap(id, len, config, sink);
         }
     }
 
