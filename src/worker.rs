@@ -129,6 +129,11 @@ impl<S: RecordSink> Worker<S> {
         self.flows.stats()
     }
 
+    /// Out-of-order bytes held by reassembly now, and at most.
+    pub fn reassembly_memory(&self) -> &crate::reassembly::ReassemblyBudget {
+        self.flows.reassembly_memory()
+    }
+
     /// Flows open now.
     pub fn active_flows(&self) -> usize {
         self.flows.len()
