@@ -98,6 +98,9 @@ pub struct Engine {
     pub rules: Vec<CompiledRule>,
     /// Rules on packet payloads.
     pub packet: Group<BlockDatabase>,
+    /// Plain `tcp` payload rules, on packets of TCP directions that are not
+    /// reassembled (the stream group covers the others).
+    pub fallback: Group<BlockDatabase>,
     /// Rules on reassembled TCP streams.
     pub stream: Group<StreamingDatabase>,
     /// Distinct flowbit names.
@@ -113,7 +116,7 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// True when both came from the cache.
     pub cached: bool,
-    /// Bytes of the packet database.
+    /// Bytes of the packet databases (packet and fallback groups).
     pub packet_bytes: usize,
     /// Bytes of the stream database.
     pub stream_bytes: usize,
@@ -342,26 +345,28 @@ impl Engine {
             });
         }
         let mut packet = GroupBuilder::new("packet");
+        let mut fallback = GroupBuilder::new("fallback");
         let mut stream = GroupBuilder::new("stream");
         for (index, compiled) in rules.iter().enumerate() {
-            let (on_packets, on_streams) = placement(&compiled.rule);
-            if on_packets {
-                packet.add(index as u32, &compiled.rule);
+            match placement(&compiled.rule) {
+                (true, true) => fallback.add(index as u32, &compiled.rule),
+                (true, false) => packet.add(index as u32, &compiled.rule),
+                _ => {}
             }
-            if on_streams {
+            if placement(&compiled.rule).1 {
                 stream.add(index as u32, &compiled.rule);
             }
         }
         let (packet, packet_cached) = packet.build::<Block>(cache)?;
+        let (fallback, fallback_cached) = fallback.build::<Block>(cache)?;
         let (stream, stream_cached) = stream.build::<Streaming>(cache)?;
         let build = BuildReport {
             elapsed: started.elapsed(),
-            cached: packet_cached && stream_cached,
-            packet_bytes: packet
-                .database
-                .as_ref()
-                .and_then(|d| d.size().ok())
-                .unwrap_or(0),
+            cached: packet_cached && fallback_cached && stream_cached,
+            packet_bytes: [&packet, &fallback]
+                .iter()
+                .filter_map(|g| g.database.as_ref().and_then(|d| d.size().ok()))
+                .sum(),
             stream_bytes: stream
                 .database
                 .as_ref()
@@ -377,6 +382,7 @@ impl Engine {
             Self {
                 rules,
                 packet,
+                fallback,
                 stream,
                 flowbit_count: bits.len(),
                 build,
@@ -385,9 +391,13 @@ impl Engine {
         ))
     }
 
-    /// True for plain `tcp` rules, which inspect packets only when their
-    /// flow is not reassembled.
-    pub fn on_both(&self, rule: u32) -> bool {
-        placement(&self.rules[rule as usize].rule) == (true, true)
+    /// Every rule's fast pattern (bytes, case-insensitive), for benchmarks
+    /// that scan with the prefilter alone.
+    pub fn fast_patterns(&self) -> Vec<(Vec<u8>, bool)> {
+        self.rules
+            .iter()
+            .filter_map(|r| fast_pattern(&r.rule))
+            .map(|c| (c.bytes.clone(), c.nocase))
+            .collect()
     }
 }

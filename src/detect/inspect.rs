@@ -193,13 +193,20 @@ impl std::fmt::Debug for Detector {
     }
 }
 
-/// One scratch sized for both databases.
+/// One scratch sized for every database.
 fn scratch_for(engine: &Engine) -> Option<Scratch> {
-    let mut scratch = match (&engine.packet.database, &engine.stream.database) {
+    let blocks = [&engine.packet.database, &engine.fallback.database];
+    let mut scratch = match (
+        blocks.iter().find_map(|d| d.as_ref()),
+        &engine.stream.database,
+    ) {
         (Some(db), _) => db.alloc_scratch().ok()?,
         (None, Some(db)) => db.alloc_scratch().ok()?,
         (None, None) => return None,
     };
+    for db in blocks.iter().filter_map(|d| d.as_ref()) {
+        db.realloc_scratch(&mut scratch).ok()?;
+    }
     if let Some(db) = &engine.stream.database {
         db.realloc_scratch(&mut scratch).ok()?;
     }
@@ -252,12 +259,13 @@ impl Detector {
             stream_base: None,
         };
         let engine = Arc::clone(&self.engine);
-        self.collect_packet(&engine.packet, packet.payload);
+        if packet.reassembled {
+            self.collect_packet(&[&engine.packet], packet.payload);
+        } else {
+            self.collect_packet(&[&engine.packet, &engine.fallback], packet.payload);
+        }
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
-            if packet.reassembled && engine.on_both(rule) {
-                continue;
-            }
             self.verify(
                 &engine.rules[rule as usize],
                 &context,
@@ -365,23 +373,27 @@ impl Detector {
 
     /// Ends a candidate list: adds the rules without a fast pattern and
     /// puts them all in rule order.
-    fn end_candidates<D>(&mut self, group: &Group<D>) {
-        self.candidates.extend_from_slice(&group.always);
+    fn end_candidates<D>(&mut self, groups: &[&Group<D>]) {
+        for group in groups {
+            self.candidates.extend_from_slice(&group.always);
+        }
         self.candidates.sort_unstable();
     }
 
-    /// Candidates of the packet group for one payload.
-    fn collect_packet(&mut self, group: &Group<BlockDatabase>, payload: &[u8]) {
+    /// Candidates of packet groups for one payload.
+    fn collect_packet(&mut self, groups: &[&Group<BlockDatabase>], payload: &[u8]) {
         self.begin_candidates();
-        if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
-            let (stamps, candidates, generation) =
-                (&mut self.stamps, &mut self.candidates, self.generation);
-            let _ = db.scan(payload, scratch, |id, _, _, _| {
-                note(group, id, stamps, candidates, generation);
-                Matching::Continue
-            });
+        for group in groups {
+            if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
+                let (stamps, candidates, generation) =
+                    (&mut self.stamps, &mut self.candidates, self.generation);
+                let _ = db.scan(payload, scratch, |id, _, _, _| {
+                    note(group, id, stamps, candidates, generation);
+                    Matching::Continue
+                });
+            }
         }
-        self.end_candidates(group);
+        self.end_candidates(groups);
     }
 
     /// Candidates of the stream group for a direction's new bytes, through
@@ -404,7 +416,7 @@ impl Detector {
                 });
             }
         }
-        self.end_candidates(group);
+        self.end_candidates(&[group]);
     }
 
     fn verify(
@@ -427,15 +439,17 @@ impl Detector {
         if !proto_ok {
             return;
         }
-        let forward = rule.src.matches(context.src)
-            && rule.src_ports.matches(context.src_port)
-            && rule.dst.matches(context.dst)
-            && rule.dst_ports.matches(context.dst_port);
+        // Ports first: cheaper than address lists.
+        let forward = rule.src_ports.matches(context.src_port)
+            && rule.dst_ports.matches(context.dst_port)
+            && rule.src.matches(context.src)
+            && rule.dst.matches(context.dst);
         let backward = rule.bidirectional
-            && rule.src.matches(context.dst)
+            && !forward
             && rule.src_ports.matches(context.dst_port)
-            && rule.dst.matches(context.src)
-            && rule.dst_ports.matches(context.src_port);
+            && rule.dst_ports.matches(context.src_port)
+            && rule.src.matches(context.dst)
+            && rule.dst.matches(context.src);
         if !(forward || backward) {
             return;
         }

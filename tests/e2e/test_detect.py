@@ -93,7 +93,7 @@ def test_compiled_rules_are_cached_for_the_next_start(tmp_path: Path):
     extra = ["--rules", str(rules), "--config", str(config)]
     first = replay(tmp_path / "a", PCAPS / "stream.pcap", extra=extra)
     assert "cached=false" in first.stderr
-    assert len(list((tmp_path / "cache").glob("*.hsdb"))) == 2
+    assert len(list((tmp_path / "cache").glob("*.hsdb"))) == 3
     second = replay(tmp_path / "b", PCAPS / "stream.pcap", extra=extra)
     assert "cached=true" in second.stderr
     query = "select * exclude (flow_id) from read_parquet('{}/detections/**/*.parquet') order by all"

@@ -55,6 +55,67 @@ impl Cidr {
     }
 }
 
+impl Cidr {
+    /// The first and last address of the network, as integers (IPv4 in
+    /// the low 32 bits).
+    fn range(&self) -> (bool, u128, u128) {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let host = 32 - u32::from(self.prefix);
+                let mask = if host == 32 { 0 } else { u32::MAX << host };
+                let lo = u32::from(a) & mask;
+                (true, u128::from(lo), u128::from(lo | !mask))
+            }
+            IpAddr::V6(a) => {
+                let host = 128 - u32::from(self.prefix);
+                let mask = if host == 128 { 0 } else { u128::MAX << host };
+                let lo = u128::from(a) & mask;
+                (false, lo, lo | !mask)
+            }
+        }
+    }
+}
+
+/// A list of networks as sorted, merged address ranges: a lookup is a
+/// binary search however long the list (IP reputation rules list hundreds).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetSet {
+    v4: Vec<(u128, u128)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl NetSet {
+    fn from_nets(nets: &[Cidr]) -> Self {
+        let mut set = Self::default();
+        for net in nets {
+            let (v4, lo, hi) = net.range();
+            if v4 { &mut set.v4 } else { &mut set.v6 }.push((lo, hi));
+        }
+        for ranges in [&mut set.v4, &mut set.v6] {
+            ranges.sort_unstable();
+            let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+            for &(lo, hi) in ranges.iter() {
+                match merged.last_mut() {
+                    Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                    _ => merged.push((lo, hi)),
+                }
+            }
+            *ranges = merged;
+        }
+        set
+    }
+
+    /// True when `ip` is in one of the networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (ranges, value) = match ip {
+            IpAddr::V4(a) => (&self.v4, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (&self.v6, u128::from(a)),
+        };
+        let at = ranges.partition_point(|r| r.1 < value);
+        ranges.get(at).is_some_and(|r| r.0 <= value)
+    }
+}
+
 /// An address expression of a rule header.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddressSpec {
@@ -66,14 +127,32 @@ pub enum AddressSpec {
     Not(Box<AddressSpec>),
     /// `[a, b, ...]`.
     List(Vec<AddressSpec>),
+    /// A list of plain networks, as ranges.
+    Set(NetSet),
 }
 
 impl AddressSpec {
+    /// A list whose items are all plain networks becomes a [`NetSet`].
+    fn list(items: Vec<AddressSpec>) -> Self {
+        let nets: Option<Vec<Cidr>> = items
+            .iter()
+            .map(|item| match item {
+                Self::Net(net) => Some(*net),
+                _ => None,
+            })
+            .collect();
+        match nets {
+            Some(nets) if !nets.is_empty() => Self::Set(NetSet::from_nets(&nets)),
+            _ => Self::List(items),
+        }
+    }
+
     /// True when `ip` matches.
     pub fn matches(&self, ip: IpAddr) -> bool {
         match self {
             Self::Any => true,
             Self::Net(net) => net.contains(ip),
+            Self::Set(set) => set.contains(ip),
             Self::Not(inner) => !inner.matches(ip),
             Self::List(items) => list_matches(
                 items,
@@ -233,7 +312,7 @@ impl Vars {
                 .into_iter()
                 .map(|item| self.address_at(item.trim(), depth))
                 .collect::<Result<Vec<_>, _>>()?;
-            return Ok(AddressSpec::List(items));
+            return Ok(AddressSpec::list(items));
         }
         Cidr::parse(text).map(AddressSpec::Net).ok_or_else(bad)
     }
@@ -353,6 +432,28 @@ mod tests {
         assert!(!spec.matches(443));
         assert!(vars.port(":1023").unwrap().matches(0));
         assert!(vars.port("!80").unwrap().matches(81));
+    }
+
+    #[test]
+    fn long_network_lists_become_range_sets_with_the_same_answers() {
+        let vars = Vars::default();
+        let text = "[1.2.3.4, 10.0.0.0/8, 10.1.0.0/16, 192.168.1.0/255.255.255.0, 2001:db8::/32, 11.0.0.0/8]";
+        let spec = vars.address(text).unwrap();
+        assert!(matches!(spec, AddressSpec::Set(_)));
+        for (ip, hit) in [
+            ("1.2.3.4", true),
+            ("1.2.3.5", false),
+            ("10.200.1.1", true),
+            ("11.255.255.255", true),
+            ("12.0.0.0", false),
+            ("192.168.1.77", true),
+            ("192.168.2.1", false),
+            ("2001:db8:ffff::1", true),
+            ("2001:db9::1", false),
+            ("0.0.0.0", false),
+        ] {
+            assert_eq!(spec.matches(ip.parse().unwrap()), hit, "{ip}");
+        }
     }
 
     #[test]
