@@ -3,14 +3,16 @@
 # capture into mbufs once and then serves it endlessly at memory speed through
 # the real ethdev receive API. Two runs of SECONDS each on one worker lcore:
 #   1. --rx-only: receive bursts and free them (the capture path alone);
-#   2. the full pipeline: decode, flows, Parquet.
+#   2. the full pipeline: decode, flows, reassembly, the rules in RULES, Parquet.
 # It prints both rates per worker and their ratio.
-#   scripts/bench-dpdk.sh [PCAP] [SECONDS]
-# PCAP defaults to ../shared/pcaps/ndpi-benign-mix.pcap (Ethernet pcap), SECONDS to 20.
+#   scripts/bench-dpdk.sh [PCAP] [SECONDS] [RULES]
+# PCAP defaults to ../shared/pcaps/ndpi-benign-mix.pcap (Ethernet pcap), SECONDS
+# to 20, RULES (a rules file or folder) to signatures/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pcap=$(realpath "${1:-../shared/pcaps/ndpi-benign-mix.pcap}")
 seconds=${2:-20}
+rules=${3:-signatures}
 [ -f "$pcap" ] || { echo "bench-dpdk: capture not found: $pcap" >&2; exit 2; }
 for tool in capinfos tshark; do
   command -v "$tool" >/dev/null || { echo "bench-dpdk: $tool missing (run scripts/setup.sh)" >&2; exit 2; }
@@ -45,9 +47,9 @@ rate() { awk '/^  lcore/ {for (i = 1; i <= NF; i++) if ($i == "packets/s") print
 gbps() { awk '/^  lcore/ {for (i = 1; i <= NF; i++) if ($i == "Gbit/s") print $(i-1)}' "$work/$1.txt"; }
 
 run rx --rx-only
-run pipeline
-echo "rx-only   (receive + free)  per worker: $(rate rx) packets/s, $(gbps rx) Gbit/s"
-echo "pipeline  (decode + flows)  per worker: $(rate pipeline) packets/s, $(gbps pipeline) Gbit/s"
+run pipeline --rules "$rules"
+echo "rx-only   (receive + free)   per worker: $(rate rx) packets/s, $(gbps rx) Gbit/s"
+echo "pipeline  (rules: $rules)   per worker: $(rate pipeline) packets/s, $(gbps pipeline) Gbit/s"
 awk -v a="$(rate pipeline)" -v b="$(rate rx)" 'BEGIN { printf "pipeline / rx-only: %.3f\n", a / b }'
 echo
 echo "full pipeline run:"
