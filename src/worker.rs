@@ -213,6 +213,10 @@ impl<S: RecordSink> Worker<S> {
                     len,
                     0,
                 ) {
+                    Ok(Decoded::BadTransport(decoded, error)) => {
+                        self.stats.decode.count(error);
+                        inspect_flowless(self.detector.as_mut(), &mut self.sink, &decoded);
+                    }
                     Ok(Decoded::Packet(decoded)) => track(
                         &mut self.flows,
                         self.detector.as_mut(),
@@ -224,6 +228,10 @@ impl<S: RecordSink> Worker<S> {
                 }
             }
             Ok(Decoded::NotIp) => self.stats.decode.not_ip += 1,
+            Ok(Decoded::BadTransport(decoded, error)) => {
+                self.stats.decode.count(error);
+                inspect_flowless(self.detector.as_mut(), &mut self.sink, &decoded);
+            }
             Err(e) => self.stats.decode.count(e),
         }
     }
@@ -289,6 +297,35 @@ fn track<S: RecordSink>(
         dst: packet.dst,
         src_port: packet.src_port(),
         dst_port: packet.dst_port(),
+        transport_valid: true,
+        payload: packet.payload,
+        payload_len: packet.payload_len,
+    };
+    detector.inspect_packet(&view, &mut |d| sink.detection(d));
+}
+
+/// Runs the packet rules over an IP packet that belongs to no flow (its
+/// transport header is broken): `ip` rules still apply, as in Suricata.
+fn inspect_flowless<S: RecordSink>(
+    detector: Option<&mut Detector>,
+    sink: &mut S,
+    packet: &DecodedPacket<'_>,
+) {
+    let Some(detector) = detector else {
+        return;
+    };
+    let view = PacketView {
+        ts_ns: packet.meta.ts_ns,
+        flow_id: 0,
+        to_server: true,
+        established: false,
+        reassembled: false,
+        proto: packet.proto,
+        src: packet.src,
+        dst: packet.dst,
+        src_port: 0,
+        dst_port: 0,
+        transport_valid: false,
         payload: packet.payload,
         payload_len: packet.payload_len,
     };

@@ -213,6 +213,11 @@ pub enum Decoded<'a> {
     Fragment(Fragment<'a>),
     /// A frame that carries no IP (ARP, LLDP, STP ...): valid, but not tracked.
     NotIp,
+    /// An IP packet whose TCP, UDP or ICMP header is broken: counted as a
+    /// decode error and tracked in no flow, but still an IP packet (with
+    /// [`Transport::Other`] and the bytes after the IP header as payload)
+    /// for rules on `ip`.
+    BadTransport(DecodedPacket<'a>, DecodeError),
 }
 
 /// Why a frame could not be decoded. Each reason has its own counter.
@@ -453,20 +458,29 @@ pub fn decode_transport<'a>(
     payload_len: u32,
     depth: u8,
 ) -> Result<Decoded<'a>, DecodeError> {
+    let ip_packet = |transport, payload: &'a [u8], header_len: usize| DecodedPacket {
+        meta,
+        src,
+        dst,
+        proto,
+        transport,
+        payload_len: payload_len.saturating_sub(header_len as u32),
+        payload,
+    };
     let packet = |transport, payload: &'a [u8], header_len: usize| {
-        Decoded::Packet(DecodedPacket {
-            meta,
-            src,
-            dst,
-            proto,
-            transport,
-            payload_len: payload_len.saturating_sub(header_len as u32),
-            payload,
-        })
+        Decoded::Packet(ip_packet(transport, payload, header_len))
+    };
+    let broken = |error| {
+        Ok(Decoded::BadTransport(
+            ip_packet(Transport::Other, data, 0),
+            error,
+        ))
     };
     match proto {
         ip_proto::TCP => {
-            let tcp = TcpSlice::from_slice(data).map_err(|_| DecodeError::TcpHeader)?;
+            let Ok(tcp) = TcpSlice::from_slice(data) else {
+                return broken(DecodeError::TcpHeader);
+            };
             let header = TcpHeader {
                 src_port: tcp.source_port(),
                 dst_port: tcp.destination_port(),
@@ -482,7 +496,9 @@ pub fn decode_transport<'a>(
             ))
         }
         ip_proto::UDP => {
-            let udp = UdpSlice::from_slice_lax(data).map_err(|_| DecodeError::UdpHeader)?;
+            let Ok(udp) = UdpSlice::from_slice_lax(data) else {
+                return broken(DecodeError::UdpHeader);
+            };
             let (src_port, dst_port) = (udp.source_port(), udp.destination_port());
             if dst_port == tunnel::VXLAN_PORT {
                 if let Some(inner) = tunnel::vxlan_payload(udp.payload()) {
@@ -498,7 +514,7 @@ pub fn decode_transport<'a>(
         }
         ip_proto::ICMP | ip_proto::ICMPV6 => {
             if data.len() < 2 {
-                return Err(DecodeError::IcmpHeader);
+                return broken(DecodeError::IcmpHeader);
             }
             let payload = data.get(ICMP_HEADER_LEN..).unwrap_or_default();
             let transport = Transport::Icmp {

@@ -123,6 +123,8 @@ pub struct PacketView<'a> {
     pub src_port: u16,
     /// Receiver's port.
     pub dst_port: u16,
+    /// False when the TCP/UDP/ICMP header is broken: only `ip` rules apply.
+    pub transport_valid: bool,
     /// Transport payload as captured.
     pub payload: &'a [u8],
     /// Transport payload length from the headers, bytes.
@@ -168,6 +170,7 @@ struct Context {
     established: bool,
     payload_len: Option<u32>,
     stream_base: Option<u64>,
+    transport_valid: bool,
 }
 
 /// One worker's inspection state.
@@ -257,6 +260,7 @@ impl Detector {
             established: packet.established,
             payload_len: Some(packet.payload_len),
             stream_base: None,
+            transport_valid: packet.transport_valid,
         };
         let engine = Arc::clone(&self.engine);
         if packet.reassembled {
@@ -316,6 +320,7 @@ impl Detector {
             established: true,
             payload_len: None,
             stream_base: Some(base),
+            transport_valid: true,
         };
         self.collect_stream(&engine, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
@@ -429,12 +434,13 @@ impl Detector {
     ) {
         let rule = &compiled.rule;
         let proto_ok = match rule.protocol {
+            Protocol::Ip => true,
+            _ if !context.transport_valid => false,
             Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream => {
                 context.proto == ip_proto::TCP
             }
             Protocol::Udp => context.proto == ip_proto::UDP,
             Protocol::Icmp => matches!(context.proto, ip_proto::ICMP | ip_proto::ICMPV6),
-            Protocol::Ip => true,
         };
         if !proto_ok {
             return;

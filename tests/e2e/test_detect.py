@@ -1,10 +1,11 @@
 """Rules against traffic: detections in Parquet, read back with DuckDB."""
 
+import subprocess
 from pathlib import Path
 
 import duckdb
 
-from conftest import PCAPS, dpdk_eal, replay, run_dpdk, summary_value
+from conftest import PCAPS, dpdk_eal, replay, require, run_dpdk, summary_value
 
 RULES = r'''
 alert tcp any any -> any 8080 (msg:"split across out-of-order segments"; flow:established,to_server; content:"wxyz0123"; offset:590; depth:20; metadata: family test; sid:100; rev:2;)
@@ -99,3 +100,18 @@ def test_compiled_rules_are_cached_for_the_next_start(tmp_path: Path):
     query = "select * exclude (flow_id) from read_parquet('{}/detections/**/*.parquet') order by all"
     assert duckdb.sql(query.format(tmp_path / "a")).fetchall() == \
         duckdb.sql(query.format(tmp_path / "b")).fetchall()
+
+
+def test_ip_rules_see_every_ip_packet_even_with_a_broken_tcp_header(tmp_path: Path):
+    rules = tmp_path / "ip.rules"
+    rules.write_text('alert ip any any -> any any (msg:"every ip packet"; sid:200;)\n'
+                     'alert tcp any any -> any any (msg:"every tcp packet"; sid:201;)\n')
+    pcap = PCAPS / "basic.pcap"
+    replay(tmp_path / "out", pcap, extra=["--rules", str(rules)])
+    count = lambda flt: len(subprocess.run(
+        [require("tshark"), "-r", str(pcap), "-Y", flt], capture_output=True, text=True, check=True
+    ).stdout.splitlines())
+    counts = dict(detections(tmp_path / "out"))
+    # The frame cut inside its TCP header is an IP packet but not a TCP one.
+    assert counts[200] == count("ip or ipv6")
+    assert counts[201] == count("tcp and not _ws.malformed")
