@@ -35,6 +35,7 @@ fn packets() -> Vec<DecodedPacket<'static>> {
             },
             payload_len: 40,
             payload: &[],
+            segment: &[],
         })
         .collect()
 }

@@ -19,9 +19,20 @@ use crate::worker::WorkerConfig;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 const MIB: u64 = 1 << 20;
 
-/// A configuration file that could not be used.
+/// A configuration file or `--set` that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `--set` wants `KEY=VALUE`.
+    #[error("--set {0:?}: expected KEY=VALUE (KEY a dotted path such as reassembly.depth_bytes)")]
+    SetSyntax(String),
+    /// The key or value of a `--set` does not fit the configuration.
+    #[error("--set {assignment:?}: {reason}")]
+    Set {
+        /// The assignment as given.
+        assignment: String,
+        /// Why.
+        reason: String,
+    },
     /// The file could not be read.
     #[error("{path}: {source}")]
     Read {
@@ -56,10 +67,22 @@ pub struct Config {
     pub replay: ReplaySection,
     /// Live capture through DPDK (`mirador run`).
     pub dpdk: DpdkSection,
+    /// Packet decoding.
+    pub decode: DecodeSection,
     /// TCP stream reassembly.
     pub reassembly: ReassemblySection,
     /// Signatures.
     pub rules: RulesSection,
+}
+
+/// `[decode]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecodeSection {
+    /// Check TCP, UDP and ICMP checksums; packets that fail are counted
+    /// (`bad_checksum`) and skipped. Off by default: captures often carry
+    /// checksums the NIC never filled in (also `--checksum-validation`).
+    pub checksum_validation: bool,
 }
 
 /// `[reassembly]`
@@ -232,6 +255,7 @@ impl Default for Config {
             defrag: DefragSection::default(),
             replay: ReplaySection::default(),
             dpdk: DpdkSection::default(),
+            decode: DecodeSection::default(),
             reassembly: ReassemblySection::default(),
             rules: RulesSection::default(),
         }
@@ -333,6 +357,46 @@ impl Config {
         })
     }
 
+    /// Applies `KEY=VALUE` (`--set`): KEY is a dotted path into the
+    /// configuration, VALUE a TOML value (a bare word is taken as a string).
+    pub fn set(&mut self, assignment: &str) -> Result<(), ConfigError> {
+        let (key, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| ConfigError::SetSyntax(assignment.to_owned()))?;
+        let fail = |reason: String| ConfigError::Set {
+            assignment: assignment.to_owned(),
+            reason,
+        };
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.trim().to_owned()));
+        let mut tree = toml::Value::try_from(&*self).map_err(|e| fail(e.to_string()))?;
+        let mut node = &mut tree;
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        for (i, part) in parts.iter().enumerate() {
+            let table = node
+                .as_table_mut()
+                .ok_or_else(|| fail(format!("{} is not a section", parts[..i].join("."))))?;
+            if i + 1 == parts.len() {
+                if !table.contains_key(*part)
+                    && !matches!(parts[..i], ["rules", "address_groups" | "port_groups"])
+                {
+                    return Err(fail(format!("unknown key {key}")));
+                }
+                table.insert((*part).to_owned(), value.clone());
+                break;
+            }
+            node = table
+                .entry((*part).to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        }
+        *self = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+        Ok(())
+    }
+
     /// Parses TOML text.
     pub fn parse(text: &str) -> Result<Self, toml::de::Error> {
         toml::from_str(text)
@@ -369,6 +433,7 @@ impl Config {
                     midstream: self.reassembly.midstream,
                 },
             },
+            checksum_validation: self.decode.checksum_validation,
             defrag: DefragConfig {
                 memcap: usize::try_from(self.defrag.memcap_mib.saturating_mul(MIB))
                     .unwrap_or(usize::MAX),
@@ -417,6 +482,30 @@ mod tests {
         assert_eq!(config.sensor, "edge-1");
         assert_eq!(config.flow.max_flows, 10);
         assert_eq!(config.flow.timeouts, TimeoutSection::default());
+    }
+
+    #[test]
+    fn set_assigns_dotted_keys_with_toml_values() {
+        let mut config = Config::default();
+        config.set("reassembly.depth_bytes=4096").unwrap();
+        config.set("reassembly.overlap_policy=last").unwrap();
+        config.set("flow.timeouts.udp_new = 5").unwrap();
+        config
+            .set("rules.address_groups.HOME_NET=[10.0.0.0/8]")
+            .unwrap();
+        config.set("sensor=\"edge 2\"").unwrap();
+        assert_eq!(config.reassembly.depth_bytes, 4096);
+        assert_eq!(config.reassembly.overlap_policy, OverlapPolicy::Last);
+        assert_eq!(config.flow.timeouts.udp_new, 5);
+        assert_eq!(config.rules.address_groups["HOME_NET"], "[10.0.0.0/8]");
+        assert_eq!(config.sensor, "edge 2");
+        assert!(config
+            .set("reassembly.depth=1")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown key"));
+        assert!(config.set("reassembly.depth_bytes=lots").is_err());
+        assert!(config.set("no-equals").is_err());
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub fn run_pipeline(data: &[u8]) -> usize {
             memcap: 4_096,
             timeout_ns: 10_000,
         },
+        // Half the inputs also go through checksum validation.
+        checksum_validation: data.len() % 2 == 1,
     };
     let mut worker = Worker::new(0, config, 0, Vec::<FlowRecord>::new());
     let mut rest = data;

@@ -89,6 +89,14 @@ struct CommonArgs {
     /// reassembly.midstream].
     #[arg(long)]
     midstream: bool,
+    /// Check TCP, UDP and ICMP checksums and skip packets that fail
+    /// [config: decode.checksum_validation, default: off].
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    checksum_validation: Option<String>,
+    /// Set any configuration key, e.g. `--set reassembly.depth_bytes=0`
+    /// (repeatable; applied after --config, before the other flags).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 impl CommonArgs {
@@ -97,6 +105,9 @@ impl CommonArgs {
             Some(path) => Config::load(&path)?,
             None => Config::default(),
         };
+        for assignment in &self.set {
+            config.set(assignment)?;
+        }
         if let Some(out) = self.out {
             config.output.dir = out;
         }
@@ -108,6 +119,9 @@ impl CommonArgs {
         }
         if self.midstream {
             config.reassembly.midstream = true;
+        }
+        if let Some(mode) = self.checksum_validation {
+            config.decode.checksum_validation = mode == "on";
         }
         Ok(config)
     }

@@ -7,7 +7,9 @@
 
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
-use crate::decode::{self, decode_transport, DecodeStats, Decoded, DecodedPacket};
+use crate::decode::{
+    self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket,
+};
 use crate::detect::{DetectStats, Detection, Detector, PacketView};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink};
 use crate::reassembly::{StreamId, StreamSink};
@@ -48,6 +50,8 @@ pub struct WorkerConfig {
     pub flow: FlowConfig,
     /// Fragment reassembly caps.
     pub defrag: DefragConfig,
+    /// Check transport checksums and skip packets that fail.
+    pub checksum_validation: bool,
 }
 
 /// One worker's pipeline state.
@@ -59,6 +63,7 @@ pub struct Worker<S: RecordSink> {
     stats: WorkerStats,
     last_sweep_ns: u64,
     detector: Option<Detector>,
+    checksum_validation: bool,
 }
 
 /// The flow table's sink while rules are loaded: stream data goes through
@@ -110,6 +115,7 @@ impl<S: RecordSink> Worker<S> {
             stats: WorkerStats::default(),
             last_sweep_ns: 0,
             detector: None,
+            checksum_validation: config.checksum_validation,
         }
     }
 
@@ -191,6 +197,10 @@ impl<S: RecordSink> Worker<S> {
         match decode::decode(packet) {
             Ok(Decoded::Packet(decoded)) => {
                 self.stats.decode.ip += 1;
+                if self.checksum_validation && !checksum::transport_ok(&decoded) {
+                    self.stats.decode.count(DecodeError::BadChecksum);
+                    return;
+                }
                 track(
                     &mut self.flows,
                     self.detector.as_mut(),
@@ -216,6 +226,11 @@ impl<S: RecordSink> Worker<S> {
                     Ok(Decoded::BadTransport(decoded, error)) => {
                         self.stats.decode.count(error);
                         inspect_flowless(self.detector.as_mut(), &mut self.sink, &decoded);
+                    }
+                    Ok(Decoded::Packet(decoded))
+                        if self.checksum_validation && !checksum::transport_ok(&decoded) =>
+                    {
+                        self.stats.decode.count(DecodeError::BadChecksum)
                     }
                     Ok(Decoded::Packet(decoded)) => track(
                         &mut self.flows,

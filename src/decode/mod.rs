@@ -12,6 +12,7 @@
 //! Decode never allocates and never panics: a frame it cannot read is a
 //! [`DecodeError`] whose reason is counted in [`DecodeStats`].
 
+pub mod checksum;
 pub mod fragment;
 pub mod link;
 pub mod tunnel;
@@ -161,6 +162,8 @@ pub struct DecodedPacket<'a> {
     pub payload_len: u32,
     /// Captured transport payload.
     pub payload: &'a [u8],
+    /// The captured transport header and payload, for checksum validation.
+    pub segment: &'a [u8],
 }
 
 impl DecodedPacket<'_> {
@@ -275,11 +278,15 @@ pub enum DecodeError {
     /// Datagrams whose fragments did not all arrive before the timeout.
     #[error("fragment_timeout")]
     FragmentTimeout,
+    /// A TCP, UDP or ICMP checksum is wrong (counted only with checksum
+    /// validation on).
+    #[error("bad_checksum")]
+    BadChecksum,
 }
 
 impl DecodeError {
     /// Every reason, in counter order.
-    pub const ALL: [DecodeError; 17] = [
+    pub const ALL: [DecodeError; 18] = [
         Self::LinkTruncated,
         Self::VlanTruncated,
         Self::MplsTruncated,
@@ -297,6 +304,7 @@ impl DecodeError {
         Self::FragmentInvalid,
         Self::FragmentMemcap,
         Self::FragmentTimeout,
+        Self::BadChecksum,
     ];
 }
 
@@ -466,6 +474,7 @@ pub fn decode_transport<'a>(
         transport,
         payload_len: payload_len.saturating_sub(header_len as u32),
         payload,
+        segment: data,
     };
     let packet = |transport, payload: &'a [u8], header_len: usize| {
         Decoded::Packet(ip_packet(transport, payload, header_len))

@@ -746,6 +746,7 @@ mod tests {
             transport,
             payload_len: 0,
             payload: &[],
+            segment: &[],
         }
     }
 

@@ -126,3 +126,26 @@ def test_rules_check_names_bad_rules_and_loads_the_rest(tmp_path: Path):
         assert f"local.rules:{line}: sid {sid}: {what}" in result.stdout, result.stdout
     assert "local.rules:5: sid 5: unsupported keyword 'protocol http'" in result.stderr
     assert "http.uri" in result.stdout
+
+
+def test_checksum_validation_skips_what_tshark_calls_bad(tmp_path: Path):
+    data = bytearray((PCAPS / "stream.pcap").read_bytes())
+    # Flip the last byte of every fifth frame (classic pcap, little-endian).
+    offset, index = 24, 0
+    while offset + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, offset + 8)[0]
+        if index % 5 == 4:
+            data[offset + 16 + caplen - 1] ^= 0x5a
+        offset += 16 + caplen
+        index += 1
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(bytes(data))
+    tshark = subprocess.run(
+        ["tshark", "-r", str(bad), "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+         "-Y", "tcp.checksum.status == 0 || udp.checksum.status == 0"],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    assert tshark, "some frames were corrupted"
+    off = replay(tmp_path / "off", bad)
+    on = replay(tmp_path / "on", bad, extra=["--checksum-validation", "on"])
+    assert "bad_checksum" not in off.stdout
+    assert int(summary_value(on.stdout, "bad_checksum")) == len(tshark)
