@@ -108,6 +108,7 @@ impl Default for RulesSection {
         Self {
             paths: vec![PathBuf::from("signatures")],
             stream_window_kib: 16,
+            window_memcap_mib: 256,
             cache_dir: Some(PathBuf::from(".mirador-cache")),
             address_groups: BTreeMap::new(),
             port_groups: BTreeMap::new(),
@@ -136,6 +137,9 @@ pub struct RulesSection {
     pub paths: Vec<PathBuf>,
     /// Bytes of each TCP direction kept for inspection across segments, KiB.
     pub stream_window_kib: u64,
+    /// Bytes of those windows a worker keeps in all, MiB; past it a
+    /// direction keeps no history (counted as `windows_dropped`).
+    pub window_memcap_mib: u64,
     /// Where compiled Hyperscan databases are cached between runs; unset:
     /// no cache.
     pub cache_dir: Option<PathBuf>,

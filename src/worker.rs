@@ -88,6 +88,11 @@ impl<S: RecordSink> StreamSink for Inspecting<'_, S> {
         self.detector.stream_gap(stream);
         self.sink.stream_gap(stream, offset, len);
     }
+
+    fn stream_depth(&mut self, stream: &StreamId) {
+        self.detector.stream_done(stream);
+        self.sink.stream_depth(stream);
+    }
 }
 
 impl<S: RecordSink> RecordSink for Inspecting<'_, S> {

@@ -87,6 +87,9 @@ pub struct DetectStats {
     pub detections: u64,
     /// Matches a threshold or detection filter kept quiet.
     pub suppressed: u64,
+    /// Stream windows given up because the windows' memory cap was reached
+    /// (later matches in those directions see only new data).
+    pub windows_dropped: u64,
 }
 
 impl DetectStats {
@@ -97,6 +100,7 @@ impl DetectStats {
         self.verified += other.verified;
         self.detections += other.detections;
         self.suppressed += other.suppressed;
+        self.windows_dropped += other.windows_dropped;
     }
 }
 
@@ -183,6 +187,9 @@ pub struct Detector {
     flows: HashMap<u64, FlowState, FxBuildHasher>,
     thresholds: HashMap<(u32, u32, ThresholdKind, TrackKey), ThresholdWindow, FxBuildHasher>,
     window_bytes: usize,
+    /// Bytes held in stream windows now, and the most they may hold.
+    window_memory: usize,
+    window_memcap: usize,
     stats: DetectStats,
 }
 
@@ -225,8 +232,9 @@ fn close(stream: hyperscan::Stream, scratch: Option<&Scratch>) {
 
 impl Detector {
     /// A detector over `engine`, keeping up to `window_bytes` of each
-    /// stream direction for inspection.
-    pub fn new(engine: Arc<Engine>, window_bytes: usize) -> Self {
+    /// stream direction for inspection and `window_memcap` bytes of windows
+    /// in all.
+    pub fn new(engine: Arc<Engine>, window_bytes: usize, window_memcap: usize) -> Self {
         Self {
             scratch: scratch_for(&engine),
             stamps: vec![0; engine.rules.len()],
@@ -236,6 +244,8 @@ impl Detector {
             flows: HashMap::default(),
             thresholds: HashMap::default(),
             window_bytes: window_bytes.max(WINDOW_TAIL * 2),
+            window_memory: 0,
+            window_memcap,
             stats: DetectStats::default(),
         }
     }
@@ -295,6 +305,7 @@ impl Detector {
         let window_bytes = self.window_bytes;
         let state = self.flows.entry(stream.flow_id).or_default();
         let window = &mut state.windows[stream.dir];
+        self.window_memory -= window.len();
         if window.is_empty() {
             state.bases[stream.dir] = offset;
         }
@@ -335,7 +346,14 @@ impl Detector {
         }
         self.candidates = candidates;
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
-            state.windows[stream.dir] = buffer;
+            if self.window_memory + buffer.len() > self.window_memcap {
+                // Over the cap: this direction keeps no history.
+                self.stats.windows_dropped += 1;
+                state.windows[stream.dir] = Vec::new();
+            } else {
+                self.window_memory += buffer.len();
+                state.windows[stream.dir] = buffer;
+            }
         }
     }
 
@@ -343,11 +361,18 @@ impl Detector {
     /// into what comes next.
     pub fn stream_gap(&mut self, stream: &StreamId) {
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
-            state.windows[stream.dir].clear();
+            self.window_memory -= state.windows[stream.dir].len();
+            state.windows[stream.dir] = Vec::new();
             if let Some(scanner) = state.scanners[stream.dir].take() {
                 close(scanner, self.scratch.as_ref());
             }
         }
+    }
+
+    /// A direction passed the reassembly depth: its Hyperscan stream and
+    /// window are let go.
+    pub fn stream_done(&mut self, stream: &StreamId) {
+        self.stream_gap(stream);
     }
 
     /// Detections of a flow so far.
@@ -360,6 +385,7 @@ impl Detector {
         let Some(mut state) = self.flows.remove(&flow_id) else {
             return 0;
         };
+        self.window_memory -= state.windows.iter().map(Vec::len).sum::<usize>();
         for scanner in state.scanners.iter_mut().filter_map(Option::take) {
             close(scanner, self.scratch.as_ref());
         }
@@ -624,5 +650,62 @@ impl Drop for Detector {
                 close(scanner, scratch.as_ref());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::rules::{RuleSet, Vars};
+
+    fn detector(rules: &str, window_memcap: usize) -> Detector {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.rules");
+        std::fs::write(&path, rules).unwrap();
+        let set = RuleSet::load(&[path], &Vars::default());
+        let (engine, rejected) = Engine::compile(&set, None).unwrap();
+        assert!(rejected.is_empty() && !engine.rules.is_empty());
+        Detector::new(Arc::new(engine), 16 << 10, window_memcap)
+    }
+
+    fn stream(flow_id: u64) -> StreamId {
+        StreamId {
+            flow_id,
+            dir: 0,
+            src: "10.0.0.1:1000".parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn split_pattern_is_found_once_across_chunks() {
+        let mut d = detector("alert tcp any any -> any any (content:\"SECRET\"; sid:1;)\n", 1 << 20);
+        let mut found = Vec::new();
+        d.inspect_stream(1, &stream(1), 0, b"xxSEC", &mut |x| found.push(x));
+        d.inspect_stream(2, &stream(1), 5, b"RETyy", &mut |x| found.push(x));
+        d.inspect_stream(3, &stream(1), 10, b"zz", &mut |x| found.push(x));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].stream_offset, Some(8));
+        assert_eq!(d.end_flow(1), 1);
+        assert_eq!(d.window_memory, 0);
+    }
+
+    #[test]
+    fn window_memory_stays_under_its_cap_and_drops_are_counted() {
+        let rules = "alert tcp any any -> any any (content:\"abc\"; content:\"xyz\"; distance:0; sid:1;)\n";
+        let mut d = detector(rules, 4_096);
+        let mut found = 0;
+        for flow in 0..100 {
+            d.inspect_stream(1, &stream(flow), 0, &[b'.'; 100], &mut |_| found += 1);
+            assert!(d.window_memory <= 4_096);
+        }
+        assert!(d.stats().windows_dropped > 0);
+        // A match inside one chunk needs no history.
+        d.inspect_stream(2, &stream(99), 100, b"abc...xyz", &mut |_| found += 1);
+        assert_eq!(found, 1);
+        for flow in 0..100 {
+            d.end_flow(flow);
+        }
+        assert_eq!(d.window_memory, 0);
     }
 }

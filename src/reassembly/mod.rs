@@ -120,6 +120,11 @@ pub trait StreamSink {
     fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
         let _ = (stream, offset, len);
     }
+
+    /// The direction reached the reassembly depth: nothing more will come.
+    fn stream_depth(&mut self, stream: &StreamId) {
+        let _ = stream;
+    }
 }
 
 /// One TCP segment as reassembly sees it.
@@ -329,11 +334,14 @@ impl Stream {
             let room = config.depth.saturating_sub(self.next);
             if room < data.len() as u64 {
                 shown = &data[..room as usize];
-                self.counters.depth_reached = true;
             }
         }
         if !shown.is_empty() {
             sink.stream_data(id, self.next, shown);
+        }
+        if shown.len() < data.len() && !self.counters.depth_reached {
+            self.counters.depth_reached = true;
+            sink.stream_depth(id);
         }
         self.next += data.len() as u64;
     }

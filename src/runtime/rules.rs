@@ -16,6 +16,7 @@ const SKIPPED_SHOWN: usize = 20;
 pub struct LoadedRules {
     engine: Option<Arc<Engine>>,
     window_bytes: usize,
+    window_memcap: usize,
 }
 
 impl LoadedRules {
@@ -23,7 +24,7 @@ impl LoadedRules {
     pub fn detector(&self) -> Option<Detector> {
         self.engine
             .as_ref()
-            .map(|engine| Detector::new(Arc::clone(engine), self.window_bytes))
+            .map(|engine| Detector::new(Arc::clone(engine), self.window_bytes, self.window_memcap))
     }
 }
 
@@ -73,6 +74,8 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     let loaded = LoadedRules {
         engine: (!engine.rules.is_empty()).then(|| Arc::new(engine)),
         window_bytes: usize::try_from(config.rules.stream_window_kib << 10).unwrap_or(usize::MAX),
+        window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
     };
     Ok((loaded, summary))
 }

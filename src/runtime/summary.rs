@@ -182,12 +182,13 @@ impl fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds)",
+            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} windows dropped)",
             d.stats.detections,
             d.stats.packets,
             d.stats.stream_bytes,
             d.stats.verified,
-            d.stats.suppressed
+            d.stats.suppressed,
+            d.stats.windows_dropped
         )?;
         writeln!(
             f,
