@@ -616,7 +616,10 @@ mod tests {
         r
     }
 
-    fn read_all(bytes: &[u8]) -> Result<Vec<(u64, LinkType, u32, Vec<u8>)>, CaptureError> {
+    /// A packet as the tests compare it: time, link type, wire length, bytes.
+    type Owned = (u64, LinkType, u32, Vec<u8>);
+
+    fn read_all(bytes: &[u8]) -> Result<Vec<Owned>, CaptureError> {
         let mut file = CaptureFile::new(Path::new("test.pcap"), bytes)?;
         let mut out = Vec::new();
         while let Some(p) = file.next_packet()? {
