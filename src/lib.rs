@@ -3,11 +3,13 @@
 //! The crate is laid out as its pipeline: [`capture`] (packet sources),
 //! [`decode`] (link, IP, transport and tunnel headers, IP defragmentation),
 //! [`flow`] (the per-worker flow table), [`reassembly`] (TCP streams),
+//! [`applayer`] (protocol parsers over streams),
 //! [`detect`] (rules), [`output`]
 //! (Parquet), with
 //! [`worker`] running those stages to completion over each batch and
 //! [`runtime`] wiring sources, workers and writers together.
 
+pub mod applayer;
 pub mod capture;
 pub mod config;
 pub mod decode;

@@ -5,6 +5,7 @@
 //! locks. Every packet source (file replay now, NIC queues later) calls
 //! [`Worker::process`] with a batch of [`RawPacket`]s.
 
+use crate::applayer::AppLayer;
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
@@ -63,45 +64,66 @@ pub struct Worker<S: RecordSink> {
     stats: WorkerStats,
     last_sweep_ns: u64,
     detector: Option<Detector>,
+    applayer: AppLayer,
     checksum_validation: bool,
 }
 
-/// The flow table's sink while rules are loaded: stream data goes through
-/// the detector, and each flow record learns its detection count.
-struct Inspecting<'a, S> {
-    detector: &'a mut Detector,
+/// The flow table's sink: stream data goes through the application-layer
+/// parsers and (with rules) the detector before the output sink, and each
+/// flow record learns its application protocol and detection count.
+struct Stages<'a, S> {
+    applayer: &'a mut AppLayer,
+    detector: Option<&'a mut Detector>,
     sink: &'a mut S,
     ts_ns: u64,
 }
 
-impl<S: RecordSink> StreamSink for Inspecting<'_, S> {
+impl<S: RecordSink> StreamSink for Stages<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
-        let sink = &mut *self.sink;
-        self.detector
-            .inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
+        self.applayer.data(stream.flow_id, stream.dir, bytes);
+        if let Some(detector) = self.detector.as_deref_mut() {
+            let sink = &mut *self.sink;
+            detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
                 sink.detection(d)
             });
+        }
         self.sink.stream_data(stream, offset, bytes);
     }
 
     fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
-        self.detector.stream_gap(stream);
+        self.applayer.gap(stream.flow_id, stream.dir);
+        if let Some(detector) = self.detector.as_deref_mut() {
+            detector.stream_gap(stream);
+        }
         self.sink.stream_gap(stream, offset, len);
     }
 
     fn stream_depth(&mut self, stream: &StreamId) {
-        self.detector.stream_done(stream);
+        if let Some(detector) = self.detector.as_deref_mut() {
+            detector.stream_done(stream);
+        }
         self.sink.stream_depth(stream);
     }
 }
 
-impl<S: RecordSink> RecordSink for Inspecting<'_, S> {
+impl<S: RecordSink> RecordSink for Stages<'_, S> {
     fn flow_record(&mut self, mut record: FlowRecord) {
-        record.detections = if record.end_reason == EndReason::Active {
-            self.detector.flow_detections(record.flow_id)
+        let interim = record.end_reason == EndReason::Active;
+        record.http = if interim {
+            self.applayer.summary(record.flow_id).cloned()
         } else {
-            self.detector.end_flow(record.flow_id)
+            self.applayer.end_flow(record.flow_id)
         };
+        if record.http.is_some() {
+            record.app_proto = Some("http");
+        }
+        if let Some(detector) = self.detector.as_deref_mut() {
+            record.detections = if interim {
+                detector.flow_detections(record.flow_id)
+            } else {
+                detector.end_flow(record.flow_id)
+            };
+        }
         self.sink.flow_record(record);
     }
 
@@ -120,6 +142,7 @@ impl<S: RecordSink> Worker<S> {
             stats: WorkerStats::default(),
             last_sweep_ns: 0,
             detector: None,
+            applayer: AppLayer::default(),
             checksum_validation: config.checksum_validation,
         }
     }
@@ -208,6 +231,7 @@ impl<S: RecordSink> Worker<S> {
                 }
                 track(
                     &mut self.flows,
+                    &mut self.applayer,
                     self.detector.as_mut(),
                     &mut self.sink,
                     &decoded,
@@ -239,6 +263,7 @@ impl<S: RecordSink> Worker<S> {
                     }
                     Ok(Decoded::Packet(decoded)) => track(
                         &mut self.flows,
+                        &mut self.applayer,
                         self.detector.as_mut(),
                         &mut self.sink,
                         &decoded,
@@ -257,23 +282,17 @@ impl<S: RecordSink> Worker<S> {
     }
 
     /// Ends the flows idle at `now_ns`, or every flow (`None`), through the
-    /// detector when there is one.
+    /// later stages.
     fn end_flows(&mut self, now_ns: Option<u64>) {
-        let Some(detector) = self.detector.as_mut() else {
-            match now_ns {
-                Some(now) => self.flows.expire(now, &mut self.sink),
-                None => self.flows.flush(&mut self.sink),
-            }
-            return;
-        };
-        let mut inspecting = Inspecting {
-            detector,
+        let mut stages = Stages {
+            applayer: &mut self.applayer,
+            detector: self.detector.as_mut(),
             sink: &mut self.sink,
             ts_ns: now_ns.unwrap_or(self.flows.now_ns()),
         };
         match now_ns {
-            Some(now) => self.flows.expire(now, &mut inspecting),
-            None => self.flows.flush(&mut inspecting),
+            Some(now) => self.flows.expire(now, &mut stages),
+            None => self.flows.flush(&mut stages),
         }
     }
 
@@ -288,24 +307,25 @@ impl<S: RecordSink> Worker<S> {
     }
 }
 
-/// Flow tracking, reassembly and (with rules) inspection of one packet.
+/// Flow tracking, reassembly, application parsing and (with rules)
+/// inspection of one packet.
 fn track<S: RecordSink>(
     flows: &mut FlowTable,
-    detector: Option<&mut Detector>,
+    applayer: &mut AppLayer,
+    mut detector: Option<&mut Detector>,
     sink: &mut S,
     packet: &DecodedPacket<'_>,
 ) {
-    let Some(detector) = detector else {
-        flows.track(packet, sink);
-        return;
-    };
-    let mut inspecting = Inspecting {
-        detector,
+    let mut stages = Stages {
+        applayer,
+        detector: detector.as_deref_mut(),
         sink,
         ts_ns: packet.meta.ts_ns,
     };
-    let tracked = flows.track(packet, &mut inspecting);
-    let Inspecting { detector, sink, .. } = inspecting;
+    let tracked = flows.track(packet, &mut stages);
+    let Some(detector) = detector else {
+        return;
+    };
     let view = PacketView {
         ts_ns: packet.meta.ts_ns,
         flow_id: tracked.flow_id,

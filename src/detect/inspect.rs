@@ -679,7 +679,10 @@ mod tests {
 
     #[test]
     fn split_pattern_is_found_once_across_chunks() {
-        let mut d = detector("alert tcp any any -> any any (content:\"SECRET\"; sid:1;)\n", 1 << 20);
+        let mut d = detector(
+            "alert tcp any any -> any any (content:\"SECRET\"; sid:1;)\n",
+            1 << 20,
+        );
         let mut found = Vec::new();
         d.inspect_stream(1, &stream(1), 0, b"xxSEC", &mut |x| found.push(x));
         d.inspect_stream(2, &stream(1), 5, b"RETyy", &mut |x| found.push(x));
@@ -692,7 +695,8 @@ mod tests {
 
     #[test]
     fn window_memory_stays_under_its_cap_and_drops_are_counted() {
-        let rules = "alert tcp any any -> any any (content:\"abc\"; content:\"xyz\"; distance:0; sid:1;)\n";
+        let rules =
+            "alert tcp any any -> any any (content:\"abc\"; content:\"xyz\"; distance:0; sid:1;)\n";
         let mut d = detector(rules, 4_096);
         let mut found = 0;
         for flow in 0..100 {

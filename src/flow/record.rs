@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use crate::applayer::HttpSummary;
 use crate::decode::{Tunnel, Vlans};
 use crate::reassembly::StreamCounters;
 
@@ -119,7 +120,7 @@ impl History {
 ///
 /// Per-direction arrays are indexed `[to_server, to_client]`: to-server is
 /// what the initiator sent.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlowRecord {
     /// Identifier shared by every record of the flow.
     pub flow_id: u64,
@@ -163,4 +164,6 @@ pub struct FlowRecord {
     pub reassembly: StreamCounters,
     /// Detections so far in the flow.
     pub detections: u32,
+    /// The first HTTP request and response, when the flow speaks HTTP.
+    pub http: Option<HttpSummary>,
 }

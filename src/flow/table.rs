@@ -660,6 +660,7 @@ impl FlowTable {
             end_reason: reason,
             reassembly,
             detections: 0,
+            http: None,
         }
     }
 
@@ -776,7 +777,7 @@ mod tests {
         );
         t.flush(&mut out);
         assert_eq!(out.len(), 1);
-        let r = out[0];
+        let r = out[0].clone();
         assert_eq!((r.src.to_string().as_str(), r.src_port), ("10.0.0.9", 5000));
         assert_eq!(
             (r.pkts, r.state, r.end_reason),

@@ -14,6 +14,7 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
+use crate::applayer::HttpSummary;
 use crate::decode::ip_proto;
 use crate::detect::Detection;
 use crate::flow::community_id::community_id_v1;
@@ -77,6 +78,11 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("tcp_depth_reached", DataType::Boolean, true),
         Field::new("alerted", DataType::Boolean, false),
         Field::new("detections", DataType::Int64, false),
+        Field::new("http_method", DataType::Utf8, true),
+        Field::new("http_uri", DataType::Utf8, true),
+        Field::new("http_host", DataType::Utf8, true),
+        Field::new("http_user_agent", DataType::Utf8, true),
+        Field::new("http_status", DataType::Int32, true),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
@@ -116,6 +122,13 @@ fn tcp_flags(records: &[&FlowRecord], dir: usize) -> ArrayRef {
     Arc::new(Int32Array::from_iter(records.iter().map(|r| {
         (r.proto == ip_proto::TCP).then_some(i32::from(r.tcp_flags[dir]))
     })))
+}
+
+/// An HTTP summary field, null when the flow is not HTTP or lacks it.
+fn http_text(records: &[&FlowRecord], value: impl Fn(&HttpSummary) -> Option<&str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(
+        records.iter().map(|r| r.http.as_ref().and_then(&value)),
+    ))
 }
 
 /// A reassembly counter, null unless the flow is TCP.
@@ -205,6 +218,15 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
             records.iter().map(|r| Some(r.detections > 0)),
         )),
         i64s(records, |r| u64::from(r.detections)),
+        http_text(records, |h| h.method.as_deref()),
+        http_text(records, |h| h.uri.as_deref()),
+        http_text(records, |h| h.host.as_deref()),
+        http_text(records, |h| h.user_agent.as_deref()),
+        Arc::new(Int32Array::from_iter(
+            records
+                .iter()
+                .map(|r| r.http.as_ref().and_then(|h| h.status).map(i32::from)),
+        )),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)
