@@ -709,6 +709,15 @@ impl MbufBurst {
         }
     }
 
+    /// The `index`-th packet.
+    pub fn get(&self, index: usize) -> Option<Mbuf<'_>> {
+        self.mbufs[..self.len].get(index).map(|&raw| Mbuf {
+            // SAFETY: rx_burst only stores non-NULL mbufs in the first `len` slots.
+            raw: unsafe { NonNull::new_unchecked(raw) },
+            _burst: PhantomData,
+        })
+    }
+
     /// The packets, in arrival order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Mbuf<'_>> + '_ {
         self.mbufs[..self.len].iter().map(|&raw| Mbuf {
@@ -741,6 +750,16 @@ impl<'burst> Mbuf<'burst> {
         let ptr = unsafe { sys::shim_pktmbuf_data(self.raw.as_ptr(), &mut len) };
         // SAFETY: `len` bytes at `ptr` belong to the mbuf.
         unsafe { std::slice::from_raw_parts(ptr, usize::from(len)) }
+    }
+
+    /// Asks the CPU to start loading the packet's first bytes.
+    pub fn prefetch(&self) {
+        let mut len = 0u16;
+        // SAFETY: the mbuf is alive; prefetching any address is harmless.
+        unsafe {
+            let data = sys::shim_pktmbuf_data(self.raw.as_ptr(), &mut len);
+            sys::shim_prefetch0(data.cast());
+        }
     }
 
     /// Length of the packet over all its segments.

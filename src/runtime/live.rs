@@ -373,7 +373,10 @@ fn poll(
                 burst.clear();
             } else {
                 let host_ns = clock.now_ns(begin);
-                for mbuf in burst.iter() {
+                for (index, mbuf) in burst.iter().enumerate() {
+                    if let Some(next) = burst.get(index + 1) {
+                        next.prefetch();
+                    }
                     let ts_ns = match (queue.ends_at_eof, context.timestamps) {
                         (true, Some(field)) => mbuf.timestamp(field).map(|us| us * 1_000),
                         _ => None,

@@ -41,15 +41,19 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     let set = RuleSet::load(&paths, &config.rule_vars());
     let (engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
     let build = &engine.build;
-    tracing::info!(
-        rules = engine.rules.len(),
-        ms = build.elapsed.as_millis() as u64,
-        cached = build.cached,
-        packet_db_bytes = build.packet_bytes,
-        stream_db_bytes = build.stream_bytes,
-        stream_state_bytes = build.stream_state_bytes,
-        "rules compiled"
-    );
+    if engine.rules.is_empty() {
+        tracing::info!(paths = ?config.rules.paths, "no rules loaded: flows only");
+    } else {
+        tracing::info!(
+            rules = engine.rules.len(),
+            ms = build.elapsed.as_millis() as u64,
+            cached = build.cached,
+            packet_db_bytes = build.packet_bytes,
+            stream_db_bytes = build.stream_bytes,
+            stream_state_bytes = build.stream_state_bytes,
+            "rules compiled"
+        );
+    }
     let skipped: Vec<_> = set.skipped().collect();
     for rule in skipped.iter().take(SKIPPED_SHOWN) {
         tracing::warn!("{rule}; rule skipped");
