@@ -117,6 +117,20 @@ impl HttpFlow {
         } else {
             let mut response = httparse::Response::new(&mut headers);
             match response.parse(buffer) {
+                // An interim 1xx answer (but 101, which switches protocols)
+                // precedes the final one: skip it and read on.
+                Ok(httparse::Status::Complete(used))
+                    if response
+                        .code
+                        .is_some_and(|c| (100..200).contains(&c) && c != 101) =>
+                {
+                    buffer.drain(..used);
+                    if buffer.is_empty() {
+                        return;
+                    }
+                    let rest = std::mem::take(buffer);
+                    return self.data(dir, &rest);
+                }
                 Ok(httparse::Status::Complete(_)) => {
                     self.summary.status = response.code;
                     true
@@ -168,6 +182,18 @@ mod tests {
         assert_eq!(s.user_agent.as_deref(), Some("curl/8"));
         assert_eq!(s.status, Some(404));
         assert!(flow.is_done() && s.is_http());
+    }
+
+    #[test]
+    fn interim_continue_is_skipped_for_the_final_status() {
+        let mut flow = HttpFlow::default();
+        flow.data(0, b"POST /ipp/ HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        flow.data(1, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 20");
+        flow.data(1, b"0 OK\r\n\r\n");
+        assert_eq!(flow.summary().status, Some(200));
+        let mut upgrade = HttpFlow::default();
+        upgrade.data(1, b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+        assert_eq!(upgrade.summary().status, Some(101));
     }
 
     #[test]
