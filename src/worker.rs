@@ -9,7 +9,7 @@ use crate::applayer::AppLayer;
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
-    self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket,
+    self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket, Transport,
 };
 use crate::detect::{DetectStats, Detection, Detector, PacketView};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink};
@@ -80,7 +80,7 @@ struct Stages<'a, S> {
 
 impl<S: RecordSink> StreamSink for Stages<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
-        self.applayer.data(stream.flow_id, stream.dir, bytes);
+        self.applayer.data(stream, bytes);
         if let Some(detector) = self.detector.as_deref_mut() {
             let sink = &mut *self.sink;
             detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
@@ -109,14 +109,12 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
 impl<S: RecordSink> RecordSink for Stages<'_, S> {
     fn flow_record(&mut self, mut record: FlowRecord) {
         let interim = record.end_reason == EndReason::Active;
-        record.http = if interim {
-            self.applayer.summary(record.flow_id).cloned()
+        record.app = if interim {
+            self.applayer.summary(record.flow_id)
         } else {
             self.applayer.end_flow(record.flow_id)
         };
-        if record.http.is_some() {
-            record.app_proto = Some("http");
-        }
+        record.app_proto = record.app.protocol();
         if let Some(detector) = self.detector.as_deref_mut() {
             record.detections = if interim {
                 detector.flow_detections(record.flow_id)
@@ -323,6 +321,11 @@ fn track<S: RecordSink>(
         ts_ns: packet.meta.ts_ns,
     };
     let tracked = flows.track(packet, &mut stages);
+    if let Transport::Udp { src_port, dst_port } = packet.transport {
+        stages
+            .applayer
+            .datagram(tracked.flow_id, (src_port, dst_port), packet.payload);
+    }
     let Some(detector) = detector else {
         return;
     };

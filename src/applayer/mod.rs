@@ -4,15 +4,41 @@
 //! direction's in-order bytes and gaps, and when the flow's record is
 //! written it hands over what the parsers learnt (the application protocol
 //! and its summary fields). Flows that turn out not to speak a known
-//! protocol keep no state. Parsers live one per module: [`http`].
+//! protocol keep no state. Parsers live one per module: [`http`], [`dns`].
 
+pub mod dns;
 pub mod http;
 
 use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher;
 
+pub use dns::{DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpSummary};
+
+use crate::reassembly::StreamId;
+
+/// What the parsers learnt of one flow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppSummary {
+    /// HTTP, when the flow speaks it.
+    pub http: Option<HttpSummary>,
+    /// DNS, when the flow carries it.
+    pub dns: Option<DnsSummary>,
+}
+
+impl AppSummary {
+    /// The application protocol's name, when one was recognised.
+    pub fn protocol(&self) -> Option<&'static str> {
+        if self.http.is_some() {
+            Some("http")
+        } else if self.dns.is_some() {
+            Some("dns")
+        } else {
+            None
+        }
+    }
+}
 
 /// One worker's application-layer state.
 #[derive(Debug, Default)]
@@ -20,11 +46,33 @@ pub struct AppLayer {
     flows: HashMap<u64, HttpFlow, FxBuildHasher>,
     /// Flow ids whose protocol is settled as not HTTP, until they end.
     settled: HashMap<u64, (), FxBuildHasher>,
+    dns: HashMap<u64, DnsSummary, FxBuildHasher>,
+    dns_streams: HashMap<u64, DnsStream, FxBuildHasher>,
 }
 
 impl AppLayer {
-    /// In-order bytes of direction `dir` (0: from the initiator) of a flow.
-    pub fn data(&mut self, flow_id: u64, dir: usize, bytes: &[u8]) {
+    /// One UDP datagram's payload (DNS when either port is 53).
+    pub fn datagram(&mut self, flow_id: u64, ports: (u16, u16), payload: &[u8]) {
+        if ports.0 != dns::PORT && ports.1 != dns::PORT {
+            return;
+        }
+        let summary = self.dns.entry(flow_id).or_default();
+        if !summary.message(payload) && !summary.is_dns() {
+            self.dns.remove(&flow_id);
+        }
+    }
+
+    /// In-order bytes of one direction of a TCP flow.
+    pub fn data(&mut self, stream: &StreamId, bytes: &[u8]) {
+        let (flow_id, dir) = (stream.flow_id, stream.dir);
+        if stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT {
+            let summary = self.dns.entry(flow_id).or_default();
+            let parser = self.dns_streams.entry(flow_id).or_default();
+            if !parser.data(dir, bytes, summary) && !summary.is_dns() {
+                self.dns.remove(&flow_id);
+            }
+            return;
+        }
         if self.settled.contains_key(&flow_id) {
             return;
         }
@@ -44,19 +92,29 @@ impl AppLayer {
     }
 
     /// What is known of a flow so far (for an interim record).
-    pub fn summary(&self, flow_id: u64) -> Option<&HttpSummary> {
-        self.flows
-            .get(&flow_id)
-            .map(HttpFlow::summary)
-            .filter(|s| s.is_http())
+    pub fn summary(&self, flow_id: u64) -> AppSummary {
+        AppSummary {
+            http: self
+                .flows
+                .get(&flow_id)
+                .map(HttpFlow::summary)
+                .filter(|s| s.is_http())
+                .cloned(),
+            dns: self.dns.get(&flow_id).filter(|s| s.is_dns()).cloned(),
+        }
     }
 
     /// Forgets a flow, returning what was known of it.
-    pub fn end_flow(&mut self, flow_id: u64) -> Option<HttpSummary> {
+    pub fn end_flow(&mut self, flow_id: u64) -> AppSummary {
         self.settled.remove(&flow_id);
-        self.flows
-            .remove(&flow_id)
-            .map(|f| f.summary().clone())
-            .filter(HttpSummary::is_http)
+        self.dns_streams.remove(&flow_id);
+        AppSummary {
+            http: self
+                .flows
+                .remove(&flow_id)
+                .map(|f| f.summary().clone())
+                .filter(HttpSummary::is_http),
+            dns: self.dns.remove(&flow_id).filter(DnsSummary::is_dns),
+        }
     }
 }

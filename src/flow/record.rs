@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::applayer::HttpSummary;
+use crate::applayer::AppSummary;
 use crate::decode::{Tunnel, Vlans};
 use crate::reassembly::StreamCounters;
 
@@ -164,6 +164,7 @@ pub struct FlowRecord {
     pub reassembly: StreamCounters,
     /// Detections so far in the flow.
     pub detections: u32,
-    /// The first HTTP request and response, when the flow speaks HTTP.
-    pub http: Option<HttpSummary>,
+    /// What the application-layer parsers learnt (first HTTP exchange,
+    /// first DNS query and response).
+    pub app: AppSummary,
 }

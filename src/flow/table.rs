@@ -660,7 +660,7 @@ impl FlowTable {
             end_reason: reason,
             reassembly,
             detections: 0,
-            http: None,
+            app: Default::default(),
         }
     }
 

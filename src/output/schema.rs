@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BinaryArray, BooleanArray, Int32Array, Int32Builder, Int64Array, ListBuilder,
-    RecordBatch, StringArray, StructArray, TimestampMicrosecondArray,
+    RecordBatch, StringArray, StringBuilder, StructArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
@@ -83,6 +83,14 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("http_host", DataType::Utf8, true),
         Field::new("http_user_agent", DataType::Utf8, true),
         Field::new("http_status", DataType::Int32, true),
+        Field::new("dns_query", DataType::Utf8, true),
+        Field::new("dns_qtype", DataType::Int32, true),
+        Field::new("dns_rcode", DataType::Int32, true),
+        Field::new(
+            "dns_answers",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
@@ -127,8 +135,25 @@ fn tcp_flags(records: &[&FlowRecord], dir: usize) -> ArrayRef {
 /// An HTTP summary field, null when the flow is not HTTP or lacks it.
 fn http_text(records: &[&FlowRecord], value: impl Fn(&HttpSummary) -> Option<&str>) -> ArrayRef {
     Arc::new(StringArray::from_iter(
-        records.iter().map(|r| r.http.as_ref().and_then(&value)),
+        records.iter().map(|r| r.app.http.as_ref().and_then(&value)),
     ))
+}
+
+/// The first DNS response's answers; null when the flow saw none.
+fn dns_answers(records: &[&FlowRecord]) -> ArrayRef {
+    let mut builder = ListBuilder::new(StringBuilder::new());
+    for r in records {
+        match r.app.dns.as_ref().filter(|d| d.rcode.is_some()) {
+            Some(dns) => {
+                for answer in &dns.answers {
+                    builder.values().append_value(answer);
+                }
+                builder.append(true);
+            }
+            None => builder.append_null(),
+        }
+    }
+    Arc::new(builder.finish())
 }
 
 /// A reassembly counter, null unless the flow is TCP.
@@ -222,11 +247,21 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         http_text(records, |h| h.uri.as_deref()),
         http_text(records, |h| h.host.as_deref()),
         http_text(records, |h| h.user_agent.as_deref()),
-        Arc::new(Int32Array::from_iter(
+        Arc::new(Int32Array::from_iter(records.iter().map(|r| {
+            r.app.http.as_ref().and_then(|h| h.status).map(i32::from)
+        }))),
+        Arc::new(StringArray::from_iter(
             records
                 .iter()
-                .map(|r| r.http.as_ref().and_then(|h| h.status).map(i32::from)),
+                .map(|r| r.app.dns.as_ref().and_then(|d| d.query.as_deref())),
         )),
+        Arc::new(Int32Array::from_iter(records.iter().map(|r| {
+            r.app.dns.as_ref().and_then(|d| d.qtype).map(i32::from)
+        }))),
+        Arc::new(Int32Array::from_iter(records.iter().map(|r| {
+            r.app.dns.as_ref().and_then(|d| d.rcode).map(i32::from)
+        }))),
+        dns_answers(records),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)

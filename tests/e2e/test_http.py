@@ -41,4 +41,33 @@ def test_first_request_and_response_match_tshark(tmp_path: Path):
                   for r in rows if r["http_method"] is not None and r["end_reason"] != "active")
     assert got == expected
     assert all(r["app_proto"] == "http" for r in rows if r["http_method"] is not None)
-    assert all(r["app_proto"] is None for r in rows if r["http_method"] is None)
+    assert all(r["app_proto"] != "http" for r in rows if r["http_method"] is None)
+
+
+def test_first_dns_query_and_response_match_tshark(tmp_path: Path):
+    tshark = require("tshark")
+    expected = Counter()
+    for pcap in SAMPLES:
+        rows = [line.split("\t") for line in subprocess.run(
+            [tshark, "-r", str(pcap), "-Y", "dns", "-T", "fields", "-E", "occurrence=f",
+             "-e", "udp.stream", "-e", "udp.srcport", "-e", "dns.flags.response", "-e", "dns.qry.name",
+             "-e", "dns.qry.type", "-e", "dns.flags.rcode", "-e", "dns.a"],
+            capture_output=True, text=True, check=True).stdout.splitlines()]
+        streams = {}
+        for stream, port, response, name, qtype, rcode, a in rows:
+            entry = streams.setdefault(stream, {"port": None, "query": None, "qtype": None,
+                                                "rcode": None, "a": None})
+            if response == "0" and entry["query"] is None:
+                entry.update(port=int(port), query=name, qtype=int(qtype))
+            if response == "1" and entry["rcode"] is None:
+                entry.update(rcode=int(rcode), a=a or None)
+        for e in streams.values():
+            expected[(e["port"], e["query"], e["qtype"], e["rcode"], e["a"])] += 1
+    assert expected, "the samples carry DNS"
+    replay(tmp_path / "out", *SAMPLES)
+    rows = flows(tmp_path / "out", "src_port, dns_query, dns_qtype, dns_rcode, dns_answers, app_proto")
+    got = Counter((r["src_port"], r["dns_query"], r["dns_qtype"], r["dns_rcode"],
+                   (r["dns_answers"] or [None])[0] if r["dns_answers"] else None)
+                  for r in rows if r["dns_query"] is not None)
+    assert got == expected
+    assert all(r["app_proto"] == "dns" for r in rows if r["dns_query"] is not None)
