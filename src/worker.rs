@@ -80,7 +80,7 @@ struct Stages<'a, S> {
 
 impl<S: RecordSink> StreamSink for Stages<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
-        self.applayer.data(stream, bytes);
+        self.applayer.data(stream, offset, bytes);
         if let Some(detector) = self.detector.as_deref_mut() {
             let sink = &mut *self.sink;
             detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {

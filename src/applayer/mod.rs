@@ -8,6 +8,7 @@
 
 pub mod dns;
 pub mod http;
+pub mod tls;
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use rustc_hash::FxBuildHasher;
 
 pub use dns::{DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpSummary};
+pub use tls::{TlsFlow, TlsSummary};
 
 use crate::reassembly::StreamId;
 
@@ -25,6 +27,8 @@ pub struct AppSummary {
     pub http: Option<HttpSummary>,
     /// DNS, when the flow carries it.
     pub dns: Option<DnsSummary>,
+    /// TLS, when the flow opened with a handshake.
+    pub tls: Option<TlsSummary>,
 }
 
 impl AppSummary {
@@ -34,6 +38,8 @@ impl AppSummary {
             Some("http")
         } else if self.dns.is_some() {
             Some("dns")
+        } else if self.tls.is_some() {
+            Some("tls")
         } else {
             None
         }
@@ -48,6 +54,7 @@ pub struct AppLayer {
     settled: HashMap<u64, (), FxBuildHasher>,
     dns: HashMap<u64, DnsSummary, FxBuildHasher>,
     dns_streams: HashMap<u64, DnsStream, FxBuildHasher>,
+    tls: HashMap<u64, (TlsFlow, TlsSummary), FxBuildHasher>,
 }
 
 impl AppLayer {
@@ -62,8 +69,8 @@ impl AppLayer {
         }
     }
 
-    /// In-order bytes of one direction of a TCP flow.
-    pub fn data(&mut self, stream: &StreamId, bytes: &[u8]) {
+    /// In-order bytes at `offset` of one direction of a TCP flow.
+    pub fn data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
         let (flow_id, dir) = (stream.flow_id, stream.dir);
         if stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT {
             let summary = self.dns.entry(flow_id).or_default();
@@ -71,6 +78,13 @@ impl AppLayer {
             if !parser.data(dir, bytes, summary) && !summary.is_dns() {
                 self.dns.remove(&flow_id);
             }
+            return;
+        }
+        if offset == 0 && bytes.first() == Some(&tls::HANDSHAKE) {
+            self.tls.entry(flow_id).or_default();
+        }
+        if let Some((parser, summary)) = self.tls.get_mut(&flow_id) {
+            parser.data(dir, bytes, summary);
             return;
         }
         if self.settled.contains_key(&flow_id) {
@@ -101,6 +115,12 @@ impl AppLayer {
                 .filter(|s| s.is_http())
                 .cloned(),
             dns: self.dns.get(&flow_id).filter(|s| s.is_dns()).cloned(),
+            tls: self
+                .tls
+                .get(&flow_id)
+                .map(|(_, s)| s)
+                .filter(|s| s.is_tls())
+                .cloned(),
         }
     }
 
@@ -115,6 +135,11 @@ impl AppLayer {
                 .map(|f| f.summary().clone())
                 .filter(HttpSummary::is_http),
             dns: self.dns.remove(&flow_id).filter(DnsSummary::is_dns),
+            tls: self
+                .tls
+                .remove(&flow_id)
+                .map(|(_, s)| s)
+                .filter(TlsSummary::is_tls),
         }
     }
 }

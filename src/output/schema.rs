@@ -14,7 +14,7 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
-use crate::applayer::HttpSummary;
+use crate::applayer::{HttpSummary, TlsSummary};
 use crate::decode::ip_proto;
 use crate::detect::Detection;
 use crate::flow::community_id::community_id_v1;
@@ -91,6 +91,9 @@ pub fn flow_schema() -> SchemaRef {
             DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             true,
         ),
+        Field::new("tls_sni", DataType::Utf8, true),
+        Field::new("tls_ja3", DataType::Utf8, true),
+        Field::new("tls_ja3s", DataType::Utf8, true),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
@@ -136,6 +139,13 @@ fn tcp_flags(records: &[&FlowRecord], dir: usize) -> ArrayRef {
 fn http_text(records: &[&FlowRecord], value: impl Fn(&HttpSummary) -> Option<&str>) -> ArrayRef {
     Arc::new(StringArray::from_iter(
         records.iter().map(|r| r.app.http.as_ref().and_then(&value)),
+    ))
+}
+
+/// A TLS summary field, null when the flow is not TLS or lacks it.
+fn tls_text(records: &[&FlowRecord], value: impl Fn(&TlsSummary) -> Option<&str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(
+        records.iter().map(|r| r.app.tls.as_ref().and_then(&value)),
     ))
 }
 
@@ -262,6 +272,9 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
             r.app.dns.as_ref().and_then(|d| d.rcode).map(i32::from)
         }))),
         dns_answers(records),
+        tls_text(records, |t| t.sni.as_deref()),
+        tls_text(records, |t| t.ja3.as_deref()),
+        tls_text(records, |t| t.ja3s.as_deref()),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)

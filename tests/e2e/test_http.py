@@ -71,3 +71,31 @@ def test_first_dns_query_and_response_match_tshark(tmp_path: Path):
                   for r in rows if r["dns_query"] is not None)
     assert got == expected
     assert all(r["app_proto"] == "dns" for r in rows if r["dns_query"] is not None)
+
+
+def test_tls_server_name_and_fingerprints_match_tshark(tmp_path: Path):
+    tshark = require("tshark")
+    expected = Counter()
+    for pcap in SAMPLES:
+        rows = [line.split("\t") for line in subprocess.run(
+            [tshark, "-r", str(pcap), "-Y", "tls.handshake.type == 1 || tls.handshake.type == 2",
+             "-T", "fields", "-E", "occurrence=f", "-e", "tcp.stream", "-e", "tcp.srcport",
+             "-e", "tls.handshake.type", "-e", "tls.handshake.extensions_server_name",
+             "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3s"],
+            capture_output=True, text=True, check=True).stdout.splitlines()]
+        streams = {}
+        for stream, port, kind, sni, ja3, ja3s in rows:
+            entry = streams.setdefault(stream, {})
+            if kind == "1":
+                entry.update(port=int(port), sni=sni or None, ja3=ja3)
+            else:
+                entry.update(ja3s=ja3s)
+        for e in streams.values():
+            expected[(e.get("port"), e.get("sni"), e.get("ja3"), e.get("ja3s"))] += 1
+    assert expected, "the samples carry a TLS handshake"
+    replay(tmp_path / "out", *SAMPLES)
+    rows = flows(tmp_path / "out", "src_port, tls_sni, tls_ja3, tls_ja3s, app_proto")
+    got = Counter((r["src_port"], r["tls_sni"], r["tls_ja3"], r["tls_ja3s"])
+                  for r in rows if r["tls_ja3"] is not None)
+    assert got == expected
+    assert all(r["app_proto"] == "tls" for r in rows if r["tls_ja3"] is not None)

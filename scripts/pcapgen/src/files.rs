@@ -657,3 +657,82 @@ pub fn evasion(path: &Path) -> std::io::Result<()> {
     }
     write_pcap(path, &c, u32::from(LINK_ETHERNET), false, false)
 }
+
+/// A TLS record of `kind` carrying one handshake message of `msg_type`.
+fn tls_handshake(msg_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut message = vec![msg_type];
+    message.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    message.extend_from_slice(body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    record.extend_from_slice(&message);
+    record
+}
+
+fn tls_extension(kind: u16, data: &[u8]) -> Vec<u8> {
+    let mut ext = kind.to_be_bytes().to_vec();
+    ext.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    ext.extend_from_slice(data);
+    ext
+}
+
+fn with_length(bytes: &[u8]) -> Vec<u8> {
+    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// A TLS 1.2 handshake's hellos (with GREASE values, which JA3 leaves out)
+/// and some application data, for SNI, JA3 and JA3S.
+pub fn tls(path: &Path) -> std::io::Result<()> {
+    let mut c = Capture::default();
+    let t = T0 + 18_000 * SECOND;
+    let name = b"tls.test";
+    let mut sni = vec![0u8];
+    sni.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    sni.extend_from_slice(name);
+    let mut extensions = tls_extension(0x1a1a, b"");
+    extensions.extend(tls_extension(0x0000, &with_length(&sni)));
+    extensions.extend(tls_extension(
+        0x000a,
+        &with_length(&[0x2a, 0x2a, 0x00, 0x1d, 0x00, 0x17]),
+    ));
+    extensions.extend(tls_extension(0x000b, &[1, 0]));
+    extensions.extend(tls_extension(0x0023, b""));
+    let mut hello = vec![0x03, 0x03];
+    hello.extend_from_slice(&[0x11; 32]);
+    hello.push(0);
+    hello.extend(with_length(&[
+        0x0a, 0x0a, 0x13, 0x01, 0x13, 0x02, 0xc0, 0x2f,
+    ]));
+    hello.extend_from_slice(&[1, 0]);
+    hello.extend(with_length(&extensions));
+    let client_hello = tls_handshake(1, &hello);
+
+    let mut server_ext = tls_extension(0xff01, &[0]);
+    server_ext.extend(tls_extension(0x000b, &[1, 0]));
+    let mut server = vec![0x03, 0x03];
+    server.extend_from_slice(&[0x22; 32]);
+    server.push(0);
+    server.extend_from_slice(&[0xc0, 0x2f, 0]);
+    server.extend(with_length(&server_ext));
+    let server_hello = tls_handshake(2, &server);
+
+    let mut conn = Tcp::new(("10.9.0.5", 44000), ("10.9.0.6", 443), 60_000, 80_000);
+    let packets = vec![
+        conn.segment(true, SYN, b""),
+        conn.segment(false, SYN | ACK, b""),
+        conn.segment(true, ACK, b""),
+        conn.segment(true, PSH | ACK, &client_hello),
+        conn.segment(false, PSH | ACK, &server_hello),
+        conn.segment(true, PSH | ACK, &[0x17, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4]),
+        conn.segment(false, ACK, b""),
+        conn.segment(true, FIN | ACK, b""),
+        conn.segment(false, FIN | ACK, b""),
+        conn.segment(true, ACK, b""),
+    ];
+    for (i, ip) in packets.into_iter().enumerate() {
+        c.add(t + i as u64 * MILLI, LINK_ETHERNET, eth_ip(&ip));
+    }
+    write_pcap(path, &c, u32::from(LINK_ETHERNET), false, false)
+}

@@ -19,6 +19,8 @@
 //! - `evasion.pcap`: Ethernet. One marker per TCP session, hidden by
 //!   segmentation (two segments, one byte each), reordering, a conflicting
 //!   overlap, a gap, sequence wrap, and the 1 MiB reassembly depth.
+//! - `tls.pcap`: Ethernet. A TLS 1.2 handshake's hellos with GREASE values,
+//!   for SNI, JA3 and JA3S.
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
@@ -37,5 +39,6 @@ fn main() -> std::io::Result<()> {
     files::cooked(&dir.join("cooked-sll.pcap"), &dir.join("cooked-sll2.pcap"))?;
     files::stream(&dir.join("stream.pcap"))?;
     files::evasion(&dir.join("evasion.pcap"))?;
+    files::tls(&dir.join("tls.pcap"))?;
     Ok(())
 }

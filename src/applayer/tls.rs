@@ -1,0 +1,163 @@
+//! TLS handshakes: the ClientHello's server name and JA3 fingerprint and
+//! the ServerHello's JA3S, parsed with `tls-parser` from the first records
+//! of each direction.
+//!
+//! JA3 is the MD5 of `version,ciphers,extensions,groups,point formats`
+//! (decimal values joined by `-`, GREASE values left out); JA3S of
+//! `version,cipher,extensions`.
+
+use md5::{Digest, Md5};
+use tls_parser::{
+    parse_tls_extensions, parse_tls_plaintext, TlsExtension, TlsExtensionType, TlsMessage,
+    TlsMessageHandshake,
+};
+
+/// Bytes of a direction read at most while waiting for its hello.
+const MAX_HELLO_BYTES: usize = 16 << 10;
+
+/// First byte of a TLS handshake record.
+pub const HANDSHAKE: u8 = 0x16;
+
+/// What the hellos said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSummary {
+    /// Server name indication of the ClientHello.
+    pub sni: Option<String>,
+    /// JA3 hash of the ClientHello.
+    pub ja3: Option<String>,
+    /// JA3S hash of the ServerHello.
+    pub ja3s: Option<String>,
+}
+
+impl TlsSummary {
+    /// True once a hello was read.
+    pub fn is_tls(&self) -> bool {
+        self.ja3.is_some() || self.ja3s.is_some()
+    }
+}
+
+/// GREASE values (RFC 8701) are left out of fingerprints.
+fn grease(value: u16) -> bool {
+    value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
+}
+
+fn joined(values: impl Iterator<Item = u16>) -> String {
+    values
+        .filter(|v| !grease(*v))
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn md5_hex(text: &str) -> String {
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parser state of one TLS flow.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFlow {
+    buffers: [Vec<u8>; 2],
+    done: [bool; 2],
+}
+
+impl TlsFlow {
+    /// Takes in-order bytes of direction `dir` (0: from the client).
+    pub fn data(&mut self, dir: usize, bytes: &[u8], summary: &mut TlsSummary) {
+        if self.done[dir] {
+            return;
+        }
+        let buffer = &mut self.buffers[dir];
+        let room = MAX_HELLO_BYTES.saturating_sub(buffer.len());
+        buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        match parse_tls_plaintext(buffer) {
+            Ok((_, record)) => {
+                for message in &record.msg {
+                    match message {
+                        TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello)) => {
+                            let extensions = hello
+                                .ext
+                                .and_then(|e| parse_tls_extensions(e).ok())
+                                .map(|(_, e)| e)
+                                .unwrap_or_default();
+                            let mut groups = String::new();
+                            let mut formats = String::new();
+                            for ext in &extensions {
+                                match ext {
+                                    TlsExtension::SNI(names) => {
+                                        summary.sni = names.first().map(|(_, name)| {
+                                            String::from_utf8_lossy(name).into_owned()
+                                        });
+                                    }
+                                    TlsExtension::EllipticCurves(list) => {
+                                        groups = joined(list.iter().map(|g| g.0));
+                                    }
+                                    TlsExtension::EcPointFormats(list) => {
+                                        formats = joined(list.iter().map(|&f| u16::from(f)));
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            let types =
+                                joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
+                            let text = format!(
+                                "{},{},{},{},{}",
+                                hello.version.0,
+                                joined(hello.ciphers.iter().map(|c| c.0)),
+                                types,
+                                groups,
+                                formats
+                            );
+                            summary.ja3 = Some(md5_hex(&text));
+                        }
+                        TlsMessage::Handshake(TlsMessageHandshake::ServerHello(hello)) => {
+                            let extensions = hello
+                                .ext
+                                .and_then(|e| parse_tls_extensions(e).ok())
+                                .map(|(_, e)| e)
+                                .unwrap_or_default();
+                            let types =
+                                joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
+                            let text = format!("{},{},{}", hello.version.0, hello.cipher.0, types);
+                            summary.ja3s = Some(md5_hex(&text));
+                        }
+                        _ => {}
+                    }
+                }
+                self.finish(dir);
+            }
+            Err(tls_parser::Err::Incomplete(_)) if buffer.len() < MAX_HELLO_BYTES => {}
+            Err(_) => self.finish(dir),
+        }
+    }
+
+    fn finish(&mut self, dir: usize) {
+        self.done[dir] = true;
+        self.buffers[dir] = Vec::new();
+    }
+
+    /// True when neither direction needs more data.
+    pub fn is_done(&self) -> bool {
+        self.done.iter().all(|d| *d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grease_values_are_recognised() {
+        assert!(grease(0x0a0a) && grease(0xfafa) && grease(0x1a1a));
+        assert!(!grease(0x0a1a) && !grease(0x1301) && !grease(0x000a));
+        assert_eq!(joined([0x0a0a, 4865, 23].into_iter()), "4865-23");
+    }
+
+    #[test]
+    fn ja3_of_the_known_empty_hello_text() {
+        // The MD5 of a hello with nothing in it (Python's hashlib agrees).
+        assert_eq!(md5_hex("769,,,,"), "f5d1076d0d11b5cd81c4c4e8e8ee881a");
+    }
+}
