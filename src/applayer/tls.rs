@@ -56,6 +56,13 @@ fn md5_hex(text: &str) -> String {
         .collect()
 }
 
+/// A hello's extensions, none when absent or malformed.
+fn extensions_of(raw: Option<&[u8]>) -> Vec<TlsExtension<'_>> {
+    raw.and_then(|e| parse_tls_extensions(e).ok())
+        .map(|(_, e)| e)
+        .unwrap_or_default()
+}
+
 /// Parser state of one TLS flow.
 #[derive(Debug, Clone, Default)]
 pub struct TlsFlow {
@@ -77,11 +84,7 @@ impl TlsFlow {
                 for message in &record.msg {
                     match message {
                         TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello)) => {
-                            let extensions = hello
-                                .ext
-                                .and_then(|e| parse_tls_extensions(e).ok())
-                                .map(|(_, e)| e)
-                                .unwrap_or_default();
+                            let extensions = extensions_of(hello.ext);
                             let mut groups = String::new();
                             let mut formats = String::new();
                             for ext in &extensions {
@@ -113,11 +116,7 @@ impl TlsFlow {
                             summary.ja3 = Some(md5_hex(&text));
                         }
                         TlsMessage::Handshake(TlsMessageHandshake::ServerHello(hello)) => {
-                            let extensions = hello
-                                .ext
-                                .and_then(|e| parse_tls_extensions(e).ok())
-                                .map(|(_, e)| e)
-                                .unwrap_or_default();
+                            let extensions = extensions_of(hello.ext);
                             let types =
                                 joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
                             let text = format!("{},{},{}", hello.version.0, hello.cipher.0, types);
