@@ -12,7 +12,7 @@ use crate::decode::{
     self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket, Transport,
 };
 use crate::detect::{DetectStats, Detection, Detector, PacketView};
-use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink};
+use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
 use crate::reassembly::{StreamId, StreamSink};
 
 /// How often, in packet time, idle flows and stale fragments are swept, ns.
@@ -220,24 +220,22 @@ impl<S: RecordSink> Worker<S> {
         self.stats.packets += 1;
         self.stats.wire_bytes += u64::from(packet.wire_len);
         self.stats.captured_bytes += packet.data.len() as u64;
+        let mut after = AfterDecode {
+            flows: &mut self.flows,
+            applayer: &mut self.applayer,
+            detector: self.detector.as_mut(),
+            sink: &mut self.sink,
+            decode: &mut self.stats.decode,
+            checksum_validation: self.checksum_validation,
+        };
         match decode::decode(packet) {
             Ok(Decoded::Packet(decoded)) => {
-                self.stats.decode.ip += 1;
-                if self.checksum_validation && !checksum::transport_ok(&decoded) {
-                    self.stats.decode.count(DecodeError::BadChecksum);
-                    return;
-                }
-                track(
-                    &mut self.flows,
-                    &mut self.applayer,
-                    self.detector.as_mut(),
-                    &mut self.sink,
-                    &decoded,
-                );
+                after.decode.ip += 1;
+                after.packet(&decoded);
             }
             Ok(Decoded::Fragment(fragment)) => {
-                self.stats.decode.ip += 1;
-                let Some(whole) = self.defrag.insert(fragment, &mut self.stats.decode) else {
+                after.decode.ip += 1;
+                let Some(whole) = self.defrag.insert(fragment, after.decode) else {
                     return;
                 };
                 let len = whole.data.len() as u32;
@@ -250,32 +248,15 @@ impl<S: RecordSink> Worker<S> {
                     len,
                     0,
                 ) {
-                    Ok(Decoded::BadTransport(decoded, error)) => {
-                        self.stats.decode.count(error);
-                        inspect_flowless(self.detector.as_mut(), &mut self.sink, &decoded);
-                    }
-                    Ok(Decoded::Packet(decoded))
-                        if self.checksum_validation && !checksum::transport_ok(&decoded) =>
-                    {
-                        self.stats.decode.count(DecodeError::BadChecksum)
-                    }
-                    Ok(Decoded::Packet(decoded)) => track(
-                        &mut self.flows,
-                        &mut self.applayer,
-                        self.detector.as_mut(),
-                        &mut self.sink,
-                        &decoded,
-                    ),
+                    Ok(Decoded::BadTransport(decoded, error)) => after.broken(&decoded, error),
+                    Ok(Decoded::Packet(decoded)) => after.packet(&decoded),
                     Ok(_) => {}
-                    Err(e) => self.stats.decode.count(e),
+                    Err(e) => after.decode.count(e),
                 }
             }
-            Ok(Decoded::NotIp) => self.stats.decode.not_ip += 1,
-            Ok(Decoded::BadTransport(decoded, error)) => {
-                self.stats.decode.count(error);
-                inspect_flowless(self.detector.as_mut(), &mut self.sink, &decoded);
-            }
-            Err(e) => self.stats.decode.count(e),
+            Ok(Decoded::NotIp) => after.decode.not_ip += 1,
+            Ok(Decoded::BadTransport(decoded, error)) => after.broken(&decoded, error),
+            Err(e) => after.decode.count(e),
         }
     }
 
@@ -305,72 +286,68 @@ impl<S: RecordSink> Worker<S> {
     }
 }
 
-/// Flow tracking, reassembly, application parsing and (with rules)
-/// inspection of one packet.
-fn track<S: RecordSink>(
-    flows: &mut FlowTable,
-    applayer: &mut AppLayer,
-    mut detector: Option<&mut Detector>,
-    sink: &mut S,
-    packet: &DecodedPacket<'_>,
-) {
-    let mut stages = Stages {
-        applayer,
-        detector: detector.as_deref_mut(),
-        sink,
-        ts_ns: packet.meta.ts_ns,
-    };
-    let tracked = flows.track(packet, &mut stages);
-    if let Transport::Udp { src_port, dst_port } = packet.transport {
-        stages
-            .applayer
-            .datagram(tracked.flow_id, (src_port, dst_port), packet.payload);
-    }
-    let Some(detector) = detector else {
-        return;
-    };
-    let view = PacketView {
-        ts_ns: packet.meta.ts_ns,
-        flow_id: tracked.flow_id,
-        to_server: tracked.to_server,
-        established: tracked.established,
-        reassembled: tracked.reassembled,
-        proto: packet.proto,
-        src: packet.src,
-        dst: packet.dst,
-        src_port: packet.src_port(),
-        dst_port: packet.dst_port(),
-        transport_valid: true,
-        payload: packet.payload,
-        payload_len: packet.payload_len,
-    };
-    detector.inspect_packet(&view, &mut |d| sink.detection(d));
+/// The stages after decode, borrowed from a worker apart from its
+/// defragmenter (which may still hold the packet's bytes).
+struct AfterDecode<'a, S> {
+    flows: &'a mut FlowTable,
+    applayer: &'a mut AppLayer,
+    detector: Option<&'a mut Detector>,
+    sink: &'a mut S,
+    decode: &'a mut DecodeStats,
+    checksum_validation: bool,
 }
 
-/// Runs the packet rules over an IP packet that belongs to no flow (its
-/// transport header is broken): `ip` rules still apply, as in Suricata.
-fn inspect_flowless<S: RecordSink>(
-    detector: Option<&mut Detector>,
-    sink: &mut S,
-    packet: &DecodedPacket<'_>,
-) {
-    let Some(detector) = detector else {
-        return;
-    };
-    let view = PacketView {
-        ts_ns: packet.meta.ts_ns,
-        flow_id: 0,
-        to_server: true,
-        established: false,
-        reassembled: false,
-        proto: packet.proto,
-        src: packet.src,
-        dst: packet.dst,
-        src_port: 0,
-        dst_port: 0,
-        transport_valid: false,
-        payload: packet.payload,
-        payload_len: packet.payload_len,
-    };
-    detector.inspect_packet(&view, &mut |d| sink.detection(d));
+impl<S: RecordSink> AfterDecode<'_, S> {
+    /// Checksum (when validated), flow tracking, reassembly, application
+    /// parsing and (with rules) inspection of one packet.
+    fn packet(&mut self, packet: &DecodedPacket<'_>) {
+        if self.checksum_validation && !checksum::transport_ok(packet) {
+            self.decode.count(DecodeError::BadChecksum);
+            return;
+        }
+        let mut stages = Stages {
+            applayer: &mut *self.applayer,
+            detector: self.detector.as_deref_mut(),
+            sink: &mut *self.sink,
+            ts_ns: packet.meta.ts_ns,
+        };
+        let tracked = self.flows.track(packet, &mut stages);
+        if let Transport::Udp { src_port, dst_port } = packet.transport {
+            self.applayer
+                .datagram(tracked.flow_id, (src_port, dst_port), packet.payload);
+        }
+        self.inspect(packet, Some(tracked));
+    }
+
+    /// An IP packet whose transport header is broken: counted, tracked in
+    /// no flow, and still inspected by `ip` rules, as in Suricata.
+    fn broken(&mut self, packet: &DecodedPacket<'_>, error: DecodeError) {
+        self.decode.count(error);
+        self.inspect(packet, None);
+    }
+
+    /// Runs the packet rules over a packet of flow `tracked` (none: the
+    /// transport header is broken, only `ip` rules apply).
+    fn inspect(&mut self, packet: &DecodedPacket<'_>, tracked: Option<Tracked>) {
+        let Some(detector) = self.detector.as_deref_mut() else {
+            return;
+        };
+        let view = PacketView {
+            ts_ns: packet.meta.ts_ns,
+            flow_id: tracked.map_or(0, |t| t.flow_id),
+            to_server: tracked.is_none_or(|t| t.to_server),
+            established: tracked.is_some_and(|t| t.established),
+            reassembled: tracked.is_some_and(|t| t.reassembled),
+            proto: packet.proto,
+            src: packet.src,
+            dst: packet.dst,
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            transport_valid: tracked.is_some(),
+            payload: packet.payload,
+            payload_len: packet.payload_len,
+        };
+        let sink = &mut *self.sink;
+        detector.inspect_packet(&view, &mut |d| sink.detection(d));
+    }
 }
