@@ -177,9 +177,16 @@ struct Context {
     transport_valid: bool,
 }
 
-/// One worker's inspection state.
+/// One worker's inspection state: the shared rules and the worker's own
+/// state, kept apart so that inspecting a packet borrows the rules without
+/// touching the shared reference count.
 pub struct Detector {
     engine: Arc<Engine>,
+    state: Inspection,
+}
+
+/// What a detector owns besides the rules.
+struct Inspection {
     scratch: Option<Scratch>,
     candidates: Vec<u32>,
     stamps: Vec<u32>,
@@ -197,8 +204,8 @@ impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
             .field("rules", &self.engine.rules.len())
-            .field("flows", &self.flows.len())
-            .field("stats", &self.stats)
+            .field("flows", &self.state.flows.len())
+            .field("stats", &self.state.stats)
             .finish()
     }
 }
@@ -235,10 +242,9 @@ impl Detector {
     /// stream direction for inspection and `window_memcap` bytes of windows
     /// in all.
     pub fn new(engine: Arc<Engine>, window_bytes: usize, window_memcap: usize) -> Self {
-        Self {
+        let state = Inspection {
             scratch: scratch_for(&engine),
             stamps: vec![0; engine.rules.len()],
-            engine,
             candidates: Vec::new(),
             generation: 0,
             flows: HashMap::default(),
@@ -247,16 +253,63 @@ impl Detector {
             window_memory: 0,
             window_memcap,
             stats: DetectStats::default(),
-        }
+        };
+        Self { engine, state }
     }
 
     /// Counters so far.
     pub fn stats(&self) -> &DetectStats {
-        &self.stats
+        &self.state.stats
     }
 
     /// Inspects one packet payload with the packet rules.
     pub fn inspect_packet(&mut self, packet: &PacketView<'_>, out: &mut impl FnMut(Detection)) {
+        self.state.inspect_packet(&self.engine, packet, out);
+    }
+
+    /// Inspects new in-order stream data of one TCP direction.
+    pub fn inspect_stream(
+        &mut self,
+        ts_ns: u64,
+        stream: &StreamId,
+        offset: u64,
+        bytes: &[u8],
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.state
+            .inspect_stream(&self.engine, ts_ns, stream, offset, bytes, out);
+    }
+
+    /// Bytes of a direction were never seen: what is kept no longer leads
+    /// into what comes next.
+    pub fn stream_gap(&mut self, stream: &StreamId) {
+        self.state.stream_gap(stream);
+    }
+
+    /// A direction passed the reassembly depth: its Hyperscan stream and
+    /// window are let go.
+    pub fn stream_done(&mut self, stream: &StreamId) {
+        self.state.stream_gap(stream);
+    }
+
+    /// Detections of a flow so far.
+    pub fn flow_detections(&self, flow_id: u64) -> u32 {
+        self.state.flows.get(&flow_id).map_or(0, |s| s.detections)
+    }
+
+    /// Forgets a flow; returns how many detections it had.
+    pub fn end_flow(&mut self, flow_id: u64) -> u32 {
+        self.state.end_flow(flow_id)
+    }
+}
+
+impl Inspection {
+    fn inspect_packet(
+        &mut self,
+        engine: &Engine,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Detection),
+    ) {
         self.stats.packets += 1;
         let context = Context {
             ts_ns: packet.ts_ns,
@@ -272,7 +325,6 @@ impl Detector {
             stream_base: None,
             transport_valid: packet.transport_valid,
         };
-        let engine = Arc::clone(&self.engine);
         if packet.reassembled {
             self.collect_packet(&[&engine.packet], packet.payload);
         } else {
@@ -281,6 +333,7 @@ impl Detector {
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             self.verify(
+                engine,
                 &engine.rules[rule as usize],
                 &context,
                 packet.payload,
@@ -291,9 +344,9 @@ impl Detector {
         self.candidates = candidates;
     }
 
-    /// Inspects new in-order stream data of one TCP direction.
-    pub fn inspect_stream(
+    fn inspect_stream(
         &mut self,
+        engine: &Engine,
         ts_ns: u64,
         stream: &StreamId,
         offset: u64,
@@ -301,7 +354,6 @@ impl Detector {
         out: &mut impl FnMut(Detection),
     ) {
         self.stats.stream_bytes += bytes.len() as u64;
-        let engine = Arc::clone(&self.engine);
         let window_bytes = self.window_bytes;
         let state = self.flows.entry(stream.flow_id).or_default();
         let window = &mut state.windows[stream.dir];
@@ -333,10 +385,11 @@ impl Detector {
             stream_base: Some(base),
             transport_valid: true,
         };
-        self.collect_stream(&engine, stream, bytes);
+        self.collect_stream(engine, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             self.verify(
+                engine,
                 &engine.rules[rule as usize],
                 &context,
                 &buffer,
@@ -357,9 +410,8 @@ impl Detector {
         }
     }
 
-    /// Bytes of a direction were never seen: what is kept no longer leads
-    /// into what comes next.
-    pub fn stream_gap(&mut self, stream: &StreamId) {
+    /// Lets go of a direction's window and Hyperscan stream.
+    fn stream_gap(&mut self, stream: &StreamId) {
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
             self.window_memory -= state.windows[stream.dir].len();
             state.windows[stream.dir] = Vec::new();
@@ -369,19 +421,7 @@ impl Detector {
         }
     }
 
-    /// A direction passed the reassembly depth: its Hyperscan stream and
-    /// window are let go.
-    pub fn stream_done(&mut self, stream: &StreamId) {
-        self.stream_gap(stream);
-    }
-
-    /// Detections of a flow so far.
-    pub fn flow_detections(&self, flow_id: u64) -> u32 {
-        self.flows.get(&flow_id).map_or(0, |s| s.detections)
-    }
-
-    /// Forgets a flow; returns how many detections it had.
-    pub fn end_flow(&mut self, flow_id: u64) -> u32 {
+    fn end_flow(&mut self, flow_id: u64) -> u32 {
         let Some(mut state) = self.flows.remove(&flow_id) else {
             return 0;
         };
@@ -452,6 +492,7 @@ impl Detector {
 
     fn verify(
         &mut self,
+        engine: &Engine,
         compiled: &CompiledRule,
         context: &Context,
         buffer: &[u8],
@@ -499,7 +540,7 @@ impl Detector {
                 _ => return,
             }
         }
-        let bit_count = self.engine.flowbit_count;
+        let bit_count = engine.flowbit_count;
         if !compiled.flowbits.is_empty() {
             let state = self.flows.entry(context.flow_id).or_default();
             state.bits.resize(bit_count, false);
@@ -642,7 +683,7 @@ fn note<D>(
     }
 }
 
-impl Drop for Detector {
+impl Drop for Inspection {
     fn drop(&mut self) {
         let scratch = self.scratch.take();
         for (_, mut state) in self.flows.drain() {
@@ -690,7 +731,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].stream_offset, Some(8));
         assert_eq!(d.end_flow(1), 1);
-        assert_eq!(d.window_memory, 0);
+        assert_eq!(d.state.window_memory, 0);
     }
 
     #[test]
@@ -701,7 +742,7 @@ mod tests {
         let mut found = 0;
         for flow in 0..100 {
             d.inspect_stream(1, &stream(flow), 0, &[b'.'; 100], &mut |_| found += 1);
-            assert!(d.window_memory <= 4_096);
+            assert!(d.state.window_memory <= 4_096);
         }
         assert!(d.stats().windows_dropped > 0);
         // A match inside one chunk needs no history.
@@ -710,6 +751,6 @@ mod tests {
         for flow in 0..100 {
             d.end_flow(flow);
         }
-        assert_eq!(d.window_memory, 0);
+        assert_eq!(d.state.window_memory, 0);
     }
 }

@@ -27,7 +27,7 @@ use crate::capture::dpdk::{
 use crate::capture::{LinkType, RawPacket};
 use crate::config::{Config, DpdkSection};
 use crate::flow::FlowStats;
-use crate::output::{ParquetWriter, RecordBatcher, WhenFull};
+use crate::output::{RecordBatcher, WhenFull};
 use crate::worker::{Worker, WorkerStats};
 
 /// Largest frame a chained mbuf is linearised to.
@@ -61,10 +61,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let ports = open_ports(&eal, settings, lcores.len())?;
     let (rules, mut detect) = super::rules::load(config)?;
     let output = config.output();
-    let (writer, sender, stale) = ParquetWriter::start(&output)?;
-    for path in &stale {
-        tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
-    }
+    let (writer, sender, stale) = super::start_writer(&output)?;
 
     let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();
     let mut next = 0;

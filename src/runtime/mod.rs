@@ -44,3 +44,15 @@ pub enum RuntimeError {
     #[error("the worker on lcore {0} panicked")]
     WorkerPanicked(u32),
 }
+
+/// Starts the Parquet writer and reports the unfinished files of an earlier
+/// run that it removed.
+fn start_writer(
+    output: &crate::output::OutputConfig,
+) -> Result<crate::output::writer::Started, RuntimeError> {
+    let started = crate::output::ParquetWriter::start(output)?;
+    for path in &started.2 {
+        tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
+    }
+    Ok(started)
+}

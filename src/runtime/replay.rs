@@ -11,7 +11,7 @@ use super::summary::{FilesReport, SourceReport};
 use super::{RunSummary, RuntimeError};
 use crate::capture::{PacketBatch, Replay};
 use crate::config::Config;
-use crate::output::{ParquetWriter, RecordBatcher};
+use crate::output::RecordBatcher;
 use crate::worker::Worker;
 
 /// Bytes of packet data a batch is sized for up front.
@@ -36,10 +36,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let config = &options.config;
     let files = Replay::expand_paths(&options.inputs)?;
     let output = config.output();
-    let (writer, sender, stale) = ParquetWriter::start(&output)?;
-    for path in &stale {
-        tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
-    }
+    let (writer, sender, stale) = super::start_writer(&output)?;
     let mut source = Replay::open(&files);
     let id_seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
