@@ -10,7 +10,7 @@ pub mod dns;
 pub mod http;
 pub mod tls;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxBuildHasher;
 
@@ -51,7 +51,7 @@ impl AppSummary {
 pub struct AppLayer {
     flows: HashMap<u64, HttpFlow, FxBuildHasher>,
     /// Flow ids whose protocol is settled as not HTTP, until they end.
-    settled: HashMap<u64, (), FxBuildHasher>,
+    settled: HashSet<u64, FxBuildHasher>,
     dns: HashMap<u64, DnsSummary, FxBuildHasher>,
     dns_streams: HashMap<u64, DnsStream, FxBuildHasher>,
     tls: HashMap<u64, (TlsFlow, TlsSummary), FxBuildHasher>,
@@ -87,14 +87,14 @@ impl AppLayer {
             parser.data(dir, bytes, summary);
             return;
         }
-        if self.settled.contains_key(&flow_id) {
+        if self.settled.contains(&flow_id) {
             return;
         }
         let flow = self.flows.entry(flow_id).or_default();
         flow.data(dir, bytes);
         if flow.is_done() && !flow.summary().is_http() {
             self.flows.remove(&flow_id);
-            self.settled.insert(flow_id, ());
+            self.settled.insert(flow_id);
         }
     }
 

@@ -348,12 +348,13 @@ impl Engine {
         let mut fallback = GroupBuilder::new("fallback");
         let mut stream = GroupBuilder::new("stream");
         for (index, compiled) in rules.iter().enumerate() {
-            match placement(&compiled.rule) {
+            let (on_packets, on_streams) = placement(&compiled.rule);
+            match (on_packets, on_streams) {
                 (true, true) => fallback.add(index as u32, &compiled.rule),
                 (true, false) => packet.add(index as u32, &compiled.rule),
                 _ => {}
             }
-            if placement(&compiled.rule).1 {
+            if on_streams {
                 stream.add(index as u32, &compiled.rule);
             }
         }
