@@ -16,7 +16,7 @@ use mirador::capture::{CaptureFile, LinkType, RawPacket};
 use mirador::config::Config;
 use mirador::decode::{decode, Decoded};
 use mirador::detect::rules::RuleSet;
-use mirador::detect::{Detector, Engine};
+use mirador::detect::{DetectLimits, Detector, Engine};
 use mirador::flow::FlowRecord;
 use mirador::worker::Worker;
 
@@ -106,7 +106,7 @@ fn main() {
     let span =
         packets.last().map_or(0, |p| p.0) - packets.first().map_or(0, |p| p.0) + 3_600_000_000_000;
     for round in 0..repeat {
-        let detector = Detector::new(std::sync::Arc::clone(&engine), 16 << 10, 256 << 20);
+        let detector = Detector::new(std::sync::Arc::clone(&engine), DetectLimits::default());
         let mut worker = Worker::new(0, config.worker(), round, Vec::<FlowRecord>::new())
             .with_detector(detector);
         for (ts_ns, link, wire_len, data) in &packets {

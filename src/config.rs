@@ -109,6 +109,7 @@ impl Default for RulesSection {
             paths: vec![PathBuf::from("signatures")],
             stream_window_kib: 16,
             window_memcap_mib: 256,
+            alerts_per_packet: 15,
             cache_dir: Some(PathBuf::from(".mirador-cache")),
             address_groups: BTreeMap::new(),
             port_groups: BTreeMap::new(),
@@ -140,6 +141,10 @@ pub struct RulesSection {
     /// Bytes of those windows a worker keeps in all, MiB; past it a
     /// direction keeps no history (counted as `windows_dropped`).
     pub window_memcap_mib: u64,
+    /// Detections one packet (or one piece of stream data) may raise, in
+    /// rule order; later matches are counted as `alert_overflow` and not
+    /// written (Suricata's `packet-alert-max`).
+    pub alerts_per_packet: u32,
     /// Where compiled Hyperscan databases are cached between runs; unset:
     /// no cache.
     pub cache_dir: Option<PathBuf>,

@@ -90,6 +90,32 @@ pub struct DetectStats {
     /// Stream windows given up because the windows' memory cap was reached
     /// (later matches in those directions see only new data).
     pub windows_dropped: u64,
+    /// Matches past the alert limit of one inspection, not written
+    /// (Suricata's `alert_queue_overflow`).
+    pub alert_overflow: u64,
+}
+
+/// Memory and output bounds of one detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetectLimits {
+    /// Bytes of each stream direction kept for matches across segments.
+    pub window_bytes: usize,
+    /// Bytes of those windows kept over all flows.
+    pub window_memcap: usize,
+    /// Detections one packet or one piece of stream data may raise; later
+    /// matches are counted in `alert_overflow` (Suricata's
+    /// `packet-alert-max`).
+    pub alerts_per_inspection: u32,
+}
+
+impl Default for DetectLimits {
+    fn default() -> Self {
+        Self {
+            window_bytes: 16 << 10,
+            window_memcap: 256 << 20,
+            alerts_per_inspection: 15,
+        }
+    }
 }
 
 impl DetectStats {
@@ -101,6 +127,7 @@ impl DetectStats {
         self.detections += other.detections;
         self.suppressed += other.suppressed;
         self.windows_dropped += other.windows_dropped;
+        self.alert_overflow += other.alert_overflow;
     }
 }
 
@@ -193,10 +220,11 @@ struct Inspection {
     generation: u32,
     flows: HashMap<u64, FlowState, FxBuildHasher>,
     thresholds: HashMap<(u32, u32, ThresholdKind, TrackKey), ThresholdWindow, FxBuildHasher>,
-    window_bytes: usize,
-    /// Bytes held in stream windows now, and the most they may hold.
+    limits: DetectLimits,
+    /// Bytes held in stream windows now.
     window_memory: usize,
-    window_memcap: usize,
+    /// Detections raised by the inspection under way.
+    raised: u32,
     stats: DetectStats,
 }
 
@@ -238,10 +266,8 @@ fn close(stream: hyperscan::Stream, scratch: Option<&Scratch>) {
 }
 
 impl Detector {
-    /// A detector over `engine`, keeping up to `window_bytes` of each
-    /// stream direction for inspection and `window_memcap` bytes of windows
-    /// in all.
-    pub fn new(engine: Arc<Engine>, window_bytes: usize, window_memcap: usize) -> Self {
+    /// A detector over `engine` within `limits`.
+    pub fn new(engine: Arc<Engine>, limits: DetectLimits) -> Self {
         let state = Inspection {
             scratch: scratch_for(&engine),
             stamps: vec![0; engine.rules.len()],
@@ -249,9 +275,12 @@ impl Detector {
             generation: 0,
             flows: HashMap::default(),
             thresholds: HashMap::default(),
-            window_bytes: window_bytes.max(WINDOW_TAIL * 2),
+            limits: DetectLimits {
+                window_bytes: limits.window_bytes.max(WINDOW_TAIL * 2),
+                ..limits
+            },
             window_memory: 0,
-            window_memcap,
+            raised: 0,
             stats: DetectStats::default(),
         };
         Self { engine, state }
@@ -354,7 +383,7 @@ impl Inspection {
         out: &mut impl FnMut(Detection),
     ) {
         self.stats.stream_bytes += bytes.len() as u64;
-        let window_bytes = self.window_bytes;
+        let window_bytes = self.limits.window_bytes;
         let state = self.flows.entry(stream.flow_id).or_default();
         let window = &mut state.windows[stream.dir];
         self.window_memory -= window.len();
@@ -399,7 +428,7 @@ impl Inspection {
         }
         self.candidates = candidates;
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
-            if self.window_memory + buffer.len() > self.window_memcap {
+            if self.window_memory + buffer.len() > self.limits.window_memcap {
                 // Over the cap: this direction keeps no history.
                 self.stats.windows_dropped += 1;
                 state.windows[stream.dir] = Vec::new();
@@ -440,6 +469,7 @@ impl Inspection {
             self.generation = 1;
         }
         self.candidates.clear();
+        self.raised = 0;
     }
 
     /// Ends a candidate list: adds the rules without a fast pattern and
@@ -596,6 +626,11 @@ impl Inspection {
             self.stats.suppressed += 1;
             return;
         }
+        if self.raised >= self.limits.alerts_per_inspection {
+            self.stats.alert_overflow += 1;
+            return;
+        }
+        self.raised += 1;
         self.stats.detections += 1;
         self.flows.entry(context.flow_id).or_default().detections += 1;
         let from = end.saturating_sub(EXCERPT_SIDE);
@@ -706,7 +741,13 @@ mod tests {
         let set = RuleSet::load(&[path], &Vars::default());
         let (engine, rejected) = Engine::compile(&set, None).unwrap();
         assert!(rejected.is_empty() && !engine.rules.is_empty());
-        Detector::new(Arc::new(engine), 16 << 10, window_memcap)
+        Detector::new(
+            Arc::new(engine),
+            DetectLimits {
+                window_memcap,
+                ..DetectLimits::default()
+            },
+        )
     }
 
     fn stream(flow_id: u64) -> StreamId {
@@ -752,5 +793,28 @@ mod tests {
             d.end_flow(flow);
         }
         assert_eq!(d.state.window_memory, 0);
+    }
+
+    #[test]
+    fn matches_past_the_per_packet_limit_are_counted_not_raised() {
+        let rules: String = (1..=4)
+            .map(|sid| format!("alert tcp any any -> any any (content:\"PAYLOAD\"; sid:{sid};)\n"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.rules");
+        std::fs::write(&path, rules).unwrap();
+        let (engine, _) = Engine::compile(&RuleSet::load(&[path], &Vars::default()), None).unwrap();
+        let limits = DetectLimits {
+            alerts_per_inspection: 3,
+            ..DetectLimits::default()
+        };
+        let mut d = Detector::new(Arc::new(engine), limits);
+        let mut sids = Vec::new();
+        d.inspect_stream(1, &stream(1), 0, b"a PAYLOAD", &mut |x| sids.push(x.sid));
+        assert_eq!(sids, [1, 2, 3]);
+        assert_eq!(d.stats().alert_overflow, 1);
+        // The limit is per inspection: the next data may raise again.
+        d.inspect_stream(2, &stream(1), 9, b" PAYLOAD", &mut |x| sids.push(x.sid));
+        assert_eq!(sids.len(), 6);
     }
 }

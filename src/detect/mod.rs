@@ -12,4 +12,4 @@ pub mod matcher;
 pub mod rules;
 
 pub use engine::{Engine, EngineError};
-pub use inspect::{DetectStats, Detection, Detector, PacketView};
+pub use inspect::{DetectLimits, DetectStats, Detection, Detector, PacketView};

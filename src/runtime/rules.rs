@@ -6,7 +6,7 @@ use super::summary::DetectSummary;
 use super::RuntimeError;
 use crate::config::Config;
 use crate::detect::rules::RuleSet;
-use crate::detect::{Detector, Engine};
+use crate::detect::{DetectLimits, Detector, Engine};
 
 /// Skipped rules named one by one in the log before the rest are counted.
 const SKIPPED_SHOWN: usize = 20;
@@ -15,8 +15,7 @@ const SKIPPED_SHOWN: usize = 20;
 #[derive(Debug, Clone)]
 pub struct LoadedRules {
     engine: Option<Arc<Engine>>,
-    window_bytes: usize,
-    window_memcap: usize,
+    limits: DetectLimits,
 }
 
 impl LoadedRules {
@@ -24,7 +23,7 @@ impl LoadedRules {
     pub fn detector(&self) -> Option<Detector> {
         self.engine
             .as_ref()
-            .map(|engine| Detector::new(Arc::clone(engine), self.window_bytes, self.window_memcap))
+            .map(|engine| Detector::new(Arc::clone(engine), self.limits))
     }
 }
 
@@ -77,9 +76,13 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     };
     let loaded = LoadedRules {
         engine: (!engine.rules.is_empty()).then(|| Arc::new(engine)),
-        window_bytes: usize::try_from(config.rules.stream_window_kib << 10).unwrap_or(usize::MAX),
-        window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
-            .unwrap_or(usize::MAX),
+        limits: DetectLimits {
+            window_bytes: usize::try_from(config.rules.stream_window_kib << 10)
+                .unwrap_or(usize::MAX),
+            window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+            alerts_per_inspection: config.rules.alerts_per_packet,
+        },
     };
     Ok((loaded, summary))
 }

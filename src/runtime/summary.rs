@@ -182,12 +182,13 @@ impl fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} windows dropped)",
+            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} over the per-packet limit, {} windows dropped)",
             d.stats.detections,
             d.stats.packets,
             d.stats.stream_bytes,
             d.stats.verified,
             d.stats.suppressed,
+            d.stats.alert_overflow,
             d.stats.windows_dropped
         )?;
         writeln!(
