@@ -110,6 +110,9 @@ def mapped_args(test: Path, spec: dict):
         flags.append("--checksum-validation=on")
     if "stream.midstream=true" in args:
         flags.append("--midstream")
+    layers = re.search(r"response-body-decompress-layer-limit=(\d+)", args)
+    if layers:
+        flags.append(f"--set=http.decompress_layers={layers.group(1)}")
     config = test / "suricata.yaml"
     if config.exists():
         text = config.read_text(errors="replace")

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::applayer::HttpLimits;
 use crate::decode::fragment::DefragConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
@@ -71,8 +72,33 @@ pub struct Config {
     pub decode: DecodeSection,
     /// TCP stream reassembly.
     pub reassembly: ReassemblySection,
+    /// HTTP parsing.
+    pub http: HttpSection,
     /// Signatures.
     pub rules: RulesSection,
+}
+
+/// `[http]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Request body bytes kept per transaction for inspection, KiB.
+    pub request_body_limit_kib: u64,
+    /// Response body bytes kept per transaction (after decompression), KiB.
+    pub response_body_limit_kib: u64,
+    /// Content-Encoding layers (gzip, deflate) undone at most.
+    pub decompress_layers: u32,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        let limits = HttpLimits::default();
+        Self {
+            request_body_limit_kib: (limits.request_body >> 10) as u64,
+            response_body_limit_kib: (limits.response_body >> 10) as u64,
+            decompress_layers: limits.decompress_layers as u32,
+        }
+    }
 }
 
 /// `[decode]`
@@ -266,6 +292,7 @@ impl Default for Config {
             dpdk: DpdkSection::default(),
             decode: DecodeSection::default(),
             reassembly: ReassemblySection::default(),
+            http: HttpSection::default(),
             rules: RulesSection::default(),
         }
     }
@@ -443,6 +470,13 @@ impl Config {
                 },
             },
             checksum_validation: self.decode.checksum_validation,
+            http: HttpLimits {
+                request_body: usize::try_from(self.http.request_body_limit_kib << 10)
+                    .unwrap_or(usize::MAX),
+                response_body: usize::try_from(self.http.response_body_limit_kib << 10)
+                    .unwrap_or(usize::MAX),
+                decompress_layers: self.http.decompress_layers as usize,
+            },
             defrag: DefragConfig {
                 memcap: usize::try_from(self.defrag.memcap_mib.saturating_mul(MIB))
                     .unwrap_or(usize::MAX),

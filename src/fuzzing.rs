@@ -12,13 +12,15 @@ use crate::flow::{FlowConfig, FlowRecord};
 use crate::worker::{Worker, WorkerConfig};
 
 /// Link types a fuzzed frame may claim, picked by its first byte.
-const LINKS: [LinkType; 6] = [
+const LINKS: [LinkType; 8] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
     LinkType::LinuxSll2,
     LinkType::RawIp,
     LinkType::Ipv4,
     LinkType::Ipv6,
+    LinkType::Loopback,
+    LinkType::CiscoHdlc,
 ];
 
 /// Reads `data` as a capture file to its end or first error.
@@ -48,6 +50,11 @@ pub fn run_pipeline(data: &[u8]) -> usize {
         },
         // Half the inputs also go through checksum validation.
         checksum_validation: data.len() % 2 == 1,
+        http: crate::applayer::HttpLimits {
+            request_body: 256,
+            response_body: 256,
+            decompress_layers: 2,
+        },
     };
     let mut worker = Worker::new(0, config, 0, Vec::<FlowRecord>::new());
     let mut rest = data;

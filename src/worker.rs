@@ -5,12 +5,15 @@
 //! locks. Every packet source (file replay now, NIC queues later) calls
 //! [`Worker::process`] with a batch of [`RawPacket`]s.
 
-use crate::applayer::AppLayer;
+use std::net::SocketAddr;
+
+use crate::applayer::{AppLayer, HttpLimits, HttpStage, Transaction};
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
     self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket, Transport,
 };
+use crate::detect::http::{message_of, Message};
 use crate::detect::{DetectStats, Detection, Detector, PacketView};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
 use crate::reassembly::{StreamId, StreamSink};
@@ -53,6 +56,8 @@ pub struct WorkerConfig {
     pub defrag: DefragConfig,
     /// Check transport checksums and skip packets that fail.
     pub checksum_validation: bool,
+    /// What HTTP transactions keep.
+    pub http: HttpLimits,
 }
 
 /// One worker's pipeline state.
@@ -78,9 +83,27 @@ struct Stages<'a, S> {
     ts_ns: u64,
 }
 
+/// Runs an HTTP transaction stage through the detector, when there is one.
+fn inspect_http<S: RecordSink>(
+    detector: Option<&mut Detector>,
+    sink: &mut S,
+    ts_ns: u64,
+    stream: &StreamId,
+    tx: &Transaction,
+    stage: HttpStage,
+) {
+    if let Some(detector) = detector {
+        detector.inspect_http(ts_ns, stream, tx, stage, &mut |d| sink.detection(d));
+    }
+}
+
 impl<S: RecordSink> StreamSink for Stages<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
-        self.applayer.data(stream, offset, bytes);
+        let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+        let mut detector = self.detector.as_deref_mut();
+        self.applayer.data(stream, offset, bytes, &mut |tx, stage| {
+            inspect_http(detector.as_deref_mut(), sink, ts_ns, stream, tx, stage);
+        });
         if let Some(detector) = self.detector.as_deref_mut() {
             let sink = &mut *self.sink;
             detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
@@ -91,7 +114,12 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
     }
 
     fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
-        self.applayer.gap(stream.flow_id, stream.dir);
+        let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+        let mut detector = self.detector.as_deref_mut();
+        self.applayer
+            .gap(stream.flow_id, stream.dir, &mut |tx, stage| {
+                inspect_http(detector.as_deref_mut(), sink, ts_ns, stream, tx, stage);
+            });
         if let Some(detector) = self.detector.as_deref_mut() {
             detector.stream_gap(stream);
         }
@@ -112,7 +140,23 @@ impl<S: RecordSink> RecordSink for Stages<'_, S> {
         record.app = if interim {
             self.applayer.summary(record.flow_id)
         } else {
-            self.applayer.end_flow(record.flow_id)
+            // Bodies read to the end of the connection end here, in the
+            // direction they were sent.
+            let client = SocketAddr::new(record.src, record.src_port);
+            let server = SocketAddr::new(record.dst, record.dst_port);
+            let streams =
+                [(0, client, server), (1, server, client)].map(|(dir, src, dst)| StreamId {
+                    flow_id: record.flow_id,
+                    dir,
+                    src,
+                    dst,
+                });
+            let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+            let mut detector = self.detector.as_deref_mut();
+            self.applayer.end_flow(record.flow_id, &mut |tx, stage| {
+                let stream = &streams[usize::from(message_of(stage) == Message::Response)];
+                inspect_http(detector.as_deref_mut(), sink, ts_ns, stream, tx, stage);
+            })
         };
         record.app_proto = record.app.protocol();
         if let Some(detector) = self.detector.as_deref_mut() {
@@ -140,7 +184,7 @@ impl<S: RecordSink> Worker<S> {
             stats: WorkerStats::default(),
             last_sweep_ns: 0,
             detector: None,
-            applayer: AppLayer::default(),
+            applayer: AppLayer::new(config.http),
             checksum_validation: config.checksum_validation,
         }
     }

@@ -1,10 +1,12 @@
 //! Application-layer parsers over reassembled TCP streams.
 //!
 //! [`AppLayer`] is one worker's parser state, keyed by flow: it takes each
-//! direction's in-order bytes and gaps, and when the flow's record is
-//! written it hands over what the parsers learnt (the application protocol
-//! and its summary fields). Flows that turn out not to speak a known
-//! protocol keep no state. Parsers live one per module: [`http`], [`dns`].
+//! direction's in-order bytes and gaps, hands each HTTP transaction stage
+//! to the caller as it completes (for inspection), and when the flow's
+//! record is written it hands over what the parsers learnt (the
+//! application protocol and its summary fields). Flows that turn out not to
+//! speak a known protocol keep no state. Parsers live one per module:
+//! [`http`], [`dns`], [`tls`].
 
 pub mod dns;
 pub mod http;
@@ -15,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use rustc_hash::FxBuildHasher;
 
 pub use dns::{DnsStream, DnsSummary};
-pub use http::{HttpFlow, HttpSummary};
+pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
 pub use tls::{TlsFlow, TlsSummary};
 
 use crate::reassembly::StreamId;
@@ -49,6 +51,7 @@ impl AppSummary {
 /// One worker's application-layer state.
 #[derive(Debug, Default)]
 pub struct AppLayer {
+    http_limits: HttpLimits,
     flows: HashMap<u64, HttpFlow, FxBuildHasher>,
     /// Flow ids whose protocol is settled as not HTTP, until they end.
     settled: HashSet<u64, FxBuildHasher>,
@@ -58,6 +61,14 @@ pub struct AppLayer {
 }
 
 impl AppLayer {
+    /// Parsers keeping HTTP transactions within `http_limits`.
+    pub fn new(http_limits: HttpLimits) -> Self {
+        Self {
+            http_limits,
+            ..Self::default()
+        }
+    }
+
     /// One UDP datagram's payload (DNS when either port is 53).
     pub fn datagram(&mut self, flow_id: u64, ports: (u16, u16), payload: &[u8]) {
         if ports.0 != dns::PORT && ports.1 != dns::PORT {
@@ -69,8 +80,15 @@ impl AppLayer {
         }
     }
 
-    /// In-order bytes at `offset` of one direction of a TCP flow.
-    pub fn data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
+    /// In-order bytes at `offset` of one direction of a TCP flow; HTTP
+    /// transaction stages completed by them go to `on_http`.
+    pub fn data(
+        &mut self,
+        stream: &StreamId,
+        offset: u64,
+        bytes: &[u8],
+        on_http: &mut impl FnMut(&Transaction, HttpStage),
+    ) {
         let (flow_id, dir) = (stream.flow_id, stream.dir);
         if stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT {
             let summary = self.dns.entry(flow_id).or_default();
@@ -91,17 +109,23 @@ impl AppLayer {
             return;
         }
         let flow = self.flows.entry(flow_id).or_default();
-        flow.data(dir, bytes);
+        flow.data(dir, bytes, &self.http_limits, on_http);
         if flow.is_done() && !flow.summary().is_http() {
             self.flows.remove(&flow_id);
             self.settled.insert(flow_id);
         }
     }
 
-    /// Bytes of a direction were lost.
-    pub fn gap(&mut self, flow_id: u64, dir: usize) {
+    /// Bytes of a direction were lost: its HTTP body in progress ends with
+    /// what it has, and the direction is parsed no further.
+    pub fn gap(
+        &mut self,
+        flow_id: u64,
+        dir: usize,
+        on_http: &mut impl FnMut(&Transaction, HttpStage),
+    ) {
         if let Some(flow) = self.flows.get_mut(&flow_id) {
-            flow.gap(dir);
+            flow.close(dir, &self.http_limits, on_http);
         }
     }
 
@@ -124,8 +148,18 @@ impl AppLayer {
         }
     }
 
-    /// Forgets a flow, returning what was known of it.
-    pub fn end_flow(&mut self, flow_id: u64) -> AppSummary {
+    /// Forgets a flow, returning what was known of it; HTTP bodies still
+    /// being read (to the end of the connection) end and go to `on_http`.
+    pub fn end_flow(
+        &mut self,
+        flow_id: u64,
+        on_http: &mut impl FnMut(&Transaction, HttpStage),
+    ) -> AppSummary {
+        if let Some(flow) = self.flows.get_mut(&flow_id) {
+            for dir in 0..2 {
+                flow.close(dir, &self.http_limits, on_http);
+            }
+        }
         self.settled.remove(&flow_id);
         self.dns_streams.remove(&flow_id);
         AppSummary {

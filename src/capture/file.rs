@@ -65,7 +65,7 @@ pub enum CaptureErrorKind {
         detail: String,
     },
     /// The link type is not one mirador decodes.
-    #[error("unsupported link type {0} (supported: Ethernet 1, Linux SLL 113, SLL2 276, raw IP 101/228/229)")]
+    #[error("unsupported link type {0} (supported: Ethernet 1, Linux SLL 113, SLL2 276, raw IP 101/228/229, BSD loopback 0/108, Cisco HDLC 104)")]
     UnsupportedLinkType(u32),
 }
 

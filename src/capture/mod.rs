@@ -33,6 +33,12 @@ pub enum LinkType {
     Ipv4,
     /// `LINKTYPE_IPV6` (229).
     Ipv6,
+    /// `LINKTYPE_NULL` (0) and `LINKTYPE_LOOP` (108): BSD loopback, a 4-byte
+    /// address family before the IP packet.
+    Loopback,
+    /// `LINKTYPE_C_HDLC` (104): Cisco HDLC, a 4-byte header ending in an
+    /// EtherType.
+    CiscoHdlc,
 }
 
 impl LinkType {
@@ -45,6 +51,8 @@ impl LinkType {
             12 | 14 | 101 => Some(Self::RawIp),
             228 => Some(Self::Ipv4),
             229 => Some(Self::Ipv6),
+            0 | 108 => Some(Self::Loopback),
+            104 => Some(Self::CiscoHdlc),
             _ => None,
         }
     }

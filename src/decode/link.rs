@@ -2,7 +2,8 @@
 //!
 //! Handles Ethernet II with any stack of 802.1Q / 802.1ad / QinQ tags, MPLS
 //! label stacks (with IP directly below, or an Ethernet pseudowire with its
-//! control word), Linux cooked captures v1 and v2, and raw IP links.
+//! control word), Linux cooked captures v1 and v2, BSD loopback, Cisco HDLC
+//! and raw IP links.
 
 use super::{DecodeError, Vlans};
 use crate::capture::LinkType;
@@ -74,6 +75,27 @@ pub fn strip(link: LinkType, data: &[u8]) -> Result<Frame<'_>, DecodeError> {
             dispatch(protocol, &data[SLL2_HEADER_LEN..], &mut vlans, 0)?
         }
         LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Network::Ip(data),
+        LinkType::Loopback => {
+            let header = data.get(..4).ok_or(DecodeError::LinkTruncated)?;
+            // The family is in the capturing host's byte order (LINKTYPE_NULL)
+            // or in network order (LINKTYPE_LOOP): AF_INET is 2, AF_INET6 is
+            // 10, 24, 28 or 30 depending on the system.
+            let family = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+            let family = if family > 0xffff {
+                family.swap_bytes()
+            } else {
+                family
+            };
+            match family {
+                2 | 10 | 24 | 28 | 30 => Network::Ip(&data[4..]),
+                _ => Network::Other,
+            }
+        }
+        LinkType::CiscoHdlc => {
+            let header = data.get(..4).ok_or(DecodeError::LinkTruncated)?;
+            let protocol = u16::from_be_bytes([header[2], header[3]]);
+            dispatch(protocol, &data[4..], &mut vlans, 0)?
+        }
     };
     Ok(Frame { vlans, network })
 }
@@ -189,6 +211,28 @@ mod tests {
     fn short_frame_is_link_truncated() {
         assert_eq!(
             strip(LinkType::Ethernet, &[0u8; 10]).unwrap_err(),
+            DecodeError::LinkTruncated
+        );
+    }
+
+    #[test]
+    fn loopback_and_cisco_hdlc_carry_ip() {
+        let ip = [0x45u8, 0, 0, 20];
+        for header in [[2u8, 0, 0, 0], [0, 0, 0, 2], [30, 0, 0, 0]] {
+            let frame = [&header[..], &ip].concat();
+            let parsed = strip(LinkType::Loopback, &frame).unwrap();
+            assert!(matches!(parsed.network, Network::Ip(p) if p == ip));
+        }
+        let other = [7u8, 0, 0, 0, 1, 2];
+        assert!(matches!(
+            strip(LinkType::Loopback, &other).unwrap().network,
+            Network::Other
+        ));
+        let frame = [&[0x0fu8, 0, 0x08, 0x00][..], &ip].concat();
+        let parsed = strip(LinkType::CiscoHdlc, &frame).unwrap();
+        assert!(matches!(parsed.network, Network::Ip(p) if p == ip));
+        assert_eq!(
+            strip(LinkType::CiscoHdlc, &[0x0f, 0]).unwrap_err(),
             DecodeError::LinkTruncated
         );
     }

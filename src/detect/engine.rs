@@ -12,7 +12,9 @@
 //! stream group's is in streaming mode, so that each TCP direction keeps a
 //! Hyperscan stream and a fast pattern split over segments is still seen.
 //! Rules without a positive content are verified on every buffer of their
-//! group.
+//! group. HTTP rules form one group per HTTP buffer, keyed by the buffer of
+//! their fast pattern, each a block database scanned over that buffer of a
+//! transaction when one of its stages completes.
 //!
 //! Compiled databases are cached on disk (serialized, named by a hash of
 //! their patterns and the Hyperscan version), so a restart with unchanged
@@ -27,9 +29,11 @@ use hyperscan::prelude::*;
 use hyperscan::{Block, Serialized, Streaming};
 use sha1::{Digest, Sha1};
 
+use super::http::HttpProgram;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
-    Action, Content, FlowbitOp, Match, Protocol, Rule, RuleError, RuleErrorKind, RuleSet,
+    Action, Buffer, Content, FlowbitOp, HttpBuffer, Match, Protocol, Rule, RuleError,
+    RuleErrorKind, RuleSet,
 };
 
 /// A rule ready to run.
@@ -39,6 +43,8 @@ pub struct CompiledRule {
     pub rule: Rule,
     /// Its payload matches.
     pub program: PayloadProgram,
+    /// Its HTTP buffers and matches, for an HTTP rule.
+    pub http: Option<HttpProgram>,
     /// Its flowbits as bit indexes: (operation, bits, any-of).
     pub flowbits: Vec<(FlowbitOp, Vec<u16>, bool)>,
     /// Threat family (`metadata: family X`, else `other`).
@@ -103,6 +109,10 @@ pub struct Engine {
     pub fallback: Group<BlockDatabase>,
     /// Rules on reassembled TCP streams.
     pub stream: Group<StreamingDatabase>,
+    /// HTTP rules, a group per buffer their fast pattern is in.
+    pub http: Vec<(HttpBuffer, Group<BlockDatabase>)>,
+    /// HTTP rules without a positive content, evaluated at every stage.
+    pub http_always: Vec<u32>,
     /// Distinct flowbit names.
     pub flowbit_count: usize,
     /// How the databases were obtained.
@@ -120,22 +130,30 @@ pub struct BuildReport {
     pub packet_bytes: usize,
     /// Bytes of the stream database.
     pub stream_bytes: usize,
+    /// Bytes of the HTTP databases.
+    pub http_bytes: usize,
     /// Bytes of Hyperscan stream state per open stream (two per TCP flow).
     pub stream_state_bytes: usize,
 }
 
-/// Where a rule is inspected.
+/// Where a rule is inspected: (packets, streams); HTTP rules are in
+/// neither.
 fn placement(rule: &Rule) -> (bool, bool) {
     let has_payload = !rule.matches.is_empty();
+    if rule.is_http() {
+        return (false, false);
+    }
     match rule.protocol {
         Protocol::Udp | Protocol::Icmp | Protocol::Ip | Protocol::TcpPkt => (true, false),
         Protocol::TcpStream => (false, true),
-        Protocol::Tcp if !has_payload || rule.dsize.is_some() || rule.flow.no_stream => {
+        Protocol::Tcp | Protocol::Http
+            if !has_payload || rule.dsize.is_some() || rule.flow.no_stream =>
+        {
             (true, false)
         }
-        Protocol::Tcp if rule.flow.only_stream => (false, true),
+        Protocol::Tcp | Protocol::Http if rule.flow.only_stream => (false, true),
         // Streams when the flow is reassembled, packets when it is not.
-        Protocol::Tcp => (true, true),
+        Protocol::Tcp | Protocol::Http => (true, true),
     }
 }
 
@@ -182,7 +200,11 @@ impl GroupBuilder {
     }
 
     fn add(&mut self, index: u32, rule: &Rule) {
-        let Some(content) = fast_pattern(rule) else {
+        self.add_pattern(index, fast_pattern(rule));
+    }
+
+    fn add_pattern(&mut self, index: u32, content: Option<&Content>) {
+        let Some(content) = content else {
             self.always.push(index);
             return;
         };
@@ -294,8 +316,13 @@ impl Engine {
         let mut rejected = Vec::new();
         let mut bits: HashMap<String, u16> = HashMap::new();
         for rule in &set.rules {
-            let program = match PayloadProgram::new(&rule.matches) {
-                Ok(program) => program,
+            let compiled = if rule.is_http() {
+                HttpProgram::new(rule).map(|http| (PayloadProgram::new(&[]).ok(), Some(http)))
+            } else {
+                PayloadProgram::new(&rule.matches).map(|program| (Some(program), None))
+            };
+            let (program, http) = match compiled {
+                Ok((program, http)) => (program.expect("no pcre to refuse"), http),
                 Err(PcreError { pattern, reason }) => {
                     rejected.push(RuleError {
                         location: rule.location.clone(),
@@ -341,13 +368,30 @@ impl Engine {
                 metadata: Arc::from(metadata.join(", ").as_str()),
                 rule: rule.clone(),
                 program,
+                http,
                 flowbits,
             });
         }
         let mut packet = GroupBuilder::new("packet");
         let mut fallback = GroupBuilder::new("fallback");
         let mut stream = GroupBuilder::new("stream");
+        let mut http: std::collections::BTreeMap<HttpBuffer, GroupBuilder> = Default::default();
+        let mut http_always = Vec::new();
         for (index, compiled) in rules.iter().enumerate() {
+            if compiled.http.is_some() {
+                match fast_pattern(&compiled.rule) {
+                    Some(content) => {
+                        let Buffer::Http(buffer) = content.buffer else {
+                            continue;
+                        };
+                        http.entry(buffer)
+                            .or_insert_with(|| GroupBuilder::new(buffer.name()))
+                            .add_pattern(index as u32, Some(content));
+                    }
+                    None => http_always.push(index as u32),
+                }
+                continue;
+            }
             let (on_packets, on_streams) = placement(&compiled.rule);
             match (on_packets, on_streams) {
                 (true, true) => fallback.add(index as u32, &compiled.rule),
@@ -361,9 +405,22 @@ impl Engine {
         let (packet, packet_cached) = packet.build::<Block>(cache)?;
         let (fallback, fallback_cached) = fallback.build::<Block>(cache)?;
         let (stream, stream_cached) = stream.build::<Streaming>(cache)?;
+        let mut http_cached = true;
+        let http = http
+            .into_iter()
+            .map(|(buffer, builder)| {
+                let (group, cached) = builder.build::<Block>(cache)?;
+                http_cached &= cached;
+                Ok((buffer, group))
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
         let build = BuildReport {
             elapsed: started.elapsed(),
-            cached: packet_cached && fallback_cached && stream_cached,
+            cached: packet_cached && fallback_cached && stream_cached && http_cached,
+            http_bytes: http
+                .iter()
+                .filter_map(|(_, g)| g.database.as_ref().and_then(|d| d.size().ok()))
+                .sum(),
             packet_bytes: [&packet, &fallback]
                 .iter()
                 .filter_map(|g| g.database.as_ref().and_then(|d| d.size().ok()))
@@ -385,6 +442,8 @@ impl Engine {
                 packet,
                 fallback,
                 stream,
+                http,
+                http_always,
                 flowbit_count: bits.len(),
                 build,
             },

@@ -19,7 +19,9 @@ use hyperscan::prelude::*;
 use rustc_hash::FxBuildHasher;
 
 use super::engine::{CompiledRule, Engine, Group};
+use super::http;
 use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
+use crate::applayer::{HttpStage, Transaction};
 use crate::decode::ip_proto;
 use crate::reassembly::StreamId;
 
@@ -81,6 +83,8 @@ pub struct DetectStats {
     pub packets: u64,
     /// Stream bytes inspected.
     pub stream_bytes: u64,
+    /// HTTP transaction stages inspected.
+    pub http_stages: u64,
     /// Rules verified after their prefilter matched (or having none).
     pub verified: u64,
     /// Detections emitted.
@@ -123,6 +127,7 @@ impl DetectStats {
     pub fn merge(&mut self, other: &DetectStats) {
         self.packets += other.packets;
         self.stream_bytes += other.stream_bytes;
+        self.http_stages += other.http_stages;
         self.verified += other.verified;
         self.detections += other.detections;
         self.suppressed += other.suppressed;
@@ -241,10 +246,11 @@ impl std::fmt::Debug for Detector {
 /// One scratch sized for every database.
 fn scratch_for(engine: &Engine) -> Option<Scratch> {
     let blocks = [&engine.packet.database, &engine.fallback.database];
-    let mut scratch = match (
-        blocks.iter().find_map(|d| d.as_ref()),
-        &engine.stream.database,
-    ) {
+    let first_block = blocks
+        .iter()
+        .find_map(|d| d.as_ref())
+        .or_else(|| engine.http.iter().find_map(|(_, g)| g.database.as_ref()));
+    let mut scratch = match (first_block, &engine.stream.database) {
         (Some(db), _) => db.alloc_scratch().ok()?,
         (None, Some(db)) => db.alloc_scratch().ok()?,
         (None, None) => return None,
@@ -253,6 +259,9 @@ fn scratch_for(engine: &Engine) -> Option<Scratch> {
         db.realloc_scratch(&mut scratch).ok()?;
     }
     if let Some(db) = &engine.stream.database {
+        db.realloc_scratch(&mut scratch).ok()?;
+    }
+    for db in engine.http.iter().filter_map(|(_, g)| g.database.as_ref()) {
         db.realloc_scratch(&mut scratch).ok()?;
     }
     Some(scratch)
@@ -309,6 +318,20 @@ impl Detector {
             .inspect_stream(&self.engine, ts_ns, stream, offset, bytes, out);
     }
 
+    /// Inspects an HTTP transaction at a stage just completed, in the
+    /// direction of `stream` (the client's for request stages).
+    pub fn inspect_http(
+        &mut self,
+        ts_ns: u64,
+        stream: &StreamId,
+        tx: &Transaction,
+        stage: HttpStage,
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.state
+            .inspect_http(&self.engine, ts_ns, stream, tx, stage, out);
+    }
+
     /// Bytes of a direction were never seen: what is kept no longer leads
     /// into what comes next.
     pub fn stream_gap(&mut self, stream: &StreamId) {
@@ -361,14 +384,15 @@ impl Inspection {
         }
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
-            self.verify(
-                engine,
-                &engine.rules[rule as usize],
-                &context,
-                packet.payload,
-                0,
-                out,
-            );
+            let compiled = &engine.rules[rule as usize];
+            let payload = packet.payload;
+            let run = || {
+                compiled
+                    .program
+                    .run_past(payload, 0)
+                    .map(|end| (end, payload))
+            };
+            self.verify(engine, compiled, &context, run, out);
         }
         self.candidates = candidates;
     }
@@ -417,14 +441,25 @@ impl Inspection {
         self.collect_stream(engine, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
-            self.verify(
-                engine,
-                &engine.rules[rule as usize],
-                &context,
-                &buffer,
-                old_len,
-                out,
-            );
+            let compiled = &engine.rules[rule as usize];
+            let buffer = buffer.as_slice();
+            // Positions count from the stream's first byte kept; when that
+            // finds nothing new, from the start of the new data (as for a
+            // packet), so that `depth` anchors at a message that starts a
+            // later segment.
+            let run = || {
+                let program = &compiled.program;
+                program
+                    .run_past(buffer, old_len)
+                    .or_else(|| {
+                        (old_len > 0)
+                            .then(|| program.run(&buffer[old_len..]))
+                            .flatten()
+                            .map(|end| end + old_len)
+                    })
+                    .map(|end| (end, buffer))
+            };
+            self.verify(engine, compiled, &context, run, out);
         }
         self.candidates = candidates;
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
@@ -437,6 +472,60 @@ impl Inspection {
                 state.windows[stream.dir] = buffer;
             }
         }
+    }
+
+    fn inspect_http(
+        &mut self,
+        engine: &Engine,
+        ts_ns: u64,
+        stream: &StreamId,
+        tx: &Transaction,
+        stage: HttpStage,
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.stats.http_stages += 1;
+        let message = http::message_of(stage);
+        let context = Context {
+            ts_ns,
+            flow_id: stream.flow_id,
+            proto: ip_proto::TCP,
+            src: stream.src.ip(),
+            dst: stream.dst.ip(),
+            src_port: stream.src.port(),
+            dst_port: stream.dst.port(),
+            to_server: message == http::Message::Request,
+            established: true,
+            payload_len: None,
+            stream_base: None,
+            transport_valid: true,
+        };
+        self.begin_candidates();
+        if let Some(scratch) = self.scratch.as_ref() {
+            for (buffer, group) in &engine.http {
+                let (Some(db), Some(bytes)) =
+                    (group.database.as_ref(), http::bytes(tx, *buffer, message))
+                else {
+                    continue;
+                };
+                let (stamps, candidates, generation) =
+                    (&mut self.stamps, &mut self.candidates, self.generation);
+                let _ = db.scan(bytes, scratch, |id, _, _, _| {
+                    note(group, id, stamps, candidates, generation);
+                    Matching::Continue
+                });
+            }
+        }
+        self.candidates.extend_from_slice(&engine.http_always);
+        self.candidates.sort_unstable();
+        let candidates = std::mem::take(&mut self.candidates);
+        for &rule in &candidates {
+            let compiled = &engine.rules[rule as usize];
+            let Some(program) = compiled.http.as_ref().filter(|p| p.runs_at(stage)) else {
+                continue;
+            };
+            self.verify(engine, compiled, &context, || program.run(tx, stage), out);
+        }
+        self.candidates = candidates;
     }
 
     /// Lets go of a direction's window and Hyperscan stream.
@@ -520,20 +609,22 @@ impl Inspection {
         self.end_candidates(&[group]);
     }
 
-    fn verify(
+    /// Checks a candidate rule's header, flow and flowbit conditions, then
+    /// its matches (`run`: the end of the match and the buffer it is in),
+    /// and raises the detection.
+    fn verify<'b>(
         &mut self,
         engine: &Engine,
         compiled: &CompiledRule,
         context: &Context,
-        buffer: &[u8],
-        inspected: usize,
+        run: impl FnOnce() -> Option<(usize, &'b [u8])>,
         out: &mut impl FnMut(Detection),
     ) {
         let rule = &compiled.rule;
         let proto_ok = match rule.protocol {
             Protocol::Ip => true,
             _ if !context.transport_valid => false,
-            Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream => {
+            Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream | Protocol::Http => {
                 context.proto == ip_proto::TCP
             }
             Protocol::Udp => context.proto == ip_proto::UDP,
@@ -594,15 +685,7 @@ impl Inspection {
             }
         }
         self.stats.verified += 1;
-        // Positions count from the stream's first byte kept; when that finds
-        // nothing new, from the start of the new data (as for a packet), so
-        // that `depth` anchors at a message that starts a later segment.
-        let Some(end) = compiled.program.run_past(buffer, inspected).or_else(|| {
-            (inspected > 0 && context.stream_base.is_some())
-                .then(|| compiled.program.run(&buffer[inspected..]))
-                .flatten()
-                .map(|end| end + inspected)
-        }) else {
+        let Some((end, buffer)) = run() else {
             return;
         };
         if !compiled.flowbits.is_empty() {

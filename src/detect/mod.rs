@@ -2,11 +2,13 @@
 //!
 //! [`rules`] parses Suricata-syntax signatures into typed rules; [`engine`]
 //! compiles them into groups with Hyperscan prefilters; [`matcher`] verifies
-//! a rule's contents and pcres over a buffer; [`inspect`] is a worker's
-//! [`Detector`], which runs packets and reassembled streams through them and
+//! a rule's contents and pcres over a buffer; [`http`] evaluates HTTP rules
+//! over transactions; [`inspect`] is a worker's [`Detector`], which runs
+//! packets, reassembled streams and HTTP transactions through them and
 //! emits [`Detection`]s.
 
 pub mod engine;
+pub mod http;
 pub mod inspect;
 pub mod matcher;
 pub mod rules;

@@ -113,7 +113,7 @@ def test_rules_check_names_bad_rules_and_loads_the_rest(tmp_path: Path):
         'alert tcp any any -> any 80 (msg:"unbalanced; content:"x"; sid:2;)\n'
         'alert tcp any any -> any 80 (msg:"hex"; content:"|4G|"; sid:3;)\n'
         'alert tcp $NOWHERE any -> any 80 (msg:"var"; sid:4;)\n'
-        'alert http any any -> any any (msg:"app"; http.uri; content:"/x"; sid:5;)\n'
+        'alert smb any any -> any any (msg:"app"; smb.share; content:"x"; sid:5;)\n'
         'alert tcp any any -> any 80 (msg:"dup"; content:"a"; sid:1;)\n'
         'alert tcp any any -> any 80 (msg:"good too"; pcre:"/a+b/i"; sid:6;)\n'
     )
@@ -124,8 +124,8 @@ def test_rules_check_names_bad_rules_and_loads_the_rest(tmp_path: Path):
     for line, sid, what in [(2, 2, "syntax: unbalanced quotes"), (3, 3, "bad hex"),
                             (4, 4, "unknown variable $NOWHERE"), (6, 1, "duplicate sid")]:
         assert f"local.rules:{line}: sid {sid}: {what}" in result.stdout, result.stdout
-    assert "local.rules:5: sid 5: unsupported keyword 'protocol http'" in result.stderr
-    assert "http.uri" in result.stdout
+    assert "local.rules:5: sid 5: unsupported keyword 'protocol smb'" in result.stderr
+    assert "smb.share" in result.stdout
 
 
 def test_checksum_validation_skips_what_tshark_calls_bad(tmp_path: Path):

@@ -12,6 +12,7 @@
 //! the detection engine's job.
 
 pub mod address;
+pub mod buffer;
 pub mod parse;
 pub mod pattern;
 
@@ -20,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use address::{AddressSpec, PortSpec, Vars};
+pub use buffer::{Buffer, HttpBuffer, Side};
 pub use parse::{parse_classifications, Classifications};
 pub use pattern::{Content, Pcre};
 
@@ -56,6 +58,9 @@ pub enum Protocol {
     TcpPkt,
     /// `tcp-stream`: the reassembled TCP stream only.
     TcpStream,
+    /// `http`: HTTP transactions (their buffers), or the stream of HTTP
+    /// flows for matches outside them.
+    Http,
 }
 
 /// One payload match, in rule order.
@@ -65,6 +70,16 @@ pub enum Match {
     Content(Content),
     /// `pcre`.
     Pcre(Pcre),
+}
+
+impl Match {
+    /// The buffer the match inspects.
+    pub fn buffer(&self) -> Buffer {
+        match self {
+            Match::Content(c) => c.buffer,
+            Match::Pcre(p) => p.buffer,
+        }
+    }
 }
 
 /// `flow:` conditions.
@@ -248,6 +263,9 @@ pub struct Rule {
     pub flow: FlowMatch,
     /// `dsize`.
     pub dsize: Option<Dsize>,
+    /// `urilen`: a condition on the length of `http.uri` (or, when the
+    /// flag is set, `http.uri.raw`).
+    pub urilen: Option<(Dsize, bool)>,
     /// `flowbits` operations in order.
     pub flowbits: Vec<Flowbit>,
     /// `flowbits:noalert`.
@@ -281,6 +299,7 @@ impl Default for Rule {
             matches: Vec::new(),
             flow: FlowMatch::default(),
             dsize: None,
+            urilen: None,
             flowbits: Vec::new(),
             noalert: false,
             threshold: None,
@@ -291,6 +310,12 @@ impl Default for Rule {
 }
 
 impl Rule {
+    /// True when the rule inspects HTTP transactions: it names an HTTP
+    /// buffer or `urilen`.
+    pub fn is_http(&self) -> bool {
+        self.urilen.is_some() || self.matches.iter().any(|m| m.buffer() != Buffer::Payload)
+    }
+
     /// The threat family from `metadata: family X`, else `other`.
     pub fn family(&self) -> &str {
         self.metadata
@@ -544,7 +569,7 @@ mod tests {
              \n\
              alert tcp any any -> any 80 (msg:\"bad hex\"; content:\"|zz|\"; sid:2;)\n\
              alert tcp any any -> any 80 (msg:\"continued\"; \\\n    content:\"b\"; sid:3;)\n\
-             alert http any any -> any any (msg:\"app\"; sid:4;)\n\
+             alert smb any any -> any any (msg:\"app\"; sid:4;)\n\
              alert tcp any any -> any 80 (msg:\"dup\"; sid:1;)\n",
         )
         .unwrap();
@@ -564,9 +589,6 @@ mod tests {
             "{}",
             errors[1]
         );
-        assert_eq!(
-            set.unsupported_keywords(),
-            [("protocol http".to_owned(), 1)]
-        );
+        assert_eq!(set.unsupported_keywords(), [("protocol smb".to_owned(), 1)]);
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::address::Vars;
+use super::buffer::{self, Buffer, HttpBuffer};
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
     Action, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Match, Protocol, Rule, RuleErrorKind,
@@ -54,7 +55,16 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "flowbits",
     "threshold",
     "detection_filter",
+    "uricontent",
+    "urilen",
 ];
+
+/// True for a keyword of the subset (sticky buffers and modifiers included).
+fn is_supported(keyword: &str) -> bool {
+    SUPPORTED_KEYWORDS.contains(&keyword)
+        || buffer::sticky(keyword).is_some()
+        || buffer::modifier(keyword).is_some()
+}
 
 /// What a rule's text gave, with what error reports need when it failed.
 pub struct Parsed {
@@ -93,7 +103,7 @@ fn every_unsupported(text: &str, first: &str) -> Vec<String> {
         .and_then(|(open, close)| split_options(&text[open + 1..close]).ok())
         .unwrap_or_default();
     for (keyword, _) in options {
-        if !SUPPORTED_KEYWORDS.contains(&keyword.as_str()) && !found.contains(&keyword) {
+        if !is_supported(&keyword) && !found.contains(&keyword) {
             found.push(keyword);
         }
     }
@@ -123,8 +133,22 @@ fn parse(
         return Err(RuleErrorKind::Syntax("text after the closing ')'".into()));
     }
     let mut rule = parse_header(&text[..open], vars)?;
+    let mut sticky = Buffer::Payload;
     for (keyword, value) in split_options(&text[open + 1..close])? {
-        apply_option(&mut rule, &keyword, value.as_deref())?;
+        if let Some(selected) = buffer::sticky(&keyword) {
+            sticky = selected;
+            continue;
+        }
+        if let Some(http) = buffer::modifier(&keyword) {
+            last_content(&mut rule, &keyword)?.buffer = Buffer::Http(http);
+            continue;
+        }
+        apply_option(&mut rule, &keyword, value.as_deref(), sticky)?;
+    }
+    if rule.is_http() && rule.matches.iter().any(|m| m.buffer() == Buffer::Payload) {
+        return Err(RuleErrorKind::Unsupported(
+            "payload match beside HTTP buffers".into(),
+        ));
     }
     if rule.sid == 0 {
         return Err(RuleErrorKind::MissingSid);
@@ -164,6 +188,7 @@ fn parse_header(text: &str, vars: &Vars) -> Result<Rule, RuleErrorKind> {
         "ip" | "pkthdr" => Protocol::Ip,
         "tcp-pkt" => Protocol::TcpPkt,
         "tcp-stream" => Protocol::TcpStream,
+        "http" | "http1" => Protocol::Http,
         other => return Err(RuleErrorKind::Unsupported(format!("protocol {other}"))),
     };
     let bidirectional = match dir.as_str() {
@@ -300,7 +325,12 @@ fn last_content<'a>(rule: &'a mut Rule, keyword: &str) -> Result<&'a mut Content
     }
 }
 
-fn apply_option(rule: &mut Rule, keyword: &str, value: Option<&str>) -> Result<(), RuleErrorKind> {
+fn apply_option(
+    rule: &mut Rule,
+    keyword: &str,
+    value: Option<&str>,
+    sticky: Buffer,
+) -> Result<(), RuleErrorKind> {
     match keyword {
         "msg" => rule.msg = unquote(required(keyword, value)?).replace("\\;", ";"),
         "sid" => rule.sid = number(keyword, value)?,
@@ -320,7 +350,12 @@ fn apply_option(rule: &mut Rule, keyword: &str, value: Option<&str>) -> Result<(
                 }
             }
         }
-        "content" => {
+        "content" | "uricontent" => {
+            let buffer = if keyword == "uricontent" {
+                Buffer::Http(HttpBuffer::Uri)
+            } else {
+                sticky
+            };
             let raw = required(keyword, value)?;
             let (negated, raw) = match raw.strip_prefix('!') {
                 Some(rest) => (true, rest.trim()),
@@ -332,6 +367,7 @@ fn apply_option(rule: &mut Rule, keyword: &str, value: Option<&str>) -> Result<(
             rule.matches.push(Match::Content(Content {
                 bytes: parse_content(&raw[1..raw.len() - 1])?,
                 negated,
+                buffer,
                 ..Content::default()
             }));
         }
@@ -364,11 +400,29 @@ fn apply_option(rule: &mut Rule, keyword: &str, value: Option<&str>) -> Result<(
                 Some(rest) => (true, rest.trim()),
                 None => (false, raw),
             };
-            rule.matches
-                .push(Match::Pcre(parse_pcre(unquote(raw), negated)?));
+            let mut pcre = parse_pcre(unquote(raw), negated)?;
+            if pcre.buffer == Buffer::Payload {
+                pcre.buffer = sticky;
+            }
+            rule.matches.push(Match::Pcre(pcre));
         }
         "flow" => rule.flow = parse_flow(required(keyword, value)?)?,
         "dsize" => rule.dsize = Some(parse_dsize(required(keyword, value)?)?),
+        "urilen" => {
+            let value = required(keyword, value)?;
+            let (size, form) = value.split_once(',').unwrap_or((value, "norm"));
+            let raw = match form.trim() {
+                "raw" => true,
+                "norm" => false,
+                other => {
+                    return Err(RuleErrorKind::BadValue {
+                        keyword: keyword.into(),
+                        value: other.into(),
+                    })
+                }
+            };
+            rule.urilen = Some((parse_dsize(size.trim())?, raw));
+        }
         "flowbits" => parse_flowbits(rule, required(keyword, value)?)?,
         "threshold" => rule.threshold = Some(parse_threshold(keyword, required(keyword, value)?)?),
         "detection_filter" => {
@@ -545,19 +599,19 @@ mod tests {
     #[test]
     fn unsupported_keyword_is_named() {
         let err = parse(
-            r#"alert tcp any any -> any any (msg:"m"; http.uri; content:"x"; sid:1;)"#,
+            r#"alert tcp any any -> any any (msg:"m"; dns.query; content:"x"; sid:1;)"#,
             &Vars::default(),
             None,
         )
         .unwrap_err();
-        assert_eq!(err, RuleErrorKind::Unsupported("http.uri".into()));
+        assert_eq!(err, RuleErrorKind::Unsupported("dns.query".into()));
         let err = parse(
-            r#"alert http any any -> any any (msg:"m"; sid:1;)"#,
+            r#"alert smb any any -> any any (msg:"m"; sid:1;)"#,
             &Vars::default(),
             None,
         )
         .unwrap_err();
-        assert_eq!(err, RuleErrorKind::Unsupported("protocol http".into()));
+        assert_eq!(err, RuleErrorKind::Unsupported("protocol smb".into()));
     }
 
     #[test]
@@ -597,7 +651,7 @@ mod tests {
     #[test]
     fn sid_is_found_even_when_the_rule_fails() {
         let parsed = parse_rule(
-            r#"alert tcp any any -> any any (msg:"x"; http.method; sid: 42; rev:1;)"#,
+            r#"alert tcp any any -> any any (msg:"x"; dns.query; sid: 42; rev:1;)"#,
             &Vars::default(),
             None,
         );

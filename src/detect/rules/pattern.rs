@@ -4,6 +4,7 @@
 //! `\\` and `\:` escaping those characters. A pcre value is `"/regex/flags"`;
 //! its flags are kept as they are for the matcher to interpret.
 
+use super::buffer::{pcre_flag, Buffer};
 use super::RuleErrorKind;
 
 /// One `content` match with its modifiers.
@@ -30,6 +31,8 @@ pub struct Content {
     pub endswith: bool,
     /// `fast_pattern`: the rule's prefilter pattern is this one.
     pub fast_pattern: bool,
+    /// What it inspects.
+    pub buffer: Buffer,
 }
 
 impl Content {
@@ -56,6 +59,8 @@ pub struct Pcre {
     pub relative: bool,
     /// `!"/.../"`: the expression must not match.
     pub negated: bool,
+    /// What it inspects (set by an HTTP flag or the sticky buffer).
+    pub buffer: Buffer,
 }
 
 /// Decodes a content value (quotes already removed).
@@ -122,9 +127,10 @@ pub fn parse_content(text: &str) -> Result<Vec<u8>, RuleErrorKind> {
     Ok(bytes)
 }
 
-/// Parses a pcre value (quotes removed): `/regex/flags`. Flags other than
-/// `i s m x R` (HTTP buffer flags such as `U` or `H`, `O`, `B`, `G`) are
-/// returned as unsupported.
+/// Parses a pcre value (quotes removed): `/regex/flags`. Besides
+/// `i s m x R`, the HTTP buffer flags (`U I P Q H D M C S Y V W Z`) set the
+/// buffer, and `O` (match limit override) and `B` (raw bytes) change
+/// nothing here; other flags are returned as unsupported.
 pub fn parse_pcre(text: &str, negated: bool) -> Result<Pcre, RuleErrorKind> {
     let bad = || RuleErrorKind::Syntax(format!("pcre must be /regex/flags: {text:?}"));
     let body = text.strip_prefix('/').ok_or_else(bad)?;
@@ -138,6 +144,7 @@ pub fn parse_pcre(text: &str, negated: bool) -> Result<Pcre, RuleErrorKind> {
         extended: false,
         relative: false,
         negated,
+        buffer: Buffer::Payload,
     };
     for flag in flags.chars() {
         match flag {
@@ -146,6 +153,10 @@ pub fn parse_pcre(text: &str, negated: bool) -> Result<Pcre, RuleErrorKind> {
             'm' => pcre.multiline = true,
             'x' => pcre.extended = true,
             'R' => pcre.relative = true,
+            'O' | 'B' => {}
+            flag if pcre_flag(flag).is_some() => {
+                pcre.buffer = pcre_flag(flag).map_or(Buffer::Payload, Buffer::Http);
+            }
             other => return Err(RuleErrorKind::Unsupported(format!("pcre flag {other}"))),
         }
     }
@@ -181,13 +192,17 @@ mod tests {
     }
 
     #[test]
-    fn pcre_keeps_its_flags_and_refuses_http_ones() {
+    fn pcre_keeps_its_flags_and_reads_buffer_ones() {
         let p = parse_pcre("/^GET\\s+\\/x/smiR", false).unwrap();
         assert_eq!(p.pattern, "^GET\\s+\\/x");
         assert!(p.dotall && p.multiline && p.caseless && p.relative && !p.extended);
         assert_eq!(
-            parse_pcre("/a/U", false).unwrap_err(),
-            RuleErrorKind::Unsupported("pcre flag U".into())
+            parse_pcre("/a/Ui", false).unwrap().buffer,
+            Buffer::Http(crate::detect::rules::HttpBuffer::Uri)
+        );
+        assert_eq!(
+            parse_pcre("/a/G", false).unwrap_err(),
+            RuleErrorKind::Unsupported("pcre flag G".into())
         );
         assert!(parse_pcre("abc", false).is_err());
     }

@@ -1,0 +1,331 @@
+//! Message bodies: chunked transfer coding and content codings.
+//!
+//! [`Chunked`] undoes `Transfer-Encoding: chunked` incrementally, leniently
+//! as servers and browsers do (white space around the size, extensions,
+//! bare LF line ends). [`decode`] undoes `Content-Encoding` layers (`gzip`,
+//! `deflate`), bounded in layers and output; a layer that fails part way
+//! keeps what it produced, and one that produces nothing leaves the body
+//! as it was.
+
+use flate2::{Decompress, FlushDecompress, Status};
+
+/// Longest chunk-size line read before the body is given up as not chunked.
+const MAX_SIZE_LINE: usize = 1 << 10;
+
+/// Where a chunked body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ChunkState {
+    /// Reading a chunk-size line.
+    #[default]
+    Size,
+    /// Bytes left of the current chunk.
+    Data(u64),
+    /// The line end after a chunk's data.
+    DataEnd,
+    /// Trailer lines after the last chunk, until an empty one.
+    Trailers,
+    /// The last chunk and its trailers were read.
+    Done,
+    /// A size line did not parse: the rest is not chunked.
+    Broken,
+}
+
+/// Incremental decoder of a chunked body.
+#[derive(Debug, Clone, Default)]
+pub struct Chunked {
+    state: ChunkState,
+    line: Vec<u8>,
+}
+
+/// What [`Chunked::feed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkProgress {
+    /// More body to come.
+    More,
+    /// The body ended; this many input bytes were used.
+    Done(usize),
+    /// The framing broke; the body ends here.
+    Broken,
+}
+
+impl Chunked {
+    /// Takes wire bytes, handing decoded body bytes to `out`.
+    pub fn feed(&mut self, mut input: &[u8], out: &mut impl FnMut(&[u8])) -> ChunkProgress {
+        let total = input.len();
+        while !input.is_empty() {
+            match self.state {
+                ChunkState::Size | ChunkState::Trailers | ChunkState::DataEnd => {
+                    let Some(end) = memchr_newline(input) else {
+                        self.line.extend_from_slice(input);
+                        if self.line.len() > MAX_SIZE_LINE {
+                            self.state = ChunkState::Broken;
+                            return ChunkProgress::Broken;
+                        }
+                        return ChunkProgress::More;
+                    };
+                    self.line.extend_from_slice(&input[..end]);
+                    input = &input[end + 1..];
+                    let line = std::mem::take(&mut self.line);
+                    let line = trim(&line);
+                    self.state = match self.state {
+                        ChunkState::Size if line.is_empty() => ChunkState::Size,
+                        ChunkState::Size => match chunk_size(line) {
+                            Some(0) => ChunkState::Trailers,
+                            Some(size) => ChunkState::Data(size),
+                            None => {
+                                self.state = ChunkState::Broken;
+                                return ChunkProgress::Broken;
+                            }
+                        },
+                        ChunkState::DataEnd if line.is_empty() => ChunkState::Size,
+                        // Data ran on past its size: read the line as a size.
+                        ChunkState::DataEnd => match chunk_size(line) {
+                            Some(0) => ChunkState::Trailers,
+                            Some(size) => ChunkState::Data(size),
+                            None => ChunkState::Size,
+                        },
+                        ChunkState::Trailers if line.is_empty() => {
+                            self.state = ChunkState::Done;
+                            return ChunkProgress::Done(total - input.len());
+                        }
+                        state => state,
+                    };
+                }
+                ChunkState::Data(left) => {
+                    let take = left.min(input.len() as u64) as usize;
+                    out(&input[..take]);
+                    input = &input[take..];
+                    self.state = match left - take as u64 {
+                        0 => ChunkState::DataEnd,
+                        rest => ChunkState::Data(rest),
+                    };
+                }
+                ChunkState::Done => return ChunkProgress::Done(total - input.len()),
+                ChunkState::Broken => return ChunkProgress::Broken,
+            }
+        }
+        ChunkProgress::More
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// Strips white space (and a CR) at both ends.
+pub fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// The size of a chunk-size line: hex digits, then extensions or junk.
+fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return None;
+    }
+    let text = std::str::from_utf8(&line[..digits]).ok()?;
+    u64::from_str_radix(text, 16).ok()
+}
+
+/// A content coding mirador undoes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    /// `gzip`, `x-gzip`.
+    Gzip,
+    /// `deflate` (zlib-wrapped or raw).
+    Deflate,
+}
+
+/// The codings a `Content-Encoding` value lists, in the order applied
+/// (unknown ones and `identity` are left out).
+pub fn codings(value: &[u8]) -> Vec<Coding> {
+    value
+        .split(|&b| b == b',' || b == b' ' || b == b'\t')
+        .map(trim)
+        .filter_map(|name| {
+            if name.eq_ignore_ascii_case(b"gzip") || name.eq_ignore_ascii_case(b"x-gzip") {
+                Some(Coding::Gzip)
+            } else if name.eq_ignore_ascii_case(b"deflate") {
+                Some(Coding::Deflate)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Undoes `codings` (outermost last in the list) over `body`, at most
+/// `max_layers` of them, with output bounded by `limit` bytes.
+pub fn decode(body: Vec<u8>, codings: &[Coding], max_layers: usize, limit: usize) -> Vec<u8> {
+    let mut data = body;
+    for coding in codings.iter().rev().take(max_layers) {
+        match inflate(&data, *coding, limit) {
+            Some(out) => data = out,
+            None => break,
+        }
+    }
+    data
+}
+
+/// One layer; `None` when nothing could be decoded.
+fn inflate(data: &[u8], coding: Coding, limit: usize) -> Option<Vec<u8>> {
+    let (raw, zlib) = match coding {
+        Coding::Gzip => (gzip_payload(data)?, false),
+        Coding::Deflate => (data, is_zlib_header(data)),
+    };
+    let out = run_inflate(raw, zlib, limit);
+    match out {
+        Some(out) => Some(out),
+        // Some servers send raw deflate under a zlib-looking start, and the
+        // reverse: try the other framing before giving up.
+        None if coding == Coding::Deflate => run_inflate(raw, !zlib, limit),
+        None => None,
+    }
+}
+
+fn run_inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Vec<u8>> {
+    let mut state = Decompress::new(zlib);
+    let mut out = Vec::with_capacity(input.len().saturating_mul(4).clamp(64, limit.max(64)));
+    while out.len() < limit {
+        if out.len() == out.capacity() {
+            out.reserve(out.len().clamp(64, limit - out.len()));
+        }
+        let (read, written) = (state.total_in() as usize, out.len());
+        match state.decompress_vec(&input[read..], &mut out, FlushDecompress::None) {
+            Ok(Status::StreamEnd) | Err(_) => break,
+            Ok(_) if state.total_in() as usize == read && out.len() == written => break,
+            Ok(_) => {}
+        }
+    }
+    out.truncate(limit);
+    (!out.is_empty()).then_some(out)
+}
+
+fn is_zlib_header(data: &[u8]) -> bool {
+    data.len() >= 2
+        && data[0] & 0x0f == 8
+        && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0
+}
+
+/// The deflate data inside a gzip member, its header skipped leniently
+/// (flags honoured, magic and method not insisted on).
+fn gzip_payload(data: &[u8]) -> Option<&[u8]> {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    if data.len() < 10 {
+        return None;
+    }
+    let flags = data[3];
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let len = usize::from(u16::from_le_bytes([*data.get(at)?, *data.get(at + 1)?]));
+        at += 2 + len;
+    }
+    for flag in [FNAME, FCOMMENT] {
+        if flags & flag != 0 {
+            at += data.get(at..)?.iter().position(|&b| b == 0)? + 1;
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    data.get(at..)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::{DeflateEncoder, GzEncoder, ZlibEncoder};
+    use flate2::Compression;
+    use std::io::Write;
+
+    fn dechunk(pieces: &[&[u8]]) -> (Vec<u8>, ChunkProgress) {
+        let mut chunked = Chunked::default();
+        let mut body = Vec::new();
+        let mut progress = ChunkProgress::More;
+        for piece in pieces {
+            progress = chunked.feed(piece, &mut |b| body.extend_from_slice(b));
+        }
+        (body, progress)
+    }
+
+    #[test]
+    fn chunked_body_split_anywhere() {
+        let wire = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-T: 1\r\n\r\nNEXT";
+        let end = wire.len() - 4;
+        for cut in 0..wire.len() {
+            let mut chunked = Chunked::default();
+            let mut body = Vec::new();
+            let first = chunked.feed(&wire[..cut], &mut |b| body.extend_from_slice(b));
+            if cut >= end {
+                assert_eq!(first, ChunkProgress::Done(end), "cut at {cut}");
+            } else {
+                let second = chunked.feed(&wire[cut..], &mut |b| body.extend_from_slice(b));
+                assert_eq!(second, ChunkProgress::Done(end - cut), "cut at {cut}");
+            }
+            assert_eq!(body, b"hello world", "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn lenient_sizes_and_bare_line_feeds() {
+        let (body, progress) = dechunk(&[b" 3 \nabc\n0\n\n"]);
+        assert_eq!(body, b"abc");
+        assert_eq!(progress, ChunkProgress::Done(11));
+        assert_eq!(dechunk(&[b"zz\r\n"]).1, ChunkProgress::Broken);
+    }
+
+    #[test]
+    fn gzip_deflate_and_layers() {
+        let text = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE".repeat(3);
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(decode(gz.clone(), &[Coding::Gzip], 3, 1 << 20), text);
+        let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
+        z.write_all(&gz).unwrap();
+        let layered = z.finish().unwrap();
+        let both = codings(b"gzip, deflate");
+        assert_eq!(both, [Coding::Gzip, Coding::Deflate]);
+        assert_eq!(decode(layered.clone(), &both, 3, 1 << 20), text);
+        assert_eq!(decode(layered, &both, 1, 1 << 20), gz, "one layer only");
+        let mut raw = DeflateEncoder::new(Vec::new(), Compression::default());
+        raw.write_all(&text).unwrap();
+        assert_eq!(
+            decode(raw.finish().unwrap(), &[Coding::Deflate], 3, 1 << 20),
+            text
+        );
+    }
+
+    #[test]
+    fn output_is_bounded_and_garbage_is_kept_as_is() {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&vec![b'a'; 1 << 20]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert_eq!(decode(bomb, &[Coding::Gzip], 3, 4096).len(), 4096);
+        assert_eq!(
+            decode(b"not gzip".to_vec(), &[Coding::Gzip], 3, 4096),
+            b"not gzip"
+        );
+    }
+
+    #[test]
+    fn truncated_stream_keeps_its_start() {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::none());
+        gz.write_all(b"0123456789abcdefghij").unwrap();
+        let mut gz = gz.finish().unwrap();
+        gz.truncate(gz.len() - 12);
+        let out = decode(gz, &[Coding::Gzip], 3, 4096);
+        assert!(out.starts_with(b"0123456789") && out.len() < 20, "{out:?}");
+    }
+}

@@ -1,0 +1,229 @@
+//! Which bytes a payload match inspects: the packet or stream payload, or
+//! one of the HTTP buffers Suricata's sticky buffers name.
+//!
+//! A buffer is named in a rule by a sticky buffer keyword (`http.uri;`
+//! applies to the matches after it, `pkt_data;` returns to the payload), by
+//! a legacy content modifier (`content:"x"; http_uri;` applies to that
+//! content), by `uricontent`, or by a pcre flag (`/x/U`). Each HTTP buffer
+//! belongs to the request, the response, or either ([`HttpBuffer::side`]).
+
+/// An HTTP buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HttpBuffer {
+    /// `http.method`.
+    Method,
+    /// `http.uri`: the normalised request target.
+    Uri,
+    /// `http.uri.raw`: the request target as sent.
+    UriRaw,
+    /// `http.request_line`.
+    RequestLine,
+    /// `http.request_body` (`http_client_body`).
+    RequestBody,
+    /// `http.user_agent`.
+    UserAgent,
+    /// `http.host`: lower case, without port.
+    Host,
+    /// `http.host.raw`: the `Host` header as sent.
+    HostRaw,
+    /// `http.stat_code`.
+    StatCode,
+    /// `http.stat_msg`.
+    StatMsg,
+    /// `http.response_line`.
+    ResponseLine,
+    /// `http.header`: `Name: value\r\n` lines of the message's headers.
+    Header,
+    /// `http.header.raw`: the header block as sent.
+    HeaderRaw,
+    /// `http.cookie`: `Cookie` (requests) or `Set-Cookie` (responses).
+    Cookie,
+    /// `http.protocol`.
+    Protocol,
+    /// `file_data` / `http.response_body`: the response body, de-chunked
+    /// and decompressed (the request body on `to_server` rules).
+    Body,
+    /// A single header's value (`http.content_type`, `http.referer` ...).
+    Named(&'static str),
+}
+
+/// Which message of a transaction a buffer is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The request.
+    Request,
+    /// The response.
+    Response,
+    /// Whichever the rule inspects.
+    Either,
+}
+
+/// Headers with a sticky buffer of their own: (keyword, header, side).
+const NAMED: &[(&str, &str, Side)] = &[
+    ("http.content_type", "content-type", Side::Either),
+    ("http.content_len", "content-length", Side::Either),
+    ("http.connection", "connection", Side::Either),
+    ("http.referer", "referer", Side::Request),
+    ("http.accept", "accept", Side::Request),
+    ("http.accept_lang", "accept-language", Side::Request),
+    ("http.accept_enc", "accept-encoding", Side::Request),
+    ("http.server", "server", Side::Response),
+    ("http.location", "location", Side::Response),
+];
+
+impl HttpBuffer {
+    /// The message the buffer is read from.
+    pub fn side(self) -> Side {
+        match self {
+            Self::Method
+            | Self::Uri
+            | Self::UriRaw
+            | Self::RequestLine
+            | Self::RequestBody
+            | Self::UserAgent
+            | Self::Host
+            | Self::HostRaw => Side::Request,
+            Self::StatCode | Self::StatMsg | Self::ResponseLine => Side::Response,
+            Self::Header | Self::HeaderRaw | Self::Cookie | Self::Protocol | Self::Body => {
+                Side::Either
+            }
+            Self::Named(header) => NAMED
+                .iter()
+                .find(|(_, h, _)| *h == header)
+                .map_or(Side::Either, |(_, _, side)| *side),
+        }
+    }
+
+    /// True for message bodies (read after the headers).
+    pub fn is_body(self) -> bool {
+        matches!(self, Self::RequestBody | Self::Body)
+    }
+
+    /// A short name, for cache files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Method => "http-method",
+            Self::Uri => "http-uri",
+            Self::UriRaw => "http-uri-raw",
+            Self::RequestLine => "http-request-line",
+            Self::RequestBody => "http-request-body",
+            Self::UserAgent => "http-user-agent",
+            Self::Host => "http-host",
+            Self::HostRaw => "http-host-raw",
+            Self::StatCode => "http-stat-code",
+            Self::StatMsg => "http-stat-msg",
+            Self::ResponseLine => "http-response-line",
+            Self::Header => "http-header",
+            Self::HeaderRaw => "http-header-raw",
+            Self::Cookie => "http-cookie",
+            Self::Protocol => "http-protocol",
+            Self::Body => "http-body",
+            Self::Named(_) => "http-named",
+        }
+    }
+}
+
+/// What a payload match inspects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Buffer {
+    /// The packet payload or reassembled stream.
+    #[default]
+    Payload,
+    /// An HTTP buffer.
+    Http(HttpBuffer),
+}
+
+/// The buffer a sticky buffer keyword selects.
+pub fn sticky(keyword: &str) -> Option<Buffer> {
+    use HttpBuffer::*;
+    let http = match keyword {
+        "pkt_data" => return Some(Buffer::Payload),
+        "http.method" => Method,
+        "http.uri" => Uri,
+        "http.uri.raw" => UriRaw,
+        "http.request_line" => RequestLine,
+        "http.request_body" | "http.client_body" => RequestBody,
+        "http.user_agent" => UserAgent,
+        "http.host" => Host,
+        "http.host.raw" => HostRaw,
+        "http.stat_code" => StatCode,
+        "http.stat_msg" => StatMsg,
+        "http.response_line" => ResponseLine,
+        "http.header" => Header,
+        "http.header.raw" => HeaderRaw,
+        "http.cookie" => Cookie,
+        "http.protocol" => Protocol,
+        "file_data" | "file.data" | "http.response_body" | "http.server_body" => Body,
+        other => {
+            let (_, header, _) = NAMED.iter().find(|(k, _, _)| *k == other)?;
+            Named(header)
+        }
+    };
+    Some(Buffer::Http(http))
+}
+
+/// The buffer a legacy content modifier selects.
+pub fn modifier(keyword: &str) -> Option<HttpBuffer> {
+    use HttpBuffer::*;
+    Some(match keyword {
+        "http_method" => Method,
+        "http_uri" => Uri,
+        "http_raw_uri" => UriRaw,
+        "http_request_line" => RequestLine,
+        "http_client_body" => RequestBody,
+        "http_user_agent" => UserAgent,
+        "http_host" => Host,
+        "http_raw_host" => HostRaw,
+        "http_stat_code" => StatCode,
+        "http_stat_msg" => StatMsg,
+        "http_header" => Header,
+        "http_raw_header" => HeaderRaw,
+        "http_cookie" => Cookie,
+        "http_server_body" => Body,
+        _ => return None,
+    })
+}
+
+/// The buffer a pcre flag selects.
+pub fn pcre_flag(flag: char) -> Option<HttpBuffer> {
+    use HttpBuffer::*;
+    Some(match flag {
+        'U' => Uri,
+        'I' => UriRaw,
+        'P' => RequestBody,
+        'Q' => Body,
+        'H' => Header,
+        'D' => HeaderRaw,
+        'M' => Method,
+        'C' => Cookie,
+        'S' => StatCode,
+        'Y' => StatMsg,
+        'V' => UserAgent,
+        'W' => Host,
+        'Z' => HostRaw,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_buffers_and_sides() {
+        assert_eq!(sticky("http.uri"), Some(Buffer::Http(HttpBuffer::Uri)));
+        assert_eq!(sticky("file_data"), Some(Buffer::Http(HttpBuffer::Body)));
+        assert_eq!(sticky("pkt_data"), Some(Buffer::Payload));
+        assert_eq!(
+            sticky("http.content_type"),
+            Some(Buffer::Http(HttpBuffer::Named("content-type")))
+        );
+        assert_eq!(sticky("dns.query"), None);
+        assert_eq!(modifier("http_raw_uri"), Some(HttpBuffer::UriRaw));
+        assert_eq!(pcre_flag('U'), Some(HttpBuffer::Uri));
+        assert_eq!(HttpBuffer::StatCode.side(), Side::Response);
+        assert_eq!(HttpBuffer::Named("referer").side(), Side::Request);
+        assert_eq!(HttpBuffer::Named("server").side(), Side::Response);
+        assert_eq!(HttpBuffer::Cookie.side(), Side::Either);
+    }
+}
