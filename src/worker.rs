@@ -13,7 +13,6 @@ use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
     self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket, Transport,
 };
-use crate::detect::http::{message_of, Message};
 use crate::detect::{DetectStats, Detection, Detector, PacketView};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
 use crate::reassembly::{StreamId, StreamSink};
@@ -101,9 +100,11 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
         let mut detector = self.detector.as_deref_mut();
-        self.applayer.data(stream, offset, bytes, &mut |tx, stage| {
-            inspect_http(detector.as_deref_mut(), sink, ts_ns, stream, tx, stage);
-        });
+        self.applayer
+            .data(stream, offset, bytes, &mut |tx, stage, dir| {
+                let sender = stream.toward(dir);
+                inspect_http(detector.as_deref_mut(), sink, ts_ns, &sender, tx, stage);
+            });
         if let Some(detector) = self.detector.as_deref_mut() {
             let sink = &mut *self.sink;
             detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
@@ -117,8 +118,9 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
         let mut detector = self.detector.as_deref_mut();
         self.applayer
-            .gap(stream.flow_id, stream.dir, &mut |tx, stage| {
-                inspect_http(detector.as_deref_mut(), sink, ts_ns, stream, tx, stage);
+            .gap(stream.flow_id, stream.dir, &mut |tx, stage, dir| {
+                let sender = stream.toward(dir);
+                inspect_http(detector.as_deref_mut(), sink, ts_ns, &sender, tx, stage);
             });
         if let Some(detector) = self.detector.as_deref_mut() {
             detector.stream_gap(stream);
@@ -142,21 +144,19 @@ impl<S: RecordSink> RecordSink for Stages<'_, S> {
         } else {
             // Bodies read to the end of the connection end here, in the
             // direction they were sent.
-            let client = SocketAddr::new(record.src, record.src_port);
-            let server = SocketAddr::new(record.dst, record.dst_port);
-            let streams =
-                [(0, client, server), (1, server, client)].map(|(dir, src, dst)| StreamId {
-                    flow_id: record.flow_id,
-                    dir,
-                    src,
-                    dst,
-                });
+            let initiator = StreamId {
+                flow_id: record.flow_id,
+                dir: 0,
+                src: SocketAddr::new(record.src, record.src_port),
+                dst: SocketAddr::new(record.dst, record.dst_port),
+            };
             let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
             let mut detector = self.detector.as_deref_mut();
-            self.applayer.end_flow(record.flow_id, &mut |tx, stage| {
-                let stream = &streams[usize::from(message_of(stage) == Message::Response)];
-                inspect_http(detector.as_deref_mut(), sink, ts_ns, stream, tx, stage);
-            })
+            self.applayer
+                .end_flow(record.flow_id, &mut |tx, stage, dir| {
+                    let sender = initiator.toward(dir);
+                    inspect_http(detector.as_deref_mut(), sink, ts_ns, &sender, tx, stage);
+                })
         };
         record.app_proto = record.app.protocol();
         if let Some(detector) = self.detector.as_deref_mut() {

@@ -48,6 +48,14 @@ impl AppSummary {
     }
 }
 
+/// The stream direction that sent the message of an HTTP `stage`.
+fn sender(client: usize, stage: HttpStage) -> usize {
+    match stage {
+        HttpStage::RequestHeaders | HttpStage::RequestBody => client,
+        HttpStage::ResponseHeaders | HttpStage::ResponseBody => 1 - client,
+    }
+}
+
 /// One worker's application-layer state.
 #[derive(Debug, Default)]
 pub struct AppLayer {
@@ -81,16 +89,18 @@ impl AppLayer {
     }
 
     /// In-order bytes at `offset` of one direction of a TCP flow; HTTP
-    /// transaction stages completed by them go to `on_http`.
+    /// transaction stages completed by them go to `on_http`, with the
+    /// stream direction that sent the message.
     pub fn data(
         &mut self,
         stream: &StreamId,
         offset: u64,
         bytes: &[u8],
-        on_http: &mut impl FnMut(&Transaction, HttpStage),
+        on_http: &mut impl FnMut(&Transaction, HttpStage, usize),
     ) {
         let (flow_id, dir) = (stream.flow_id, stream.dir);
-        if stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT {
+        let dns_port = stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT;
+        if dns_port && !self.flows.contains_key(&flow_id) && !http::looks_like_http(bytes) {
             let summary = self.dns.entry(flow_id).or_default();
             let parser = self.dns_streams.entry(flow_id).or_default();
             if !parser.data(dir, bytes, summary) && !summary.is_dns() {
@@ -109,7 +119,10 @@ impl AppLayer {
             return;
         }
         let flow = self.flows.entry(flow_id).or_default();
-        flow.data(dir, bytes, &self.http_limits, on_http);
+        let client = flow.orient(dir, bytes);
+        flow.data(dir, bytes, &self.http_limits, &mut |tx, stage| {
+            on_http(tx, stage, sender(client, stage))
+        });
         if flow.is_done() && !flow.summary().is_http() {
             self.flows.remove(&flow_id);
             self.settled.insert(flow_id);
@@ -122,10 +135,15 @@ impl AppLayer {
         &mut self,
         flow_id: u64,
         dir: usize,
-        on_http: &mut impl FnMut(&Transaction, HttpStage),
+        on_http: &mut impl FnMut(&Transaction, HttpStage, usize),
     ) {
         if let Some(flow) = self.flows.get_mut(&flow_id) {
-            flow.close(dir, &self.http_limits, on_http);
+            let Some(client) = flow.client() else {
+                return;
+            };
+            flow.close(dir, &self.http_limits, &mut |tx, stage| {
+                on_http(tx, stage, sender(client, stage))
+            });
         }
     }
 
@@ -153,11 +171,15 @@ impl AppLayer {
     pub fn end_flow(
         &mut self,
         flow_id: u64,
-        on_http: &mut impl FnMut(&Transaction, HttpStage),
+        on_http: &mut impl FnMut(&Transaction, HttpStage, usize),
     ) -> AppSummary {
         if let Some(flow) = self.flows.get_mut(&flow_id) {
-            for dir in 0..2 {
-                flow.close(dir, &self.http_limits, on_http);
+            if let Some(client) = flow.client() {
+                for dir in 0..2 {
+                    flow.close(dir, &self.http_limits, &mut |tx, stage| {
+                        on_http(tx, stage, sender(client, stage))
+                    });
+                }
             }
         }
         self.settled.remove(&flow_id);

@@ -108,6 +108,22 @@ pub struct StreamId {
     pub dst: SocketAddr,
 }
 
+impl StreamId {
+    /// This flow's stream in direction `dir`: this one, or the reverse.
+    pub fn toward(&self, dir: usize) -> StreamId {
+        if dir == self.dir {
+            *self
+        } else {
+            StreamId {
+                dir,
+                src: self.dst,
+                dst: self.src,
+                ..*self
+            }
+        }
+    }
+}
+
 /// Where in-order stream data goes. Both methods do nothing by default, for
 /// sinks that take flow records only.
 pub trait StreamSink {

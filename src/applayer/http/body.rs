@@ -2,10 +2,12 @@
 //!
 //! [`Chunked`] undoes `Transfer-Encoding: chunked` incrementally, leniently
 //! as servers and browsers do (white space around the size, extensions,
-//! bare LF line ends). [`decode`] undoes `Content-Encoding` layers (`gzip`,
-//! `deflate`), bounded in layers and output; a layer that fails part way
-//! keeps what it produced, and one that produces nothing leaves the body
-//! as it was.
+//! bare LF line ends); a body whose first size line is not one is not
+//! chunked after all, and is read as it is. [`decode`] undoes
+//! `Content-Encoding` layers (`gzip`, `deflate`, whatever the header calls
+//! them), bounded in layers and output; each layer recognises gzip, zlib or
+//! raw deflate data by itself, a layer that fails part way keeps what it
+//! produced, and one that produces nothing leaves the body as it was.
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -35,10 +37,12 @@ enum ChunkState {
 pub struct Chunked {
     state: ChunkState,
     line: Vec<u8>,
+    /// A size line has been read.
+    started: bool,
 }
 
 /// What [`Chunked::feed`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChunkProgress {
     /// More body to come.
     More,
@@ -46,6 +50,12 @@ pub enum ChunkProgress {
     Done(usize),
     /// The framing broke; the body ends here.
     Broken,
+    /// The first size line was not one: the body is not chunked. Its bytes
+    /// are `held` (from earlier input) followed by all of this input.
+    NotChunked {
+        /// Bytes of earlier input held as a partial line.
+        held: Vec<u8>,
+    },
 }
 
 impl Chunked {
@@ -57,21 +67,40 @@ impl Chunked {
                 ChunkState::Size | ChunkState::Trailers | ChunkState::DataEnd => {
                     let Some(end) = memchr_newline(input) else {
                         self.line.extend_from_slice(input);
+                        let hopeless = self.state == ChunkState::Size && !could_be_size(&self.line);
+                        if !self.started && (hopeless || self.line.len() > MAX_SIZE_LINE) {
+                            let mut held = std::mem::take(&mut self.line);
+                            held.truncate(held.len() - input.len());
+                            return ChunkProgress::NotChunked { held };
+                        }
                         if self.line.len() > MAX_SIZE_LINE {
                             self.state = ChunkState::Broken;
                             return ChunkProgress::Broken;
                         }
                         return ChunkProgress::More;
                     };
+                    let held = self.line.len();
                     self.line.extend_from_slice(&input[..end]);
                     input = &input[end + 1..];
                     let line = std::mem::take(&mut self.line);
+                    if self.state == ChunkState::Size
+                        && !self.started
+                        && !trim(&line).is_empty()
+                        && chunk_size(trim(&line)).is_none()
+                    {
+                        return ChunkProgress::NotChunked {
+                            held: line[..held].to_vec(),
+                        };
+                    }
                     let line = trim(&line);
                     self.state = match self.state {
                         ChunkState::Size if line.is_empty() => ChunkState::Size,
                         ChunkState::Size => match chunk_size(line) {
                             Some(0) => ChunkState::Trailers,
-                            Some(size) => ChunkState::Data(size),
+                            Some(size) => {
+                                self.started = true;
+                                ChunkState::Data(size)
+                            }
                             None => {
                                 self.state = ChunkState::Broken;
                                 return ChunkProgress::Broken;
@@ -112,17 +141,31 @@ fn memchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().position(|&b| b == b'\n')
 }
 
-/// Strips white space (and a CR) at both ends.
+/// White space, vertical tab and NUL included.
+fn is_space(b: &u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, 0x0b | 0)
+}
+
+/// Strips white space at both ends.
 pub fn trim(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
-        .position(|b| !b.is_ascii_whitespace())
+        .position(|b| !is_space(b))
         .unwrap_or(bytes.len());
     let end = bytes
         .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
+        .rposition(|b| !is_space(b))
         .map_or(start, |i| i + 1);
     &bytes[start..end]
+}
+
+/// True while a partial line may still become a chunk-size line: white
+/// space, then a hex digit (what follows the digits is not checked, as
+/// [`chunk_size`] does not).
+fn could_be_size(line: &[u8]) -> bool {
+    line.iter()
+        .find(|b| !is_space(b))
+        .is_none_or(u8::is_ascii_hexdigit)
 }
 
 /// The size of a chunk-size line: hex digits, then extensions or junk.
@@ -135,60 +178,70 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
     u64::from_str_radix(text, 16).ok()
 }
 
-/// A content coding mirador undoes.
+/// A content coding, as `Content-Encoding` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coding {
-    /// `gzip`, `x-gzip`.
+    /// A name with `gzip` in it.
     Gzip,
-    /// `deflate` (zlib-wrapped or raw).
+    /// A name with `deflate` in it.
     Deflate,
+    /// Anything else (`identity`, `br`, `lzma` ...): left as it is.
+    Other,
 }
 
-/// The codings a `Content-Encoding` value lists, in the order applied
-/// (unknown ones and `identity` are left out).
+/// The codings a `Content-Encoding` value lists (names separated by commas
+/// or spaces, NULs ignored), in the order they were applied.
 pub fn codings(value: &[u8]) -> Vec<Coding> {
+    let value: Vec<u8> = value.iter().copied().filter(|&b| b != 0).collect();
+    let has = |name: &[u8], word: &[u8]| {
+        name.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
     value
-        .split(|&b| b == b',' || b == b' ' || b == b'\t')
-        .map(trim)
-        .filter_map(|name| {
-            if name.eq_ignore_ascii_case(b"gzip") || name.eq_ignore_ascii_case(b"x-gzip") {
-                Some(Coding::Gzip)
-            } else if name.eq_ignore_ascii_case(b"deflate") {
-                Some(Coding::Deflate)
+        .split(|&b| b == b',' || b == b' ')
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            if has(name, b"gzip") {
+                Coding::Gzip
+            } else if has(name, b"deflate") {
+                Coding::Deflate
             } else {
-                None
+                Coding::Other
             }
         })
         .collect()
 }
 
-/// Undoes `codings` (outermost last in the list) over `body`, at most
+/// Undoes `codings` (the last applied first) over `body`, at most
 /// `max_layers` of them, with output bounded by `limit` bytes.
 pub fn decode(body: Vec<u8>, codings: &[Coding], max_layers: usize, limit: usize) -> Vec<u8> {
     let mut data = body;
     for coding in codings.iter().rev().take(max_layers) {
-        match inflate(&data, *coding, limit) {
-            Some(out) => data = out,
-            None => break,
+        if *coding == Coding::Other {
+            continue;
+        }
+        if let Some(out) = inflate(&data, limit) {
+            data = out;
         }
     }
     data
 }
 
-/// One layer; `None` when nothing could be decoded.
-fn inflate(data: &[u8], coding: Coding, limit: usize) -> Option<Vec<u8>> {
-    let (raw, zlib) = match coding {
-        Coding::Gzip => (gzip_payload(data)?, false),
-        Coding::Deflate => (data, is_zlib_header(data)),
-    };
-    let out = run_inflate(raw, zlib, limit);
-    match out {
-        Some(out) => Some(out),
-        // Some servers send raw deflate under a zlib-looking start, and the
-        // reverse: try the other framing before giving up.
-        None if coding == Coding::Deflate => run_inflate(raw, !zlib, limit),
-        None => None,
+/// One layer, whatever its label says: gzip when it starts like gzip, else
+/// zlib when it starts like zlib, else raw deflate. `None` when nothing
+/// could be decoded.
+fn inflate(data: &[u8], limit: usize) -> Option<Vec<u8>> {
+    if data.starts_with(&[0x1f, 0x8b]) {
+        if let Some(out) = gzip_payload(data).and_then(|raw| run_inflate(raw, false, limit)) {
+            return Some(out);
+        }
     }
+    if is_zlib_header(data) {
+        if let Some(out) = run_inflate(data, true, limit) {
+            return Some(out);
+        }
+    }
+    run_inflate(data, false, limit)
 }
 
 fn run_inflate(input: &[u8], zlib: bool, limit: usize) -> Option<Vec<u8>> {
@@ -282,7 +335,21 @@ mod tests {
         let (body, progress) = dechunk(&[b" 3 \nabc\n0\n\n"]);
         assert_eq!(body, b"abc");
         assert_eq!(progress, ChunkProgress::Done(11));
-        assert_eq!(dechunk(&[b"zz\r\n"]).1, ChunkProgress::Broken);
+        assert_eq!(
+            dechunk(&[b"\x0bf\r\n0123456789abcde\r\n0\r\n\r\n"]).0,
+            b"0123456789abcde"
+        );
+        assert_eq!(
+            dechunk(&[b"X5O!"]).1,
+            ChunkProgress::NotChunked { held: Vec::new() }
+        );
+        assert_eq!(
+            dechunk(&[b" ", b"Q5O!\r\n"]).1,
+            ChunkProgress::NotChunked {
+                held: b" ".to_vec()
+            }
+        );
+        assert_eq!(dechunk(&[b"5\r\nhello\r\nzz\r\n"]).1, ChunkProgress::Broken);
     }
 
     #[test]
@@ -292,11 +359,20 @@ mod tests {
         gz.write_all(&text).unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(decode(gz.clone(), &[Coding::Gzip], 3, 1 << 20), text);
+        assert_eq!(
+            decode(gz.clone(), &[Coding::Deflate], 3, 1 << 20),
+            text,
+            "mislabelled"
+        );
         let mut z = ZlibEncoder::new(Vec::new(), Compression::default());
         z.write_all(&gz).unwrap();
         let layered = z.finish().unwrap();
-        let both = codings(b"gzip, deflate");
+        let both = codings(b"x-gzip, deflate");
         assert_eq!(both, [Coding::Gzip, Coding::Deflate]);
+        assert_eq!(
+            codings(b"identity gzip;, def\0late\xa0"),
+            [Coding::Other, Coding::Gzip, Coding::Deflate]
+        );
         assert_eq!(decode(layered.clone(), &both, 3, 1 << 20), text);
         assert_eq!(decode(layered, &both, 1, 1 << 20), gz, "one layer only");
         let mut raw = DeflateEncoder::new(Vec::new(), Compression::default());

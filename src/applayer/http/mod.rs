@@ -17,17 +17,19 @@
 //! protocols cost a few byte comparisons.
 
 pub mod body;
+pub mod head;
 pub mod uri;
 
 use std::collections::VecDeque;
 
 use body::{trim, ChunkProgress, Chunked};
+use head::Origin;
 
 /// Bytes of a start line and header block read at most before giving up.
 pub const MAX_HEADER_BYTES: usize = 16 << 10;
 
 /// Headers kept at most per message.
-const MAX_HEADERS: usize = 128;
+pub(crate) const MAX_HEADERS: usize = 128;
 
 /// Transactions kept waiting for their response; older ones are dropped.
 const MAX_PENDING: usize = 32;
@@ -44,6 +46,13 @@ const METHODS: [&[u8]; 9] = [
     b"CONNECT ",
     b"TRACE ",
 ];
+
+/// True when `first` (a direction's first bytes) starts like an HTTP
+/// request or status line.
+pub fn looks_like_http(first: &[u8]) -> bool {
+    METHODS.iter().any(|m| first.starts_with(m))
+        || first.len() >= 5 && first[..5].eq_ignore_ascii_case(b"HTTP/")
+}
 
 /// Bounds on what one transaction keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +169,9 @@ enum Framing {
     Length(u64),
     Chunked(Chunked),
     UntilClose,
+    /// A body a status says should not be there (204, 304) but a length or
+    /// chunking announces: read when the next bytes are not a status line.
+    Unexpected(Box<Framing>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -187,6 +199,9 @@ struct Side {
 /// Parser state of one flow.
 #[derive(Debug, Clone, Default)]
 pub struct HttpFlow {
+    /// Stream direction of the client; parser state is indexed by role
+    /// (0: the client, 1: the server).
+    client: Option<usize>,
     sides: [Side; 2],
     txs: VecDeque<Transaction>,
     summary: HttpSummary,
@@ -196,71 +211,28 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// End of a header block in `buf` (index just past its empty line),
-/// searching from `from`.
-fn head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from.saturating_sub(3);
-    while let Some(at) = buf[i..].iter().position(|&b| b == b'\n') {
-        let nl = i + at;
-        let rest = &buf[nl + 1..];
-        if rest.first() == Some(&b'\n') {
-            return Some(nl + 2);
+/// Where a status line starts in `head` after lines of junk: an `HTTP/` at
+/// the start of a line (white space and NULs before it allowed).
+fn status_line_start(head: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = head[from..]
+        .windows(5)
+        .position(|w| w.eq_ignore_ascii_case(b"HTTP/"))
+    {
+        let at = from + at;
+        let line_start = head[..at]
+            .iter()
+            .rposition(|&b| b == b'\n' || b == b'\r')
+            .map_or(0, |i| i + 1);
+        if head[line_start..at]
+            .iter()
+            .all(|&b| matches!(b, b' ' | b'\t' | 0))
+        {
+            return Some(at);
         }
-        if rest.starts_with(b"\r\n") {
-            return Some(nl + 3);
-        }
-        i = nl + 1;
+        from = at + 1;
     }
     None
-}
-
-fn split_lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
-    block
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-}
-
-/// Start line, headers and the raw header bytes of a head.
-fn parse_head(head: &[u8]) -> Message {
-    let first_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let start_line = split_lines(&head[..first_end]).next().unwrap_or_default();
-    let raw_headers = head.get(first_end + 1..).unwrap_or_default();
-    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for line in split_lines(raw_headers) {
-        if line.is_empty() {
-            break;
-        }
-        if matches!(line[0], b' ' | b'\t') {
-            if let Some((_, value)) = headers.last_mut() {
-                value.push(b' ');
-                value.extend_from_slice(trim(line));
-            }
-            continue;
-        }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        if headers.len() < MAX_HEADERS {
-            headers.push((
-                trim(&line[..colon]).to_vec(),
-                trim(&line[colon + 1..]).to_vec(),
-            ));
-        }
-    }
-    let mut header_block = Vec::new();
-    for (name, value) in &headers {
-        header_block.extend_from_slice(name);
-        header_block.extend_from_slice(b": ");
-        header_block.extend_from_slice(value);
-        header_block.extend_from_slice(b"\r\n");
-    }
-    Message {
-        start_line: start_line.to_vec(),
-        headers,
-        header_block,
-        raw_headers: raw_headers.to_vec(),
-        body: Vec::new(),
-    }
 }
 
 fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -268,14 +240,24 @@ fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|t| !t.is_empty())
 }
 
+/// The `Content-Length`, when it is a number and nothing else.
 fn content_length(message: &Message) -> Option<u64> {
-    let value = message.header(b"content-length")?;
-    let digits: Vec<u8> = trim(value)
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+    let value = head::trim_controls(message.header(b"content-length")?);
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The body a message's headers announce: chunked, or a length; `None`
+/// when neither is given, or the length is 0.
+fn announced_body(message: &Message) -> Option<Framing> {
+    if is_chunked(message) {
+        return Some(Framing::Chunked(Chunked::default()));
+    }
+    content_length(message)
+        .filter(|&n| n > 0)
+        .map(Framing::Length)
 }
 
 fn is_chunked(message: &Message) -> bool {
@@ -309,8 +291,30 @@ impl HttpFlow {
         self.sides.iter().all(|s| matches!(s.phase, Phase::Stopped))
     }
 
-    /// Takes in-order bytes of direction `dir` (0: from the client), handing
-    /// each transaction stage that completes to `on`.
+    /// The stream direction of the client, once known.
+    pub fn client(&self) -> Option<usize> {
+        self.client
+    }
+
+    /// Settles which direction is the client's from the first bytes seen:
+    /// the one that sends a request, or the other one of a direction that
+    /// answers (a flow picked up midstream may start with its response);
+    /// otherwise the flow's initiator.
+    pub fn orient(&mut self, dir: usize, first: &[u8]) -> usize {
+        *self.client.get_or_insert_with(|| {
+            let probe = &first[..first.len().min(5)];
+            if !probe.is_empty() && probe.eq_ignore_ascii_case(&b"HTTP/"[..probe.len()]) {
+                1 - dir
+            } else if METHODS.iter().any(|m| first.starts_with(m)) {
+                dir
+            } else {
+                0
+            }
+        })
+    }
+
+    /// Takes in-order bytes of stream direction `dir`, handing each
+    /// transaction stage that completes to `on`.
     pub fn data(
         &mut self,
         dir: usize,
@@ -318,11 +322,12 @@ impl HttpFlow {
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) {
+        let role = usize::from(self.orient(dir, input) != dir);
         while !input.is_empty() {
-            match &mut self.sides[dir].phase {
+            match &mut self.sides[role].phase {
                 Phase::Stopped => return,
-                Phase::Head => input = self.head(dir, input, limits, on),
-                Phase::Body(_) => input = self.body(dir, input, limits, on),
+                Phase::Head => input = self.head(role, input, limits, on),
+                Phase::Body(_) => input = self.body(role, input, limits, on),
             }
         }
     }
@@ -335,16 +340,34 @@ impl HttpFlow {
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) {
-        if matches!(self.sides[dir].phase, Phase::Body(_)) {
-            self.end_body(dir, limits, on);
+        let Some(client) = self.client else {
+            return;
+        };
+        let role = usize::from(client != dir);
+        if matches!(self.sides[role].phase, Phase::Head) && !self.sides[role].head.is_empty() {
+            // A head cut short still has its start line and the headers
+            // read so far (as Suricata inspects a request line at once).
+            let head = std::mem::take(&mut self.sides[role].head);
+            let probe = &head[..head.len().min(5)];
+            if role == 0 {
+                self.start_request(head::parse(&head, Origin::Request), on);
+            } else if probe.eq_ignore_ascii_case(&b"HTTP/"[..probe.len()]) {
+                self.start_response(head::parse(&head, Origin::Response), on, None);
+            } else if self.txs.iter().any(|t| !t.response_started) {
+                self.start_response(Message::default(), on, Some(Framing::UntilClose));
+                self.body(1, &head, limits, on);
+            }
         }
-        let side = &mut self.sides[dir];
+        if matches!(self.sides[role].phase, Phase::Body(_)) {
+            self.end_body(role, limits, on);
+        }
+        let side = &mut self.sides[role];
         side.phase = Phase::Stopped;
         side.head = Vec::new();
     }
 
-    fn stop(&mut self, dir: usize) {
-        let side = &mut self.sides[dir];
+    fn stop(&mut self, role: usize) {
+        let side = &mut self.sides[role];
         side.phase = Phase::Stopped;
         side.head = Vec::new();
         side.kept = Vec::new();
@@ -353,17 +376,27 @@ impl HttpFlow {
     /// Reads head bytes; returns the input not used.
     fn head<'a>(
         &mut self,
-        dir: usize,
+        role: usize,
         mut input: &'a [u8],
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) -> &'a [u8] {
-        let side = &mut self.sides[dir];
+        let origin = if role == 0 {
+            Origin::Request
+        } else {
+            Origin::Response
+        };
+        let known = self.summary.is_http();
+        let side = &mut self.sides[role];
         if side.head.is_empty() {
-            // Line ends between messages.
+            // Line ends between messages (and, before a status line, the
+            // white space and NULs servers are known to send).
             let skip = input
                 .iter()
-                .take_while(|b| matches!(b, b'\r' | b'\n'))
+                .take_while(|&&b| match origin {
+                    Origin::Request => matches!(b, b'\r' | b'\n'),
+                    Origin::Response => matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0),
+                })
                 .count();
             input = &input[skip..];
             if input.is_empty() {
@@ -373,49 +406,63 @@ impl HttpFlow {
         let before = side.head.len();
         let room = MAX_HEADER_BYTES.saturating_sub(before);
         side.head.extend_from_slice(&input[..input.len().min(room)]);
-        let known = self.summary.is_http();
-        let side = &mut self.sides[dir];
-        let looks_http = if dir == 0 {
+        let mut dropped = 0;
+        let looks_http = if role == 0 {
             known
                 || METHODS
                     .iter()
                     .any(|m| side.head.starts_with(m) || m.starts_with(&side.head))
         } else {
             let probe = &side.head[..side.head.len().min(5)];
-            probe.eq_ignore_ascii_case(&b"HTTP/"[..probe.len()])
+            let status_line = probe.eq_ignore_ascii_case(&b"HTTP/"[..probe.len()]);
+            if !status_line && known {
+                // Lines of junk before the status line are skipped.
+                if let Some(at) = status_line_start(&side.head) {
+                    side.head.drain(..at);
+                    dropped = at;
+                }
+            }
+            status_line || dropped > 0
         };
         if !looks_http {
-            if dir == 1 && known && self.txs.iter().any(|t| !t.response_started) {
+            let awaiting = self.txs.iter().any(|t| !t.response_started);
+            let side = &mut self.sides[role];
+            if role == 1 && known && awaiting {
+                if head::first_line(&side.head, origin).is_none()
+                    && side.head.len() < MAX_HEADER_BYTES
+                {
+                    return &input[input.len()..];
+                }
                 // No status line: an HTTP/0.9 answer, all body.
-                let head = std::mem::take(&mut self.sides[1].head);
+                let head = std::mem::take(&mut side.head);
                 self.start_response(Message::default(), on, Some(Framing::UntilClose));
                 self.body(1, &head, limits, on);
                 return &input[input.len()..];
             }
-            self.stop(dir);
+            self.stop(role);
             return &[];
         }
-        let mut end = head_end(&side.head, before);
-        if end.is_none() && dir == 0 {
+        let side = &mut self.sides[role];
+        let mut end = head::end_of_head(&side.head, origin);
+        if end.is_none() && role == 0 {
             // HTTP/0.9 request: a request line without a protocol ends it.
-            if let Some(nl) = side.head.iter().position(|&b| b == b'\n') {
-                let line = split_lines(&side.head[..nl]).next().unwrap_or_default();
+            if let Some(line) = head::first_line(&side.head, origin) {
                 if tokens(line).count() == 2 {
-                    end = Some(nl + 1);
+                    end = side.head.iter().position(|&b| b == b'\n').map(|nl| nl + 1);
                 }
             }
         }
         let Some(end) = end else {
             if side.head.len() >= MAX_HEADER_BYTES {
-                self.stop(dir);
+                self.stop(role);
                 return &[];
             }
             return &input[input.len()..];
         };
         let head = std::mem::take(&mut side.head);
-        let used = end - before;
-        let message = parse_head(&head[..end]);
-        if dir == 0 {
+        let used = (end + dropped).saturating_sub(before);
+        let message = head::parse(&head[..end], origin);
+        if role == 0 {
             self.start_request(message, on);
         } else {
             self.start_response(message, on, None);
@@ -436,13 +483,7 @@ impl HttpFlow {
             }
             all => (all.join(&b' '), Vec::new()),
         };
-        let framing = if is_chunked(&message) {
-            Some(Framing::Chunked(Chunked::default()))
-        } else {
-            content_length(&message)
-                .filter(|&n| n > 0)
-                .map(Framing::Length)
-        };
+        let framing = announced_body(&message);
         let tx = Transaction {
             uri: uri::normalize(&uri_raw),
             host: message.header(b"host").map(host_name).unwrap_or_default(),
@@ -518,7 +559,8 @@ impl HttpFlow {
         let connect = tx.method.eq_ignore_ascii_case(b"CONNECT");
         let framing = match code {
             _ if framing.is_some() => framing,
-            Some(101) => {
+            // A switch of protocols (an upgrade, or a tunnel opened).
+            Some(101) if tx.response.header(b"upgrade").is_some() => {
                 self.stop(0);
                 self.stop(1);
                 return;
@@ -528,12 +570,13 @@ impl HttpFlow {
                 self.stop(1);
                 return;
             }
-            Some(204 | 304) => None,
             _ if head_request => None,
-            _ if is_chunked(&tx.response) => Some(Framing::Chunked(Chunked::default())),
-            _ => match content_length(&tx.response) {
-                Some(0) => None,
-                Some(n) => Some(Framing::Length(n)),
+            Some(204 | 304) => {
+                announced_body(&tx.response).map(|f| Framing::Unexpected(Box::new(f)))
+            }
+            _ => match announced_body(&tx.response) {
+                Some(framing) => Some(framing),
+                None if content_length(&tx.response) == Some(0) => None,
                 None => Some(Framing::UntilClose),
             },
         };
@@ -546,8 +589,8 @@ impl HttpFlow {
         }
     }
 
-    fn begin_body(&mut self, dir: usize, framing: Framing) {
-        let side = &mut self.sides[dir];
+    fn begin_body(&mut self, role: usize, framing: Framing) {
+        let side = &mut self.sides[role];
         side.phase = Phase::Body(framing);
         side.kept.clear();
         side.body_seen = false;
@@ -557,17 +600,17 @@ impl HttpFlow {
     /// Reads body bytes; returns the input not used.
     fn body<'a>(
         &mut self,
-        dir: usize,
+        role: usize,
         input: &'a [u8],
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) -> &'a [u8] {
-        let limit = if dir == 0 {
+        let limit = if role == 0 {
             limits.request_body
         } else {
             limits.response_body
         };
-        let side = &mut self.sides[dir];
+        let side = &mut self.sides[role];
         let Phase::Body(framing) = &mut side.phase else {
             return input;
         };
@@ -577,6 +620,11 @@ impl HttpFlow {
             kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
         };
         let (rest, ended) = match framing {
+            Framing::Unexpected(_) if looks_like_http(input) => (input, true),
+            Framing::Unexpected(announced) => {
+                *framing = std::mem::replace(&mut **announced, Framing::UntilClose);
+                (input, false)
+            }
             Framing::Length(left) => {
                 let take = (*left).min(input.len() as u64) as usize;
                 keep(&input[..take]);
@@ -591,15 +639,21 @@ impl HttpFlow {
                 ChunkProgress::More => (&input[input.len()..], false),
                 ChunkProgress::Done(used) => (&input[used..], true),
                 ChunkProgress::Broken => (&input[input.len()..], true),
+                ChunkProgress::NotChunked { held } => {
+                    // Not chunked after all: read to the end of the connection.
+                    keep(&held);
+                    *framing = Framing::UntilClose;
+                    (input, false)
+                }
             },
         };
         side.body_seen = true;
         let full = side.kept.len() >= limit;
         if ended {
-            self.end_body(dir, limits, on);
-            self.sides[dir].phase = Phase::Head;
+            self.end_body(role, limits, on);
+            self.sides[role].phase = Phase::Head;
         } else if full && !side.body_given {
-            self.give_body(dir, limits, on);
+            self.give_body(role, limits, on);
         }
         rest
     }
@@ -608,36 +662,36 @@ impl HttpFlow {
     /// the transaction side is done.
     fn end_body(
         &mut self,
-        dir: usize,
+        role: usize,
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) {
-        if !self.sides[dir].body_given {
-            self.give_body(dir, limits, on);
+        if !self.sides[role].body_given {
+            self.give_body(role, limits, on);
         }
-        if let Some(tx) = self.current(dir) {
-            if dir == 0 {
+        if let Some(tx) = self.current(role) {
+            if role == 0 {
                 tx.request_done = true;
             } else {
                 tx.response_done = true;
             }
         }
-        self.sides[dir].kept = Vec::new();
+        self.sides[role].kept = Vec::new();
         self.retire();
     }
 
     fn give_body(
         &mut self,
-        dir: usize,
+        role: usize,
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) {
-        let kept = std::mem::take(&mut self.sides[dir].kept);
-        self.sides[dir].body_given = true;
-        let Some(tx) = self.current(dir) else {
+        let kept = std::mem::take(&mut self.sides[role].kept);
+        self.sides[role].body_given = true;
+        let Some(tx) = self.current(role) else {
             return;
         };
-        if dir == 0 {
+        if role == 0 {
             tx.request.body = kept;
             if !tx.request.body.is_empty() {
                 on(tx, HttpStage::RequestBody);
@@ -660,9 +714,9 @@ impl HttpFlow {
         }
     }
 
-    /// The transaction whose `dir` side is being read.
-    fn current(&mut self, dir: usize) -> Option<&mut Transaction> {
-        if dir == 0 {
+    /// The transaction whose `role` side is being read.
+    fn current(&mut self, role: usize) -> Option<&mut Transaction> {
+        if role == 0 {
             self.txs.iter_mut().rev().find(|t| !t.request_done)
         } else {
             self.txs

@@ -103,7 +103,7 @@ fn interim_continue_is_skipped_for_the_final_status() {
         &mut upgrade,
         &mut seen,
         1,
-        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
     );
     assert_eq!(upgrade.summary().status, Some(101));
     assert!(
@@ -266,4 +266,88 @@ fn response_without_status_line_is_an_http09_body() {
         seen.stages.last().unwrap(),
         &(HttpStage::ResponseBody, b"<html>hello".to_vec())
     );
+}
+
+#[test]
+fn a_head_cut_short_is_read_when_the_direction_ends() {
+    let mut flow = HttpFlow::default();
+    let mut seen = Seen::default();
+    feed(
+        &mut flow,
+        &mut seen,
+        0,
+        b"POST /x%20y HTTP/1.0\r\nUser-Agent: m\r\n",
+    );
+    assert!(seen.stages.is_empty());
+    flow.close(0, &HttpLimits::default(), &mut seen.on());
+    assert_eq!(seen.stages, [(HttpStage::RequestHeaders, b"/x y".to_vec())]);
+    assert_eq!(flow.summary().method.as_deref(), Some("POST"));
+}
+
+#[test]
+fn bodies_a_status_forbids_are_read_only_when_sent() {
+    for (status, follows, body) in [
+        (
+            "304",
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            None,
+        ),
+        ("204", "EICAR...", Some("EICAR...")),
+    ] {
+        let mut flow = HttpFlow::default();
+        let mut seen = Seen::default();
+        feed(
+            &mut flow,
+            &mut seen,
+            0,
+            b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n",
+        );
+        let head = format!("HTTP/1.1 {status} x\r\nContent-Length: 8\r\n\r\n");
+        feed(&mut flow, &mut seen, 1, head.as_bytes());
+        feed(&mut flow, &mut seen, 1, follows.as_bytes());
+        let bodies: Vec<_> = seen
+            .stages
+            .iter()
+            .filter(|(s, _)| *s == HttpStage::ResponseBody)
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        match body {
+            None => assert_eq!(bodies, ["ok"], "{status}: the next response is not a body"),
+            Some(body) => assert_eq!(bodies, [body], "{status}"),
+        }
+    }
+}
+
+#[test]
+fn a_body_that_is_not_chunked_after_all_is_read_to_the_end() {
+    let mut flow = HttpFlow::default();
+    let mut seen = Seen::default();
+    feed(&mut flow, &mut seen, 0, b"GET / HTTP/1.0\r\n\r\n");
+    feed(
+        &mut flow,
+        &mut seen,
+        1,
+        b"HTTP/1.0 200 ok\r\nTransfer-Encoding: chunked\r\n\r\nX5O!P%@AP",
+    );
+    feed(&mut flow, &mut seen, 1, b"[4\\PZX");
+    flow.close(1, &HttpLimits::default(), &mut seen.on());
+    assert_eq!(seen.stages.last().unwrap().1, b"X5O!P%@AP[4\\PZX");
+}
+
+#[test]
+fn junk_before_a_status_line_is_skipped() {
+    let mut flow = HttpFlow::default();
+    let mut seen = Seen::default();
+    feed(&mut flow, &mut seen, 0, b"GET / HTTP/1.1\r\n\r\n");
+    feed(
+        &mut flow,
+        &mut seen,
+        1,
+        b" SIP/2.0 200 ok\r\n\x00HTTP/1.1 200 ok\rContent-Length: 2\r\n\r\nhi",
+    );
+    assert_eq!(
+        seen.stages[1],
+        (HttpStage::ResponseHeaders, b"200".to_vec())
+    );
+    assert_eq!(seen.stages[2], (HttpStage::ResponseBody, b"hi".to_vec()));
 }
