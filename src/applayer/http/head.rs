@@ -36,28 +36,70 @@ fn next_line(rest: &[u8], origin: Origin) -> Option<(&[u8], usize)> {
     }
 }
 
-/// The length of the empty line that starts `rest`, when one does.
-fn blank_line(rest: &[u8], origin: Origin) -> Option<usize> {
-    match origin {
-        Origin::Request => {
-            if rest.starts_with(b"\r\n") {
-                Some(2)
-            } else {
-                rest.starts_with(b"\n").then_some(1)
-            }
-        }
-        Origin::Response => {
-            let spaces = rest
-                .iter()
-                .take_while(|&&b| matches!(b, b'\r' | b' ' | b'\t'))
-                .count();
-            match rest.get(spaces) {
-                Some(b'\n') => Some(spaces + 1),
-                // A CR alone is an empty line when it does not start CRLF.
-                Some(_) if rest.first() == Some(&b'\r') => Some(1),
-                _ => None,
-            }
-        }
+/// What a line of white space at the start of `rest` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blank {
+    /// Not a blank line.
+    No,
+    /// The empty line ending the block, this long.
+    End(usize),
+    /// White space between header lines (a response's stray CRs, spaces
+    /// and tabs before another header or a folded line), this long.
+    Skip(usize),
+    /// Undecided until more bytes arrive.
+    Incomplete,
+}
+
+fn empty_line(rest: &[u8]) -> Option<usize> {
+    if rest.starts_with(b"\r\n") {
+        Some(2)
+    } else {
+        rest.starts_with(b"\n").then_some(1)
+    }
+}
+
+/// Classifies the line at the start of `rest`. In a request only an empty
+/// line counts. In a response a run of CR, space and tab (with or without
+/// a final LF) ends the block when an empty line or something other than a
+/// header follows it, and is passed over when a header or a folded line
+/// does.
+fn blank_line(rest: &[u8], origin: Origin) -> Blank {
+    if let Some(len) = empty_line(rest) {
+        return Blank::End(len);
+    }
+    if origin == Origin::Request {
+        return Blank::No;
+    }
+    let run = rest
+        .iter()
+        .take_while(|&&b| matches!(b, b'\r' | b' ' | b'\t'))
+        .count();
+    if run == 0 {
+        return Blank::No;
+    }
+    let Some(&next) = rest.get(run) else {
+        return Blank::Incomplete;
+    };
+    if next != b'\n' && !rest[..run].contains(&b'\r') {
+        // White space before text: a folded line.
+        return Blank::No;
+    }
+    let len = run + usize::from(next == b'\n');
+    let after = &rest[len..];
+    if after.is_empty() {
+        return Blank::Incomplete;
+    }
+    if let Some(eol) = empty_line(after) {
+        return Blank::End(len + eol);
+    }
+    let line_end = after
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(after.len());
+    if matches!(after[0], b' ' | b'\t') || reads_as_header(&after[..line_end]) {
+        Blank::Skip(len)
+    } else {
+        Blank::End(len)
     }
 }
 
@@ -66,11 +108,12 @@ fn blank_line(rest: &[u8], origin: Origin) -> Option<usize> {
 pub fn end_of_head(buf: &[u8], origin: Origin) -> Option<usize> {
     let (_, mut at) = next_line(buf, origin)?;
     loop {
-        if let Some(len) = blank_line(&buf[at..], origin) {
-            return Some(at + len);
+        match blank_line(&buf[at..], origin) {
+            Blank::End(len) => return Some(at + len),
+            Blank::Skip(len) => at += len,
+            Blank::Incomplete => return None,
+            Blank::No => at += next_line(&buf[at..], origin)?.1,
         }
-        let (_, len) = next_line(&buf[at..], origin)?;
-        at += len;
     }
 }
 
@@ -108,8 +151,15 @@ pub fn parse(head: &[u8], origin: Origin) -> Message {
     let mut rest = head;
     let mut lines: Vec<&[u8]> = Vec::new();
     while !rest.is_empty() {
-        if !lines.is_empty() && blank_line(rest, origin).is_some() {
-            break;
+        if !lines.is_empty() {
+            match blank_line(rest, origin) {
+                Blank::End(_) | Blank::Incomplete => break,
+                Blank::Skip(len) => {
+                    rest = &rest[len..];
+                    continue;
+                }
+                Blank::No => {}
+            }
         }
         match next_line(rest, origin) {
             Some((line, len)) => {
@@ -210,6 +260,14 @@ mod tests {
             Some(24)
         );
         assert_eq!(end_of_head(b"HTTP/1.1 200 ok\rA: b\r\n\nbody", r), Some(23));
+        assert_eq!(
+            end_of_head(b"HTTP/1.1 200 ok\nA: b\r\n \r\n\r\nbody", r),
+            Some(27)
+        );
+        assert_eq!(
+            end_of_head(b"HTTP/1.1 200 ok\nA: b\r\n\r\rC: d\r\n\r\n", r),
+            Some(32)
+        );
         assert_eq!(end_of_head(b"HTTP/1.1 200 ok\r\nA: b\r", r), None);
         assert_eq!(
             end_of_head(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", Origin::Request),
@@ -224,13 +282,14 @@ mod tests {
     #[test]
     fn folding_and_headers_hidden_behind_white_space() {
         let m = parse(
-            b"HTTP/1.1 200 ok\r\nConnection: close\r\n Transfer-Encoding: chunked\r\nContent-Length: 34\r\n 68\r\nX-Te\r\n :chunked\r\n\r\n",
+            b"HTTP/1.1 200 ok\r\nConnection: close\r\n Transfer-Encoding: chunked\r\nContent-Length: 34\r\n 68\r\nX-Te\r\n \r\n :chunked\r\n\r\rX-Last: 1\r\n\r\n",
             Origin::Response,
         );
         assert_eq!(value(&m, "connection"), Some("close"));
         assert_eq!(value(&m, "transfer-encoding"), Some("chunked"));
         assert_eq!(value(&m, "content-length"), Some("34 68"));
         assert_eq!(value(&m, "x-te"), Some("chunked"));
+        assert_eq!(value(&m, "x-last"), Some("1"));
         let request = parse(
             b"GET / HTTP/1.1\r\nA: one\r\n b: two\r\n\r\n",
             Origin::Request,
