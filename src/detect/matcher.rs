@@ -147,13 +147,28 @@ impl PayloadProgram {
                     0
                 };
                 // A match error (PCRE2's match limit) counts as no match.
-                let found = regex.find(&buffer[start..]).ok().flatten();
-                match (found, negated) {
-                    (Some(_), true) => None,
-                    (None, true) => self.step(index + 1, buffer, prev_end, search),
-                    (None, false) => None,
-                    (Some(m), false) => self.step(index + 1, buffer, start + m.end(), search),
+                let hay = &buffer[start..];
+                if *negated {
+                    return match regex.find(hay).ok().flatten() {
+                        Some(_) => None,
+                        None => self.step(index + 1, buffer, prev_end, search),
+                    };
                 }
+                // Like a content, a pcre is tried at its later matches when
+                // what follows it fails.
+                let mut from = 0;
+                while let Some(m) = regex.find_at(hay, from).ok().flatten() {
+                    if let Some(done) = self.step(index + 1, buffer, start + m.end(), search) {
+                        return Some(done);
+                    }
+                    search.tries += 1;
+                    let retry = search.min_end > 0 || self.later_is_relative(index);
+                    if search.tries >= MAX_TRIES || !retry || m.start() >= hay.len() {
+                        return None;
+                    }
+                    from = m.start() + 1;
+                }
+                None
             }
         }
     }
@@ -279,6 +294,12 @@ mod tests {
         assert!(p.run(b"/x/a.php").is_some());
         assert!(p.run(b"a/x.php").is_none());
         assert!(p.run(b"/x.php?").is_none());
+    }
+
+    #[test]
+    fn pcre_is_tried_at_its_later_matches() {
+        let p = program(r#"pcre:"/super/"; content:"nova"; within:7;"#);
+        assert_eq!(p.run(b"a_super_duper_nova_in_super_nova"), Some(32));
     }
 
     #[test]

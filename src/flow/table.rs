@@ -185,8 +185,9 @@ fn stream_id(flow: &Flow, dir: usize) -> StreamId {
 }
 
 /// Feeds one TCP segment to the streams of its flow: a SYN anchors its
-/// direction (a SYN-ACK anchors both), data goes to its direction, and an
-/// ACK tells the other direction what its receiver has seen.
+/// direction (a SYN-ACK anchors both) and its data (Fast Open) starts the
+/// stream, data goes to its direction, and an ACK tells the other direction
+/// what its receiver has seen.
 fn reassemble(
     flow: &mut Flow,
     dir: usize,
@@ -205,6 +206,17 @@ fn reassemble(
         if ack {
             flow.streams[other].anchor_syn(h.ack.wrapping_sub(1));
         }
+        if packet.payload.is_empty() {
+            return;
+        }
+        // Data on a SYN (TCP Fast Open) follows the SYN's own number.
+        let id = stream_id(flow, dir);
+        let segment = Segment {
+            seq: h.seq.wrapping_add(1),
+            payload: packet.payload,
+            fin,
+        };
+        flow.streams[dir].segment(&id, segment, config, budget, sink);
         return;
     }
     if !flow.streams[dir].is_anchored() && config.midstream && !packet.payload.is_empty() {
