@@ -80,17 +80,22 @@ def flatten(match: dict, prefix: str = "") -> dict:
 
 def merged(checks: list) -> list:
     """Checks that differ only in fields not compared (pcap_cnt, payload
-    ...) count the same alerts: one check with the sum of their counts."""
-    by_key = {}
+    ...) count the same alerts: when one of them narrows nothing further,
+    its count is the total; otherwise their counts add up."""
+    groups = defaultdict(list)
     for check in checks:
         key = tuple(sorted((k, str(v)) for k, v in check.items() if k in FIELDS))
-        if key in by_key and by_key[key]["__count"] is not None and check["__count"] is not None:
-            by_key[key]["__count"] = int(by_key[key]["__count"]) + int(check["__count"])
-        elif key in by_key:
-            by_key[key]["__count"] = None
+        groups[key].append(check)
+    result = []
+    for members in groups.values():
+        plain = [c for c in members if set(c) <= set(FIELDS) | {"event_type", "__count"}]
+        if plain or len(members) == 1:
+            result.append((plain or members)[0])
+        elif all(c["__count"] is not None for c in members):
+            result.append(dict(members[0], __count=sum(int(c["__count"]) for c in members)))
         else:
-            by_key[key] = dict(check)
-    return list(by_key.values())
+            result.append(dict(members[0], __count=None))
+    return result
 
 
 def group_of(test: Path, rules_text: str) -> str:

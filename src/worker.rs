@@ -7,13 +7,13 @@
 
 use std::net::SocketAddr;
 
-use crate::applayer::{AppLayer, HttpLimits, HttpStage, Transaction};
+use crate::applayer::{AppEvent, AppLayer, HttpLimits};
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
     self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket, Transport,
 };
-use crate::detect::{DetectStats, Detection, Detector, PacketView};
+use crate::detect::{DetectStats, Detection, Detector, PacketView, Sender};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
 use crate::reassembly::{StreamId, StreamSink};
 
@@ -82,17 +82,17 @@ struct Stages<'a, S> {
     ts_ns: u64,
 }
 
-/// Runs an HTTP transaction stage through the detector, when there is one.
-fn inspect_http<S: RecordSink>(
+/// Runs what an application parser saw through the detector, when there
+/// is one.
+fn inspect_app<S: RecordSink>(
     detector: Option<&mut Detector>,
     sink: &mut S,
     ts_ns: u64,
-    stream: &StreamId,
-    tx: &Transaction,
-    stage: HttpStage,
+    sender: &Sender,
+    event: &AppEvent<'_>,
 ) {
     if let Some(detector) = detector {
-        detector.inspect_http(ts_ns, stream, tx, stage, &mut |d| sink.detection(d));
+        detector.inspect_app(ts_ns, sender, event, &mut |d| sink.detection(d));
     }
 }
 
@@ -101,9 +101,9 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
         let mut detector = self.detector.as_deref_mut();
         self.applayer
-            .data(stream, offset, bytes, &mut |tx, stage, dir| {
-                let sender = stream.toward(dir);
-                inspect_http(detector.as_deref_mut(), sink, ts_ns, &sender, tx, stage);
+            .data(stream, offset, bytes, &mut |event, dir| {
+                let sender = Sender::of_stream(&stream.toward(dir));
+                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
             });
         if let Some(detector) = self.detector.as_deref_mut() {
             let sink = &mut *self.sink;
@@ -118,9 +118,9 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
         let mut detector = self.detector.as_deref_mut();
         self.applayer
-            .gap(stream.flow_id, stream.dir, &mut |tx, stage, dir| {
-                let sender = stream.toward(dir);
-                inspect_http(detector.as_deref_mut(), sink, ts_ns, &sender, tx, stage);
+            .gap(stream.flow_id, stream.dir, &mut |event, dir| {
+                let sender = Sender::of_stream(&stream.toward(dir));
+                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
             });
         if let Some(detector) = self.detector.as_deref_mut() {
             detector.stream_gap(stream);
@@ -152,11 +152,10 @@ impl<S: RecordSink> RecordSink for Stages<'_, S> {
             };
             let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
             let mut detector = self.detector.as_deref_mut();
-            self.applayer
-                .end_flow(record.flow_id, &mut |tx, stage, dir| {
-                    let sender = initiator.toward(dir);
-                    inspect_http(detector.as_deref_mut(), sink, ts_ns, &sender, tx, stage);
-                })
+            self.applayer.end_flow(record.flow_id, &mut |event, dir| {
+                let sender = Sender::of_stream(&initiator.toward(dir));
+                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
+            })
         };
         record.app_proto = record.app.protocol();
         if let Some(detector) = self.detector.as_deref_mut() {
@@ -357,8 +356,22 @@ impl<S: RecordSink> AfterDecode<'_, S> {
         };
         let tracked = self.flows.track(packet, &mut stages);
         if let Transport::Udp { src_port, dst_port } = packet.transport {
-            self.applayer
-                .datagram(tracked.flow_id, (src_port, dst_port), packet.payload);
+            let sender = Sender {
+                flow_id: tracked.flow_id,
+                proto: packet.proto,
+                src: SocketAddr::new(packet.src, src_port),
+                dst: SocketAddr::new(packet.dst, dst_port),
+            };
+            let (detector, sink) = (&mut self.detector, &mut *self.sink);
+            let ts_ns = packet.meta.ts_ns;
+            self.applayer.datagram(
+                tracked.flow_id,
+                (src_port, dst_port),
+                packet.payload,
+                &mut |event| {
+                    inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
+                },
+            );
         }
         self.inspect(packet, Some(tracked));
     }

@@ -1,9 +1,9 @@
-//! DNS over UDP and TCP (port 53): the first query and response, for the
-//! flow record, parsed with `simple-dns`.
+//! DNS over UDP and TCP (port 53), parsed with `simple-dns`: every
+//! request's question names (for rules), and the first query and response
+//! for the flow record.
 //!
-//! Over UDP each datagram is one message; over TCP each direction's stream
-//! starts with a 2-byte length, and only the first message of each
-//! direction is read (bounded by the length field).
+//! Over UDP each datagram is one message; over TCP each message of a
+//! direction's stream follows a 2-byte length.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -35,11 +35,17 @@ impl DnsSummary {
         self.query.is_some() || self.rcode.is_some()
     }
 
-    /// Reads one DNS message; `false` when it is not one.
-    pub fn message(&mut self, bytes: &[u8]) -> bool {
+    /// Reads one DNS message, handing a request's question names to `on`;
+    /// `false` when it is not one.
+    pub fn message(&mut self, bytes: &[u8], on: &mut impl FnMut(&[u8])) -> bool {
         let Ok(packet) = Packet::parse(bytes) else {
             return false;
         };
+        if !packet.has_flags(PacketFlag::RESPONSE) {
+            for question in &packet.questions {
+                on(question.qname.to_string().as_bytes());
+            }
+        }
         if packet.has_flags(PacketFlag::RESPONSE) {
             if self.rcode.is_none() {
                 self.rcode = Some(packet.rcode() as u8);
@@ -74,7 +80,7 @@ impl DnsSummary {
     }
 }
 
-/// DNS over TCP: the first length-prefixed message of each direction.
+/// DNS over TCP: length-prefixed messages in each direction.
 #[derive(Debug, Clone, Default)]
 pub struct DnsStream {
     buffers: [Vec<u8>; 2],
@@ -82,25 +88,36 @@ pub struct DnsStream {
 }
 
 impl DnsStream {
-    /// Takes in-order bytes of direction `dir`; feeds `summary` the first
-    /// whole message. Returns `false` once the direction proved not DNS.
-    pub fn data(&mut self, dir: usize, bytes: &[u8], summary: &mut DnsSummary) -> bool {
+    /// Takes in-order bytes of direction `dir`, feeding each whole message
+    /// to `summary` (and question names to `on`). Returns `false` once the
+    /// direction proved not DNS; it is then read no more.
+    pub fn data(
+        &mut self,
+        dir: usize,
+        bytes: &[u8],
+        summary: &mut DnsSummary,
+        on: &mut impl FnMut(&[u8]),
+    ) -> bool {
         if self.done[dir] {
             return true;
         }
         let buffer = &mut self.buffers[dir];
         buffer.extend_from_slice(bytes);
-        if buffer.len() < 2 {
-            return true;
+        let mut at = 0;
+        while buffer.len() >= at + 2 {
+            let len = usize::from(u16::from_be_bytes([buffer[at], buffer[at + 1]]));
+            if buffer.len() < at + 2 + len {
+                break;
+            }
+            if !summary.message(&buffer[at + 2..at + 2 + len], on) {
+                self.done[dir] = true;
+                self.buffers[dir] = Vec::new();
+                return false;
+            }
+            at += 2 + len;
         }
-        let len = usize::from(u16::from_be_bytes([buffer[0], buffer[1]]));
-        let room = 2 + len;
-        if buffer.len() < room {
-            return true;
-        }
-        let message = std::mem::take(buffer);
-        self.done[dir] = true;
-        summary.message(&message[2..room])
+        buffer.drain(..at);
+        true
     }
 }
 
@@ -144,13 +161,19 @@ mod tests {
     #[test]
     fn query_and_response_over_udp() {
         let mut s = DnsSummary::default();
-        assert!(s.message(&query()));
-        assert!(s.message(&response()));
+        let mut names = Vec::new();
+        assert!(s.message(&query(), &mut |n| names.push(n.to_vec())));
+        assert!(s.message(&response(), &mut |n| names.push(n.to_vec())));
+        assert_eq!(
+            names,
+            [b"example.com".to_vec()],
+            "questions of requests only"
+        );
         assert_eq!(s.query.as_deref(), Some("example.com"));
         assert_eq!(s.qtype, Some(1));
         assert_eq!(s.rcode, Some(0));
         assert_eq!(s.answers, ["93.184.216.34"]);
-        assert!(!DnsSummary::default().message(b"\x01\x02not dns"));
+        assert!(!DnsSummary::default().message(b"\x01\x02not dns", &mut |_| {}));
     }
 
     #[test]
@@ -161,7 +184,7 @@ mod tests {
         let mut framed = (q.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&q);
         for piece in framed.chunks(5) {
-            assert!(stream.data(0, piece, &mut s));
+            assert!(stream.data(0, piece, &mut s, &mut |_| {}));
         }
         assert_eq!(s.query.as_deref(), Some("example.com"));
     }

@@ -18,7 +18,7 @@ use rustc_hash::FxBuildHasher;
 
 pub use dns::{DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
-pub use tls::{TlsFlow, TlsSummary};
+pub use tls::{TlsFlow, TlsHello, TlsSummary};
 
 use crate::reassembly::StreamId;
 
@@ -46,6 +46,17 @@ impl AppSummary {
             None
         }
     }
+}
+
+/// Something a parser saw that rules inspect.
+#[derive(Debug, Clone, Copy)]
+pub enum AppEvent<'a> {
+    /// An HTTP transaction reached a stage.
+    Http(&'a Transaction, HttpStage),
+    /// A DNS request asked for this name.
+    DnsQuery(&'a [u8]),
+    /// A TLS hello.
+    TlsHello(&'a TlsHello),
 }
 
 /// The stream direction that sent the message of an HTTP `stage`.
@@ -77,33 +88,43 @@ impl AppLayer {
         }
     }
 
-    /// One UDP datagram's payload (DNS when either port is 53).
-    pub fn datagram(&mut self, flow_id: u64, ports: (u16, u16), payload: &[u8]) {
+    /// One UDP datagram's payload (DNS when either port is 53); what rules
+    /// inspect goes to `on_app`.
+    pub fn datagram(
+        &mut self,
+        flow_id: u64,
+        ports: (u16, u16),
+        payload: &[u8],
+        on_app: &mut impl FnMut(AppEvent<'_>),
+    ) {
         if ports.0 != dns::PORT && ports.1 != dns::PORT {
             return;
         }
         let summary = self.dns.entry(flow_id).or_default();
-        if !summary.message(payload) && !summary.is_dns() {
+        if !summary.message(payload, &mut |name| on_app(AppEvent::DnsQuery(name)))
+            && !summary.is_dns()
+        {
             self.dns.remove(&flow_id);
         }
     }
 
-    /// In-order bytes at `offset` of one direction of a TCP flow; HTTP
-    /// transaction stages completed by them go to `on_http`, with the
-    /// stream direction that sent the message.
+    /// In-order bytes at `offset` of one direction of a TCP flow; what
+    /// rules inspect goes to `on_app`, with the stream direction that sent
+    /// it.
     pub fn data(
         &mut self,
         stream: &StreamId,
         offset: u64,
         bytes: &[u8],
-        on_http: &mut impl FnMut(&Transaction, HttpStage, usize),
+        on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) {
         let (flow_id, dir) = (stream.flow_id, stream.dir);
         let dns_port = stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT;
         if dns_port && !self.flows.contains_key(&flow_id) && !http::looks_like_http(bytes) {
             let summary = self.dns.entry(flow_id).or_default();
             let parser = self.dns_streams.entry(flow_id).or_default();
-            if !parser.data(dir, bytes, summary) && !summary.is_dns() {
+            let on_query = &mut |name: &[u8]| on_app(AppEvent::DnsQuery(name), dir);
+            if !parser.data(dir, bytes, summary, on_query) && !summary.is_dns() {
                 self.dns.remove(&flow_id);
             }
             return;
@@ -112,7 +133,9 @@ impl AppLayer {
             self.tls.entry(flow_id).or_default();
         }
         if let Some((parser, summary)) = self.tls.get_mut(&flow_id) {
-            parser.data(dir, bytes, summary);
+            parser.data(dir, bytes, summary, &mut |hello| {
+                on_app(AppEvent::TlsHello(hello), dir)
+            });
             return;
         }
         if self.settled.contains(&flow_id) {
@@ -121,7 +144,7 @@ impl AppLayer {
         let flow = self.flows.entry(flow_id).or_default();
         let client = flow.orient(dir, bytes);
         flow.data(dir, bytes, &self.http_limits, &mut |tx, stage| {
-            on_http(tx, stage, sender(client, stage))
+            on_app(AppEvent::Http(tx, stage), sender(client, stage))
         });
         if flow.is_done() && !flow.summary().is_http() {
             self.flows.remove(&flow_id);
@@ -131,18 +154,13 @@ impl AppLayer {
 
     /// Bytes of a direction were lost: its HTTP body in progress ends with
     /// what it has, and the direction is parsed no further.
-    pub fn gap(
-        &mut self,
-        flow_id: u64,
-        dir: usize,
-        on_http: &mut impl FnMut(&Transaction, HttpStage, usize),
-    ) {
+    pub fn gap(&mut self, flow_id: u64, dir: usize, on_app: &mut impl FnMut(AppEvent<'_>, usize)) {
         if let Some(flow) = self.flows.get_mut(&flow_id) {
             let Some(client) = flow.client() else {
                 return;
             };
             flow.close(dir, &self.http_limits, &mut |tx, stage| {
-                on_http(tx, stage, sender(client, stage))
+                on_app(AppEvent::Http(tx, stage), sender(client, stage))
             });
         }
     }
@@ -167,17 +185,17 @@ impl AppLayer {
     }
 
     /// Forgets a flow, returning what was known of it; HTTP bodies still
-    /// being read (to the end of the connection) end and go to `on_http`.
+    /// being read (to the end of the connection) end and go to `on_app`.
     pub fn end_flow(
         &mut self,
         flow_id: u64,
-        on_http: &mut impl FnMut(&Transaction, HttpStage, usize),
+        on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) -> AppSummary {
         if let Some(flow) = self.flows.get_mut(&flow_id) {
             if let Some(client) = flow.client() {
                 for dir in 0..2 {
                     flow.close(dir, &self.http_limits, &mut |tx, stage| {
-                        on_http(tx, stage, sender(client, stage))
+                        on_app(AppEvent::Http(tx, stage), sender(client, stage))
                     });
                 }
             }

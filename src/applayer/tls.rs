@@ -36,6 +36,19 @@ impl TlsSummary {
     }
 }
 
+/// A hello as rules see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsHello {
+    /// True for a ClientHello, false for a ServerHello.
+    pub from_client: bool,
+    /// Server name indication (ClientHello).
+    pub sni: Option<Vec<u8>>,
+    /// JA3 (ClientHello) or JA3S (ServerHello) text.
+    pub fingerprint: String,
+    /// Its MD5, hex.
+    pub fingerprint_hash: String,
+}
+
 /// GREASE values (RFC 8701) are left out of fingerprints.
 fn grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
@@ -71,8 +84,15 @@ pub struct TlsFlow {
 }
 
 impl TlsFlow {
-    /// Takes in-order bytes of direction `dir` (0: from the client).
-    pub fn data(&mut self, dir: usize, bytes: &[u8], summary: &mut TlsSummary) {
+    /// Takes in-order bytes of direction `dir`; each hello read goes to
+    /// `on` as well as into `summary`.
+    pub fn data(
+        &mut self,
+        dir: usize,
+        bytes: &[u8],
+        summary: &mut TlsSummary,
+        on: &mut impl FnMut(&TlsHello),
+    ) {
         if self.done[dir] {
             return;
         }
@@ -87,12 +107,11 @@ impl TlsFlow {
                             let extensions = extensions_of(hello.ext);
                             let mut groups = String::new();
                             let mut formats = String::new();
+                            let mut sni = None;
                             for ext in &extensions {
                                 match ext {
                                     TlsExtension::SNI(names) => {
-                                        summary.sni = names.first().map(|(_, name)| {
-                                            String::from_utf8_lossy(name).into_owned()
-                                        });
+                                        sni = names.first().map(|(_, name)| name.to_vec());
                                     }
                                     TlsExtension::EllipticCurves(list) => {
                                         groups = joined(list.iter().map(|g| g.0));
@@ -113,14 +132,31 @@ impl TlsFlow {
                                 groups,
                                 formats
                             );
-                            summary.ja3 = Some(md5_hex(&text));
+                            let hash = md5_hex(&text);
+                            summary.sni = sni
+                                .as_deref()
+                                .map(|name| String::from_utf8_lossy(name).into_owned());
+                            summary.ja3 = Some(hash.clone());
+                            on(&TlsHello {
+                                from_client: true,
+                                sni,
+                                fingerprint: text,
+                                fingerprint_hash: hash,
+                            });
                         }
                         TlsMessage::Handshake(TlsMessageHandshake::ServerHello(hello)) => {
                             let extensions = extensions_of(hello.ext);
                             let types =
                                 joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
                             let text = format!("{},{},{}", hello.version.0, hello.cipher.0, types);
-                            summary.ja3s = Some(md5_hex(&text));
+                            let hash = md5_hex(&text);
+                            summary.ja3s = Some(hash.clone());
+                            on(&TlsHello {
+                                from_client: false,
+                                sni: None,
+                                fingerprint: text,
+                                fingerprint_hash: hash,
+                            });
                         }
                         _ => {}
                     }

@@ -12,9 +12,9 @@
 //! stream group's is in streaming mode, so that each TCP direction keeps a
 //! Hyperscan stream and a fast pattern split over segments is still seen.
 //! Rules without a positive content are verified on every buffer of their
-//! group. HTTP rules form one group per HTTP buffer, keyed by the buffer of
-//! their fast pattern, each a block database scanned over that buffer of a
-//! transaction when one of its stages completes.
+//! group. Application rules (HTTP, DNS, TLS buffers) form one group per
+//! buffer, keyed by the buffer of their fast pattern, each a block database
+//! scanned over that buffer when a parser hands on an event that has it.
 //!
 //! Compiled databases are cached on disk (serialized, named by a hash of
 //! their patterns and the Hyperscan version), so a restart with unchanged
@@ -29,11 +29,10 @@ use hyperscan::prelude::*;
 use hyperscan::{Block, Serialized, Streaming};
 use sha1::{Digest, Sha1};
 
-use super::http::HttpProgram;
+use super::app::AppProgram;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
-    Action, Buffer, Content, FlowbitOp, HttpBuffer, Match, Protocol, Rule, RuleError,
-    RuleErrorKind, RuleSet,
+    Action, Buffer, Content, FlowbitOp, Match, Protocol, Rule, RuleError, RuleErrorKind, RuleSet,
 };
 
 /// A rule ready to run.
@@ -43,8 +42,8 @@ pub struct CompiledRule {
     pub rule: Rule,
     /// Its payload matches.
     pub program: PayloadProgram,
-    /// Its HTTP buffers and matches, for an HTTP rule.
-    pub http: Option<HttpProgram>,
+    /// Its application buffers and matches, for an application rule.
+    pub app: Option<AppProgram>,
     /// Its flowbits as bit indexes: (operation, bits, any-of).
     pub flowbits: Vec<(FlowbitOp, Vec<u16>, bool)>,
     /// Threat family (`metadata: family X`, else `other`).
@@ -109,10 +108,12 @@ pub struct Engine {
     pub fallback: Group<BlockDatabase>,
     /// Rules on reassembled TCP streams.
     pub stream: Group<StreamingDatabase>,
-    /// HTTP rules, a group per buffer their fast pattern is in.
-    pub http: Vec<(HttpBuffer, Group<BlockDatabase>)>,
-    /// HTTP rules without a positive content, evaluated at every stage.
-    pub http_always: Vec<u32>,
+    /// Application rules (HTTP, DNS, TLS buffers), a group per buffer their
+    /// fast pattern is in.
+    pub app: Vec<(Buffer, Group<BlockDatabase>)>,
+    /// Application rules without a positive content, evaluated at every
+    /// event.
+    pub app_always: Vec<u32>,
     /// Distinct flowbit names.
     pub flowbit_count: usize,
     /// How the databases were obtained.
@@ -130,30 +131,32 @@ pub struct BuildReport {
     pub packet_bytes: usize,
     /// Bytes of the stream database.
     pub stream_bytes: usize,
-    /// Bytes of the HTTP databases.
-    pub http_bytes: usize,
+    /// Bytes of the application-buffer databases.
+    pub app_bytes: usize,
     /// Bytes of Hyperscan stream state per open stream (two per TCP flow).
     pub stream_state_bytes: usize,
 }
 
-/// Where a rule is inspected: (packets, streams); HTTP rules are in
+/// Where a rule is inspected: (packets, streams); application rules are in
 /// neither.
 fn placement(rule: &Rule) -> (bool, bool) {
     let has_payload = !rule.matches.is_empty();
-    if rule.is_http() {
+    if rule.is_app() {
         return (false, false);
     }
     match rule.protocol {
-        Protocol::Udp | Protocol::Icmp | Protocol::Ip | Protocol::TcpPkt => (true, false),
+        Protocol::Udp | Protocol::Icmp | Protocol::Ip | Protocol::TcpPkt | Protocol::Dns => {
+            (true, false)
+        }
         Protocol::TcpStream => (false, true),
         Protocol::Tcp | Protocol::Http
             if !has_payload || rule.dsize.is_some() || rule.flow.no_stream =>
         {
             (true, false)
         }
-        Protocol::Tcp | Protocol::Http if rule.flow.only_stream => (false, true),
+        Protocol::Tcp | Protocol::Http | Protocol::Tls if rule.flow.only_stream => (false, true),
         // Streams when the flow is reassembled, packets when it is not.
-        Protocol::Tcp | Protocol::Http => (true, true),
+        Protocol::Tcp | Protocol::Http | Protocol::Tls => (true, true),
     }
 }
 
@@ -316,13 +319,13 @@ impl Engine {
         let mut rejected = Vec::new();
         let mut bits: HashMap<String, u16> = HashMap::new();
         for rule in &set.rules {
-            let compiled = if rule.is_http() {
-                HttpProgram::new(rule).map(|http| (PayloadProgram::new(&[]).ok(), Some(http)))
+            let compiled = if rule.is_app() {
+                AppProgram::new(rule).map(|app| (PayloadProgram::new(&[]).ok(), Some(app)))
             } else {
                 PayloadProgram::new(&rule.matches).map(|program| (Some(program), None))
             };
-            let (program, http) = match compiled {
-                Ok((program, http)) => (program.expect("no pcre to refuse"), http),
+            let (program, app) = match compiled {
+                Ok((program, app)) => (program.expect("no pcre to refuse"), app),
                 Err(PcreError { pattern, reason }) => {
                     rejected.push(RuleError {
                         location: rule.location.clone(),
@@ -368,27 +371,23 @@ impl Engine {
                 metadata: Arc::from(metadata.join(", ").as_str()),
                 rule: rule.clone(),
                 program,
-                http,
+                app,
                 flowbits,
             });
         }
         let mut packet = GroupBuilder::new("packet");
         let mut fallback = GroupBuilder::new("fallback");
         let mut stream = GroupBuilder::new("stream");
-        let mut http: std::collections::BTreeMap<HttpBuffer, GroupBuilder> = Default::default();
-        let mut http_always = Vec::new();
+        let mut app: std::collections::BTreeMap<Buffer, GroupBuilder> = Default::default();
+        let mut app_always = Vec::new();
         for (index, compiled) in rules.iter().enumerate() {
-            if compiled.http.is_some() {
+            if compiled.app.is_some() {
                 match fast_pattern(&compiled.rule) {
-                    Some(content) => {
-                        let Buffer::Http(buffer) = content.buffer else {
-                            continue;
-                        };
-                        http.entry(buffer)
-                            .or_insert_with(|| GroupBuilder::new(buffer.name()))
-                            .add_pattern(index as u32, Some(content));
-                    }
-                    None => http_always.push(index as u32),
+                    Some(content) => app
+                        .entry(content.buffer)
+                        .or_insert_with(|| GroupBuilder::new(content.buffer.name()))
+                        .add_pattern(index as u32, Some(content)),
+                    None => app_always.push(index as u32),
                 }
                 continue;
             }
@@ -405,19 +404,19 @@ impl Engine {
         let (packet, packet_cached) = packet.build::<Block>(cache)?;
         let (fallback, fallback_cached) = fallback.build::<Block>(cache)?;
         let (stream, stream_cached) = stream.build::<Streaming>(cache)?;
-        let mut http_cached = true;
-        let http = http
+        let mut app_cached = true;
+        let app = app
             .into_iter()
             .map(|(buffer, builder)| {
                 let (group, cached) = builder.build::<Block>(cache)?;
-                http_cached &= cached;
+                app_cached &= cached;
                 Ok((buffer, group))
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let build = BuildReport {
             elapsed: started.elapsed(),
-            cached: packet_cached && fallback_cached && stream_cached && http_cached,
-            http_bytes: http
+            cached: packet_cached && fallback_cached && stream_cached && app_cached,
+            app_bytes: app
                 .iter()
                 .filter_map(|(_, g)| g.database.as_ref().and_then(|d| d.size().ok()))
                 .sum(),
@@ -442,8 +441,8 @@ impl Engine {
                 packet,
                 fallback,
                 stream,
-                http,
-                http_always,
+                app,
+                app_always,
                 flowbit_count: bits.len(),
                 build,
             },

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use hyperscan::prelude::*;
 use rustc_hash::FxBuildHasher;
 
+use super::app::Sender;
 use super::engine::{CompiledRule, Engine, Group};
-use super::http;
 use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
-use crate::applayer::{HttpStage, Transaction};
+use crate::applayer::AppEvent;
 use crate::decode::ip_proto;
 use crate::reassembly::StreamId;
 
@@ -83,8 +83,9 @@ pub struct DetectStats {
     pub packets: u64,
     /// Stream bytes inspected.
     pub stream_bytes: u64,
-    /// HTTP transaction stages inspected.
-    pub http_stages: u64,
+    /// Application events inspected (HTTP transaction stages, DNS
+    /// questions, TLS hellos).
+    pub app_events: u64,
     /// Rules verified after their prefilter matched (or having none).
     pub verified: u64,
     /// Detections emitted.
@@ -127,7 +128,7 @@ impl DetectStats {
     pub fn merge(&mut self, other: &DetectStats) {
         self.packets += other.packets;
         self.stream_bytes += other.stream_bytes;
-        self.http_stages += other.http_stages;
+        self.app_events += other.app_events;
         self.verified += other.verified;
         self.detections += other.detections;
         self.suppressed += other.suppressed;
@@ -249,7 +250,7 @@ fn scratch_for(engine: &Engine) -> Option<Scratch> {
     let first_block = blocks
         .iter()
         .find_map(|d| d.as_ref())
-        .or_else(|| engine.http.iter().find_map(|(_, g)| g.database.as_ref()));
+        .or_else(|| engine.app.iter().find_map(|(_, g)| g.database.as_ref()));
     let mut scratch = match (first_block, &engine.stream.database) {
         (Some(db), _) => db.alloc_scratch().ok()?,
         (None, Some(db)) => db.alloc_scratch().ok()?,
@@ -261,7 +262,7 @@ fn scratch_for(engine: &Engine) -> Option<Scratch> {
     if let Some(db) = &engine.stream.database {
         db.realloc_scratch(&mut scratch).ok()?;
     }
-    for db in engine.http.iter().filter_map(|(_, g)| g.database.as_ref()) {
+    for db in engine.app.iter().filter_map(|(_, g)| g.database.as_ref()) {
         db.realloc_scratch(&mut scratch).ok()?;
     }
     Some(scratch)
@@ -318,18 +319,17 @@ impl Detector {
             .inspect_stream(&self.engine, ts_ns, stream, offset, bytes, out);
     }
 
-    /// Inspects an HTTP transaction at a stage just completed, in the
-    /// direction of `stream` (the client's for request stages).
-    pub fn inspect_http(
+    /// Inspects what an application parser saw, sent from `sender`'s
+    /// source to its destination.
+    pub fn inspect_app(
         &mut self,
         ts_ns: u64,
-        stream: &StreamId,
-        tx: &Transaction,
-        stage: HttpStage,
+        sender: &Sender,
+        event: &AppEvent<'_>,
         out: &mut impl FnMut(Detection),
     ) {
         self.state
-            .inspect_http(&self.engine, ts_ns, stream, tx, stage, out);
+            .inspect_app(&self.engine, ts_ns, sender, event, out);
     }
 
     /// Bytes of a direction were never seen: what is kept no longer leads
@@ -474,26 +474,24 @@ impl Inspection {
         }
     }
 
-    fn inspect_http(
+    fn inspect_app(
         &mut self,
         engine: &Engine,
         ts_ns: u64,
-        stream: &StreamId,
-        tx: &Transaction,
-        stage: HttpStage,
+        sender: &Sender,
+        event: &AppEvent<'_>,
         out: &mut impl FnMut(Detection),
     ) {
-        self.stats.http_stages += 1;
-        let message = http::message_of(stage);
+        self.stats.app_events += 1;
         let context = Context {
             ts_ns,
-            flow_id: stream.flow_id,
-            proto: ip_proto::TCP,
-            src: stream.src.ip(),
-            dst: stream.dst.ip(),
-            src_port: stream.src.port(),
-            dst_port: stream.dst.port(),
-            to_server: message == http::Message::Request,
+            flow_id: sender.flow_id,
+            proto: sender.proto,
+            src: sender.src.ip(),
+            dst: sender.dst.ip(),
+            src_port: sender.src.port(),
+            dst_port: sender.dst.port(),
+            to_server: event.to_server(),
             established: true,
             payload_len: None,
             stream_base: None,
@@ -501,9 +499,8 @@ impl Inspection {
         };
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
-            for (buffer, group) in &engine.http {
-                let (Some(db), Some(bytes)) =
-                    (group.database.as_ref(), http::bytes(tx, *buffer, message))
+            for (buffer, group) in &engine.app {
+                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.bytes(*buffer))
                 else {
                     continue;
                 };
@@ -515,15 +512,16 @@ impl Inspection {
                 });
             }
         }
-        self.candidates.extend_from_slice(&engine.http_always);
+        self.candidates.extend_from_slice(&engine.app_always);
         self.candidates.sort_unstable();
+        let stage = event.stage();
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
-            let Some(program) = compiled.http.as_ref().filter(|p| p.runs_at(stage)) else {
+            let Some(program) = compiled.app.as_ref().filter(|p| p.runs_at(stage)) else {
                 continue;
             };
-            self.verify(engine, compiled, &context, || program.run(tx, stage), out);
+            self.verify(engine, compiled, &context, || program.run(event), out);
         }
         self.candidates = candidates;
     }
@@ -624,9 +622,12 @@ impl Inspection {
         let proto_ok = match rule.protocol {
             Protocol::Ip => true,
             _ if !context.transport_valid => false,
-            Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream | Protocol::Http => {
-                context.proto == ip_proto::TCP
-            }
+            Protocol::Tcp
+            | Protocol::TcpPkt
+            | Protocol::TcpStream
+            | Protocol::Http
+            | Protocol::Tls => context.proto == ip_proto::TCP,
+            Protocol::Dns => matches!(context.proto, ip_proto::TCP | ip_proto::UDP),
             Protocol::Udp => context.proto == ip_proto::UDP,
             Protocol::Icmp => matches!(context.proto, ip_proto::ICMP | ip_proto::ICMPV6),
         };

@@ -2,16 +2,18 @@
 //!
 //! [`rules`] parses Suricata-syntax signatures into typed rules; [`engine`]
 //! compiles them into groups with Hyperscan prefilters; [`matcher`] verifies
-//! a rule's contents and pcres over a buffer; [`http`] evaluates HTTP rules
-//! over transactions; [`inspect`] is a worker's [`Detector`], which runs
-//! packets, reassembled streams and HTTP transactions through them and
-//! emits [`Detection`]s.
+//! a rule's contents and pcres over a buffer; [`app`] evaluates rules on
+//! what application parsers saw (HTTP transactions, DNS queries, TLS
+//! hellos); [`inspect`] is a worker's [`Detector`], which runs packets,
+//! reassembled streams and application events through them and emits
+//! [`Detection`]s.
 
+pub mod app;
 pub mod engine;
-pub mod http;
 pub mod inspect;
 pub mod matcher;
 pub mod rules;
 
+pub use app::Sender;
 pub use engine::{Engine, EngineError};
 pub use inspect::{DetectLimits, DetectStats, Detection, Detector, PacketView};

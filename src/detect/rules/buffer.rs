@@ -1,5 +1,5 @@
 //! Which bytes a payload match inspects: the packet or stream payload, or
-//! one of the HTTP buffers Suricata's sticky buffers name.
+//! one of the HTTP, DNS and TLS buffers Suricata's sticky buffers name.
 //!
 //! A buffer is named in a rule by a sticky buffer keyword (`http.uri;`
 //! applies to the matches after it, `pkt_data;` returns to the payload), by
@@ -123,6 +123,35 @@ impl HttpBuffer {
     }
 }
 
+/// A DNS buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DnsBuffer {
+    /// `dns.query`: a request's question name.
+    Query,
+}
+
+/// A TLS buffer, from the handshake's hellos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsBuffer {
+    /// `tls.sni`: the ClientHello's server name.
+    Sni,
+    /// `ja3.hash`.
+    Ja3Hash,
+    /// `ja3.string`.
+    Ja3String,
+    /// `ja3s.hash`.
+    Ja3sHash,
+    /// `ja3s.string`.
+    Ja3sString,
+}
+
+impl TlsBuffer {
+    /// True for the ServerHello's buffers.
+    pub fn from_server(self) -> bool {
+        matches!(self, Self::Ja3sHash | Self::Ja3sString)
+    }
+}
+
 /// What a payload match inspects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Buffer {
@@ -131,6 +160,26 @@ pub enum Buffer {
     Payload,
     /// An HTTP buffer.
     Http(HttpBuffer),
+    /// A DNS buffer.
+    Dns(DnsBuffer),
+    /// A TLS buffer.
+    Tls(TlsBuffer),
+}
+
+impl Buffer {
+    /// A short name, for cache files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Payload => "payload",
+            Self::Http(http) => http.name(),
+            Self::Dns(DnsBuffer::Query) => "dns-query",
+            Self::Tls(TlsBuffer::Sni) => "tls-sni",
+            Self::Tls(TlsBuffer::Ja3Hash) => "ja3-hash",
+            Self::Tls(TlsBuffer::Ja3String) => "ja3-string",
+            Self::Tls(TlsBuffer::Ja3sHash) => "ja3s-hash",
+            Self::Tls(TlsBuffer::Ja3sString) => "ja3s-string",
+        }
+    }
 }
 
 /// The buffer a sticky buffer keyword selects.
@@ -138,6 +187,12 @@ pub fn sticky(keyword: &str) -> Option<Buffer> {
     use HttpBuffer::*;
     let http = match keyword {
         "pkt_data" => return Some(Buffer::Payload),
+        "dns.query" | "dns_query" => return Some(Buffer::Dns(DnsBuffer::Query)),
+        "tls.sni" | "tls_sni" => return Some(Buffer::Tls(TlsBuffer::Sni)),
+        "ja3.hash" | "ja3_hash" => return Some(Buffer::Tls(TlsBuffer::Ja3Hash)),
+        "ja3.string" | "ja3_string" => return Some(Buffer::Tls(TlsBuffer::Ja3String)),
+        "ja3s.hash" | "ja3s_hash" => return Some(Buffer::Tls(TlsBuffer::Ja3sHash)),
+        "ja3s.string" | "ja3s_string" => return Some(Buffer::Tls(TlsBuffer::Ja3sString)),
         "http.method" => Method,
         "http.uri" => Uri,
         "http.uri.raw" => UriRaw,
@@ -218,7 +273,9 @@ mod tests {
             sticky("http.content_type"),
             Some(Buffer::Http(HttpBuffer::Named("content-type")))
         );
-        assert_eq!(sticky("dns.query"), None);
+        assert_eq!(sticky("dns.query"), Some(Buffer::Dns(DnsBuffer::Query)));
+        assert_eq!(sticky("ja3s.hash"), Some(Buffer::Tls(TlsBuffer::Ja3sHash)));
+        assert_eq!(sticky("smb.share"), None);
         assert_eq!(modifier("http_raw_uri"), Some(HttpBuffer::UriRaw));
         assert_eq!(pcre_flag('U'), Some(HttpBuffer::Uri));
         assert_eq!(HttpBuffer::StatCode.side(), Side::Response);

@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use address::{AddressSpec, PortSpec, Vars};
-pub use buffer::{Buffer, HttpBuffer, Side};
+pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer};
 pub use parse::{parse_classifications, Classifications};
 pub use pattern::{Content, Pcre};
 
@@ -61,6 +61,10 @@ pub enum Protocol {
     /// `http`: HTTP transactions (their buffers), or the stream of HTTP
     /// flows for matches outside them.
     Http,
+    /// `dns`: DNS queries (their buffers), or DNS packets (UDP or TCP).
+    Dns,
+    /// `tls`: TLS hellos (their buffers), or the stream of TLS flows.
+    Tls,
 }
 
 /// One payload match, in rule order.
@@ -310,9 +314,10 @@ impl Default for Rule {
 }
 
 impl Rule {
-    /// True when the rule inspects HTTP transactions: it names an HTTP
-    /// buffer or `urilen`.
-    pub fn is_http(&self) -> bool {
+    /// True when the rule inspects what an application parser saw (HTTP
+    /// transactions, DNS queries, TLS hellos): it names one of their
+    /// buffers, or `urilen`.
+    pub fn is_app(&self) -> bool {
         self.urilen.is_some() || self.matches.iter().any(|m| m.buffer() != Buffer::Payload)
     }
 

@@ -145,10 +145,29 @@ fn parse(
         }
         apply_option(&mut rule, &keyword, value.as_deref(), sticky)?;
     }
-    if rule.is_http() && rule.matches.iter().any(|m| m.buffer() == Buffer::Payload) {
-        return Err(RuleErrorKind::Unsupported(
-            "payload match beside HTTP buffers".into(),
-        ));
+    if rule.is_app() {
+        let family = |b: Buffer| match b {
+            Buffer::Payload => 0,
+            Buffer::Http(_) => 1,
+            Buffer::Dns(_) => 2,
+            Buffer::Tls(_) => 3,
+        };
+        let mut families: Vec<u8> = rule.matches.iter().map(|m| family(m.buffer())).collect();
+        if rule.urilen.is_some() {
+            families.push(1);
+        }
+        families.sort_unstable();
+        families.dedup();
+        if families.first() == Some(&0) {
+            return Err(RuleErrorKind::Unsupported(
+                "payload match beside application buffers".into(),
+            ));
+        }
+        if families.len() > 1 {
+            return Err(RuleErrorKind::Unsupported(
+                "buffers of two application protocols".into(),
+            ));
+        }
     }
     if rule.sid == 0 {
         return Err(RuleErrorKind::MissingSid);
@@ -189,6 +208,8 @@ fn parse_header(text: &str, vars: &Vars) -> Result<Rule, RuleErrorKind> {
         "tcp-pkt" => Protocol::TcpPkt,
         "tcp-stream" => Protocol::TcpStream,
         "http" | "http1" => Protocol::Http,
+        "dns" => Protocol::Dns,
+        "tls" => Protocol::Tls,
         other => return Err(RuleErrorKind::Unsupported(format!("protocol {other}"))),
     };
     let bidirectional = match dir.as_str() {
@@ -599,12 +620,12 @@ mod tests {
     #[test]
     fn unsupported_keyword_is_named() {
         let err = parse(
-            r#"alert tcp any any -> any any (msg:"m"; dns.query; content:"x"; sid:1;)"#,
+            r#"alert tcp any any -> any any (msg:"m"; smb.share; content:"x"; sid:1;)"#,
             &Vars::default(),
             None,
         )
         .unwrap_err();
-        assert_eq!(err, RuleErrorKind::Unsupported("dns.query".into()));
+        assert_eq!(err, RuleErrorKind::Unsupported("smb.share".into()));
         let err = parse(
             r#"alert smb any any -> any any (msg:"m"; sid:1;)"#,
             &Vars::default(),
@@ -651,7 +672,7 @@ mod tests {
     #[test]
     fn sid_is_found_even_when_the_rule_fails() {
         let parsed = parse_rule(
-            r#"alert tcp any any -> any any (msg:"x"; dns.query; sid: 42; rev:1;)"#,
+            r#"alert tcp any any -> any any (msg:"x"; smb.share; sid: 42; rev:1;)"#,
             &Vars::default(),
             None,
         );
