@@ -128,6 +128,8 @@ def mapped_args(test: Path, spec: dict):
     flags = []
     if re.search(r"\s-k\s+all", f" {args}"):
         flags.append("--checksum-validation=on")
+    if "protocols.http2" in args:
+        return None, "HTTP/2 (mirador parses HTTP/1.x)"
     if "stream.midstream=true" in args:
         flags.append("--midstream")
     layers = re.search(r"response-body-decompress-layer-limit=(\d+)", args)

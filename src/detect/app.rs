@@ -19,7 +19,9 @@ use crate::decode::ip_proto;
 use crate::reassembly::StreamId;
 
 use super::matcher::{PayloadProgram, PcreError};
-use super::rules::{Buffer, DnsBuffer, Dsize, HttpBuffer, Match, Rule, Side, TlsBuffer};
+use std::borrow::Cow;
+
+use super::rules::{Buffer, DnsBuffer, Dsize, HttpBuffer, Inspected, Match, Rule, Side, TlsBuffer};
 
 /// The message a rule is evaluated on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,17 @@ impl AppEvent<'_> {
         }
     }
 
+    /// The bytes a match reads at this event: the buffer, transformed;
+    /// `None` when the buffer is absent or empty.
+    pub fn inspected(&self, inspected: Inspected) -> Option<Cow<'_, [u8]>> {
+        let bytes = self.bytes(inspected.buffer)?;
+        Some(if inspected.transforms.is_empty() {
+            Cow::Borrowed(bytes)
+        } else {
+            Cow::Owned(inspected.transforms.apply(bytes))
+        })
+    }
+
     /// The bytes of `buffer` at this event; `None` when absent or empty.
     pub fn bytes(&self, buffer: Buffer) -> Option<&[u8]> {
         match (self, buffer) {
@@ -111,7 +124,7 @@ impl AppEvent<'_> {
 /// An application rule's buffers and matches.
 #[derive(Debug, Clone)]
 pub struct AppProgram {
-    parts: Vec<(Buffer, PayloadProgram)>,
+    parts: Vec<(Inspected, PayloadProgram)>,
     urilen: Option<(Dsize, bool)>,
     stages: [Option<AppStage>; 2],
 }
@@ -119,22 +132,23 @@ pub struct AppProgram {
 impl AppProgram {
     /// The program of an application rule ([`Rule::is_app`]).
     pub fn new(rule: &Rule) -> Result<Self, PcreError> {
-        let mut kinds: Vec<Buffer> = Vec::new();
+        let mut inspected: Vec<Inspected> = Vec::new();
         for m in &rule.matches {
-            if !kinds.contains(&m.buffer()) {
-                kinds.push(m.buffer());
+            if !inspected.contains(&m.inspected()) {
+                inspected.push(m.inspected());
             }
         }
-        let mut parts = Vec::with_capacity(kinds.len());
-        for kind in &kinds {
+        let mut parts = Vec::with_capacity(inspected.len());
+        for each in &inspected {
             let matches: Vec<Match> = rule
                 .matches
                 .iter()
-                .filter(|m| m.buffer() == *kind)
+                .filter(|m| m.inspected() == *each)
                 .cloned()
                 .collect();
-            parts.push((*kind, PayloadProgram::new(&matches)?));
+            parts.push((*each, PayloadProgram::new(&matches)?));
         }
+        let kinds: Vec<Buffer> = inspected.iter().map(|i| i.buffer).collect();
         let stages = if kinds.iter().any(|k| matches!(k, Buffer::Dns(_))) {
             [Some(AppStage::DnsQuery), None]
         } else if kinds.iter().any(|k| matches!(k, Buffer::Tls(_))) {
@@ -173,7 +187,7 @@ impl AppProgram {
 
     /// Runs the matches over what `event` saw: the end of the last match
     /// and the buffer it is in, when all match.
-    pub fn run<'e>(&self, event: &'e AppEvent<'_>) -> Option<(usize, &'e [u8])> {
+    pub fn run<'e>(&self, event: &'e AppEvent<'_>) -> Option<(usize, Cow<'e, [u8]>)> {
         if let Some((size, raw)) = self.urilen {
             let AppEvent::Http(tx, _) = event else {
                 return None;
@@ -183,10 +197,10 @@ impl AppProgram {
                 return None;
             }
         }
-        let mut last = (0, &[][..]);
-        for (buffer, program) in &self.parts {
-            let bytes = event.bytes(*buffer)?;
-            last = (program.run(bytes)?, bytes);
+        let mut last = (0, Cow::Borrowed(&[][..]));
+        for (inspected, program) in &self.parts {
+            let bytes = event.inspected(*inspected)?;
+            last = (program.run(&bytes)?, bytes);
         }
         Some(last)
     }
@@ -259,13 +273,15 @@ fn bytes(tx: &Transaction, buffer: HttpBuffer, message: Message) -> Option<&[u8]
         HttpBuffer::UriRaw => present(&tx.uri_raw),
         HttpBuffer::RequestLine | HttpBuffer::ResponseLine => present(&m.start_line),
         HttpBuffer::RequestBody | HttpBuffer::Body => present(&m.body),
-        HttpBuffer::UserAgent => m.header(b"user-agent").and_then(present),
+        // A header sent empty is an empty buffer (`bsize:0` matches it).
+        HttpBuffer::UserAgent => m.header(b"user-agent"),
         HttpBuffer::Host => present(&tx.host),
-        HttpBuffer::HostRaw => m.header(b"host").and_then(present),
+        HttpBuffer::HostRaw => m.header(b"host"),
         HttpBuffer::StatCode => present(&tx.status),
         HttpBuffer::StatMsg => present(&tx.status_message),
         HttpBuffer::Header => present(&m.header_block),
         HttpBuffer::HeaderRaw => present(&m.raw_headers),
+        HttpBuffer::HeaderNames => present(&m.header_names),
         HttpBuffer::Cookie => m
             .header(if on_request {
                 b"cookie".as_slice()
@@ -278,6 +294,6 @@ fn bytes(tx: &Transaction, buffer: HttpBuffer, message: Message) -> Option<&[u8]
         } else {
             &tx.response_protocol
         }),
-        HttpBuffer::Named(name) => m.header(name.as_bytes()).and_then(present),
+        HttpBuffer::Named(name) => m.header(name.as_bytes()),
     }
 }

@@ -32,7 +32,7 @@ use sha1::{Digest, Sha1};
 use super::app::AppProgram;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
-    Action, Buffer, Content, FlowbitOp, Match, Protocol, Rule, RuleError, RuleErrorKind, RuleSet,
+    Action, Content, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError, RuleErrorKind, RuleSet,
 };
 
 /// A rule ready to run.
@@ -110,7 +110,7 @@ pub struct Engine {
     pub stream: Group<StreamingDatabase>,
     /// Application rules (HTTP, DNS, TLS buffers), a group per buffer their
     /// fast pattern is in.
-    pub app: Vec<(Buffer, Group<BlockDatabase>)>,
+    pub app: Vec<(Inspected, Group<BlockDatabase>)>,
     /// Application rules without a positive content, evaluated at every
     /// event.
     pub app_always: Vec<u32>,
@@ -378,14 +378,14 @@ impl Engine {
         let mut packet = GroupBuilder::new("packet");
         let mut fallback = GroupBuilder::new("fallback");
         let mut stream = GroupBuilder::new("stream");
-        let mut app: std::collections::BTreeMap<Buffer, GroupBuilder> = Default::default();
+        let mut app: std::collections::BTreeMap<Inspected, GroupBuilder> = Default::default();
         let mut app_always = Vec::new();
         for (index, compiled) in rules.iter().enumerate() {
             if compiled.app.is_some() {
                 match fast_pattern(&compiled.rule) {
                     Some(content) => app
-                        .entry(content.buffer)
-                        .or_insert_with(|| GroupBuilder::new(content.buffer.name()))
+                        .entry(content.inspected)
+                        .or_insert_with(|| GroupBuilder::new(content.inspected.buffer.name()))
                         .add_pattern(index as u32, Some(content)),
                     None => app_always.push(index as u32),
                 }

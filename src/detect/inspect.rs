@@ -500,13 +500,13 @@ impl Inspection {
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
             for (buffer, group) in &engine.app {
-                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.bytes(*buffer))
+                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(*buffer))
                 else {
                     continue;
                 };
                 let (stamps, candidates, generation) =
                     (&mut self.stamps, &mut self.candidates, self.generation);
-                let _ = db.scan(bytes, scratch, |id, _, _, _| {
+                let _ = db.scan(&*bytes, scratch, |id, _, _, _| {
                     note(group, id, stamps, candidates, generation);
                     Matching::Continue
                 });
@@ -610,12 +610,12 @@ impl Inspection {
     /// Checks a candidate rule's header, flow and flowbit conditions, then
     /// its matches (`run`: the end of the match and the buffer it is in),
     /// and raises the detection.
-    fn verify<'b>(
+    fn verify<B: AsRef<[u8]>>(
         &mut self,
         engine: &Engine,
         compiled: &CompiledRule,
         context: &Context,
-        run: impl FnOnce() -> Option<(usize, &'b [u8])>,
+        run: impl FnOnce() -> Option<(usize, B)>,
         out: &mut impl FnMut(Detection),
     ) {
         let rule = &compiled.rule;
@@ -689,6 +689,7 @@ impl Inspection {
         let Some((end, buffer)) = run() else {
             return;
         };
+        let buffer = buffer.as_ref();
         if !compiled.flowbits.is_empty() {
             let state = self.flows.entry(context.flow_id).or_default();
             for (op, bits, _) in &compiled.flowbits {

@@ -13,7 +13,7 @@
 
 use pcre2::bytes::{Regex, RegexBuilder};
 
-use super::rules::{Content, Match, Pcre};
+use super::rules::{Content, Dsize, IsDataAt, Match, Pcre};
 
 /// Most occurrences of one content tried before giving up on a rule (bounds
 /// backtracking on adversarial buffers).
@@ -33,6 +33,8 @@ enum Item {
         relative: bool,
         negated: bool,
     },
+    Bsize(Dsize),
+    IsDataAt(IsDataAt),
 }
 
 /// A pcre that PCRE2 refuses.
@@ -71,6 +73,8 @@ impl PayloadProgram {
                     relative: p.relative,
                     negated: p.negated,
                 }),
+                Match::Bsize(size, _) => Ok(Item::Bsize(*size)),
+                Match::IsDataAt(at, _) => Ok(Item::IsDataAt(*at)),
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { items })
@@ -108,13 +112,17 @@ impl PayloadProgram {
         };
         match item {
             Item::Content(content) => {
-                let (start, end) = window(content, buffer.len(), prev_end)?;
+                let window = window(content, buffer.len(), prev_end);
                 if content.negated {
-                    if find(content, &buffer[start..end], 0).is_some() {
+                    // No room for it counts as absent.
+                    if window
+                        .is_some_and(|(start, end)| find(content, &buffer[start..end], 0).is_some())
+                    {
                         return None;
                     }
                     return self.step(index + 1, buffer, prev_end, search);
                 }
+                let (start, end) = window?;
                 let mut from = 0;
                 while let Some(at) = find(content, &buffer[start..end], from) {
                     let match_end = start + at + content.bytes.len();
@@ -133,6 +141,26 @@ impl PayloadProgram {
                     from = at + 1;
                 }
                 None
+            }
+            Item::Bsize(size) => {
+                if !size.matches(buffer.len() as u32) {
+                    return None;
+                }
+                self.step(index + 1, buffer, prev_end, search)
+            }
+            Item::IsDataAt(at) => {
+                // As Suricata counts: relative, N more bytes after the
+                // match; absolute, a byte at offset N.
+                let offset = at.offset as usize;
+                let present = if at.relative {
+                    prev_end + offset <= buffer.len()
+                } else {
+                    offset < buffer.len()
+                };
+                if present == at.negated {
+                    return None;
+                }
+                self.step(index + 1, buffer, prev_end, search)
             }
             Item::Pcre {
                 regex,
@@ -178,6 +206,8 @@ impl PayloadProgram {
         self.items[index + 1..].iter().any(|item| match item {
             Item::Content(c) => c.is_relative(),
             Item::Pcre { relative, .. } => *relative,
+            Item::IsDataAt(at) => at.relative,
+            Item::Bsize(_) => false,
         })
     }
 }
@@ -294,6 +324,27 @@ mod tests {
         assert!(p.run(b"/x/a.php").is_some());
         assert!(p.run(b"a/x.php").is_none());
         assert!(p.run(b"/x.php?").is_none());
+    }
+
+    #[test]
+    fn negated_content_without_room_is_absent() {
+        assert_eq!(program(r#"content:!"u";"#).run(b""), Some(0));
+        assert_eq!(
+            program(r#"content:"ab"; content:!"cd"; within:2;"#).run(b"xab"),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn bsize_and_isdataat() {
+        let p = program(r#"content:"abc"; isdataat:2,relative; bsize:<10;"#);
+        assert_eq!(p.run(b"abcde"), Some(3));
+        assert_eq!(p.run(b"abcd"), None, "only 1 byte after the match");
+        assert_eq!(p.run(b"xxabcdefghij"), None, "too long");
+        let p = program(r#"content:"abc"; isdataat:!1,relative;"#);
+        assert_eq!(p.run(b"abc"), Some(3));
+        assert_eq!(p.run(b"abcde"), None);
+        assert_eq!(program("isdataat:4;").run(b"abcd"), None);
     }
 
     #[test]

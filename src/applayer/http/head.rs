@@ -229,10 +229,19 @@ pub fn parse(head: &[u8], origin: Origin) -> Message {
         header_block.extend_from_slice(value);
         header_block.extend_from_slice(b"\r\n");
     }
+    let mut header_names = Vec::new();
+    for (name, _) in &headers {
+        header_names.extend_from_slice(b"\r\n");
+        header_names.extend_from_slice(name);
+    }
+    if !headers.is_empty() {
+        header_names.extend_from_slice(b"\r\n\r\n");
+    }
     Message {
         start_line: start_line.to_vec(),
         headers,
         header_block,
+        header_names,
         raw_headers: head[raw_start..].to_vec(),
         body: Vec::new(),
     }

@@ -121,6 +121,9 @@ pub struct Message {
     pub header_block: Vec<u8>,
     /// The header block as sent, with the empty line ending it.
     pub raw_headers: Vec<u8>,
+    /// The header names as rules see them: `\r\n` before each, and
+    /// `\r\n\r\n` at the end.
+    pub header_names: Vec<u8>,
     /// The body, de-chunked and (responses) decompressed, up to the limit.
     pub body: Vec<u8>,
 }

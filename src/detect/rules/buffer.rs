@@ -36,6 +36,9 @@ pub enum HttpBuffer {
     Header,
     /// `http.header.raw`: the header block as sent.
     HeaderRaw,
+    /// `http.header_names`: `\r\n` before each header name, `\r\n\r\n` at
+    /// the end.
+    HeaderNames,
     /// `http.cookie`: `Cookie` (requests) or `Set-Cookie` (responses).
     Cookie,
     /// `http.protocol`.
@@ -84,9 +87,12 @@ impl HttpBuffer {
             | Self::Host
             | Self::HostRaw => Side::Request,
             Self::StatCode | Self::StatMsg | Self::ResponseLine => Side::Response,
-            Self::Header | Self::HeaderRaw | Self::Cookie | Self::Protocol | Self::Body => {
-                Side::Either
-            }
+            Self::Header
+            | Self::HeaderRaw
+            | Self::HeaderNames
+            | Self::Cookie
+            | Self::Protocol
+            | Self::Body => Side::Either,
             Self::Named(header) => NAMED
                 .iter()
                 .find(|(_, h, _)| *h == header)
@@ -115,6 +121,7 @@ impl HttpBuffer {
             Self::ResponseLine => "http-response-line",
             Self::Header => "http-header",
             Self::HeaderRaw => "http-header-raw",
+            Self::HeaderNames => "http-header-names",
             Self::Cookie => "http-cookie",
             Self::Protocol => "http-protocol",
             Self::Body => "http-body",
@@ -182,6 +189,101 @@ impl Buffer {
     }
 }
 
+/// Transformations of a buffer before it is matched (Suricata's transform
+/// keywords after a sticky buffer), applied in a fixed order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Transforms(u8);
+
+impl Transforms {
+    const URL_DECODE: u8 = 1;
+    const STRIP_WHITESPACE: u8 = 2;
+    const COMPRESS_WHITESPACE: u8 = 4;
+    const TO_LOWERCASE: u8 = 8;
+    const TO_UPPERCASE: u8 = 16;
+    const DOTPREFIX: u8 = 32;
+
+    /// The transform a keyword names.
+    pub fn keyword(keyword: &str) -> Option<Self> {
+        Some(Self(match keyword {
+            "url_decode" => Self::URL_DECODE,
+            "strip_whitespace" => Self::STRIP_WHITESPACE,
+            "compress_whitespace" => Self::COMPRESS_WHITESPACE,
+            "to_lowercase" => Self::TO_LOWERCASE,
+            "to_uppercase" => Self::TO_UPPERCASE,
+            "dotprefix" => Self::DOTPREFIX,
+            _ => return None,
+        }))
+    }
+
+    /// These and `other`.
+    pub fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// True when nothing is transformed.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The bits, for cache names.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// `input` transformed.
+    pub fn apply(self, input: &[u8]) -> Vec<u8> {
+        let mut data = input.to_vec();
+        if self.0 & Self::URL_DECODE != 0 {
+            data = url_decode(&data);
+        }
+        if self.0 & Self::STRIP_WHITESPACE != 0 {
+            data.retain(|b| !b.is_ascii_whitespace());
+        }
+        if self.0 & Self::COMPRESS_WHITESPACE != 0 {
+            let mut out = Vec::with_capacity(data.len());
+            for &b in &data {
+                if !(b.is_ascii_whitespace() && out.last().is_some_and(u8::is_ascii_whitespace)) {
+                    out.push(b);
+                }
+            }
+            data = out;
+        }
+        if self.0 & Self::TO_LOWERCASE != 0 {
+            data.make_ascii_lowercase();
+        }
+        if self.0 & Self::TO_UPPERCASE != 0 {
+            data.make_ascii_uppercase();
+        }
+        if self.0 & Self::DOTPREFIX != 0 {
+            data.insert(0, b'.');
+        }
+        data
+    }
+}
+
+/// `%XX` to its byte and `+` to a space.
+fn url_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'%' if i + 2 < input.len() => match (hex(input[i + 1]), hex(input[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The buffer a sticky buffer keyword selects.
 pub fn sticky(keyword: &str) -> Option<Buffer> {
     use HttpBuffer::*;
@@ -202,6 +304,7 @@ pub fn sticky(keyword: &str) -> Option<Buffer> {
         "http.host" => Host,
         "http.host.raw" => HostRaw,
         "http.stat_code" => StatCode,
+        "http.header_names" => HeaderNames,
         "http.stat_msg" => StatMsg,
         "http.response_line" => ResponseLine,
         "http.header" => Header,
@@ -282,5 +385,19 @@ mod tests {
         assert_eq!(HttpBuffer::Named("referer").side(), Side::Request);
         assert_eq!(HttpBuffer::Named("server").side(), Side::Response);
         assert_eq!(HttpBuffer::Cookie.side(), Side::Either);
+    }
+
+    #[test]
+    fn transforms_apply_in_order() {
+        let t = Transforms::keyword("url_decode")
+            .unwrap()
+            .with(Transforms::keyword("to_lowercase").unwrap())
+            .with(Transforms::keyword("dotprefix").unwrap());
+        assert_eq!(t.apply(b"Evil%2ECom+X%zz"), b".evil.com x%zz");
+        let s = Transforms::keyword("strip_whitespace").unwrap();
+        assert_eq!(s.apply(b" a b\tc "), b"abc");
+        let c = Transforms::keyword("compress_whitespace").unwrap();
+        assert_eq!(c.apply(b"a  \t b"), b"a b");
+        assert!(Transforms::default().is_empty() && Transforms::keyword("xor").is_none());
     }
 }

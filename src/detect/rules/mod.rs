@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use address::{AddressSpec, PortSpec, Vars};
-pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer};
+pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer, Transforms};
 pub use parse::{parse_classifications, Classifications};
 pub use pattern::{Content, Pcre};
 
@@ -74,15 +74,46 @@ pub enum Match {
     Content(Content),
     /// `pcre`.
     Pcre(Pcre),
+    /// `bsize`: a condition on the size of the buffer.
+    Bsize(Dsize, Inspected),
+    /// `isdataat`.
+    IsDataAt(IsDataAt, Inspected),
+}
+
+/// Which buffer a match reads, and how it is transformed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Inspected {
+    /// The buffer.
+    pub buffer: Buffer,
+    /// Its transforms.
+    pub transforms: Transforms,
+}
+
+/// `isdataat:[!]N[,relative]`: data at offset N (of the buffer, or after
+/// the previous match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IsDataAt {
+    /// The offset.
+    pub offset: u32,
+    /// From the end of the previous match.
+    pub relative: bool,
+    /// `!`: there must be no data there.
+    pub negated: bool,
 }
 
 impl Match {
+    /// The buffer the match inspects, and its transforms.
+    pub fn inspected(&self) -> Inspected {
+        match self {
+            Match::Content(c) => c.inspected,
+            Match::Pcre(p) => p.inspected,
+            Match::Bsize(_, inspected) | Match::IsDataAt(_, inspected) => *inspected,
+        }
+    }
+
     /// The buffer the match inspects.
     pub fn buffer(&self) -> Buffer {
-        match self {
-            Match::Content(c) => c.buffer,
-            Match::Pcre(p) => p.buffer,
-        }
+        self.inspected().buffer
     }
 }
 

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use super::address::Vars;
-use super::buffer::{self, Buffer, HttpBuffer};
+use super::buffer::{self, Buffer, HttpBuffer, Transforms};
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
-    Action, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Match, Protocol, Rule, RuleErrorKind,
-    Threshold, ThresholdKind, Track,
+    Action, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Inspected, IsDataAt, Match, Protocol,
+    Rule, RuleErrorKind, Threshold, ThresholdKind, Track,
 };
 
 /// Default priority of a rule without `priority` whose classtype has none.
@@ -57,6 +57,9 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "detection_filter",
     "uricontent",
     "urilen",
+    "bsize",
+    "isdataat",
+    "target",
 ];
 
 /// True for a keyword of the subset (sticky buffers and modifiers included).
@@ -64,6 +67,7 @@ fn is_supported(keyword: &str) -> bool {
     SUPPORTED_KEYWORDS.contains(&keyword)
         || buffer::sticky(keyword).is_some()
         || buffer::modifier(keyword).is_some()
+        || Transforms::keyword(keyword).is_some()
 }
 
 /// What a rule's text gave, with what error reports need when it failed.
@@ -133,14 +137,26 @@ fn parse(
         return Err(RuleErrorKind::Syntax("text after the closing ')'".into()));
     }
     let mut rule = parse_header(&text[..open], vars)?;
-    let mut sticky = Buffer::Payload;
+    let mut sticky = Inspected::default();
     for (keyword, value) in split_options(&text[open + 1..close])? {
         if let Some(selected) = buffer::sticky(&keyword) {
-            sticky = selected;
+            sticky = Inspected {
+                buffer: selected,
+                transforms: Transforms::default(),
+            };
+            continue;
+        }
+        if let Some(transform) = Transforms::keyword(&keyword) {
+            if sticky.buffer == Buffer::Payload {
+                return Err(RuleErrorKind::Unsupported(format!(
+                    "{keyword} on the payload"
+                )));
+            }
+            sticky.transforms = sticky.transforms.with(transform);
             continue;
         }
         if let Some(http) = buffer::modifier(&keyword) {
-            last_content(&mut rule, &keyword)?.buffer = Buffer::Http(http);
+            last_content(&mut rule, &keyword)?.inspected.buffer = Buffer::Http(http);
             continue;
         }
         apply_option(&mut rule, &keyword, value.as_deref(), sticky)?;
@@ -266,10 +282,13 @@ fn header_tokens(text: &str) -> Result<Vec<String>, RuleErrorKind> {
 
 /// Splits `key: value; key; ...` on semicolons not escaped by a backslash and
 /// not inside a quoted string.
+/// Splits options at unescaped `;`, as Suricata does: quotes do not
+/// protect a `;` (it must be escaped), so a quote inside a quoted value
+/// (`pcre:"/["']/"`) is only a character. A value that opens a quote must
+/// close it.
 fn split_options(text: &str) -> Result<Vec<(String, Option<String>)>, RuleErrorKind> {
     let mut options = Vec::new();
     let mut current = String::new();
-    let mut quoted = false;
     let mut escaped = false;
     for c in text.chars() {
         if escaped {
@@ -282,21 +301,17 @@ fn split_options(text: &str) -> Result<Vec<(String, Option<String>)>, RuleErrorK
                 current.push(c);
                 escaped = true;
             }
-            '"' => {
-                current.push(c);
-                quoted = !quoted;
-            }
-            ';' if !quoted => {
-                push_option(&mut options, &current);
+            ';' => {
+                push_option(&mut options, &current)?;
                 current.clear();
             }
             c => current.push(c),
         }
     }
-    if quoted {
-        return Err(RuleErrorKind::Syntax("unbalanced quotes".into()));
-    }
     if !current.trim().is_empty() {
+        if current.contains('"') && current.matches('"').count() % 2 == 1 {
+            return Err(RuleErrorKind::Syntax("unbalanced quotes".into()));
+        }
         return Err(RuleErrorKind::Syntax(format!(
             "option {:?} is not ended by ';'",
             current.trim()
@@ -305,15 +320,26 @@ fn split_options(text: &str) -> Result<Vec<(String, Option<String>)>, RuleErrorK
     Ok(options)
 }
 
-fn push_option(options: &mut Vec<(String, Option<String>)>, text: &str) {
+fn push_option(
+    options: &mut Vec<(String, Option<String>)>,
+    text: &str,
+) -> Result<(), RuleErrorKind> {
     let text = text.trim();
     if text.is_empty() {
-        return;
+        return Ok(());
     }
     match text.split_once(':') {
-        Some((key, value)) => options.push((key.trim().to_owned(), Some(value.trim().to_owned()))),
+        Some((key, value)) => {
+            let value = value.trim();
+            let opened = value.strip_prefix('!').unwrap_or(value).trim_start();
+            if opened.starts_with('"') && (opened.len() < 2 || !opened.ends_with('"')) {
+                return Err(RuleErrorKind::Syntax("unbalanced quotes".into()));
+            }
+            options.push((key.trim().to_owned(), Some(value.to_owned())));
+        }
         None => options.push((text.to_owned(), None)),
     }
+    Ok(())
 }
 
 /// Strips one pair of surrounding quotes.
@@ -340,7 +366,13 @@ fn number<T: std::str::FromStr>(keyword: &str, value: Option<&str>) -> Result<T,
 }
 
 fn last_content<'a>(rule: &'a mut Rule, keyword: &str) -> Result<&'a mut Content, RuleErrorKind> {
-    match rule.matches.last_mut() {
+    // The last content, past any bsize or isdataat after it.
+    let last = rule
+        .matches
+        .iter_mut()
+        .rev()
+        .find(|m| !matches!(m, Match::Bsize(..) | Match::IsDataAt(..)));
+    match last {
         Some(Match::Content(content)) => Ok(content),
         _ => Err(RuleErrorKind::ModifierWithoutContent(keyword.to_owned())),
     }
@@ -350,7 +382,7 @@ fn apply_option(
     rule: &mut Rule,
     keyword: &str,
     value: Option<&str>,
-    sticky: Buffer,
+    sticky: Inspected,
 ) -> Result<(), RuleErrorKind> {
     match keyword {
         "msg" => rule.msg = unquote(required(keyword, value)?).replace("\\;", ";"),
@@ -372,8 +404,11 @@ fn apply_option(
             }
         }
         "content" | "uricontent" => {
-            let buffer = if keyword == "uricontent" {
-                Buffer::Http(HttpBuffer::Uri)
+            let inspected = if keyword == "uricontent" {
+                Inspected {
+                    buffer: Buffer::Http(HttpBuffer::Uri),
+                    transforms: Transforms::default(),
+                }
             } else {
                 sticky
             };
@@ -388,7 +423,7 @@ fn apply_option(
             rule.matches.push(Match::Content(Content {
                 bytes: parse_content(&raw[1..raw.len() - 1])?,
                 negated,
-                buffer,
+                inspected,
                 ..Content::default()
             }));
         }
@@ -422,13 +457,38 @@ fn apply_option(
                 None => (false, raw),
             };
             let mut pcre = parse_pcre(unquote(raw), negated)?;
-            if pcre.buffer == Buffer::Payload {
-                pcre.buffer = sticky;
+            if pcre.inspected.buffer == Buffer::Payload {
+                pcre.inspected = sticky;
             }
             rule.matches.push(Match::Pcre(pcre));
         }
         "flow" => rule.flow = parse_flow(required(keyword, value)?)?,
         "dsize" => rule.dsize = Some(parse_dsize(required(keyword, value)?)?),
+        "bsize" => {
+            let size = parse_dsize(required(keyword, value)?)?;
+            rule.matches.push(Match::Bsize(size, sticky));
+        }
+        "isdataat" => {
+            let value = required(keyword, value)?;
+            let (offset, flags) = value.split_once(',').unwrap_or((value, ""));
+            let (negated, offset) = match offset.trim().strip_prefix('!') {
+                Some(rest) => (true, rest),
+                None => (false, offset),
+            };
+            let offset = offset.trim().parse().map_err(|_| RuleErrorKind::BadValue {
+                keyword: keyword.into(),
+                value: value.into(),
+            })?;
+            let relative = flags.split(',').any(|f| f.trim() == "relative");
+            let at = IsDataAt {
+                offset,
+                relative,
+                negated,
+            };
+            rule.matches.push(Match::IsDataAt(at, sticky));
+        }
+        // Which end of an alert is the target: output only.
+        "target" => {}
         "urilen" => {
             let value = required(keyword, value)?;
             let (size, form) = value.split_once(',').unwrap_or((value, "norm"));

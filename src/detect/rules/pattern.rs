@@ -5,6 +5,7 @@
 //! its flags are kept as they are for the matcher to interpret.
 
 use super::buffer::{pcre_flag, Buffer};
+use super::Inspected;
 use super::RuleErrorKind;
 
 /// One `content` match with its modifiers.
@@ -32,7 +33,7 @@ pub struct Content {
     /// `fast_pattern`: the rule's prefilter pattern is this one.
     pub fast_pattern: bool,
     /// What it inspects.
-    pub buffer: Buffer,
+    pub inspected: Inspected,
 }
 
 impl Content {
@@ -60,7 +61,7 @@ pub struct Pcre {
     /// `!"/.../"`: the expression must not match.
     pub negated: bool,
     /// What it inspects (set by an HTTP flag or the sticky buffer).
-    pub buffer: Buffer,
+    pub inspected: Inspected,
 }
 
 /// Decodes a content value (quotes already removed).
@@ -144,7 +145,7 @@ pub fn parse_pcre(text: &str, negated: bool) -> Result<Pcre, RuleErrorKind> {
         extended: false,
         relative: false,
         negated,
-        buffer: Buffer::Payload,
+        inspected: Inspected::default(),
     };
     for flag in flags.chars() {
         match flag {
@@ -155,7 +156,7 @@ pub fn parse_pcre(text: &str, negated: bool) -> Result<Pcre, RuleErrorKind> {
             'R' => pcre.relative = true,
             'O' | 'B' => {}
             flag if pcre_flag(flag).is_some() => {
-                pcre.buffer = pcre_flag(flag).map_or(Buffer::Payload, Buffer::Http);
+                pcre.inspected.buffer = pcre_flag(flag).map_or(Buffer::Payload, Buffer::Http);
             }
             other => return Err(RuleErrorKind::Unsupported(format!("pcre flag {other}"))),
         }
@@ -197,7 +198,7 @@ mod tests {
         assert_eq!(p.pattern, "^GET\\s+\\/x");
         assert!(p.dotall && p.multiline && p.caseless && p.relative && !p.extended);
         assert_eq!(
-            parse_pcre("/a/Ui", false).unwrap().buffer,
+            parse_pcre("/a/Ui", false).unwrap().inspected.buffer,
             Buffer::Http(crate::detect::rules::HttpBuffer::Uri)
         );
         assert_eq!(
