@@ -90,27 +90,30 @@ fn inspect_app<S: RecordSink>(
     ts_ns: u64,
     sender: &Sender,
     event: &AppEvent<'_>,
+    datagram: Option<&[u8]>,
 ) {
     if let Some(detector) = detector {
-        detector.inspect_app(ts_ns, sender, event, &mut |d| sink.detection(d));
+        detector.inspect_app(ts_ns, sender, event, datagram, &mut |d| sink.detection(d));
     }
 }
 
 impl<S: RecordSink> StreamSink for Stages<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
-        let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
-        let mut detector = self.detector.as_deref_mut();
-        self.applayer
-            .data(stream, offset, bytes, &mut |event, dir| {
-                let sender = Sender::of_stream(&stream.toward(dir));
-                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
-            });
+        // The stream first, so that application rules see these bytes in
+        // the direction's recent payload.
         if let Some(detector) = self.detector.as_deref_mut() {
             let sink = &mut *self.sink;
             detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
                 sink.detection(d)
             });
         }
+        let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+        let mut detector = self.detector.as_deref_mut();
+        self.applayer
+            .data(stream, offset, bytes, &mut |event, dir| {
+                let sender = Sender::of_stream(&stream.toward(dir));
+                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event, None);
+            });
         self.sink.stream_data(stream, offset, bytes);
     }
 
@@ -120,7 +123,7 @@ impl<S: RecordSink> StreamSink for Stages<'_, S> {
         self.applayer
             .gap(stream.flow_id, stream.dir, &mut |event, dir| {
                 let sender = Sender::of_stream(&stream.toward(dir));
-                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
+                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event, None);
             });
         if let Some(detector) = self.detector.as_deref_mut() {
             detector.stream_gap(stream);
@@ -154,7 +157,7 @@ impl<S: RecordSink> RecordSink for Stages<'_, S> {
             let mut detector = self.detector.as_deref_mut();
             self.applayer.end_flow(record.flow_id, &mut |event, dir| {
                 let sender = Sender::of_stream(&initiator.toward(dir));
-                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
+                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event, None);
             })
         };
         record.app_proto = record.app.protocol();
@@ -356,8 +359,10 @@ impl<S: RecordSink> AfterDecode<'_, S> {
         };
         let tracked = self.flows.track(packet, &mut stages);
         if let Transport::Udp { src_port, dst_port } = packet.transport {
+            let payload = packet.payload;
             let sender = Sender {
                 flow_id: tracked.flow_id,
+                dir: usize::from(!tracked.to_server),
                 proto: packet.proto,
                 src: SocketAddr::new(packet.src, src_port),
                 dst: SocketAddr::new(packet.dst, dst_port),
@@ -369,7 +374,14 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 (src_port, dst_port),
                 packet.payload,
                 &mut |event| {
-                    inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event);
+                    inspect_app(
+                        detector.as_deref_mut(),
+                        sink,
+                        ts_ns,
+                        &sender,
+                        &event,
+                        Some(payload),
+                    );
                 },
             );
         }

@@ -11,6 +11,10 @@
 //! rule is evaluated on both messages. It is evaluated once per transaction
 //! and message, when that message's headers are read, or its body when it
 //! reads one.
+//!
+//! Matches outside the application buffers (plain `content` beside
+//! `http.uri`, say) are checked against the payload that carried the event:
+//! the datagram, or the recent bytes of the stream direction.
 
 use std::net::SocketAddr;
 
@@ -37,6 +41,8 @@ pub enum Message {
 pub struct Sender {
     /// The flow.
     pub flow_id: u64,
+    /// The direction (0: from the flow's initiator).
+    pub dir: usize,
     /// Its IP protocol.
     pub proto: u8,
     /// The sending end.
@@ -50,6 +56,7 @@ impl Sender {
     pub fn of_stream(stream: &StreamId) -> Self {
         Self {
             flow_id: stream.flow_id,
+            dir: stream.dir,
             proto: ip_proto::TCP,
             src: stream.src,
             dst: stream.dst,
@@ -125,6 +132,7 @@ impl AppEvent<'_> {
 #[derive(Debug, Clone)]
 pub struct AppProgram {
     parts: Vec<(Inspected, PayloadProgram)>,
+    payload: Option<PayloadProgram>,
     urilen: Option<(Dsize, bool)>,
     stages: [Option<AppStage>; 2],
 }
@@ -134,10 +142,21 @@ impl AppProgram {
     pub fn new(rule: &Rule) -> Result<Self, PcreError> {
         let mut inspected: Vec<Inspected> = Vec::new();
         for m in &rule.matches {
-            if !inspected.contains(&m.inspected()) {
+            if m.buffer() != Buffer::Payload && !inspected.contains(&m.inspected()) {
                 inspected.push(m.inspected());
             }
         }
+        let payload: Vec<Match> = rule
+            .matches
+            .iter()
+            .filter(|m| m.buffer() == Buffer::Payload)
+            .cloned()
+            .collect();
+        let payload = if payload.is_empty() {
+            None
+        } else {
+            Some(PayloadProgram::new(&payload)?)
+        };
         let mut parts = Vec::with_capacity(inspected.len());
         for each in &inspected {
             let matches: Vec<Match> = rule
@@ -175,6 +194,7 @@ impl AppProgram {
         };
         Ok(Self {
             parts,
+            payload,
             urilen: rule.urilen,
             stages,
         })
@@ -185,9 +205,17 @@ impl AppProgram {
         self.stages.contains(&Some(stage))
     }
 
-    /// Runs the matches over what `event` saw: the end of the last match
-    /// and the buffer it is in, when all match.
-    pub fn run<'e>(&self, event: &'e AppEvent<'_>) -> Option<(usize, Cow<'e, [u8]>)> {
+    /// Runs the matches over what `event` saw (and `payload`, the bytes
+    /// that carried it): the end of the last match and the buffer it is
+    /// in, when all match.
+    pub fn run<'e>(
+        &self,
+        event: &'e AppEvent<'_>,
+        payload: Option<&[u8]>,
+    ) -> Option<(usize, Cow<'e, [u8]>)> {
+        if let Some(program) = &self.payload {
+            program.run(payload?)?;
+        }
         if let Some((size, raw)) = self.urilen {
             let AppEvent::Http(tx, _) = event else {
                 return None;

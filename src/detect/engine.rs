@@ -32,7 +32,8 @@ use sha1::{Digest, Sha1};
 use super::app::AppProgram;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
-    Action, Content, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError, RuleErrorKind, RuleSet,
+    Action, Buffer, Content, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError, RuleErrorKind,
+    RuleSet,
 };
 
 /// A rule ready to run.
@@ -160,10 +161,14 @@ fn placement(rule: &Rule) -> (bool, bool) {
     }
 }
 
-/// The content a rule's prefilter looks for.
+/// The content a rule's prefilter looks for (an application rule's, in
+/// one of its application buffers).
 fn fast_pattern(rule: &Rule) -> Option<&Content> {
+    let app = rule.is_app();
     let positive = rule.matches.iter().filter_map(|m| match m {
-        Match::Content(c) if !c.negated => Some(c),
+        Match::Content(c) if !(c.negated || app && c.inspected.buffer == Buffer::Payload) => {
+            Some(c)
+        }
         _ => None,
     });
     let mut best: Option<&Content> = None;

@@ -320,16 +320,18 @@ impl Detector {
     }
 
     /// Inspects what an application parser saw, sent from `sender`'s
-    /// source to its destination.
+    /// source to its destination in `datagram` (none: in the TCP stream,
+    /// whose recent bytes stand for the payload).
     pub fn inspect_app(
         &mut self,
         ts_ns: u64,
         sender: &Sender,
         event: &AppEvent<'_>,
+        datagram: Option<&[u8]>,
         out: &mut impl FnMut(Detection),
     ) {
         self.state
-            .inspect_app(&self.engine, ts_ns, sender, event, out);
+            .inspect_app(&self.engine, ts_ns, sender, event, datagram, out);
     }
 
     /// Bytes of a direction were never seen: what is kept no longer leads
@@ -480,6 +482,7 @@ impl Inspection {
         ts_ns: u64,
         sender: &Sender,
         event: &AppEvent<'_>,
+        datagram: Option<&[u8]>,
         out: &mut impl FnMut(Detection),
     ) {
         self.stats.app_events += 1;
@@ -515,15 +518,29 @@ impl Inspection {
         self.candidates.extend_from_slice(&engine.app_always);
         self.candidates.sort_unstable();
         let stage = event.stage();
+        let dir = sender.dir;
+        let window = match datagram {
+            Some(_) => Vec::new(),
+            None => self
+                .flows
+                .get_mut(&sender.flow_id)
+                .map(|state| std::mem::take(&mut state.windows[dir]))
+                .unwrap_or_default(),
+        };
+        let payload = datagram.unwrap_or(&window);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
             let Some(program) = compiled.app.as_ref().filter(|p| p.runs_at(stage)) else {
                 continue;
             };
-            self.verify(engine, compiled, &context, || program.run(event), out);
+            let run = || program.run(event, Some(payload));
+            self.verify(engine, compiled, &context, run, out);
         }
         self.candidates = candidates;
+        if let Some(state) = self.flows.get_mut(&sender.flow_id) {
+            state.windows[dir] = window;
+        }
     }
 
     /// Lets go of a direction's window and Hyperscan stream.

@@ -13,6 +13,54 @@ use super::{
 /// Default priority of a rule without `priority` whose classtype has none.
 const DEFAULT_PRIORITY: u8 = 3;
 
+/// The classtypes rule sets commonly use, with their usual priorities, for
+/// rules read without a `classification.config`.
+const STANDARD_CLASSTYPES: &[(&str, u8)] = &[
+    ("not-suspicious", 3),
+    ("unknown", 3),
+    ("bad-unknown", 2),
+    ("attempted-recon", 2),
+    ("successful-recon-limited", 2),
+    ("successful-recon-largescale", 2),
+    ("attempted-dos", 2),
+    ("successful-dos", 2),
+    ("attempted-user", 1),
+    ("unsuccessful-user", 1),
+    ("successful-user", 1),
+    ("attempted-admin", 1),
+    ("successful-admin", 1),
+    ("rpc-portmap-decode", 2),
+    ("shellcode-detect", 1),
+    ("string-detect", 3),
+    ("suspicious-filename-detect", 2),
+    ("suspicious-login", 2),
+    ("system-call-detect", 2),
+    ("tcp-connection", 4),
+    ("trojan-activity", 1),
+    ("unusual-client-port-connection", 2),
+    ("network-scan", 3),
+    ("denial-of-service", 2),
+    ("non-standard-protocol", 2),
+    ("protocol-command-decode", 3),
+    ("web-application-activity", 2),
+    ("web-application-attack", 1),
+    ("misc-activity", 3),
+    ("misc-attack", 2),
+    ("icmp-event", 3),
+    ("inappropriate-content", 1),
+    ("policy-violation", 1),
+    ("default-login-attempt", 2),
+    ("targeted-activity", 1),
+    ("exploit-kit", 1),
+    ("external-ip-check", 2),
+    ("domain-c2", 1),
+    ("pup-activity", 2),
+    ("credential-theft", 1),
+    ("social-engineering", 2),
+    ("coin-mining", 2),
+    ("command-and-control", 1),
+];
+
 /// Classtypes and their default priorities (`classification.config`).
 pub type Classifications = HashMap<String, u8>;
 
@@ -174,11 +222,7 @@ fn parse(
         }
         families.sort_unstable();
         families.dedup();
-        if families.first() == Some(&0) {
-            return Err(RuleErrorKind::Unsupported(
-                "payload match beside application buffers".into(),
-            ));
-        }
+        families.retain(|&f| f != 0);
         if families.len() > 1 {
             return Err(RuleErrorKind::Unsupported(
                 "buffers of two application protocols".into(),
@@ -189,13 +233,19 @@ fn parse(
         return Err(RuleErrorKind::MissingSid);
     }
     if let Some(class) = &rule.classtype {
-        if let Some(classes) = classes {
-            let priority = classes.get(class).ok_or_else(|| RuleErrorKind::BadValue {
+        let priority = match classes {
+            Some(classes) => Some(*classes.get(class).ok_or_else(|| RuleErrorKind::BadValue {
                 keyword: "classtype".into(),
                 value: class.clone(),
-            })?;
-            rule.priority = rule.priority.or(Some(*priority));
-        }
+            })?),
+            // No classification.config beside the rules: the standard
+            // classtypes still carry their usual priorities.
+            None => STANDARD_CLASSTYPES
+                .iter()
+                .find(|(name, _)| name == class)
+                .map(|(_, priority)| *priority),
+        };
+        rule.priority = rule.priority.or(priority);
     }
     rule.priority = rule.priority.or(Some(DEFAULT_PRIORITY));
     Ok(rule)
@@ -670,8 +720,11 @@ mod tests {
         assert!(second.negated && second.nocase);
         assert_eq!(second.bytes, b"\r\nevil");
         assert_eq!((second.distance, second.within), (Some(0), Some(20)));
-        assert_eq!(rule.family(), "webshell");
-        assert_eq!(rule.priority, Some(DEFAULT_PRIORITY));
+        assert_eq!(
+            rule.priority,
+            Some(1),
+            "trojan-activity, without a classification.config"
+        );
         assert!(rule.dst_ports.matches(8085) && !rule.dst_ports.matches(81));
         assert_ne!(rule.src, AddressSpec::Any);
         assert_eq!(rule.src_ports, PortSpec::Any);
