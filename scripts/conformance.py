@@ -193,7 +193,7 @@ def run_test(test: Path, mirador: str, work: Path):
             check.pop("verdict.action", None)
         unknown = set(check) - set(FIELDS) - IGNORED - {"__count"}
         if unknown:
-            reason = "needs app-layer fields (next issue)" if any(
+            reason = "checks app-layer event fields mirador does not write" if any(
                 k.split(".")[0] in ("http", "dns", "tls", "fileinfo", "app_proto") for k in unknown
             ) else f"checks fields mirador does not write: {sorted(unknown)}"
             return group, "skipped", reason
@@ -204,7 +204,7 @@ def run_test(test: Path, mirador: str, work: Path):
     if keywords:
         app = [k for k in keywords if APP_LAYER.match(k)]
         if app:
-            return group, "skipped", f"needs app-layer buffers (next issue): {', '.join(app[:3])}"
+            return group, "skipped", f"needs app-layer buffers: {', '.join(app[:3])}"
         return group, "skipped", f"unsupported keyword: {', '.join(keywords[:3])}"
     if malformed:
         return group, "skipped", f"rule refused: {malformed[0][:80]}"
