@@ -11,8 +11,8 @@ def tshark_http(pcap: Path) -> Counter:
     """(client port, method, uri, host, user agent, status) per HTTP exchange."""
     tshark = require("tshark")
     fields = lambda flt, *names: [line.split("\t") for line in subprocess.run(
-        [tshark, "-r", str(pcap), "-Y", flt, "-T", "fields", "-E", "occurrence=f",
-         *[a for n in names for a in ("-e", n)]],
+        [tshark, "-r", str(pcap), "-o", "tcp.reassemble_out_of_order:TRUE", "-Y", flt,
+         "-T", "fields", "-E", "occurrence=f", *[a for n in names for a in ("-e", n)]],
         capture_output=True, text=True, check=True).stdout.splitlines()]
     requests = fields("http.request", "tcp.stream", "tcp.srcport", "http.request.method",
                       "http.request.uri", "http.host", "http.user_agent")

@@ -21,10 +21,15 @@
 //!   overlap, a gap, sequence wrap, and the 1 MiB reassembly depth.
 //! - `tls.pcap`: Ethernet. A TLS 1.2 handshake's hellos with GREASE values,
 //!   for SNI, JA3 and JA3S.
+//! - `webshell.pcap`: Ethernet. China Chopper, AntSword, Behinder and
+//!   Godzilla sessions, each with its request out of order.
+//! - `benign.pcap`: Ethernet. Ordinary traffic shaped like those families
+//!   (a login form, a jQuery API call, JSON-RPC, a base64 upload).
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
 mod build;
+mod families;
 mod files;
 
 use std::path::PathBuf;
@@ -40,5 +45,7 @@ fn main() -> std::io::Result<()> {
     files::stream(&dir.join("stream.pcap"))?;
     files::evasion(&dir.join("evasion.pcap"))?;
     files::tls(&dir.join("tls.pcap"))?;
+    families::webshell(&dir.join("webshell.pcap"))?;
+    families::benign(&dir.join("benign.pcap"))?;
     Ok(())
 }
