@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::applayer::HttpLimits;
 use crate::decode::fragment::DefragConfig;
+use crate::detect::builtin::BuiltinConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::{OutputConfig, WhenFull};
@@ -74,8 +75,50 @@ pub struct Config {
     pub reassembly: ReassemblySection,
     /// HTTP parsing.
     pub http: HttpSection,
+    /// Built-in detectors.
+    pub detectors: DetectorsSection,
     /// Signatures.
     pub rules: RulesSection,
+}
+
+/// `[detectors]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorsSection {
+    /// Run the built-in detectors (Cobalt Strike stagers, Mirai, mining
+    /// sessions; docs/detectors.md).
+    pub enabled: bool,
+    /// Telnet logins with Mirai's default credentials from one host that
+    /// make a brute force.
+    pub telnet_attempts: u32,
+    /// The window those logins are counted over, seconds.
+    pub telnet_window_secs: u64,
+    /// Seconds between two reports of one Mirai scanning host.
+    pub scanner_report_secs: u64,
+}
+
+impl Default for DetectorsSection {
+    fn default() -> Self {
+        let d = BuiltinConfig::default();
+        Self {
+            enabled: d.enabled,
+            telnet_attempts: d.telnet_attempts,
+            telnet_window_secs: d.telnet_window_secs,
+            scanner_report_secs: d.scanner_report_secs,
+        }
+    }
+}
+
+impl DetectorsSection {
+    /// The detectors' settings.
+    pub fn builtin(&self) -> BuiltinConfig {
+        BuiltinConfig {
+            enabled: self.enabled,
+            telnet_attempts: self.telnet_attempts,
+            telnet_window_secs: self.telnet_window_secs,
+            scanner_report_secs: self.scanner_report_secs,
+        }
+    }
 }
 
 /// `[http]`
@@ -293,6 +336,7 @@ impl Default for Config {
             decode: DecodeSection::default(),
             reassembly: ReassemblySection::default(),
             http: HttpSection::default(),
+            detectors: DetectorsSection::default(),
             rules: RulesSection::default(),
         }
     }

@@ -415,6 +415,10 @@ impl<S: RecordSink> AfterDecode<'_, S> {
             transport_valid: tracked.is_some(),
             payload: packet.payload,
             payload_len: packet.payload_len,
+            tcp: match packet.transport {
+                Transport::Tcp(header) => Some(header),
+                _ => None,
+            },
         };
         let sink = &mut *self.sink;
         detector.inspect_packet(&view, &mut |d| sink.detection(d));

@@ -19,10 +19,12 @@ use hyperscan::prelude::*;
 use rustc_hash::FxBuildHasher;
 
 use super::app::Sender;
+use super::builtin::{Builtin, BuiltinConfig, Finding, GID};
 use super::engine::{CompiledRule, Engine, Group};
 use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
 use crate::applayer::AppEvent;
 use crate::decode::ip_proto;
+use crate::decode::TcpHeader;
 use crate::reassembly::StreamId;
 
 /// Bytes of a detection's excerpt on each side of the match end.
@@ -111,6 +113,8 @@ pub struct DetectLimits {
     /// matches are counted in `alert_overflow` (Suricata's
     /// `packet-alert-max`).
     pub alerts_per_inspection: u32,
+    /// The built-in detectors.
+    pub builtin: BuiltinConfig,
 }
 
 impl Default for DetectLimits {
@@ -119,6 +123,7 @@ impl Default for DetectLimits {
             window_bytes: 16 << 10,
             window_memcap: 256 << 20,
             alerts_per_inspection: 15,
+            builtin: BuiltinConfig::default(),
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct PacketView<'a> {
     pub payload: &'a [u8],
     /// Transport payload length from the headers, bytes.
     pub payload_len: u32,
+    /// The TCP header, for TCP.
+    pub tcp: Option<TcpHeader>,
 }
 
 #[derive(Default)]
@@ -231,6 +238,7 @@ struct Inspection {
     window_memory: usize,
     /// Detections raised by the inspection under way.
     raised: u32,
+    builtin: Builtin,
     stats: DetectStats,
 }
 
@@ -291,6 +299,7 @@ impl Detector {
             },
             window_memory: 0,
             raised: 0,
+            builtin: Builtin::new(limits.builtin),
             stats: DetectStats::default(),
         };
         Self { engine, state }
@@ -397,6 +406,11 @@ impl Inspection {
             self.verify(engine, compiled, &context, run, out);
         }
         self.candidates = candidates;
+        let mut found = Vec::new();
+        self.builtin.packet(packet, &mut |f| found.push(f));
+        for finding in found {
+            self.raise_finding(finding, &context, out);
+        }
     }
 
     fn inspect_stream(
@@ -464,6 +478,12 @@ impl Inspection {
             self.verify(engine, compiled, &context, run, out);
         }
         self.candidates = candidates;
+        let mut found = Vec::new();
+        self.builtin
+            .stream(ts_ns, stream, offset, bytes, &mut |f| found.push(f));
+        for finding in found {
+            self.raise_finding(finding, &context, out);
+        }
         if let Some(state) = self.flows.get_mut(&stream.flow_id) {
             if self.window_memory + buffer.len() > self.limits.window_memcap {
                 // Over the cap: this direction keeps no history.
@@ -538,6 +558,11 @@ impl Inspection {
             self.verify(engine, compiled, &context, run, out);
         }
         self.candidates = candidates;
+        let mut found = Vec::new();
+        self.builtin.app(event, &mut |f| found.push(f));
+        for finding in found {
+            self.raise_finding(finding, &context, out);
+        }
         if let Some(state) = self.flows.get_mut(&sender.flow_id) {
             state.windows[dir] = window;
         }
@@ -555,6 +580,7 @@ impl Inspection {
     }
 
     fn end_flow(&mut self, flow_id: u64) -> u32 {
+        self.builtin.end_flow(flow_id);
         let Some(mut state) = self.flows.remove(&flow_id) else {
             return 0;
         };
@@ -563,6 +589,38 @@ impl Inspection {
             close(scanner, self.scratch.as_ref());
         }
         state.detections
+    }
+
+    /// Writes what a built-in detector found, addressed like a rule's
+    /// detection in `context`.
+    fn raise_finding(
+        &mut self,
+        finding: Finding,
+        context: &Context,
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.stats.detections += 1;
+        self.flows.entry(context.flow_id).or_default().detections += 1;
+        out(Detection {
+            ts_ns: context.ts_ns,
+            flow_id: context.flow_id,
+            proto: context.proto,
+            src: context.src,
+            dst: context.dst,
+            src_port: context.src_port,
+            dst_port: context.dst_port,
+            gid: GID,
+            sid: finding.sid,
+            rev: 1,
+            msg: Arc::from(finding.msg),
+            classtype: Some(finding.classtype.to_owned()),
+            priority: finding.priority,
+            family: Arc::from(finding.family),
+            to_server: context.to_server,
+            stream_offset: None,
+            excerpt: finding.excerpt,
+            metadata: Arc::from(finding.metadata.as_str()),
+        });
     }
 
     /// Starts a candidate list: a new generation of stamps, nothing in it.

@@ -9,6 +9,7 @@
 //! [`Detection`]s.
 
 pub mod app;
+pub mod builtin;
 pub mod engine;
 pub mod inspect;
 pub mod matcher;

@@ -11,7 +11,8 @@ use crate::detect::{DetectLimits, Detector, Engine};
 /// Skipped rules named one by one in the log before the rest are counted.
 const SKIPPED_SHOWN: usize = 20;
 
-/// The compiled rules of a run (none when no rule loaded).
+/// The compiled rules of a run (none when no rule loaded and the built-in
+/// detectors are off).
 #[derive(Debug, Clone)]
 pub struct LoadedRules {
     engine: Option<Arc<Engine>>,
@@ -19,7 +20,8 @@ pub struct LoadedRules {
 }
 
 impl LoadedRules {
-    /// A detector for one worker, when there are rules.
+    /// A detector for one worker, when there are rules or built-in
+    /// detectors.
     pub fn detector(&self) -> Option<Detector> {
         self.engine
             .as_ref()
@@ -75,13 +77,15 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
         stats: Default::default(),
     };
     let loaded = LoadedRules {
-        engine: (!engine.rules.is_empty()).then(|| Arc::new(engine)),
+        // Built-in detectors run even without rules.
+        engine: (!engine.rules.is_empty() || config.detectors.enabled).then(|| Arc::new(engine)),
         limits: DetectLimits {
             window_bytes: usize::try_from(config.rules.stream_window_kib << 10)
                 .unwrap_or(usize::MAX),
             window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
             alerts_per_inspection: config.rules.alerts_per_packet,
+            builtin: config.detectors.builtin(),
         },
     };
     Ok((loaded, summary))

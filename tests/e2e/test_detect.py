@@ -33,9 +33,15 @@ def detections(out: Path) -> list[tuple]:
     ).fetchall()
 
 
+# The samples these rules were written against (the family samples have
+# their own test, test_families.py).
+CORE_SAMPLES = [PCAPS / name for name in ("basic.pcap", "tunnels.pcapng", "cooked-sll.pcap",
+                                          "cooked-sll2.pcap", "stream.pcap", "evasion.pcap", "tls.pcap")]
+
+
 def test_rules_fire_where_the_traffic_says(tmp_path: Path):
     rules = write_rules(tmp_path)
-    result = replay(tmp_path / "out", PCAPS, extra=["--rules", str(rules)])
+    result = replay(tmp_path / "out", *CORE_SAMPLES, extra=["--rules", str(rules)])
     assert "10 loaded, 0 skipped" in result.stdout
     counts = dict(detections(tmp_path / "out"))
     # One match at stream offset 598..606, across segments sent out of order.

@@ -1,5 +1,6 @@
-"""The signature packs in signatures/ against the family samples the project
-writes (pcaps/webshell.pcap) and their benign look-alikes (pcaps/benign.pcap):
+"""The signature packs in signatures/ and the built-in detectors against the
+family samples the project writes (pcaps/webshell.pcap, c2.pcap,
+mining.pcap, mirai.pcap) and their benign look-alikes (pcaps/benign.pcap):
 each family session raises detections of its family and tool on its own
 flow, the look-alikes raise none, and neither does the real benign traffic
 mix when it is present."""
@@ -14,8 +15,17 @@ from conftest import PCAPS, ROOT, flows, replay
 SIGNATURES = ROOT / "signatures"
 BENIGN_MIX = ROOT.parent / "shared" / "pcaps" / "ndpi-benign-mix.pcap"
 
-# Client port of each session in webshell.pcap, and the tool it plays.
-WEBSHELL_SESSIONS = {51001: "china-chopper", 51002: "antsword", 51003: "behinder", 51004: "godzilla"}
+# Per sample: the family, and the client port of each session with the tool
+# it plays.
+SAMPLES = {
+    "webshell.pcap": ("webshell", {51001: "china-chopper", 51002: "antsword",
+                                   51003: "behinder", 51004: "godzilla"}),
+    "c2.pcap": ("c2", {53001: "cobalt-strike", 53002: "cobalt-strike", 53003: "cobalt-strike",
+                       53004: "http-trojan"}),
+    "mining.pcap": ("mining", {54001: "stratum", 54002: "xmrig", 54003: "pool-dns",
+                               54004: "swarm-bee"}),
+    "mirai.pcap": ("mirai", {55001: "scanner", 55100: "bruteforce", 55200: "c2"}),
+}
 
 
 def detections(out: Path) -> list[dict]:
@@ -26,26 +36,41 @@ def detections(out: Path) -> list[dict]:
     return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
 
 
-def test_each_webshell_session_is_named_on_its_flow(tmp_path: Path):
+@pytest.mark.parametrize("sample", sorted(SAMPLES))
+def test_each_family_session_is_named_on_its_flow(tmp_path: Path, sample: str):
+    family, sessions = SAMPLES[sample]
     out = tmp_path / "out"
-    replay(out, PCAPS / "webshell.pcap", extra=["--rules", str(SIGNATURES)])
+    replay(out, PCAPS / sample, extra=["--rules", str(SIGNATURES)])
     flow_of = {r["src_port"]: r["flow_id"] for r in flows(out, "src_port, flow_id")}
     found = detections(out)
     assert found, "no detections"
-    for port, tool in WEBSHELL_SESSIONS.items():
+    for port, tool in sessions.items():
         mine = [d for d in found if d["flow_id"] == flow_of[port]]
         assert mine, f"nothing on the {tool} session (client port {port})"
-        assert {d["family"] for d in mine} == {"webshell"}
-        assert all(f"tool {tool}" in d["metadata"] for d in mine), mine
-    assert {d["flow_id"] for d in found} <= set(flow_of[p] for p in WEBSHELL_SESSIONS)
+        assert {d["family"] for d in mine} == {family}
+        assert any(f"tool {tool}" in d["metadata"] for d in mine), mine
+    assert {d["flow_id"] for d in found} <= {flow_of[p] for p in sessions}
     record = {r["src_port"]: r for r in flows(out, "src_port, alerted, detections")}
-    assert all(record[p]["alerted"] and record[p]["detections"] >= 1 for p in WEBSHELL_SESSIONS)
+    assert all(record[p]["alerted"] and record[p]["detections"] >= 1 for p in sessions)
+
+
+def test_detectors_report_what_they_read(tmp_path: Path):
+    out = tmp_path / "out"
+    replay(out, PCAPS / "mirai.pcap", PCAPS / "mining.pcap", PCAPS / "c2.pcap",
+           extra=["--rules", str(SIGNATURES)])
+    metadata = {d["sid"]: d["metadata"] for d in detections(out) if d["gid"] == 9}
+    assert "targets 10.60.9.9/32" in metadata[9200104] and "duration 30" in metadata[9200104]
+    assert "vector udp" in metadata[9200104] and "payload_size 512" in metadata[9200104]
+    assert "user root, password xc3511" in metadata[9200102]
+    assert "wallet bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh" in metadata[9200201] or \
+        "agent XMRig/6.21.0" in metadata[9200201]
+    assert "arch x64" in metadata[9200001]
 
 
 def test_benign_look_alikes_raise_nothing(tmp_path: Path):
     out = tmp_path / "out"
     replay(out, PCAPS / "benign.pcap", extra=["--rules", str(SIGNATURES)])
-    assert len(flows(out, "flow_id")) == 4
+    assert len(flows(out, "flow_id")) == 8
     assert detections(out) == []
 
 

