@@ -95,6 +95,8 @@ pub struct DetectorsSection {
     pub telnet_window_secs: u64,
     /// Seconds between two reports of one Mirai scanning host.
     pub scanner_report_secs: u64,
+    /// Folder of indicator lists (`*.ips`, `*.domains`, `*.ja3`).
+    pub ioc_dir: PathBuf,
 }
 
 impl Default for DetectorsSection {
@@ -105,6 +107,7 @@ impl Default for DetectorsSection {
             telnet_attempts: d.telnet_attempts,
             telnet_window_secs: d.telnet_window_secs,
             scanner_report_secs: d.scanner_report_secs,
+            ioc_dir: PathBuf::from("signatures/ioc"),
         }
     }
 }

@@ -5,11 +5,50 @@
 //! file data; the only requirement is that it returns.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use crate::capture::{CaptureFile, LinkType, RawPacket};
 use crate::decode::fragment::DefragConfig;
+use crate::detect::rules::parse::parse_rule;
+use crate::detect::rules::{RuleSet, Vars};
+use crate::detect::{DetectLimits, Detector, Engine};
 use crate::flow::{FlowConfig, FlowRecord};
 use crate::worker::{Worker, WorkerConfig};
+
+/// Rules over every kind of buffer, so that fuzzed traffic reaches the
+/// application-rule paths as well as the packet and stream ones.
+const RULES: &[&str] = &[
+    r#"alert tcp any any -> any any (content:"GET"; sid:1;)"#,
+    r#"alert udp any any -> any any (content:"|00 01|"; sid:2;)"#,
+    r#"alert http any any -> any any (http.uri; content:"/a"; http.method; content:"GET"; sid:3;)"#,
+    r#"alert http any any -> any any (file_data; content:"EICAR"; sid:4;)"#,
+    r#"alert http any any -> any any (http.header; content:"gzip"; content:"HTTP"; urilen:>1; sid:5;)"#,
+    r#"alert dns any any -> any any (dns.query; dotprefix; content:".com"; endswith; sid:6;)"#,
+    r#"alert tls any any -> any any (tls.sni; content:"a"; ja3.hash; bsize:32; sid:7;)"#,
+    r#"alert http any any -> any any (http.request_body; url_decode; pcre:"/x=\d+/"; isdataat:1,relative; sid:8;)"#,
+];
+
+/// The compiled [`RULES`], built once per process.
+fn engine() -> Arc<Engine> {
+    static ENGINE: OnceLock<Arc<Engine>> = OnceLock::new();
+    Arc::clone(ENGINE.get_or_init(|| {
+        let vars = Vars::default();
+        let set = RuleSet {
+            rules: RULES
+                .iter()
+                .map(|text| {
+                    parse_rule(text, &vars, None)
+                        .result
+                        .expect("fuzz rules parse")
+                })
+                .collect(),
+            ..RuleSet::default()
+        };
+        let (engine, rejected) = Engine::compile(&set, None).expect("fuzz rules compile");
+        assert!(rejected.is_empty());
+        Arc::new(engine)
+    }))
+}
 
 /// Link types a fuzzed frame may claim, picked by its first byte.
 const LINKS: [LinkType; 8] = [
@@ -36,7 +75,8 @@ pub fn read_capture(data: &[u8]) -> usize {
 }
 
 /// Splits `data` into frames (a length byte pair, a link-type byte, then the
-/// frame) and runs them through a worker with small caps, then flushes it.
+/// frame) and runs them through a worker with small caps, rules over every
+/// buffer and the built-in detectors, then flushes it.
 pub fn run_pipeline(data: &[u8]) -> usize {
     let config = WorkerConfig {
         flow: FlowConfig {
@@ -56,7 +96,13 @@ pub fn run_pipeline(data: &[u8]) -> usize {
             decompress_layers: 2,
         },
     };
-    let mut worker = Worker::new(0, config, 0, Vec::<FlowRecord>::new());
+    let limits = DetectLimits {
+        window_bytes: 1 << 10,
+        window_memcap: 64 << 10,
+        ..DetectLimits::default()
+    };
+    let mut worker = Worker::new(0, config, 0, Vec::<FlowRecord>::new())
+        .with_detector(Detector::new(engine(), limits));
     let mut rest = data;
     let mut ts_ns = 0u64;
     while rest.len() >= 3 {

@@ -30,6 +30,7 @@ use hyperscan::{Block, Serialized, Streaming};
 use sha1::{Digest, Sha1};
 
 use super::app::AppProgram;
+use super::builtin::IocLists;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
     Action, Buffer, Content, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError, RuleErrorKind,
@@ -117,6 +118,8 @@ pub struct Engine {
     pub app_always: Vec<u32>,
     /// Distinct flowbit names.
     pub flowbit_count: usize,
+    /// Indicator lists of the built-in IOC detector.
+    pub ioc: IocLists,
     /// How the databases were obtained.
     pub build: BuildReport,
 }
@@ -449,6 +452,7 @@ impl Engine {
                 app,
                 app_always,
                 flowbit_count: bits.len(),
+                ioc: IocLists::default(),
                 build,
             },
             rejected,

@@ -407,7 +407,8 @@ impl Inspection {
         }
         self.candidates = candidates;
         let mut found = Vec::new();
-        self.builtin.packet(packet, &mut |f| found.push(f));
+        self.builtin
+            .packet(&engine.ioc, packet, &mut |f| found.push(f));
         for finding in found {
             self.raise_finding(finding, &context, out);
         }
@@ -559,7 +560,7 @@ impl Inspection {
         }
         self.candidates = candidates;
         let mut found = Vec::new();
-        self.builtin.app(event, &mut |f| found.push(f));
+        self.builtin.app(&engine.ioc, event, &mut |f| found.push(f));
         for finding in found {
             self.raise_finding(finding, &context, out);
         }

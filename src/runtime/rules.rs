@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::summary::DetectSummary;
 use super::RuntimeError;
 use crate::config::Config;
+use crate::detect::builtin::IocLists;
 use crate::detect::rules::RuleSet;
 use crate::detect::{DetectLimits, Detector, Engine};
 
@@ -40,7 +41,17 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
         }
     }
     let set = RuleSet::load(&paths, &config.rule_vars());
-    let (engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
+    let (mut engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
+    if config.detectors.enabled {
+        let (lists, errors) = IocLists::load(&config.detectors.ioc_dir);
+        for error in &errors {
+            tracing::error!("{error}; indicator skipped");
+        }
+        if !lists.is_empty() {
+            tracing::info!(indicators = lists.len(), dir = %config.detectors.ioc_dir.display(), "indicator lists loaded");
+        }
+        engine.ioc = lists;
+    }
     let build = &engine.build;
     if engine.rules.is_empty() {
         tracing::info!(paths = ?config.rules.paths, "no rules loaded: flows only");

@@ -79,3 +79,22 @@ def test_the_real_benign_mix_raises_nothing(tmp_path: Path):
     out = tmp_path / "out"
     replay(out, BENIGN_MIX, extra=["--rules", str(SIGNATURES)])
     assert detections(out) == []
+
+
+def test_indicator_lists_name_addresses_domains_and_fingerprints(tmp_path: Path):
+    lists = tmp_path / "ioc"
+    lists.mkdir()
+    (lists / "hosts.ips").write_text("# test lists\n10.0.0.53 resolver\n10.9.0.0/16\nnot-an-address\n")
+    (lists / "names.domains").write_text("example.com  sample domain\n")
+    (lists / "tools.ja3").write_text("a9d0926dc03d6d44b85bee62988584ee tls sample\n")
+    out = tmp_path / "out"
+    result = replay(out, PCAPS / "basic.pcap", PCAPS / "tls.pcap",
+                    extra=["--rules", str(SIGNATURES), "--set", f"detectors.ioc_dir={lists}"])
+    assert "hosts.ips:4: not a address" in result.stderr
+    found = [d for d in detections(out) if d["family"] == "ioc"]
+    seen = {sid: [d["metadata"] for d in found if d["sid"] == sid] for sid in {d["sid"] for d in found}}
+    assert any("indicator 10.0.0.53" in m and "label resolver" in m for m in seen[9200301])
+    assert all("seen dns example.com" in m or "seen http " in m for m in seen[9200302])
+    assert any("seen dns example.com" in m for m in seen[9200302])
+    assert seen[9200303] == ["indicator a9d0926dc03d6d44b85bee62988584ee, "
+                             "seen a9d0926dc03d6d44b85bee62988584ee, list tools.ja3, label tls sample"]

@@ -9,10 +9,14 @@
 //!   with them, and its C2's attack commands parsed into their fields.
 //! - [`stratum`]: Stratum and XMRig mining sessions, with worker, wallet
 //!   and agent.
+//! - [`ioc`]: addresses, domains and JA3 hashes from indicator lists.
 
 pub mod cobalt;
+pub mod ioc;
 pub mod mirai;
 pub mod stratum;
+
+pub use ioc::{IocError, IocLists};
 
 use crate::applayer::AppEvent;
 use crate::reassembly::StreamId;
@@ -79,6 +83,7 @@ pub struct Builtin {
     config: BuiltinConfig,
     mirai: mirai::Mirai,
     stratum: stratum::Stratum,
+    ioc: ioc::Ioc,
 }
 
 impl Builtin {
@@ -90,10 +95,20 @@ impl Builtin {
         }
     }
 
-    /// One packet (`tcp`: its sequence number and flags, for TCP).
-    pub fn packet(&mut self, packet: &PacketView<'_>, out: &mut impl FnMut(Finding)) {
-        if self.config.enabled {
-            self.mirai.packet(&self.config, packet, out);
+    /// One packet, with the indicator `lists`.
+    pub fn packet(
+        &mut self,
+        lists: &IocLists,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        if !self.config.enabled {
+            return;
+        }
+        self.mirai.packet(&self.config, packet, out);
+        if packet.transport_valid {
+            self.ioc
+                .flow(lists, packet.flow_id, [packet.src, packet.dst], out);
         }
     }
 
@@ -114,10 +129,11 @@ impl Builtin {
         self.stratum.stream(stream, bytes, out);
     }
 
-    /// What an application parser saw.
-    pub fn app(&mut self, event: &AppEvent<'_>, out: &mut impl FnMut(Finding)) {
+    /// What an application parser saw, with the indicator `lists`.
+    pub fn app(&mut self, lists: &IocLists, event: &AppEvent<'_>, out: &mut impl FnMut(Finding)) {
         if self.config.enabled {
             cobalt::app(event, out);
+            self.ioc.app(lists, event, out);
         }
     }
 
@@ -125,5 +141,6 @@ impl Builtin {
     pub fn end_flow(&mut self, flow_id: u64) {
         self.mirai.end_flow(flow_id);
         self.stratum.end_flow(flow_id);
+        self.ioc.end_flow(flow_id);
     }
 }

@@ -19,7 +19,8 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    fn parse(text: &str) -> Option<Self> {
+    /// Parses `a.b.c.d`, `a.b.c.d/N`, `a.b.c.d/netmask` or an IPv6 network.
+    pub fn parse(text: &str) -> Option<Self> {
         let (addr, prefix) = match text.split_once('/') {
             Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p)),
             None => (text.parse::<IpAddr>().ok()?, None),
