@@ -97,6 +97,19 @@ pub struct DetectorsSection {
     pub scanner_report_secs: u64,
     /// Folder of indicator lists (`*.ips`, `*.domains`, `*.ja3`).
     pub ioc_dir: PathBuf,
+    /// Echo replies unlike their request that make an ICMP tunnel.
+    pub icmp_mismatched_replies: u32,
+    /// Distinct random-looking echo payloads that make an ICMP tunnel.
+    pub icmp_random_payloads: u32,
+    /// The window DNS questions are counted over per domain, seconds.
+    pub dns_tunnel_window_secs: u64,
+    /// Distinct subdomains of one domain that may make a DNS tunnel.
+    pub dns_tunnel_subdomains: u32,
+    /// Mean subdomain length (characters) at which they do.
+    pub dns_tunnel_mean_length: u32,
+    /// Or mean subdomain entropy at which they do, tenths of a bit per
+    /// character (35: 3.5 bits).
+    pub dns_tunnel_mean_entropy_tenths: u32,
 }
 
 impl Default for DetectorsSection {
@@ -108,6 +121,12 @@ impl Default for DetectorsSection {
             telnet_window_secs: d.telnet_window_secs,
             scanner_report_secs: d.scanner_report_secs,
             ioc_dir: PathBuf::from("signatures/ioc"),
+            icmp_mismatched_replies: d.icmp_mismatched_replies,
+            icmp_random_payloads: d.icmp_random_payloads,
+            dns_tunnel_window_secs: d.dns_tunnel_window_secs,
+            dns_tunnel_subdomains: d.dns_tunnel_subdomains,
+            dns_tunnel_mean_length: d.dns_tunnel_mean_length,
+            dns_tunnel_mean_entropy_tenths: d.dns_tunnel_mean_entropy_tenths,
         }
     }
 }
@@ -120,6 +139,12 @@ impl DetectorsSection {
             telnet_attempts: self.telnet_attempts,
             telnet_window_secs: self.telnet_window_secs,
             scanner_report_secs: self.scanner_report_secs,
+            icmp_mismatched_replies: self.icmp_mismatched_replies,
+            icmp_random_payloads: self.icmp_random_payloads,
+            dns_tunnel_window_secs: self.dns_tunnel_window_secs,
+            dns_tunnel_subdomains: self.dns_tunnel_subdomains,
+            dns_tunnel_mean_length: self.dns_tunnel_mean_length,
+            dns_tunnel_mean_entropy_tenths: self.dns_tunnel_mean_entropy_tenths,
         }
     }
 }

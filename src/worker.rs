@@ -419,6 +419,12 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 Transport::Tcp(header) => Some(header),
                 _ => None,
             },
+            icmp: match packet.transport {
+                Transport::Icmp {
+                    icmp_type, rest, ..
+                } => Some((icmp_type, rest)),
+                _ => None,
+            },
         };
         let sink = &mut *self.sink;
         detector.inspect_packet(&view, &mut |d| sink.detection(d));

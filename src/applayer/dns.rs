@@ -37,13 +37,16 @@ impl DnsSummary {
 
     /// Reads one DNS message, handing a request's question names to `on`;
     /// `false` when it is not one.
-    pub fn message(&mut self, bytes: &[u8], on: &mut impl FnMut(&[u8])) -> bool {
+    pub fn message(&mut self, bytes: &[u8], on: &mut impl FnMut(&[u8], u16)) -> bool {
         let Ok(packet) = Packet::parse(bytes) else {
             return false;
         };
         if !packet.has_flags(PacketFlag::RESPONSE) {
             for question in &packet.questions {
-                on(question.qname.to_string().as_bytes());
+                on(
+                    question.qname.to_string().as_bytes(),
+                    u16::from(question.qtype),
+                );
             }
         }
         if packet.has_flags(PacketFlag::RESPONSE) {
@@ -96,7 +99,7 @@ impl DnsStream {
         dir: usize,
         bytes: &[u8],
         summary: &mut DnsSummary,
-        on: &mut impl FnMut(&[u8]),
+        on: &mut impl FnMut(&[u8], u16),
     ) -> bool {
         if self.done[dir] {
             return true;
@@ -162,8 +165,8 @@ mod tests {
     fn query_and_response_over_udp() {
         let mut s = DnsSummary::default();
         let mut names = Vec::new();
-        assert!(s.message(&query(), &mut |n| names.push(n.to_vec())));
-        assert!(s.message(&response(), &mut |n| names.push(n.to_vec())));
+        assert!(s.message(&query(), &mut |n, _| names.push(n.to_vec())));
+        assert!(s.message(&response(), &mut |n, _| names.push(n.to_vec())));
         assert_eq!(
             names,
             [b"example.com".to_vec()],
@@ -173,7 +176,7 @@ mod tests {
         assert_eq!(s.qtype, Some(1));
         assert_eq!(s.rcode, Some(0));
         assert_eq!(s.answers, ["93.184.216.34"]);
-        assert!(!DnsSummary::default().message(b"\x01\x02not dns", &mut |_| {}));
+        assert!(!DnsSummary::default().message(b"\x01\x02not dns", &mut |_, _| {}));
     }
 
     #[test]
@@ -184,7 +187,7 @@ mod tests {
         let mut framed = (q.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&q);
         for piece in framed.chunks(5) {
-            assert!(stream.data(0, piece, &mut s, &mut |_| {}));
+            assert!(stream.data(0, piece, &mut s, &mut |_, _| {}));
         }
         assert_eq!(s.query.as_deref(), Some("example.com"));
     }

@@ -53,8 +53,13 @@ impl AppSummary {
 pub enum AppEvent<'a> {
     /// An HTTP transaction reached a stage.
     Http(&'a Transaction, HttpStage),
-    /// A DNS request asked for this name.
-    DnsQuery(&'a [u8]),
+    /// A DNS request asked for `name`, of record type `qtype`.
+    DnsQuery {
+        /// The question name.
+        name: &'a [u8],
+        /// Its type (1 A, 16 TXT ...).
+        qtype: u16,
+    },
     /// A TLS hello.
     TlsHello(&'a TlsHello),
 }
@@ -101,8 +106,9 @@ impl AppLayer {
             return;
         }
         let summary = self.dns.entry(flow_id).or_default();
-        if !summary.message(payload, &mut |name| on_app(AppEvent::DnsQuery(name)))
-            && !summary.is_dns()
+        if !summary.message(payload, &mut |name, qtype| {
+            on_app(AppEvent::DnsQuery { name, qtype })
+        }) && !summary.is_dns()
         {
             self.dns.remove(&flow_id);
         }
@@ -123,7 +129,8 @@ impl AppLayer {
         if dns_port && !self.flows.contains_key(&flow_id) && !http::looks_like_http(bytes) {
             let summary = self.dns.entry(flow_id).or_default();
             let parser = self.dns_streams.entry(flow_id).or_default();
-            let on_query = &mut |name: &[u8]| on_app(AppEvent::DnsQuery(name), dir);
+            let on_query =
+                &mut |name: &[u8], qtype: u16| on_app(AppEvent::DnsQuery { name, qtype }, dir);
             if !parser.data(dir, bytes, summary, on_query) && !summary.is_dns() {
                 self.dns.remove(&flow_id);
             }

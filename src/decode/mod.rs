@@ -122,6 +122,9 @@ pub enum Transport {
         icmp_type: u8,
         /// ICMP code.
         code: u8,
+        /// The header's last four bytes (identifier and sequence number of
+        /// an echo).
+        rest: u32,
     },
     /// Any other IP protocol; no ports.
     Other,
@@ -529,6 +532,9 @@ pub fn decode_transport<'a>(
             let transport = Transport::Icmp {
                 icmp_type: data[0],
                 code: data[1],
+                rest: data
+                    .get(4..ICMP_HEADER_LEN)
+                    .map_or(0, |r| u32::from_be_bytes([r[0], r[1], r[2], r[3]])),
             };
             Ok(packet(transport, payload, ICMP_HEADER_LEN))
         }

@@ -82,7 +82,7 @@ impl AppEvent<'_> {
     pub fn stage(&self) -> AppStage {
         match self {
             AppEvent::Http(_, stage) => AppStage::Http(*stage),
-            AppEvent::DnsQuery(_) => AppStage::DnsQuery,
+            AppEvent::DnsQuery { .. } => AppStage::DnsQuery,
             AppEvent::TlsHello(hello) if hello.from_client => AppStage::ClientHello,
             AppEvent::TlsHello(_) => AppStage::ServerHello,
         }
@@ -112,7 +112,7 @@ impl AppEvent<'_> {
     pub fn bytes(&self, buffer: Buffer) -> Option<&[u8]> {
         match (self, buffer) {
             (AppEvent::Http(tx, stage), Buffer::Http(b)) => bytes(tx, b, message_of(*stage)),
-            (AppEvent::DnsQuery(name), Buffer::Dns(DnsBuffer::Query)) => present(name),
+            (AppEvent::DnsQuery { name, .. }, Buffer::Dns(DnsBuffer::Query)) => present(name),
             (AppEvent::TlsHello(hello), Buffer::Tls(b)) => match (hello.from_client, b) {
                 (true, TlsBuffer::Sni) => hello.sni.as_deref().and_then(present),
                 (true, TlsBuffer::Ja3Hash) | (false, TlsBuffer::Ja3sHash) => {

@@ -173,6 +173,8 @@ pub struct PacketView<'a> {
     pub payload_len: u32,
     /// The TCP header, for TCP.
     pub tcp: Option<TcpHeader>,
+    /// The ICMP type and the header's last four bytes, for ICMP.
+    pub icmp: Option<(u8, u32)>,
 }
 
 #[derive(Default)]
@@ -560,7 +562,8 @@ impl Inspection {
         }
         self.candidates = candidates;
         let mut found = Vec::new();
-        self.builtin.app(&engine.ioc, event, &mut |f| found.push(f));
+        self.builtin
+            .app(&engine.ioc, ts_ns, event, &mut |f| found.push(f));
         for finding in found {
             self.raise_finding(finding, &context, out);
         }

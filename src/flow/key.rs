@@ -60,9 +60,9 @@ impl FlowKey {
         let (src_port, dst_port, one_way) = match packet.transport {
             Transport::Tcp(tcp) => (tcp.src_port, tcp.dst_port, false),
             Transport::Udp { src_port, dst_port } => (src_port, dst_port, false),
-            Transport::Icmp { icmp_type, code } => {
-                icmp_ports(icmp_type, code, packet.proto == ip_proto::ICMPV6)
-            }
+            Transport::Icmp {
+                icmp_type, code, ..
+            } => icmp_ports(icmp_type, code, packet.proto == ip_proto::ICMPV6),
             Transport::Other => (0, 0, false),
         };
         let ordered = (packet.src, src_port) <= (packet.dst, dst_port);

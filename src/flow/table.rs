@@ -562,7 +562,9 @@ impl FlowTable {
                 initiator = side.other();
                 history.note(b'^');
             }
-            Transport::Icmp { icmp_type, code } => icmp = (u16::from(icmp_type), u16::from(code)),
+            Transport::Icmp {
+                icmp_type, code, ..
+            } => icmp = (u16::from(icmp_type), u16::from(code)),
             _ => {}
         }
         self.next_serial += 1;

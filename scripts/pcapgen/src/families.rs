@@ -645,3 +645,68 @@ pub fn mirai(path: &Path) -> std::io::Result<()> {
     };
     write(path, vec![scans, telnet, command])
 }
+
+/// Covert channels: a DNS tunnel from 56001 (60 TXT questions with base32
+/// data labels under `t.tunnel.example`), and two ICMP tunnels: echo
+/// requests and replies with different random payloads from 10.70.0.5,
+/// and an echo request carrying a whole IPv4 packet from 10.70.0.6.
+pub fn covert(path: &Path) -> std::io::Result<()> {
+    const BASE32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut dns = Vec::new();
+    for i in 0..60u64 {
+        let data = noise(100 + i, 30);
+        let label: String = data
+            .iter()
+            .map(|b| BASE32[usize::from(b % 32)] as char)
+            .collect();
+        let name = format!("{label}.{i:04x}.t.tunnel.example");
+        dns.push(udp_packet(("10.70.0.5", 56001), ("10.70.0.53", 53), &{
+            let mut q = dns_query(0x7000 + i as u16, &name);
+            // Type TXT (16) instead of A.
+            let at = q.len() - 3;
+            q[at] = 16;
+            q
+        }));
+    }
+    let (client, relay) = (addr("10.70.0.5"), addr("10.70.0.77"));
+    let mut icmp_packets = Vec::new();
+    for seq in 1..=6u32 {
+        let rest = (0x5151u32 << 16) | seq;
+        let request = noise(200 + u64::from(seq), 180);
+        let reply = noise(300 + u64::from(seq), 180);
+        icmp_packets.push(ip(
+            client,
+            relay,
+            ICMP,
+            &icmp(client, relay, 8, 0, rest.to_be_bytes(), &request),
+        ));
+        icmp_packets.push(ip(
+            relay,
+            client,
+            ICMP,
+            &icmp(relay, client, 0, 0, rest.to_be_bytes(), &reply),
+        ));
+    }
+    let (inner_src, inner_dst) = (addr("192.168.77.2"), addr("8.8.8.8"));
+    let inner = ip(
+        inner_src,
+        inner_dst,
+        UDP,
+        &udp(
+            inner_src,
+            inner_dst,
+            40000,
+            53,
+            &dns_query(9, "example.org"),
+        ),
+    );
+    let rest = (0x5252u32 << 16) | 1;
+    let other = addr("10.70.0.6");
+    icmp_packets.push(ip(
+        other,
+        relay,
+        ICMP,
+        &icmp(other, relay, 8, 0, rest.to_be_bytes(), &inner),
+    ));
+    write(path, vec![dns, icmp_packets])
+}

@@ -29,6 +29,8 @@
 //!   a Swarm Bee node's API.
 //! - `mirai.pcap`: Ethernet. Scanner SYNs, a telnet login with a default
 //!   credential, an attack command.
+//! - `covert.pcap`: Ethernet. A DNS tunnel (TXT questions with data
+//!   labels) and ICMP tunnels (replies unlike requests, IP inside echo).
 //! - `benign.pcap`: Ethernet. Ordinary traffic shaped like those families
 //!   (a login form, a jQuery API call, JSON-RPC, a base64 upload, CDN host
 //!   names, a large ping).
@@ -56,6 +58,7 @@ fn main() -> std::io::Result<()> {
     families::c2(&dir.join("c2.pcap"))?;
     families::mining(&dir.join("mining.pcap"))?;
     families::mirai(&dir.join("mirai.pcap"))?;
+    families::covert(&dir.join("covert.pcap"))?;
     families::benign(&dir.join("benign.pcap"))?;
     Ok(())
 }

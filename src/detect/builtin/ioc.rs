@@ -235,7 +235,7 @@ impl Ioc {
     /// Names and fingerprints the parsers saw.
     pub fn app(&mut self, lists: &IocLists, event: &AppEvent<'_>, out: &mut impl FnMut(Finding)) {
         let (name, source) = match event {
-            AppEvent::DnsQuery(name) => (Some(*name), "dns"),
+            AppEvent::DnsQuery { name, .. } => (Some(*name), "dns"),
             AppEvent::TlsHello(hello) => {
                 if let Some(index) = lists.ja3.get(&hello.fingerprint_hash) {
                     out(lists.finding(

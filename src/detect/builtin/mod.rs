@@ -9,9 +9,13 @@
 //!   with them, and its C2's attack commands parsed into their fields.
 //! - [`stratum`]: Stratum and XMRig mining sessions, with worker, wallet
 //!   and agent.
+//! - [`dns_tunnel`]: many long or random subdomains of one domain.
+//! - [`icmp`]: echo traffic carrying data (ICMP tunnels).
 //! - [`ioc`]: addresses, domains and JA3 hashes from indicator lists.
 
 pub mod cobalt;
+pub mod dns_tunnel;
+pub mod icmp;
 pub mod ioc;
 pub mod mirai;
 pub mod stratum;
@@ -38,6 +42,19 @@ pub struct BuiltinConfig {
     pub telnet_window_secs: u64,
     /// Seconds between two reports of one Mirai scanner.
     pub scanner_report_secs: u64,
+    /// Echo replies unlike their request that make an ICMP tunnel.
+    pub icmp_mismatched_replies: u32,
+    /// Distinct random-looking echo payloads that make an ICMP tunnel.
+    pub icmp_random_payloads: u32,
+    /// The window DNS questions are counted over per domain, seconds.
+    pub dns_tunnel_window_secs: u64,
+    /// Distinct subdomains of one domain that may make a tunnel.
+    pub dns_tunnel_subdomains: u32,
+    /// Mean subdomain length (characters) at which they do.
+    pub dns_tunnel_mean_length: u32,
+    /// Or mean subdomain entropy at which they do, tenths of a bit per
+    /// character (35: 3.5 bits).
+    pub dns_tunnel_mean_entropy_tenths: u32,
 }
 
 impl Default for BuiltinConfig {
@@ -47,6 +64,12 @@ impl Default for BuiltinConfig {
             telnet_attempts: 3,
             telnet_window_secs: 300,
             scanner_report_secs: 3_600,
+            icmp_mismatched_replies: 3,
+            icmp_random_payloads: 5,
+            dns_tunnel_window_secs: 300,
+            dns_tunnel_subdomains: 30,
+            dns_tunnel_mean_length: 20,
+            dns_tunnel_mean_entropy_tenths: 35,
         }
     }
 }
@@ -77,6 +100,26 @@ fn excerpt(bytes: &[u8]) -> Vec<u8> {
     bytes[..bytes.len().min(EXCERPT)].to_vec()
 }
 
+/// Shannon entropy of `bytes`, bits per byte.
+fn entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let len = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 /// One worker's built-in detectors.
 #[derive(Debug, Default)]
 pub struct Builtin {
@@ -84,6 +127,8 @@ pub struct Builtin {
     mirai: mirai::Mirai,
     stratum: stratum::Stratum,
     ioc: ioc::Ioc,
+    icmp: icmp::IcmpTunnel,
+    dns: dns_tunnel::DnsTunnel,
 }
 
 impl Builtin {
@@ -106,6 +151,9 @@ impl Builtin {
             return;
         }
         self.mirai.packet(&self.config, packet, out);
+        if let Some((icmp_type, rest)) = packet.icmp {
+            self.icmp.packet(&self.config, packet, icmp_type, rest, out);
+        }
         if packet.transport_valid {
             self.ioc
                 .flow(lists, packet.flow_id, [packet.src, packet.dst], out);
@@ -130,10 +178,20 @@ impl Builtin {
     }
 
     /// What an application parser saw, with the indicator `lists`.
-    pub fn app(&mut self, lists: &IocLists, event: &AppEvent<'_>, out: &mut impl FnMut(Finding)) {
-        if self.config.enabled {
-            cobalt::app(event, out);
-            self.ioc.app(lists, event, out);
+    pub fn app(
+        &mut self,
+        lists: &IocLists,
+        ts_ns: u64,
+        event: &AppEvent<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        if !self.config.enabled {
+            return;
+        }
+        cobalt::app(event, out);
+        self.ioc.app(lists, event, out);
+        if let AppEvent::DnsQuery { name, qtype } = event {
+            self.dns.query(&self.config, ts_ns, name, *qtype, out);
         }
     }
 
@@ -142,5 +200,6 @@ impl Builtin {
         self.mirai.end_flow(flow_id);
         self.stratum.end_flow(flow_id);
         self.ioc.end_flow(flow_id);
+        self.icmp.end_flow(flow_id);
     }
 }
