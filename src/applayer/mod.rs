@@ -18,7 +18,7 @@ use rustc_hash::FxBuildHasher;
 
 pub use dns::{DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
-pub use tls::{TlsFlow, TlsHello, TlsSummary};
+pub use tls::{TlsCertificate, TlsEvent, TlsFlow, TlsHello, TlsSummary};
 
 use crate::reassembly::StreamId;
 
@@ -62,6 +62,8 @@ pub enum AppEvent<'a> {
     },
     /// A TLS hello.
     TlsHello(&'a TlsHello),
+    /// The server's TLS certificate, sent in the clear.
+    TlsCertificate(&'a TlsCertificate),
 }
 
 /// The stream direction that sent the message of an HTTP `stage`.
@@ -140,8 +142,9 @@ impl AppLayer {
             self.tls.entry(flow_id).or_default();
         }
         if let Some((parser, summary)) = self.tls.get_mut(&flow_id) {
-            parser.data(dir, bytes, summary, &mut |hello| {
-                on_app(AppEvent::TlsHello(hello), dir)
+            parser.data(dir, bytes, summary, &mut |event| match event {
+                TlsEvent::Hello(hello) => on_app(AppEvent::TlsHello(hello), dir),
+                TlsEvent::Certificate(cert) => on_app(AppEvent::TlsCertificate(cert), dir),
             });
             return;
         }

@@ -1,19 +1,23 @@
-//! TLS handshakes: the ClientHello's server name and JA3 fingerprint and
-//! the ServerHello's JA3S, parsed with `tls-parser` from the first records
-//! of each direction.
+//! TLS handshakes: the ClientHello's server name and JA3 fingerprint, the
+//! ServerHello's JA3S, and (TLS 1.2 and older, where it is in the clear)
+//! the server's certificate: subject, issuer, serial and SHA-256 of the
+//! leaf, parsed with `tls-parser` and `x509-parser` from the handshake
+//! records of each direction.
 //!
 //! JA3 is the MD5 of `version,ciphers,extensions,groups,point formats`
 //! (decimal values joined by `-`, GREASE values left out); JA3S of
 //! `version,cipher,extensions`.
 
 use md5::{Digest, Md5};
+use sha2::Sha256;
 use tls_parser::{
     parse_tls_extensions, parse_tls_plaintext, TlsExtension, TlsExtensionType, TlsMessage,
     TlsMessageHandshake,
 };
 
-/// Bytes of a direction read at most while waiting for its hello.
-const MAX_HELLO_BYTES: usize = 16 << 10;
+/// Bytes of a direction read at most while waiting for its handshake
+/// (hello, certificate chain).
+const MAX_HELLO_BYTES: usize = 64 << 10;
 
 /// First byte of a TLS handshake record.
 pub const HANDSHAKE: u8 = 0x16;
@@ -27,6 +31,24 @@ pub struct TlsSummary {
     pub ja3: Option<String>,
     /// JA3S hash of the ServerHello.
     pub ja3s: Option<String>,
+    /// The server certificate (the chain's first), when sent in the clear.
+    pub certificate: Option<TlsCertificate>,
+}
+
+/// What rules and records see of a server certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsCertificate {
+    /// Subject, as `C=US, O=..., CN=...`.
+    pub subject: String,
+    /// Issuer, in the same form.
+    pub issuer: String,
+    /// Serial number, colon-separated upper-case hex.
+    pub serial: String,
+    /// SHA-256 of the DER encoding, lower-case hex.
+    pub sha256: String,
+    /// SHA-1 of the DER encoding, colon-separated lower-case hex (Suricata's
+    /// `tls.cert_fingerprint`).
+    pub sha1: String,
 }
 
 impl TlsSummary {
@@ -34,6 +56,41 @@ impl TlsSummary {
     pub fn is_tls(&self) -> bool {
         self.ja3.is_some() || self.ja3s.is_some()
     }
+}
+
+fn hex(bytes: &[u8], separator: &str, upper: bool) -> String {
+    bytes
+        .iter()
+        .map(|b| {
+            if upper {
+                format!("{b:02X}")
+            } else {
+                format!("{b:02x}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// Reads a DER certificate.
+fn certificate(der: &[u8]) -> Option<TlsCertificate> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(TlsCertificate {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        serial: hex(cert.raw_serial(), ":", true),
+        sha256: hex(&<Sha256 as sha2::Digest>::digest(der), "", false),
+        sha1: hex(&<sha1::Sha1 as sha1::Digest>::digest(der), ":", false),
+    })
+}
+
+/// What the handshake showed, for rules.
+#[derive(Debug, Clone, Copy)]
+pub enum TlsEvent<'a> {
+    /// A ClientHello or ServerHello.
+    Hello(&'a TlsHello),
+    /// The server certificate.
+    Certificate(&'a TlsCertificate),
 }
 
 /// A hello as rules see it.
@@ -84,14 +141,14 @@ pub struct TlsFlow {
 }
 
 impl TlsFlow {
-    /// Takes in-order bytes of direction `dir`; each hello read goes to
-    /// `on` as well as into `summary`.
+    /// Takes in-order bytes of direction `dir`; each hello and certificate
+    /// read goes to `on` as well as into `summary`.
     pub fn data(
         &mut self,
         dir: usize,
         bytes: &[u8],
         summary: &mut TlsSummary,
-        on: &mut impl FnMut(&TlsHello),
+        on: &mut impl FnMut(TlsEvent<'_>),
     ) {
         if self.done[dir] {
             return;
@@ -99,72 +156,113 @@ impl TlsFlow {
         let buffer = &mut self.buffers[dir];
         let room = MAX_HELLO_BYTES.saturating_sub(buffer.len());
         buffer.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        match parse_tls_plaintext(buffer) {
-            Ok((_, record)) => {
-                for message in &record.msg {
-                    match message {
-                        TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello)) => {
-                            let extensions = extensions_of(hello.ext);
-                            let mut groups = String::new();
-                            let mut formats = String::new();
-                            let mut sni = None;
-                            for ext in &extensions {
-                                match ext {
-                                    TlsExtension::SNI(names) => {
-                                        sni = names.first().map(|(_, name)| name.to_vec());
-                                    }
-                                    TlsExtension::EllipticCurves(list) => {
-                                        groups = joined(list.iter().map(|g| g.0));
-                                    }
-                                    TlsExtension::EcPointFormats(list) => {
-                                        formats = joined(list.iter().map(|&f| u16::from(f)));
-                                    }
-                                    _ => {}
-                                }
-                            }
-                            let types =
-                                joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
-                            let text = format!(
-                                "{},{},{},{},{}",
-                                hello.version.0,
-                                joined(hello.ciphers.iter().map(|c| c.0)),
-                                types,
-                                groups,
-                                formats
-                            );
-                            let hash = md5_hex(&text);
-                            summary.sni = sni
-                                .as_deref()
-                                .map(|name| String::from_utf8_lossy(name).into_owned());
-                            summary.ja3 = Some(hash.clone());
-                            on(&TlsHello {
-                                from_client: true,
-                                sni,
-                                fingerprint: text,
-                                fingerprint_hash: hash,
-                            });
+        let mut at = 0;
+        loop {
+            match parse_tls_plaintext(&buffer[at..]) {
+                Ok((rest, record)) => {
+                    let used = buffer.len() - at - rest.len();
+                    at += used;
+                    let mut done = record.hdr.record_type != tls_parser::TlsRecordType::Handshake;
+                    for message in &record.msg {
+                        done |= Self::message(message, summary, on);
+                    }
+                    if done {
+                        self.finish(dir);
+                        return;
+                    }
+                }
+                Err(tls_parser::Err::Incomplete(_)) if buffer.len() < MAX_HELLO_BYTES => {
+                    buffer.drain(..at);
+                    return;
+                }
+                Err(_) => {
+                    self.finish(dir);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads one handshake message; true when the direction has nothing
+    /// more to give (the client's hello read, or the server's certificate,
+    /// or a message that ends the clear-text part).
+    fn message(
+        message: &TlsMessage<'_>,
+        summary: &mut TlsSummary,
+        on: &mut impl FnMut(TlsEvent<'_>),
+    ) -> bool {
+        match message {
+            TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello)) => {
+                let extensions = extensions_of(hello.ext);
+                let mut groups = String::new();
+                let mut formats = String::new();
+                let mut sni = None;
+                for ext in &extensions {
+                    match ext {
+                        TlsExtension::SNI(names) => {
+                            sni = names.first().map(|(_, name)| name.to_vec());
                         }
-                        TlsMessage::Handshake(TlsMessageHandshake::ServerHello(hello)) => {
-                            let extensions = extensions_of(hello.ext);
-                            let types =
-                                joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
-                            let text = format!("{},{},{}", hello.version.0, hello.cipher.0, types);
-                            let hash = md5_hex(&text);
-                            summary.ja3s = Some(hash.clone());
-                            on(&TlsHello {
-                                from_client: false,
-                                sni: None,
-                                fingerprint: text,
-                                fingerprint_hash: hash,
-                            });
+                        TlsExtension::EllipticCurves(list) => {
+                            groups = joined(list.iter().map(|g| g.0));
+                        }
+                        TlsExtension::EcPointFormats(list) => {
+                            formats = joined(list.iter().map(|&f| u16::from(f)));
                         }
                         _ => {}
                     }
                 }
-                self.finish(dir);
+                let types = joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
+                let text = format!(
+                    "{},{},{},{},{}",
+                    hello.version.0,
+                    joined(hello.ciphers.iter().map(|c| c.0)),
+                    types,
+                    groups,
+                    formats
+                );
+                let hash = md5_hex(&text);
+                summary.sni = sni
+                    .as_deref()
+                    .map(|name| String::from_utf8_lossy(name).into_owned());
+                summary.ja3 = Some(hash.clone());
+                on(TlsEvent::Hello(&TlsHello {
+                    from_client: true,
+                    sni,
+                    fingerprint: text,
+                    fingerprint_hash: hash,
+                }));
+                true
             }
-            Err(tls_parser::Err::Incomplete(_)) if buffer.len() < MAX_HELLO_BYTES => {}
-            Err(_) => self.finish(dir),
+            TlsMessage::Handshake(TlsMessageHandshake::ServerHello(hello)) => {
+                let extensions = extensions_of(hello.ext);
+                let types = joined(extensions.iter().map(|e| TlsExtensionType::from(e).0));
+                let text = format!("{},{},{}", hello.version.0, hello.cipher.0, types);
+                let hash = md5_hex(&text);
+                summary.ja3s = Some(hash.clone());
+                on(TlsEvent::Hello(&TlsHello {
+                    from_client: false,
+                    sni: None,
+                    fingerprint: text,
+                    fingerprint_hash: hash,
+                }));
+                false
+            }
+            TlsMessage::Handshake(TlsMessageHandshake::Certificate(contents)) => {
+                if let Some(cert) = contents
+                    .cert_chain
+                    .first()
+                    .and_then(|c| certificate(c.data))
+                {
+                    on(TlsEvent::Certificate(&cert));
+                    summary.certificate = Some(cert);
+                }
+                true
+            }
+            TlsMessage::Handshake(TlsMessageHandshake::ServerDone(_))
+            | TlsMessage::ChangeCipherSpec
+            | TlsMessage::ApplicationData(_)
+            | TlsMessage::Alert(_) => true,
+            _ => false,
         }
     }
 

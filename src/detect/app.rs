@@ -75,6 +75,8 @@ pub enum AppStage {
     ClientHello,
     /// A TLS ServerHello.
     ServerHello,
+    /// A TLS server certificate.
+    Certificate,
 }
 
 impl AppEvent<'_> {
@@ -85,6 +87,7 @@ impl AppEvent<'_> {
             AppEvent::DnsQuery { .. } => AppStage::DnsQuery,
             AppEvent::TlsHello(hello) if hello.from_client => AppStage::ClientHello,
             AppEvent::TlsHello(_) => AppStage::ServerHello,
+            AppEvent::TlsCertificate(_) => AppStage::Certificate,
         }
     }
 
@@ -93,7 +96,7 @@ impl AppEvent<'_> {
         match self.stage() {
             AppStage::Http(stage) => message_of(stage) == Message::Request,
             AppStage::DnsQuery | AppStage::ClientHello => true,
-            AppStage::ServerHello => false,
+            AppStage::ServerHello | AppStage::Certificate => false,
         }
     }
 
@@ -123,6 +126,13 @@ impl AppEvent<'_> {
                 }
                 _ => None,
             },
+            (AppEvent::TlsCertificate(cert), Buffer::Tls(b)) => present(match b {
+                TlsBuffer::CertSubject => cert.subject.as_bytes(),
+                TlsBuffer::CertIssuer => cert.issuer.as_bytes(),
+                TlsBuffer::CertSerial => cert.serial.as_bytes(),
+                TlsBuffer::CertFingerprint => cert.sha1.as_bytes(),
+                _ => b"",
+            }),
             _ => None,
         }
     }
@@ -171,17 +181,19 @@ impl AppProgram {
         let stages = if kinds.iter().any(|k| matches!(k, Buffer::Dns(_))) {
             [Some(AppStage::DnsQuery), None]
         } else if kinds.iter().any(|k| matches!(k, Buffer::Tls(_))) {
-            let server = kinds
-                .iter()
-                .any(|k| matches!(k, Buffer::Tls(t) if t.from_server()));
-            [
-                Some(if server {
-                    AppStage::ServerHello
-                } else {
-                    AppStage::ClientHello
-                }),
-                None,
-            ]
+            let has = |test: fn(TlsBuffer) -> bool| {
+                kinds
+                    .iter()
+                    .any(|k| matches!(k, Buffer::Tls(t) if test(*t)))
+            };
+            let stage = if has(TlsBuffer::from_certificate) {
+                AppStage::Certificate
+            } else if has(TlsBuffer::from_server) {
+                AppStage::ServerHello
+            } else {
+                AppStage::ClientHello
+            };
+            [Some(stage), None]
         } else {
             let http: Vec<HttpBuffer> = kinds
                 .iter()

@@ -94,6 +94,9 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("tls_sni", DataType::Utf8, true),
         Field::new("tls_ja3", DataType::Utf8, true),
         Field::new("tls_ja3s", DataType::Utf8, true),
+        Field::new("tls_cert_subject", DataType::Utf8, true),
+        Field::new("tls_cert_issuer", DataType::Utf8, true),
+        Field::new("tls_cert_sha256", DataType::Utf8, true),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
@@ -275,6 +278,15 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         tls_text(records, |t| t.sni.as_deref()),
         tls_text(records, |t| t.ja3.as_deref()),
         tls_text(records, |t| t.ja3s.as_deref()),
+        tls_text(records, |t| {
+            t.certificate.as_ref().map(|c| c.subject.as_str())
+        }),
+        tls_text(records, |t| {
+            t.certificate.as_ref().map(|c| c.issuer.as_str())
+        }),
+        tls_text(records, |t| {
+            t.certificate.as_ref().map(|c| c.sha256.as_str())
+        }),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)

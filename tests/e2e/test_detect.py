@@ -121,3 +121,33 @@ def test_ip_rules_see_every_ip_packet_even_with_a_broken_tcp_header(tmp_path: Pa
     # The frame cut inside its TCP header is an IP packet but not a TCP one.
     assert counts[200] == count("ip or ipv6")
     assert counts[201] == count("tcp and not _ws.malformed")
+
+
+def test_application_buffers_on_the_samples(tmp_path: Path):
+    """One rule per kind of application buffer, on samples whose contents
+    tshark shows: the TLS hello and certificate of tls.pcap, the DNS
+    questions and HTTP requests of basic.pcap."""
+    rules = tmp_path / "app.rules"
+    rules.write_text("\n".join([
+        'alert tls any any -> any any (tls.sni; content:"tls.test"; bsize:8; sid:201;)',
+        'alert tls any any -> any any (ja3s.hash; content:"303951d4c50efb2e991652225a6f02b1"; sid:202;)',
+        'alert tls any any -> any any (tls.cert_subject; content:"CN=tls.test"; endswith; '
+        'tls.cert_issuer; content:"O=Mirador Test"; sid:203;)',
+        'alert dns any any -> any any (dns.query; content:"example.com"; nocase; endswith; sid:204;)',
+        'alert http any any -> any any (http.method; content:"GET"; http.host; content:".test"; '
+        'endswith; sid:205;)',
+        'alert http any any -> any any (http.stat_code; content:"200"; file_data; content:"<"; sid:206;)',
+    ]) + "\n")
+    result = replay(tmp_path / "out", PCAPS / "tls.pcap", PCAPS / "basic.pcap",
+                    extra=["--rules", str(rules)])
+    assert "6 loaded, 0 skipped" in result.stdout
+    counts = dict(detections(tmp_path / "out"))
+    assert (counts.get(201), counts.get(202), counts.get(203)) == (1, 1, 1)
+    tshark = require("tshark")
+    def count(flt):
+        out = subprocess.run([tshark, "-r", str(PCAPS / "basic.pcap"), "-Y", flt],
+                             capture_output=True, text=True, check=True).stdout
+        return len(out.splitlines())
+    assert counts.get(204) == count('dns.flags.response == 0 and dns.qry.name matches "(?i)example\\\\.com$"')
+    assert counts.get(205) == count('http.request.method == "GET" and http.host matches "\\\\.test$"')
+    assert counts.get(206) == count('http.response.code == 200 and http.file_data contains "<"')

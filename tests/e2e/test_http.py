@@ -99,3 +99,34 @@ def test_tls_server_name_and_fingerprints_match_tshark(tmp_path: Path):
                   for r in rows if r["tls_ja3"] is not None)
     assert got == expected
     assert all(r["app_proto"] == "tls" for r in rows if r["tls_ja3"] is not None)
+
+
+def test_server_certificate_fields_match_openssl(tmp_path: Path):
+    """Subject and issuer as openssl prints them, SHA-256 of the DER bytes
+    tshark extracts from the handshake."""
+    import hashlib
+    tshark, openssl = require("tshark"), require("openssl")
+    expected = Counter()
+    for pcap in SAMPLES:
+        rows = [line.split("\t") for line in subprocess.run(
+            [tshark, "-r", str(pcap), "-Y", "tls.handshake.certificate", "-T", "fields",
+             "-E", "occurrence=f", "-e", "tcp.dstport", "-e", "tls.handshake.certificate"],
+            capture_output=True, text=True, check=True).stdout.splitlines()]
+        for port, cert in rows:
+            der = bytes.fromhex(cert.replace(":", ""))
+            der_path = tmp_path / "cert.der"
+            der_path.write_bytes(der)
+            text = subprocess.run([openssl, "x509", "-inform", "DER", "-in", str(der_path), "-noout",
+                                   "-nameopt", "RFC2253", "-subject", "-issuer"],
+                                  capture_output=True, text=True, check=True).stdout
+            names = dict(line.split("=", 1) for line in text.splitlines())
+            # RFC 2253 lists the most specific part first; the flow record keeps certificate order.
+            order = lambda dn: ", ".join(reversed(dn.strip().split(",")))
+            expected[(int(port), order(names["subject"]), order(names["issuer"]),
+                      hashlib.sha256(der).hexdigest())] += 1
+    assert expected, "the samples carry a certificate"
+    replay(tmp_path / "out", *SAMPLES)
+    rows = flows(tmp_path / "out", "src_port, tls_cert_subject, tls_cert_issuer, tls_cert_sha256")
+    got = Counter((r["src_port"], r["tls_cert_subject"], r["tls_cert_issuer"], r["tls_cert_sha256"])
+                  for r in rows if r["tls_cert_sha256"] is not None)
+    assert got == expected

@@ -716,7 +716,16 @@ pub fn tls(path: &Path) -> std::io::Result<()> {
     server.push(0);
     server.extend_from_slice(&[0xc0, 0x2f, 0]);
     server.extend(with_length(&server_ext));
-    let server_hello = tls_handshake(2, &server);
+    let mut server_flight = tls_handshake(2, &server);
+    // A self-signed certificate (CN=tls.test, made once with openssl) and
+    // ServerHelloDone, each in a record of its own.
+    let der = include_bytes!("tls-test-cert.der");
+    let mut entry = (der.len() as u32).to_be_bytes()[1..].to_vec();
+    entry.extend_from_slice(der);
+    let mut chain = (entry.len() as u32).to_be_bytes()[1..].to_vec();
+    chain.extend_from_slice(&entry);
+    server_flight.extend(tls_handshake(11, &chain));
+    server_flight.extend(tls_handshake(14, b""));
 
     let mut conn = Tcp::new(("10.9.0.5", 44000), ("10.9.0.6", 443), 60_000, 80_000);
     let packets = vec![
@@ -724,7 +733,7 @@ pub fn tls(path: &Path) -> std::io::Result<()> {
         conn.segment(false, SYN | ACK, b""),
         conn.segment(true, ACK, b""),
         conn.segment(true, PSH | ACK, &client_hello),
-        conn.segment(false, PSH | ACK, &server_hello),
+        conn.segment(false, PSH | ACK, &server_flight),
         conn.segment(true, PSH | ACK, &[0x17, 0x03, 0x03, 0x00, 0x04, 1, 2, 3, 4]),
         conn.segment(false, ACK, b""),
         conn.segment(true, FIN | ACK, b""),

@@ -20,7 +20,7 @@
 //!   segmentation (two segments, one byte each), reordering, a conflicting
 //!   overlap, a gap, sequence wrap, and the 1 MiB reassembly depth.
 //! - `tls.pcap`: Ethernet. A TLS 1.2 handshake's hellos with GREASE values,
-//!   for SNI, JA3 and JA3S.
+//!   for SNI, JA3 and JA3S, and the server's certificate.
 //! - `webshell.pcap`: Ethernet. China Chopper, AntSword, Behinder and
 //!   Godzilla sessions, each with its request out of order.
 //! - `c2.pcap`: Ethernet. Cobalt Strike beacon, output POST and stager

@@ -150,12 +150,28 @@ pub enum TlsBuffer {
     Ja3sHash,
     /// `ja3s.string`.
     Ja3sString,
+    /// `tls.cert_subject`.
+    CertSubject,
+    /// `tls.cert_issuer`.
+    CertIssuer,
+    /// `tls.cert_serial`.
+    CertSerial,
+    /// `tls.cert_fingerprint` (SHA-1, colon-separated).
+    CertFingerprint,
 }
 
 impl TlsBuffer {
     /// True for the ServerHello's buffers.
     pub fn from_server(self) -> bool {
         matches!(self, Self::Ja3sHash | Self::Ja3sString)
+    }
+
+    /// True for the certificate's buffers.
+    pub fn from_certificate(self) -> bool {
+        matches!(
+            self,
+            Self::CertSubject | Self::CertIssuer | Self::CertSerial | Self::CertFingerprint
+        )
     }
 }
 
@@ -185,6 +201,10 @@ impl Buffer {
             Self::Tls(TlsBuffer::Ja3String) => "ja3-string",
             Self::Tls(TlsBuffer::Ja3sHash) => "ja3s-hash",
             Self::Tls(TlsBuffer::Ja3sString) => "ja3s-string",
+            Self::Tls(TlsBuffer::CertSubject) => "tls-cert-subject",
+            Self::Tls(TlsBuffer::CertIssuer) => "tls-cert-issuer",
+            Self::Tls(TlsBuffer::CertSerial) => "tls-cert-serial",
+            Self::Tls(TlsBuffer::CertFingerprint) => "tls-cert-fingerprint",
         }
     }
 }
@@ -295,6 +315,14 @@ pub fn sticky(keyword: &str) -> Option<Buffer> {
         "ja3.string" | "ja3_string" => return Some(Buffer::Tls(TlsBuffer::Ja3String)),
         "ja3s.hash" | "ja3s_hash" => return Some(Buffer::Tls(TlsBuffer::Ja3sHash)),
         "ja3s.string" | "ja3s_string" => return Some(Buffer::Tls(TlsBuffer::Ja3sString)),
+        "tls.cert_subject" | "tls_cert_subject" => {
+            return Some(Buffer::Tls(TlsBuffer::CertSubject))
+        }
+        "tls.cert_issuer" | "tls_cert_issuer" => return Some(Buffer::Tls(TlsBuffer::CertIssuer)),
+        "tls.cert_serial" | "tls_cert_serial" => return Some(Buffer::Tls(TlsBuffer::CertSerial)),
+        "tls.cert_fingerprint" | "tls_cert_fingerprint" => {
+            return Some(Buffer::Tls(TlsBuffer::CertFingerprint))
+        }
         "http.method" => Method,
         "http.uri" => Uri,
         "http.uri.raw" => UriRaw,
