@@ -22,10 +22,13 @@ use super::app::Sender;
 use super::builtin::{Builtin, BuiltinConfig, Finding, GID};
 use super::engine::{CompiledRule, Engine, Group};
 use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
-use crate::applayer::AppEvent;
+use crate::applayer::{AppEvent, HttpStage};
 use crate::decode::ip_proto;
 use crate::decode::TcpHeader;
 use crate::reassembly::StreamId;
+
+/// (transaction, rule) pairs remembered per flow for body windows.
+const MAX_BODY_ALERTS: usize = 64;
 
 /// Bytes of a detection's excerpt on each side of the match end.
 const EXCERPT_SIDE: usize = 64;
@@ -186,6 +189,8 @@ struct FlowState {
     bases: [u64; 2],
     bits: Vec<bool>,
     detections: u32,
+    /// (transaction, rule) that alerted on a body, shown in windows.
+    body_alerts: Vec<(u64, u32)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -557,8 +562,29 @@ impl Inspection {
             let Some(program) = compiled.app.as_ref().filter(|p| p.runs_at(stage)) else {
                 continue;
             };
+            // A body is shown in windows: a rule alerts once per message.
+            let body_of = match event {
+                AppEvent::Http(tx, HttpStage::RequestBody | HttpStage::ResponseBody) => {
+                    Some((tx.seq, rule))
+                }
+                _ => None,
+            };
+            if let Some(key) = body_of {
+                let state = self.flows.entry(sender.flow_id).or_default();
+                if state.body_alerts.contains(&key) {
+                    continue;
+                }
+            }
             let run = || program.run(event, Some(payload));
-            self.verify(engine, compiled, &context, run, out);
+            if self.verify(engine, compiled, &context, run, out) {
+                if let Some(key) = body_of {
+                    let alerts = &mut self.flows.entry(sender.flow_id).or_default().body_alerts;
+                    if alerts.len() >= MAX_BODY_ALERTS {
+                        alerts.remove(0);
+                    }
+                    alerts.push(key);
+                }
+            }
         }
         self.candidates = candidates;
         let mut found = Vec::new();
@@ -688,7 +714,7 @@ impl Inspection {
 
     /// Checks a candidate rule's header, flow and flowbit conditions, then
     /// its matches (`run`: the end of the match and the buffer it is in),
-    /// and raises the detection.
+    /// and raises the detection; true when it did.
     fn verify<B: AsRef<[u8]>>(
         &mut self,
         engine: &Engine,
@@ -696,7 +722,7 @@ impl Inspection {
         context: &Context,
         run: impl FnOnce() -> Option<(usize, B)>,
         out: &mut impl FnMut(Detection),
-    ) {
+    ) -> bool {
         let rule = &compiled.rule;
         let proto_ok = match rule.protocol {
             Protocol::Ip => true,
@@ -711,7 +737,7 @@ impl Inspection {
             Protocol::Icmp => matches!(context.proto, ip_proto::ICMP | ip_proto::ICMPV6),
         };
         if !proto_ok {
-            return;
+            return false;
         }
         // Ports first: cheaper than address lists.
         let forward = rule.src_ports.matches(context.src_port)
@@ -725,7 +751,7 @@ impl Inspection {
             && rule.src.matches(context.dst)
             && rule.dst.matches(context.src);
         if !(forward || backward) {
-            return;
+            return false;
         }
         if rule
             .flow
@@ -733,12 +759,12 @@ impl Inspection {
             .is_some_and(|e| e != context.established)
             || rule.flow.to_server.is_some_and(|t| t != context.to_server)
         {
-            return;
+            return false;
         }
         if let Some(dsize) = rule.dsize {
             match context.payload_len {
                 Some(len) if dsize.matches(len) => {}
-                _ => return,
+                _ => return false,
             }
         }
         let bit_count = engine.flowbit_count;
@@ -760,13 +786,13 @@ impl Inspection {
                     _ => true,
                 };
                 if !pass {
-                    return;
+                    return false;
                 }
             }
         }
         self.stats.verified += 1;
         let Some((end, buffer)) = run() else {
-            return;
+            return false;
         };
         let buffer = buffer.as_ref();
         if !compiled.flowbits.is_empty() {
@@ -784,15 +810,15 @@ impl Inspection {
             }
         }
         if compiled.is_silent() {
-            return;
+            return false;
         }
         if !self.threshold_allows(compiled, context) {
             self.stats.suppressed += 1;
-            return;
+            return false;
         }
         if self.raised >= self.limits.alerts_per_inspection {
             self.stats.alert_overflow += 1;
-            return;
+            return false;
         }
         self.raised += 1;
         self.stats.detections += 1;
@@ -819,6 +845,7 @@ impl Inspection {
             excerpt: buffer[from..to].to_vec(),
             metadata: Arc::clone(&compiled.metadata),
         });
+        true
     }
 
     /// Applies `threshold` and `detection_filter`: true when this match alerts.

@@ -141,6 +141,8 @@ impl Message {
 /// A request and its response.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transaction {
+    /// Its number in the flow, from 0.
+    pub seq: u64,
     /// Request method.
     pub method: Vec<u8>,
     /// Request target as sent.
@@ -197,11 +199,21 @@ struct Side {
     kept: Vec<u8>,
     body_seen: bool,
     body_given: bool,
+    /// The body is handed on in windows as it arrives (it is not
+    /// compressed): bytes kept that no window has shown yet.
+    windowed: bool,
+    fresh: usize,
 }
+
+/// Bytes of a body window that the next window repeats, so that a pattern
+/// across the edge is still seen whole.
+const WINDOW_OVERLAP: usize = 4 << 10;
 
 /// Parser state of one flow.
 #[derive(Debug, Clone, Default)]
 pub struct HttpFlow {
+    /// Transactions opened so far.
+    opened: u64,
     /// Stream direction of the client; parser state is indexed by role
     /// (0: the client, 1: the server).
     client: Option<usize>,
@@ -488,6 +500,7 @@ impl HttpFlow {
         };
         let framing = announced_body(&message);
         let tx = Transaction {
+            seq: self.opened,
             uri: uri::normalize(&uri_raw),
             host: message.header(b"host").map(host_name).unwrap_or_default(),
             method,
@@ -505,6 +518,7 @@ impl HttpFlow {
         if self.txs.len() >= MAX_PENDING {
             self.txs.pop_front();
         }
+        self.opened += 1;
         self.txs.push_back(tx);
         let tx = self.txs.back_mut().expect("just pushed");
         on(tx, HttpStage::RequestHeaders);
@@ -543,9 +557,11 @@ impl HttpFlow {
                 self.txs.pop_front();
             }
             self.txs.push_back(Transaction {
+                seq: self.opened,
                 request_done: true,
                 ..Transaction::default()
             });
+            self.opened += 1;
         }
         let tx = self
             .txs
@@ -593,11 +609,20 @@ impl HttpFlow {
     }
 
     fn begin_body(&mut self, role: usize, framing: Framing) {
+        // A body without a content coding can be shown as it arrives.
+        let windowed = match role {
+            0 => true,
+            _ => self
+                .current(1)
+                .is_some_and(|tx| tx.response.header(b"content-encoding").is_none()),
+        };
         let side = &mut self.sides[role];
         side.phase = Phase::Body(framing);
         side.kept.clear();
         side.body_seen = false;
         side.body_given = false;
+        side.windowed = windowed;
+        side.fresh = 0;
     }
 
     /// Reads body bytes; returns the input not used.
@@ -617,10 +642,16 @@ impl HttpFlow {
         let Phase::Body(framing) = &mut side.phase else {
             return input;
         };
-        let kept = &mut side.kept;
+        let (kept, fresh, windowed) = (&mut side.kept, &mut side.fresh, side.windowed);
         let mut keep = |bytes: &[u8]| {
-            let room = limit.saturating_sub(kept.len());
-            kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            let room = if windowed {
+                bytes.len()
+            } else {
+                limit.saturating_sub(kept.len())
+            };
+            let taken = bytes.len().min(room);
+            kept.extend_from_slice(&bytes[..taken]);
+            *fresh += taken;
         };
         let (rest, ended) = match framing {
             Framing::Unexpected(_) if looks_like_http(input) => (input, true),
@@ -651,6 +682,12 @@ impl HttpFlow {
             },
         };
         side.body_seen = true;
+        if side.windowed {
+            while self.sides[role].kept.len() >= limit {
+                self.give_window(role, limit, on);
+            }
+        }
+        let side = &mut self.sides[role];
         let full = side.kept.len() >= limit;
         if ended {
             self.end_body(role, limits, on);
@@ -661,6 +698,35 @@ impl HttpFlow {
         rest
     }
 
+    /// Hands on the first `limit` bytes of a body being read as one window,
+    /// keeping the end of it to start the next one.
+    fn give_window(
+        &mut self,
+        role: usize,
+        limit: usize,
+        on: &mut impl FnMut(&Transaction, HttpStage),
+    ) {
+        let side = &mut self.sides[role];
+        let window: Vec<u8> = side.kept[..limit].to_vec();
+        let keep_from = limit.saturating_sub(WINDOW_OVERLAP.min(limit / 2));
+        side.kept.drain(..keep_from);
+        side.fresh = side.kept.len().saturating_sub(limit - keep_from);
+        let stage = if role == 0 {
+            HttpStage::RequestBody
+        } else {
+            HttpStage::ResponseBody
+        };
+        if let Some(tx) = self.current(role) {
+            let body = if role == 0 {
+                &mut tx.request.body
+            } else {
+                &mut tx.response.body
+            };
+            *body = window;
+            on(tx, stage);
+        }
+    }
+
     /// The body being read is complete: its stage is handed on (once) and
     /// the transaction side is done.
     fn end_body(
@@ -669,7 +735,10 @@ impl HttpFlow {
         limits: &HttpLimits,
         on: &mut impl FnMut(&Transaction, HttpStage),
     ) {
-        if !self.sides[role].body_given {
+        let side = &self.sides[role];
+        // A windowed body whose last window showed everything is done.
+        let shown = side.windowed && side.fresh == 0 && side.body_seen && !side.kept.is_empty();
+        if !side.body_given && !shown {
             self.give_body(role, limits, on);
         }
         if let Some(tx) = self.current(role) {

@@ -228,7 +228,7 @@ fn folded_headers_and_loose_spacing_are_read() {
 }
 
 #[test]
-fn bodies_are_kept_up_to_the_limit_and_inspected_once() {
+fn bodies_are_shown_in_overlapping_windows_of_the_limit() {
     let limits = HttpLimits {
         request_body: 10,
         ..HttpLimits::default()
@@ -241,18 +241,55 @@ fn bodies_are_kept_up_to_the_limit_and_inspected_once() {
         &limits,
         &mut seen.on(),
     );
-    for _ in 0..10 {
-        flow.data(0, b"0123456789", &limits, &mut seen.on());
+    let body: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+    for piece in body.chunks(7) {
+        flow.data(0, piece, &limits, &mut seen.on());
     }
     flow.data(0, b"GET /next HTTP/1.1\r\n\r\n", &limits, &mut seen.on());
-    let bodies: Vec<_> = seen
+    let windows: Vec<&Vec<u8>> = seen
         .stages
         .iter()
         .filter(|(s, _)| *s == HttpStage::RequestBody)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(windows.len() > 1 && windows.iter().all(|w| w.len() <= 10 + 7));
+    // Every 10 bytes of the body are inside some window.
+    for start in 0..=90 {
+        let part = &body[start..start + 5];
+        assert!(
+            windows.iter().any(|w| w.windows(5).any(|x| x == part)),
+            "bytes at {start}"
+        );
+    }
+    assert_eq!(windows.last().unwrap().last(), Some(&body[99]));
+    assert_eq!(seen.stages.last().unwrap().1, b"/next");
+}
+
+#[test]
+fn a_compressed_body_is_shown_once_up_to_the_limit() {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(&b"0123456789".repeat(100)).unwrap();
+    let gz = gz.finish().unwrap();
+    let limits = HttpLimits {
+        response_body: 64,
+        ..HttpLimits::default()
+    };
+    let mut flow = HttpFlow::default();
+    let mut seen = Seen::default();
+    flow.data(0, b"GET / HTTP/1.1\r\n\r\n", &limits, &mut seen.on());
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    );
+    flow.data(1, head.as_bytes(), &limits, &mut seen.on());
+    flow.data(1, &gz, &limits, &mut seen.on());
+    let bodies: Vec<_> = seen
+        .stages
+        .iter()
+        .filter(|(s, _)| *s == HttpStage::ResponseBody)
         .collect();
     assert_eq!(bodies.len(), 1);
-    assert_eq!(bodies[0].1, b"0123456789");
-    assert_eq!(seen.stages.last().unwrap().1, b"/next");
+    assert!(bodies[0].1.starts_with(b"0123456789") && bodies[0].1.len() <= 64);
 }
 
 #[test]
