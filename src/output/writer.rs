@@ -104,7 +104,8 @@ pub const IN_PROGRESS_SUFFIX: &str = ".inprogress";
 const ZSTD_LEVEL: i32 = 3;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Files open at once per table; past it the oldest partition's file is
-/// closed (each open file holds its column encoders, about a megabyte).
+/// closed (each open file holds an encoder and a compressor per column,
+/// about ten megabytes for the flows table).
 const MAX_OPEN_FILES: usize = 8;
 
 /// Where and how output is written.
@@ -241,12 +242,21 @@ impl<T: Table> TableFiles<T> {
         for (partition, group) in by_partition {
             let batch = T::batch(&self.sensor, &group)?;
             if !self.open.contains_key(&partition) {
+                // The cap holds within one write too: a batch may span many
+                // partitions (a replay of captures from many hours).
+                while self.open.len() >= MAX_OPEN_FILES {
+                    let Some(oldest) = self.open.keys().next().copied() else {
+                        break;
+                    };
+                    self.close(oldest)?;
+                }
                 let first_ts = group
                     .iter()
                     .map(|r| T::partition_ns(r))
                     .min()
                     .unwrap_or(partition);
                 let file = self.create(partition, first_ts)?;
+                debug_assert!(self.open.len() < MAX_OPEN_FILES);
                 self.open.insert(partition, file);
             }
             let Some(file) = self.open.get_mut(&partition) else {
@@ -421,5 +431,55 @@ fn run(
             flows: flows.report,
             detections: detections.report,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::detect::Detection;
+
+    fn detection(hour: u64) -> Detection {
+        Detection {
+            ts_ns: (1_709_294_400 + hour * 3_600) * NANOS_PER_SEC,
+            flow_id: hour,
+            proto: 6,
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            src_port: 1000,
+            dst_port: 80,
+            gid: 1,
+            sid: 1,
+            rev: 1,
+            msg: Arc::from("m"),
+            classtype: None,
+            priority: 3,
+            family: Arc::from("other"),
+            to_server: true,
+            stream_offset: None,
+            excerpt: Vec::new(),
+            metadata: Arc::from(""),
+        }
+    }
+
+    #[test]
+    fn a_batch_over_many_partitions_keeps_few_files_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = OutputConfig {
+            dir: dir.path().to_owned(),
+            sensor: "t".into(),
+            rotate_secs: 3_600,
+            max_file_bytes: u64::MAX,
+            channel_chunks: 4,
+        };
+        let mut table = TableFiles::<Detections>::new(&config);
+        let records: Vec<Detection> = (0..30).rev().map(detection).collect();
+        table.write(&records).unwrap();
+        assert!(table.open.len() <= MAX_OPEN_FILES);
+        table.close_all().unwrap();
+        assert_eq!(table.report.rows, 30);
+        assert_eq!(table.report.files.len(), 30, "one file per hour");
     }
 }
