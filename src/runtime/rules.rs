@@ -62,6 +62,7 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
             cached = build.cached,
             packet_db_bytes = build.packet_bytes,
             stream_db_bytes = build.stream_bytes,
+            app_db_bytes = build.app_bytes,
             stream_state_bytes = build.stream_state_bytes,
             "rules compiled"
         );
