@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: runs the sensor on its embedded default, the bundled sample capture
-# pcaps/basic.pcap read through DPDK's net_pcap driver (no NIC, no hugepages),
-# writes Parquet to ./out and prints the run summary. Extra arguments go to
+# The demo: runs the sensor on its embedded default, the bundled sample captures
+# (ordinary traffic, the threat families, benign look-alikes) read through
+# DPDK's net_pcap driver (no NIC, no hugepages), one queue each, with the
+# bundled signatures; writes Parquet to ./out and prints the run summary. Extra arguments go to
 # `mirador run` (e.g. --eal "..." for other devices).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -103,6 +103,8 @@ pub struct DetectStats {
     /// Matches past the alert limit of one inspection, not written
     /// (Suricata's `alert_queue_overflow`).
     pub alert_overflow: u64,
+    /// Detections by threat family.
+    pub by_family: std::collections::BTreeMap<String, u64>,
 }
 
 /// Memory and output bounds of one detector.
@@ -142,6 +144,9 @@ impl DetectStats {
         self.suppressed += other.suppressed;
         self.windows_dropped += other.windows_dropped;
         self.alert_overflow += other.alert_overflow;
+        for (family, count) in &other.by_family {
+            *self.by_family.entry(family.clone()).or_default() += count;
+        }
     }
 }
 
@@ -621,6 +626,18 @@ impl Inspection {
         state.detections
     }
 
+    /// Counts a detection of `family` on a flow.
+    fn count(&mut self, flow_id: u64, family: &str) {
+        self.stats.detections += 1;
+        self.flows.entry(flow_id).or_default().detections += 1;
+        match self.stats.by_family.get_mut(family) {
+            Some(count) => *count += 1,
+            None => {
+                self.stats.by_family.insert(family.to_owned(), 1);
+            }
+        }
+    }
+
     /// Writes what a built-in detector found, addressed like a rule's
     /// detection in `context`.
     fn raise_finding(
@@ -629,8 +646,7 @@ impl Inspection {
         context: &Context,
         out: &mut impl FnMut(Detection),
     ) {
-        self.stats.detections += 1;
-        self.flows.entry(context.flow_id).or_default().detections += 1;
+        self.count(context.flow_id, finding.family);
         out(Detection {
             ts_ns: context.ts_ns,
             flow_id: context.flow_id,
@@ -821,8 +837,7 @@ impl Inspection {
             return false;
         }
         self.raised += 1;
-        self.stats.detections += 1;
-        self.flows.entry(context.flow_id).or_default().detections += 1;
+        self.count(context.flow_id, &compiled.family);
         let from = end.saturating_sub(EXCERPT_SIDE);
         let to = (end + EXCERPT_SIDE).min(buffer.len());
         out(Detection {

@@ -191,6 +191,12 @@ impl fmt::Display for RunSummary {
             d.stats.alert_overflow,
             d.stats.windows_dropped
         )?;
+        if !d.stats.by_family.is_empty() {
+            let mut families: Vec<(&String, &u64)> = d.stats.by_family.iter().collect();
+            families.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let families: Vec<String> = families.iter().map(|(f, n)| format!("{f} {n}")).collect();
+            writeln!(f, "    by family    {}", families.join(", "))?;
+        }
         writeln!(
             f,
             "  output        {} rows in {} file(s) under {}, {} records dropped",
