@@ -77,6 +77,9 @@ pub struct Detection {
     pub stream_offset: Option<u64>,
     /// Bytes around the match end.
     pub excerpt: Vec<u8>,
+    /// Application protocol of what matched (`http`, `dns`, `tls`), when
+    /// an application rule or detector matched it.
+    pub app_proto: Option<&'static str>,
     /// The rule's `metadata`.
     pub metadata: Arc<str>,
 }
@@ -227,6 +230,7 @@ struct Context {
     payload_len: Option<u32>,
     stream_base: Option<u64>,
     transport_valid: bool,
+    app_proto: Option<&'static str>,
 }
 
 /// One worker's inspection state: the shared rules and the worker's own
@@ -399,6 +403,7 @@ impl Inspection {
             payload_len: Some(packet.payload_len),
             stream_base: None,
             transport_valid: packet.transport_valid,
+            app_proto: None,
         };
         if packet.reassembled {
             self.collect_packet(&[&engine.packet], packet.payload);
@@ -466,6 +471,7 @@ impl Inspection {
             payload_len: None,
             stream_base: Some(base),
             transport_valid: true,
+            app_proto: None,
         };
         self.collect_stream(engine, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
@@ -532,6 +538,11 @@ impl Inspection {
             payload_len: None,
             stream_base: None,
             transport_valid: true,
+            app_proto: Some(match event {
+                AppEvent::Http(..) => "http",
+                AppEvent::DnsQuery { .. } => "dns",
+                AppEvent::TlsHello(_) | AppEvent::TlsCertificate(_) => "tls",
+            }),
         };
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
@@ -665,6 +676,7 @@ impl Inspection {
             to_server: context.to_server,
             stream_offset: None,
             excerpt: finding.excerpt,
+            app_proto: context.app_proto,
             metadata: Arc::from(finding.metadata.as_str()),
         });
     }
@@ -858,6 +870,7 @@ impl Inspection {
             to_server: context.to_server,
             stream_offset: context.stream_base.map(|base| base + end as u64),
             excerpt: buffer[from..to].to_vec(),
+            app_proto: context.app_proto,
             metadata: Arc::clone(&compiled.metadata),
         });
         true

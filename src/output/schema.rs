@@ -335,7 +335,7 @@ pub fn detection_batch(sensor: &str, records: &[&Detection]) -> Result<RecordBat
         strings(records, |d| d.dst.to_string()),
         i32s(records, |d| i32::from(d.src_port)),
         i32s(records, |d| i32::from(d.dst_port)),
-        Arc::new(StringArray::from_iter(records.iter().map(|_| None::<&str>))),
+        Arc::new(StringArray::from_iter(records.iter().map(|r| r.app_proto))),
         i64s(records, |d| u64::from(d.gid)),
         i64s(records, |d| u64::from(d.sid)),
         i64s(records, |d| u64::from(d.rev)),

@@ -460,6 +460,7 @@ mod tests {
             to_server: true,
             stream_offset: None,
             excerpt: Vec::new(),
+            app_proto: None,
             metadata: Arc::from(""),
         }
     }

@@ -151,3 +151,7 @@ def test_application_buffers_on_the_samples(tmp_path: Path):
     assert counts.get(204) == count('dns.flags.response == 0 and dns.qry.name matches "(?i)example\\\\.com$"')
     assert counts.get(205) == count('http.request.method == "GET" and http.host matches "\\\\.test$"')
     assert counts.get(206) == count('http.response.code == 200 and http.file_data contains "<"')
+    protos = dict(duckdb.sql(
+        f"select distinct sid, app_proto from read_parquet('{tmp_path}/out/detections/**/*.parquet')"
+    ).fetchall())
+    assert protos == {201: "tls", 202: "tls", 203: "tls", 204: "dns", 205: "http", 206: "http"}
