@@ -185,7 +185,9 @@ pub enum Coding {
     Gzip,
     /// A name with `deflate` in it.
     Deflate,
-    /// Anything else (`identity`, `br`, `lzma` ...): left as it is.
+    /// `lzma` (the LZMA "alone" format).
+    Lzma,
+    /// Anything else (`identity`, `br` ...): left as it is.
     Other,
 }
 
@@ -205,6 +207,8 @@ pub fn codings(value: &[u8]) -> Vec<Coding> {
                 Coding::Gzip
             } else if has(name, b"deflate") {
                 Coding::Deflate
+            } else if name.eq_ignore_ascii_case(b"lzma") {
+                Coding::Lzma
             } else {
                 Coding::Other
             }
@@ -217,14 +221,54 @@ pub fn codings(value: &[u8]) -> Vec<Coding> {
 pub fn decode(body: Vec<u8>, codings: &[Coding], max_layers: usize, limit: usize) -> Vec<u8> {
     let mut data = body;
     for coding in codings.iter().rev().take(max_layers) {
-        if *coding == Coding::Other {
-            continue;
-        }
-        if let Some(out) = inflate(&data, limit) {
+        let out = match coding {
+            Coding::Other => continue,
+            Coding::Lzma => unlzma(&data, limit),
+            Coding::Gzip | Coding::Deflate => inflate(&data, limit),
+        };
+        if let Some(out) = out {
             data = out;
         }
     }
     data
+}
+
+/// Collects output up to a limit, then refuses more (which stops the
+/// decoder with what it produced).
+struct Bounded {
+    out: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = self.limit - self.out.len();
+        if room == 0 {
+            return Err(std::io::Error::other("body limit reached"));
+        }
+        let n = buf.len().min(room);
+        self.out.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An LZMA layer, bounded in memory (the dictionary) and output; `None`
+/// when nothing could be decoded.
+fn unlzma(data: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let mut out = Bounded {
+        out: Vec::new(),
+        limit,
+    };
+    let options = lzma_rs::decompress::Options {
+        memlimit: Some(16 << 20),
+        ..Default::default()
+    };
+    let _ = lzma_rs::lzma_decompress_with_options(&mut &data[..], &mut out, &options);
+    (!out.out.is_empty()).then_some(out.out)
 }
 
 /// One layer, whatever its label says: gzip when it starts like gzip, else
@@ -381,6 +425,17 @@ mod tests {
             decode(raw.finish().unwrap(), &[Coding::Deflate], 3, 1 << 20),
             text
         );
+    }
+
+    #[test]
+    fn lzma_is_undone_within_the_limit() {
+        let text = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE".repeat(20);
+        let mut packed = Vec::new();
+        lzma_rs::lzma_compress(&mut &text[..], &mut packed).unwrap();
+        assert_eq!(codings(b"lzma"), [Coding::Lzma]);
+        assert_eq!(decode(packed.clone(), &[Coding::Lzma], 2, 1 << 20), text);
+        assert_eq!(decode(packed, &[Coding::Lzma], 2, 100).len(), 100);
+        assert_eq!(decode(b"junk".to_vec(), &[Coding::Lzma], 2, 100), b"junk");
     }
 
     #[test]
