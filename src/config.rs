@@ -157,7 +157,7 @@ pub struct HttpSection {
     pub request_body_limit_kib: u64,
     /// Response body bytes kept per transaction (after decompression), KiB.
     pub response_body_limit_kib: u64,
-    /// Content-Encoding layers (gzip, deflate) undone at most.
+    /// Content-Encoding layers (gzip, deflate, lzma) undone at most.
     pub decompress_layers: u32,
 }
 

@@ -4,10 +4,11 @@
 //! as servers and browsers do (white space around the size, extensions,
 //! bare LF line ends); a body whose first size line is not one is not
 //! chunked after all, and is read as it is. [`decode`] undoes
-//! `Content-Encoding` layers (`gzip`, `deflate`, whatever the header calls
-//! them), bounded in layers and output; each layer recognises gzip, zlib or
-//! raw deflate data by itself, a layer that fails part way keeps what it
-//! produced, and one that produces nothing leaves the body as it was.
+//! `Content-Encoding` layers (`gzip`, `deflate` whatever the header calls
+//! them, and `lzma`), bounded in layers and output; a gzip or deflate layer
+//! recognises gzip, zlib or raw deflate data by itself, a layer that fails
+//! part way keeps what it produced, and one that produces nothing leaves the
+//! body as it was.
 
 use flate2::{Decompress, FlushDecompress, Status};
 
