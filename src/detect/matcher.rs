@@ -13,7 +13,7 @@
 
 use pcre2::bytes::{Regex, RegexBuilder};
 
-use super::rules::{Content, Dsize, IsDataAt, Match, Pcre};
+use super::rules::{ByteOp, ByteTest, Content, Dsize, IsDataAt, Match, Pcre};
 
 /// Most occurrences of one content tried before giving up on a rule (bounds
 /// backtracking on adversarial buffers).
@@ -35,6 +35,7 @@ enum Item {
     },
     Bsize(Dsize),
     IsDataAt(IsDataAt),
+    ByteTest(ByteTest),
 }
 
 /// A pcre that PCRE2 refuses.
@@ -75,6 +76,7 @@ impl PayloadProgram {
                 }),
                 Match::Bsize(size, _) => Ok(Item::Bsize(*size)),
                 Match::IsDataAt(at, _) => Ok(Item::IsDataAt(*at)),
+                Match::ByteTest(test, _) => Ok(Item::ByteTest(*test)),
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { items })
@@ -162,6 +164,12 @@ impl PayloadProgram {
                 }
                 self.step(index + 1, buffer, prev_end, search)
             }
+            Item::ByteTest(test) => {
+                if !byte_test(test, buffer, prev_end) {
+                    return None;
+                }
+                self.step(index + 1, buffer, prev_end, search)
+            }
             Item::Pcre {
                 regex,
                 relative,
@@ -207,6 +215,7 @@ impl PayloadProgram {
             Item::Content(c) => c.is_relative(),
             Item::Pcre { relative, .. } => *relative,
             Item::IsDataAt(at) => at.relative,
+            Item::ByteTest(test) => test.relative,
             Item::Bsize(_) => false,
         })
     }
@@ -216,6 +225,64 @@ impl PayloadProgram {
 struct Search {
     tries: usize,
     min_end: usize,
+}
+
+/// Reads a `byte_test` number from `buffer` and compares it; false when
+/// the bytes are not there or do not read as a number.
+fn byte_test(test: &ByteTest, buffer: &[u8], prev_end: usize) -> bool {
+    let base = if test.relative { prev_end as i64 } else { 0 };
+    let Ok(start) = usize::try_from(base + i64::from(test.offset)) else {
+        return false;
+    };
+    let Some(rest) = buffer.get(start..) else {
+        return false;
+    };
+    let value = match test.base {
+        Some(radix) => {
+            let digits = rest
+                .iter()
+                .take(if test.bytes == 0 {
+                    rest.len()
+                } else {
+                    usize::from(test.bytes)
+                })
+                .take_while(|b| (**b as char).is_digit(radix))
+                .count();
+            if digits == 0 || test.bytes != 0 && digits < usize::from(test.bytes) {
+                return false;
+            }
+            let text = std::str::from_utf8(&rest[..digits]).unwrap_or_default();
+            match u64::from_str_radix(text, radix) {
+                Ok(v) => v,
+                Err(_) => return false,
+            }
+        }
+        None => {
+            let Some(bytes) = rest.get(..usize::from(test.bytes)) else {
+                return false;
+            };
+            let fold = |acc: u64, b: &u8| acc << 8 | u64::from(*b);
+            if test.little {
+                bytes.iter().rev().fold(0, fold)
+            } else {
+                bytes.iter().fold(0, fold)
+            }
+        }
+    };
+    let value = match test.bitmask {
+        Some(mask) if mask != 0 => (value & mask) >> mask.trailing_zeros(),
+        _ => value,
+    };
+    let holds = match test.op {
+        ByteOp::Less => value < test.value,
+        ByteOp::Greater => value > test.value,
+        ByteOp::Equal => value == test.value,
+        ByteOp::AtMost => value <= test.value,
+        ByteOp::AtLeast => value >= test.value,
+        ByteOp::And => value & test.value != 0,
+        ByteOp::Xor => value ^ test.value != 0,
+    };
+    holds != test.negated
 }
 
 /// The byte range `[start, end)` a content may occupy.
@@ -332,6 +399,36 @@ mod tests {
         assert_eq!(
             program(r#"content:"ab"; content:!"cd"; within:2;"#).run(b"xab"),
             Some(3)
+        );
+    }
+
+    #[test]
+    fn byte_test_reads_binary_and_text_numbers() {
+        assert_eq!(
+            program("byte_test:2,>,0x0100,1;").run(b"\x00\x01\x01"),
+            Some(0)
+        );
+        assert_eq!(
+            program("byte_test:2,>,0x0100,1;").run(b"\x00\x01\x00"),
+            None
+        );
+        assert_eq!(
+            program("byte_test:2,=,1,0,little;").run(b"\x01\x00"),
+            Some(0)
+        );
+        let p = program(r#"content:"len="; byte_test:3,<,500,0,relative,string,dec;"#);
+        assert_eq!(p.run(b"x len=499;"), Some(6));
+        assert_eq!(p.run(b"x len=500;"), None);
+        assert_eq!(p.run(b"x len=ab;"), None, "not digits");
+        assert_eq!(program("byte_test:1,!&,0x80,0;").run(b"\x7f"), Some(0));
+        assert_eq!(
+            program("byte_test:1,=,3,0,bitmask 0x30;").run(b"\x30"),
+            Some(0)
+        );
+        assert_eq!(
+            program("byte_test:4,>,1,-2;").run(b"abcd"),
+            None,
+            "before the buffer"
         );
     }
 

@@ -78,6 +78,51 @@ pub enum Match {
     Bsize(Dsize, Inspected),
     /// `isdataat`.
     IsDataAt(IsDataAt, Inspected),
+    /// `byte_test`.
+    ByteTest(ByteTest, Inspected),
+}
+
+/// The comparison of a `byte_test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteOp {
+    /// `<`.
+    Less,
+    /// `>`.
+    Greater,
+    /// `=`.
+    Equal,
+    /// `<=`.
+    AtMost,
+    /// `>=`.
+    AtLeast,
+    /// `&`: some bit in common.
+    And,
+    /// `^`: some bit different.
+    Xor,
+}
+
+/// `byte_test:N,[!]OP,VALUE,OFFSET[,relative][,big|little][,string,hex|dec|oct][,bitmask M]`:
+/// a number read from the buffer compared with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteTest {
+    /// Bytes read (1-8; for text, up to 20, 0 for all digits there).
+    pub bytes: u8,
+    /// The comparison.
+    pub op: ByteOp,
+    /// `!`: the comparison must fail.
+    pub negated: bool,
+    /// What the number is compared with.
+    pub value: u64,
+    /// Where it starts (after the previous match when relative).
+    pub offset: i32,
+    /// From the end of the previous match.
+    pub relative: bool,
+    /// Binary numbers are little-endian.
+    pub little: bool,
+    /// Text numbers in this base (none: binary).
+    pub base: Option<u32>,
+    /// Bits kept (and shifted down) before comparing.
+    pub bitmask: Option<u64>,
 }
 
 /// Which buffer a match reads, and how it is transformed first.
@@ -107,7 +152,9 @@ impl Match {
         match self {
             Match::Content(c) => c.inspected,
             Match::Pcre(p) => p.inspected,
-            Match::Bsize(_, inspected) | Match::IsDataAt(_, inspected) => *inspected,
+            Match::Bsize(_, inspected)
+            | Match::IsDataAt(_, inspected)
+            | Match::ByteTest(_, inspected) => *inspected,
         }
     }
 

@@ -6,8 +6,8 @@ use super::address::Vars;
 use super::buffer::{self, Buffer, HttpBuffer, Transforms};
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
-    Action, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Inspected, IsDataAt, Match, Protocol,
-    Rule, RuleErrorKind, Threshold, ThresholdKind, Track,
+    Action, ByteOp, ByteTest, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Inspected, IsDataAt,
+    Match, Protocol, Rule, RuleErrorKind, Threshold, ThresholdKind, Track,
 };
 
 /// Default priority of a rule without `priority` whose classtype has none.
@@ -107,6 +107,7 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "urilen",
     "bsize",
     "isdataat",
+    "byte_test",
     "target",
 ];
 
@@ -537,6 +538,10 @@ fn apply_option(
             };
             rule.matches.push(Match::IsDataAt(at, sticky));
         }
+        "byte_test" => {
+            let test = parse_byte_test(required(keyword, value)?)?;
+            rule.matches.push(Match::ByteTest(test, sticky));
+        }
         // Which end of an alert is the target: output only.
         "target" => {}
         "urilen" => {
@@ -609,6 +614,73 @@ fn parse_dsize(value: &str) -> Result<Dsize, RuleErrorKind> {
         return Err(bad());
     }
     Ok(Dsize { op, a, b })
+}
+
+fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
+    let bad = || RuleErrorKind::BadValue {
+        keyword: "byte_test".into(),
+        value: value.to_owned(),
+    };
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    let [bytes, op, value_text, offset, flags @ ..] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let bytes: u8 = bytes.parse().map_err(|_| bad())?;
+    let (negated, op) = match op.strip_prefix('!') {
+        Some("=") | None if *op == "!=" => (true, "="),
+        Some(rest) => (true, rest),
+        None => (false, *op),
+    };
+    let op = match op {
+        "<" => ByteOp::Less,
+        ">" => ByteOp::Greater,
+        "=" => ByteOp::Equal,
+        "<=" => ByteOp::AtMost,
+        ">=" => ByteOp::AtLeast,
+        "&" => ByteOp::And,
+        "^" => ByteOp::Xor,
+        _ => return Err(bad()),
+    };
+    let number = |text: &str| -> Option<u64> {
+        match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => text.parse().ok(),
+        }
+    };
+    let mut test = ByteTest {
+        bytes,
+        op,
+        negated,
+        value: number(value_text).ok_or_else(bad)?,
+        offset: offset.parse().map_err(|_| bad())?,
+        relative: false,
+        little: false,
+        base: None,
+        bitmask: None,
+    };
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        match *flag {
+            "relative" => test.relative = true,
+            "big" => test.little = false,
+            "little" => test.little = true,
+            "string" => test.base = Some(10),
+            "dec" => test.base = Some(10),
+            "hex" => test.base = Some(16),
+            "oct" => test.base = Some(8),
+            flag if flag.starts_with("bitmask") => {
+                let mask = flag.trim_start_matches("bitmask").trim();
+                test.bitmask = Some(number(mask).ok_or_else(bad)?);
+            }
+            "dce" => return Err(RuleErrorKind::Unsupported("byte_test dce".into())),
+            _ => return Err(bad()),
+        }
+    }
+    let most = if test.base.is_some() { 20 } else { 8 };
+    if test.bytes > most || test.bytes == 0 && test.base.is_none() {
+        return Err(bad());
+    }
+    Ok(test)
 }
 
 fn parse_flowbits(rule: &mut Rule, value: &str) -> Result<(), RuleErrorKind> {
