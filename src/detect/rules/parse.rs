@@ -658,8 +658,7 @@ fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
         base: None,
         bitmask: None,
     };
-    let mut flags = flags.iter();
-    while let Some(flag) = flags.next() {
+    for flag in flags {
         match *flag {
             "relative" => test.relative = true,
             "big" => test.little = false,
