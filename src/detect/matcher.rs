@@ -13,7 +13,7 @@
 
 use pcre2::bytes::{Regex, RegexBuilder};
 
-use super::rules::{ByteOp, ByteTest, Content, Dsize, IsDataAt, Match, Pcre};
+use super::rules::{ByteJump, ByteOp, ByteRead, ByteTest, Content, Dsize, IsDataAt, Match, Pcre};
 
 /// Most occurrences of one content tried before giving up on a rule (bounds
 /// backtracking on adversarial buffers).
@@ -36,6 +36,7 @@ enum Item {
     Bsize(Dsize),
     IsDataAt(IsDataAt),
     ByteTest(ByteTest),
+    ByteJump(ByteJump),
 }
 
 /// A pcre that PCRE2 refuses.
@@ -77,6 +78,7 @@ impl PayloadProgram {
                 Match::Bsize(size, _) => Ok(Item::Bsize(*size)),
                 Match::IsDataAt(at, _) => Ok(Item::IsDataAt(*at)),
                 Match::ByteTest(test, _) => Ok(Item::ByteTest(*test)),
+                Match::ByteJump(jump, _) => Ok(Item::ByteJump(*jump)),
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { items })
@@ -170,6 +172,10 @@ impl PayloadProgram {
                 }
                 self.step(index + 1, buffer, prev_end, search)
             }
+            Item::ByteJump(jump) => {
+                let to = byte_jump(jump, buffer, prev_end)?;
+                self.step(index + 1, buffer, to, search)
+            }
             Item::Pcre {
                 regex,
                 relative,
@@ -216,6 +222,7 @@ impl PayloadProgram {
             Item::Pcre { relative, .. } => *relative,
             Item::IsDataAt(at) => at.relative,
             Item::ByteTest(test) => test.relative,
+            Item::ByteJump(jump) => jump.read.relative,
             Item::Bsize(_) => false,
         })
     }
@@ -227,51 +234,79 @@ struct Search {
     min_end: usize,
 }
 
-/// Reads a `byte_test` number from `buffer` and compares it; false when
-/// the bytes are not there or do not read as a number.
-fn byte_test(test: &ByteTest, buffer: &[u8], prev_end: usize) -> bool {
-    let base = if test.relative { prev_end as i64 } else { 0 };
-    let Ok(start) = usize::try_from(base + i64::from(test.offset)) else {
-        return false;
-    };
-    let Some(rest) = buffer.get(start..) else {
-        return false;
-    };
-    let value = match test.base {
+/// Reads a number as `read` says: its value (masked) and the position just
+/// past it, or `None` when the bytes are not there or are not a number.
+fn read_number(read: &ByteRead, buffer: &[u8], prev_end: usize) -> Option<(u64, usize)> {
+    let base = if read.relative { prev_end as i64 } else { 0 };
+    let start = usize::try_from(base + i64::from(read.offset)).ok()?;
+    let rest = buffer.get(start..)?;
+    let (value, len) = match read.base {
         Some(radix) => {
+            let most = if read.bytes == 0 {
+                rest.len()
+            } else {
+                usize::from(read.bytes)
+            };
             let digits = rest
                 .iter()
-                .take(if test.bytes == 0 {
-                    rest.len()
-                } else {
-                    usize::from(test.bytes)
-                })
+                .take(most)
                 .take_while(|b| (**b as char).is_digit(radix))
                 .count();
-            if digits == 0 || test.bytes != 0 && digits < usize::from(test.bytes) {
-                return false;
+            if digits == 0 || read.bytes != 0 && digits < usize::from(read.bytes) {
+                return None;
             }
-            let text = std::str::from_utf8(&rest[..digits]).unwrap_or_default();
-            match u64::from_str_radix(text, radix) {
-                Ok(v) => v,
-                Err(_) => return false,
-            }
+            let text = std::str::from_utf8(&rest[..digits]).ok()?;
+            (u64::from_str_radix(text, radix).ok()?, digits)
         }
         None => {
-            let Some(bytes) = rest.get(..usize::from(test.bytes)) else {
-                return false;
-            };
+            let bytes = rest.get(..usize::from(read.bytes))?;
             let fold = |acc: u64, b: &u8| acc << 8 | u64::from(*b);
-            if test.little {
+            let value = if read.little {
                 bytes.iter().rev().fold(0, fold)
             } else {
                 bytes.iter().fold(0, fold)
-            }
+            };
+            (value, bytes.len())
         }
     };
-    let value = match test.bitmask {
+    let value = match read.bitmask {
         Some(mask) if mask != 0 => (value & mask) >> mask.trailing_zeros(),
         _ => value,
+    };
+    Some((value, start + len))
+}
+
+/// The position a `byte_jump` moves to, when inside the buffer.
+fn byte_jump(jump: &ByteJump, buffer: &[u8], prev_end: usize) -> Option<usize> {
+    let (value, after) = read_number(&jump.read, buffer, prev_end)?;
+    let distance = i64::try_from(value.checked_mul(jump.multiplier)?).ok()?;
+    let mut to = if jump.from_beginning {
+        distance
+    } else if jump.from_end {
+        buffer.len() as i64 - distance
+    } else {
+        after as i64 + distance
+    };
+    if jump.align {
+        to = (to + 3) / 4 * 4;
+    }
+    to += jump.post_offset;
+    usize::try_from(to).ok().filter(|&to| to <= buffer.len())
+}
+
+/// Reads a `byte_test` number from `buffer` and compares it; false when
+/// the bytes are not there or do not read as a number.
+fn byte_test(test: &ByteTest, buffer: &[u8], prev_end: usize) -> bool {
+    let read = ByteRead {
+        bytes: test.bytes,
+        offset: test.offset,
+        relative: test.relative,
+        little: test.little,
+        base: test.base,
+        bitmask: test.bitmask,
+    };
+    let Some((value, _)) = read_number(&read, buffer, prev_end) else {
+        return false;
     };
     let holds = match test.op {
         ByteOp::Less => value < test.value,
@@ -430,6 +465,19 @@ mod tests {
             None,
             "before the buffer"
         );
+    }
+
+    #[test]
+    fn byte_jump_moves_the_position() {
+        // A 2-byte length, then that many bytes, then "END".
+        let p = program(r#"content:"LEN"; byte_jump:2,0,relative; content:"END"; within:3;"#);
+        assert_eq!(p.run(b"LEN\x00\x03abcEND"), Some(11));
+        assert_eq!(p.run(b"LEN\x00\x02abcEND"), None);
+        let p = program(
+            r#"content:"n="; byte_jump:2,0,relative,string,dec,post_offset 1; content:"!"; within:1;"#,
+        );
+        assert_eq!(p.run(b"n=03xyzQ!"), Some(9));
+        assert_eq!(program("byte_jump:1,0;").run(b"\xff"), None, "past the end");
     }
 
     #[test]

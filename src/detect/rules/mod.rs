@@ -80,6 +80,43 @@ pub enum Match {
     IsDataAt(IsDataAt, Inspected),
     /// `byte_test`.
     ByteTest(ByteTest, Inspected),
+    /// `byte_jump`.
+    ByteJump(ByteJump, Inspected),
+}
+
+/// How a number is stored in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRead {
+    /// Bytes read (1-8; for text, up to 20, 0 for all digits there).
+    pub bytes: u8,
+    /// Where it starts (after the previous match when relative).
+    pub offset: i32,
+    /// From the end of the previous match.
+    pub relative: bool,
+    /// Binary numbers are little-endian.
+    pub little: bool,
+    /// Text numbers in this base (none: binary).
+    pub base: Option<u32>,
+    /// Bits kept (and shifted down).
+    pub bitmask: Option<u64>,
+}
+
+/// `byte_jump:N,OFFSET[,relative][,multiplier M][,post_offset P][,align][,from_beginning|from_end]...`:
+/// moves the match position by a number read from the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteJump {
+    /// The number.
+    pub read: ByteRead,
+    /// It is multiplied by this.
+    pub multiplier: u64,
+    /// Added after the jump.
+    pub post_offset: i64,
+    /// The position is rounded up to a multiple of 4.
+    pub align: bool,
+    /// Jump from the buffer's start (else from the number's end).
+    pub from_beginning: bool,
+    /// Jump back from the buffer's end.
+    pub from_end: bool,
 }
 
 /// The comparison of a `byte_test`.
@@ -154,7 +191,8 @@ impl Match {
             Match::Pcre(p) => p.inspected,
             Match::Bsize(_, inspected)
             | Match::IsDataAt(_, inspected)
-            | Match::ByteTest(_, inspected) => *inspected,
+            | Match::ByteTest(_, inspected)
+            | Match::ByteJump(_, inspected) => *inspected,
         }
     }
 

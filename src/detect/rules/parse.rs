@@ -6,8 +6,8 @@ use super::address::Vars;
 use super::buffer::{self, Buffer, HttpBuffer, Transforms};
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
-    Action, ByteOp, ByteTest, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp, Inspected, IsDataAt,
-    Match, Protocol, Rule, RuleErrorKind, Threshold, ThresholdKind, Track,
+    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp,
+    Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind, Threshold, ThresholdKind, Track,
 };
 
 /// Default priority of a rule without `priority` whose classtype has none.
@@ -108,6 +108,7 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "bsize",
     "isdataat",
     "byte_test",
+    "byte_jump",
     "target",
 ];
 
@@ -538,6 +539,10 @@ fn apply_option(
             };
             rule.matches.push(Match::IsDataAt(at, sticky));
         }
+        "byte_jump" => {
+            let jump = parse_byte_jump(required(keyword, value)?)?;
+            rule.matches.push(Match::ByteJump(jump, sticky));
+        }
         "byte_test" => {
             let test = parse_byte_test(required(keyword, value)?)?;
             rule.matches.push(Match::ByteTest(test, sticky));
@@ -614,6 +619,65 @@ fn parse_dsize(value: &str) -> Result<Dsize, RuleErrorKind> {
         return Err(bad());
     }
     Ok(Dsize { op, a, b })
+}
+
+fn parse_byte_jump(value: &str) -> Result<ByteJump, RuleErrorKind> {
+    let bad = || RuleErrorKind::BadValue {
+        keyword: "byte_jump".into(),
+        value: value.to_owned(),
+    };
+    let parts: Vec<&str> = value.split(',').map(str::trim).collect();
+    let [bytes, offset, flags @ ..] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let mut jump = ByteJump {
+        read: ByteRead {
+            bytes: bytes.parse().map_err(|_| bad())?,
+            offset: offset.parse().map_err(|_| bad())?,
+            relative: false,
+            little: false,
+            base: None,
+            bitmask: None,
+        },
+        multiplier: 1,
+        post_offset: 0,
+        align: false,
+        from_beginning: false,
+        from_end: false,
+    };
+    for flag in flags {
+        let (name, arg) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        let arg = arg.trim();
+        match name {
+            "relative" => jump.read.relative = true,
+            "big" => jump.read.little = false,
+            "little" => jump.read.little = true,
+            "string" | "dec" => jump.read.base = Some(10),
+            "hex" => jump.read.base = Some(16),
+            "oct" => jump.read.base = Some(8),
+            "align" => jump.align = true,
+            "from_beginning" => jump.from_beginning = true,
+            "from_end" => jump.from_end = true,
+            "multiplier" => jump.multiplier = arg.parse().map_err(|_| bad())?,
+            "post_offset" => jump.post_offset = arg.parse().map_err(|_| bad())?,
+            "bitmask" => jump.read.bitmask = Some(parse_number(arg).ok_or_else(bad)?),
+            "dce" => return Err(RuleErrorKind::Unsupported("byte_jump dce".into())),
+            _ => return Err(bad()),
+        }
+    }
+    let most = if jump.read.base.is_some() { 20 } else { 8 };
+    if jump.read.bytes > most || jump.read.bytes == 0 && jump.read.base.is_none() {
+        return Err(bad());
+    }
+    Ok(jump)
+}
+
+/// A decimal or `0x` hexadecimal number.
+fn parse_number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
 }
 
 fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
