@@ -26,6 +26,8 @@ const RULES: &[&str] = &[
     r#"alert dns any any -> any any (dns.query; dotprefix; content:".com"; endswith; sid:6;)"#,
     r#"alert tls any any -> any any (tls.sni; content:"a"; ja3.hash; bsize:32; sid:7;)"#,
     r#"alert http any any -> any any (http.request_body; url_decode; pcre:"/x=\d+/"; isdataat:1,relative; sid:8;)"#,
+    r#"alert tcp any any -> any any (content:"|00|"; byte_jump:2,0,relative,align,post_offset -1; byte_test:1,>,0x10,0,relative; sid:9;)"#,
+    r#"alert udp any any -> any any (byte_jump:4,1,little,from_end,multiplier 3; byte_test:3,!=,7,0,relative,string,dec; sid:10;)"#,
 ];
 
 /// The compiled [`RULES`], built once per process.

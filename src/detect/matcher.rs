@@ -283,14 +283,14 @@ fn byte_jump(jump: &ByteJump, buffer: &[u8], prev_end: usize) -> Option<usize> {
     let mut to = if jump.from_beginning {
         distance
     } else if jump.from_end {
-        buffer.len() as i64 - distance
+        (buffer.len() as i64).checked_sub(distance)?
     } else {
-        after as i64 + distance
+        (after as i64).checked_add(distance)?
     };
     if jump.align {
-        to = (to + 3) / 4 * 4;
+        to = to.checked_add(3)? / 4 * 4;
     }
-    to += jump.post_offset;
+    to = to.checked_add(jump.post_offset)?;
     usize::try_from(to).ok().filter(|&to| to <= buffer.len())
 }
 
@@ -478,6 +478,8 @@ mod tests {
         );
         assert_eq!(p.run(b"n=03xyzQ!"), Some(9));
         assert_eq!(program("byte_jump:1,0;").run(b"\xff"), None, "past the end");
+        let huge = "byte_jump:8,0,multiplier 1,post_offset 9223372036854775807;";
+        assert_eq!(program(huge).run(b"\x7f\xff\xff\xff\xff\xff\xff\xff"), None);
     }
 
     #[test]
