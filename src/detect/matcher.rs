@@ -221,7 +221,7 @@ impl PayloadProgram {
             Item::Content(c) => c.is_relative(),
             Item::Pcre { relative, .. } => *relative,
             Item::IsDataAt(at) => at.relative,
-            Item::ByteTest(test) => test.relative,
+            Item::ByteTest(test) => test.read.relative,
             Item::ByteJump(jump) => jump.read.relative,
             Item::Bsize(_) => false,
         })
@@ -297,15 +297,7 @@ fn byte_jump(jump: &ByteJump, buffer: &[u8], prev_end: usize) -> Option<usize> {
 /// Reads a `byte_test` number from `buffer` and compares it; false when
 /// the bytes are not there or do not read as a number.
 fn byte_test(test: &ByteTest, buffer: &[u8], prev_end: usize) -> bool {
-    let read = ByteRead {
-        bytes: test.bytes,
-        offset: test.offset,
-        relative: test.relative,
-        little: test.little,
-        base: test.base,
-        bitmask: test.bitmask,
-    };
-    let Some((value, _)) = read_number(&read, buffer, prev_end) else {
+    let Some((value, _)) = read_number(&test.read, buffer, prev_end) else {
         return false;
     };
     let holds = match test.op {

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxBuildHasher;
 
-use super::{entropy, BuiltinConfig, Finding};
+use super::{entropy, fingerprint, BuiltinConfig, Finding};
 
 /// Domains tracked at most before the table is cleared.
 const MAX_DOMAINS: usize = 1 << 14;
@@ -66,13 +66,6 @@ fn split(name: &str) -> Option<(&str, &str)> {
     Some((&name[..cut - 1], &name[cut..]))
 }
 
-fn hash(text: &str) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = FxBuildHasher.build_hasher();
-    h.write(text.as_bytes());
-    h.finish()
-}
-
 impl DnsTunnel {
     /// One question of a request.
     pub fn query(
@@ -101,7 +94,9 @@ impl DnsTunnel {
         if qtype == TXT || qtype == NULL {
             stats.txt_null += 1;
         }
-        if stats.subdomains.len() < MAX_SUBDOMAINS && stats.subdomains.insert(hash(sub)) {
+        if stats.subdomains.len() < MAX_SUBDOMAINS
+            && stats.subdomains.insert(fingerprint(sub.as_bytes()))
+        {
             let letters: String = sub.chars().filter(|c| *c != '.').collect();
             stats.length_sum += letters.len() as u64;
             stats.entropy_sum += entropy(letters.as_bytes());

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher;
 
-use super::{entropy, excerpt, BuiltinConfig, Finding};
+use super::{entropy, excerpt, fingerprint, BuiltinConfig, Finding};
 use crate::decode::ip_proto;
 use crate::detect::inspect::PacketView;
 
@@ -45,13 +45,6 @@ struct EchoFlow {
 #[derive(Debug, Default)]
 pub struct IcmpTunnel {
     flows: HashMap<u64, EchoFlow, FxBuildHasher>,
-}
-
-fn hash(bytes: &[u8]) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = FxBuildHasher.build_hasher();
-    h.write(bytes);
-    h.finish()
 }
 
 /// True when `bytes` start with an IPv4 header whose checksum holds.
@@ -103,7 +96,7 @@ impl IcmpTunnel {
             return;
         }
         let payload = packet.payload;
-        let digest = hash(payload);
+        let digest = fingerprint(payload);
         let mut reason = None;
         if carries_ipv4(payload) {
             reason = Some("carries an IPv4 packet".to_owned());

@@ -100,6 +100,14 @@ fn excerpt(bytes: &[u8]) -> Vec<u8> {
     bytes[..bytes.len().min(EXCERPT)].to_vec()
 }
 
+/// A 64-bit hash of `bytes`, to remember what was seen without keeping it.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    h.write(bytes);
+    h.finish()
+}
+
 /// Shannon entropy of `bytes`, bits per byte.
 fn entropy(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {

@@ -142,24 +142,14 @@ pub enum ByteOp {
 /// a number read from the buffer compared with a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteTest {
-    /// Bytes read (1-8; for text, up to 20, 0 for all digits there).
-    pub bytes: u8,
+    /// The number.
+    pub read: ByteRead,
     /// The comparison.
     pub op: ByteOp,
     /// `!`: the comparison must fail.
     pub negated: bool,
     /// What the number is compared with.
     pub value: u64,
-    /// Where it starts (after the previous match when relative).
-    pub offset: i32,
-    /// From the end of the previous match.
-    pub relative: bool,
-    /// Binary numbers are little-endian.
-    pub little: bool,
-    /// Text numbers in this base (none: binary).
-    pub base: Option<u32>,
-    /// Bits kept (and shifted down) before comparing.
-    pub bitmask: Option<u64>,
 }
 
 /// Which buffer a match reads, and how it is transformed first.

@@ -646,30 +646,57 @@ fn parse_byte_jump(value: &str) -> Result<ByteJump, RuleErrorKind> {
         from_end: false,
     };
     for flag in flags {
+        if byte_read_flag(&mut jump.read, flag, "byte_jump")? {
+            continue;
+        }
         let (name, arg) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
         let arg = arg.trim();
         match name {
-            "relative" => jump.read.relative = true,
-            "big" => jump.read.little = false,
-            "little" => jump.read.little = true,
-            "string" | "dec" => jump.read.base = Some(10),
-            "hex" => jump.read.base = Some(16),
-            "oct" => jump.read.base = Some(8),
             "align" => jump.align = true,
             "from_beginning" => jump.from_beginning = true,
             "from_end" => jump.from_end = true,
             "multiplier" => jump.multiplier = arg.parse().map_err(|_| bad())?,
             "post_offset" => jump.post_offset = arg.parse().map_err(|_| bad())?,
-            "bitmask" => jump.read.bitmask = Some(parse_number(arg).ok_or_else(bad)?),
-            "dce" => return Err(RuleErrorKind::Unsupported("byte_jump dce".into())),
             _ => return Err(bad()),
         }
     }
-    let most = if jump.read.base.is_some() { 20 } else { 8 };
-    if jump.read.bytes > most || jump.read.bytes == 0 && jump.read.base.is_none() {
+    if !byte_read_fits(&jump.read) {
         return Err(bad());
     }
     Ok(jump)
+}
+
+/// Applies one of the flags `byte_test` and `byte_jump` share (`relative`,
+/// `big`, `little`, `string`, `dec`, `hex`, `oct`, `bitmask M`, `dce`);
+/// false when `flag` is not one of them.
+fn byte_read_flag(read: &mut ByteRead, flag: &str, keyword: &str) -> Result<bool, RuleErrorKind> {
+    match flag {
+        "relative" => read.relative = true,
+        "big" => read.little = false,
+        "little" => read.little = true,
+        "string" | "dec" => read.base = Some(10),
+        "hex" => read.base = Some(16),
+        "oct" => read.base = Some(8),
+        "dce" => return Err(RuleErrorKind::Unsupported(format!("{keyword} dce"))),
+        _ => match flag.strip_prefix("bitmask") {
+            Some(mask) => {
+                let mask = parse_number(mask.trim()).ok_or_else(|| RuleErrorKind::BadValue {
+                    keyword: keyword.into(),
+                    value: flag.to_owned(),
+                })?;
+                read.bitmask = Some(mask);
+            }
+            None => return Ok(false),
+        },
+    }
+    Ok(true)
+}
+
+/// True when the number's size suits its form: 1 to 8 bytes binary, up to
+/// 20 digits of text (0: all there are).
+fn byte_read_fits(read: &ByteRead) -> bool {
+    let most = if read.base.is_some() { 20 } else { 8 };
+    read.bytes <= most && (read.bytes > 0 || read.base.is_some())
 }
 
 /// A decimal or `0x` hexadecimal number.
@@ -705,42 +732,25 @@ fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
         "^" => ByteOp::Xor,
         _ => return Err(bad()),
     };
-    let number = |text: &str| -> Option<u64> {
-        match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-            Some(hex) => u64::from_str_radix(hex, 16).ok(),
-            None => text.parse().ok(),
-        }
-    };
     let mut test = ByteTest {
-        bytes,
+        read: ByteRead {
+            bytes,
+            offset: offset.parse().map_err(|_| bad())?,
+            relative: false,
+            little: false,
+            base: None,
+            bitmask: None,
+        },
         op,
         negated,
-        value: number(value_text).ok_or_else(bad)?,
-        offset: offset.parse().map_err(|_| bad())?,
-        relative: false,
-        little: false,
-        base: None,
-        bitmask: None,
+        value: parse_number(value_text).ok_or_else(bad)?,
     };
     for flag in flags {
-        match *flag {
-            "relative" => test.relative = true,
-            "big" => test.little = false,
-            "little" => test.little = true,
-            "string" => test.base = Some(10),
-            "dec" => test.base = Some(10),
-            "hex" => test.base = Some(16),
-            "oct" => test.base = Some(8),
-            flag if flag.starts_with("bitmask") => {
-                let mask = flag.trim_start_matches("bitmask").trim();
-                test.bitmask = Some(number(mask).ok_or_else(bad)?);
-            }
-            "dce" => return Err(RuleErrorKind::Unsupported("byte_test dce".into())),
-            _ => return Err(bad()),
+        if !byte_read_flag(&mut test.read, flag, "byte_test")? {
+            return Err(bad());
         }
     }
-    let most = if test.base.is_some() { 20 } else { 8 };
-    if test.bytes > most || test.bytes == 0 && test.base.is_none() {
+    if !byte_read_fits(&test.read) {
         return Err(bad());
     }
     Ok(test)
