@@ -47,7 +47,15 @@ FIELDS = {
     "dest_ip": "dst_ip",
     "src_port": "src_port",
     "dest_port": "dst_port",
+    "vlan[0]": "vlan[0]",
+    "vlan[1]": "vlan[1]",
+    "tunnel.src_ip": "tunnel.src_ip",
+    "tunnel.dest_ip": "tunnel.dst_ip",
+    "tunnel.proto": "tunnel.type",
 }
+# EVE names a tunnel by its outer protocol; the detections table by its
+# encapsulation.
+TUNNEL_PROTOS = {"IPv6": "ipip", "IP-in-IP": "ipip", "GRE": "gre", "UDP": "vxlan"}
 # Fields that say nothing a passive, alert-only comparison can check, or only
 # how EVE prints an alert (payload dumps, packet info), not whether it fires.
 IGNORED = {"event_type", "alert.action", "pcap_cnt", "proto", "alert.category",
@@ -56,6 +64,20 @@ IGNORED = {"event_type", "alert.action", "pcap_cnt", "proto", "alert.category",
            "packet_info.linktype_name", "ip_v", "ether.src_mac", "ether.dest_mac"}
 APP_LAYER = re.compile(r"^(protocol (http\S*|dns|tls|smtp|ftp|ssh|smb|dcerpc|\S+)|http[._]\S*|"
                        r"dns[._]\S*|tls[._]\S*|file[._]?data|ja3\S*|urilen|uricontent|pcre flag [UIPHDMCKSYVZ])$")
+
+
+def column(row: dict, name: str):
+    """A detection's value of a FIELDS column: `a.b` is a struct field,
+    `a[i]` a list item; null when the struct or item is absent."""
+    index = re.fullmatch(r"(\w+)\[(\d+)\]", name)
+    if index:
+        items = row[index.group(1)] or []
+        i = int(index.group(2))
+        return items[i] if i < len(items) else None
+    if "." in name:
+        struct, field = name.split(".", 1)
+        return (row[struct] or {}).get(field)
+    return row[name]
 
 
 def same(ours, theirs) -> bool:
@@ -222,7 +244,8 @@ def run_test(test: Path, mirador: str, work: Path):
     for check in alert_checks:
         want = check["__count"]
         got = sum(1 for r in rows if all(
-            same(r[FIELDS[k]], v) for k, v in check.items() if k in FIELDS))
+            same(column(r, FIELDS[k]), TUNNEL_PROTOS.get(v, v) if k == "tunnel.proto" else v)
+            for k, v in check.items() if k in FIELDS))
         ok = got >= 1 if want is None else got == int(want)
         if not ok:
             shown = {k: v for k, v in check.items() if k in FIELDS}

@@ -196,6 +196,7 @@ pub fn reassemble_model(data: &[u8]) -> u64 {
         dir: 0,
         src: ([10, 0, 0, 1], 1000).into(),
         dst: ([10, 0, 0, 2], 80).into(),
+        carrier: Default::default(),
     };
     let mut stream = Stream::default();
     stream.anchor_syn(isn);

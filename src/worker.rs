@@ -11,7 +11,8 @@ use crate::applayer::{AppEvent, AppLayer, HttpLimits};
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
-    self, checksum, decode_transport, DecodeError, DecodeStats, Decoded, DecodedPacket, Transport,
+    self, checksum, decode_transport, Carrier, DecodeError, DecodeStats, Decoded, DecodedPacket,
+    Transport,
 };
 use crate::detect::{DetectStats, Detection, Detector, PacketView, Sender};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
@@ -152,6 +153,10 @@ impl<S: RecordSink> RecordSink for Stages<'_, S> {
                 dir: 0,
                 src: SocketAddr::new(record.src, record.src_port),
                 dst: SocketAddr::new(record.dst, record.dst_port),
+                carrier: Carrier {
+                    vlans: record.vlans,
+                    tunnel: record.tunnel,
+                },
             };
             let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
             let mut detector = self.detector.as_deref_mut();
@@ -366,6 +371,7 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 proto: packet.proto,
                 src: SocketAddr::new(packet.src, src_port),
                 dst: SocketAddr::new(packet.dst, dst_port),
+                carrier: packet.meta.carrier(),
             };
             let (detector, sink) = (&mut self.detector, &mut *self.sink);
             let ts_ns = packet.meta.ts_ns;
@@ -412,6 +418,7 @@ impl<S: RecordSink> AfterDecode<'_, S> {
             dst: packet.dst,
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
+            carrier: packet.meta.carrier(),
             transport_valid: tracked.is_some(),
             payload: packet.payload,
             payload_len: packet.payload_len,

@@ -90,6 +90,16 @@ impl Vlans {
     }
 }
 
+/// What carried a packet to the sensor: its VLAN tags and outermost tunnel.
+/// Flow and detection records both carry it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Carrier {
+    /// VLAN tags of the (outer) frame.
+    pub vlans: Vlans,
+    /// The outermost tunnel.
+    pub tunnel: Option<Tunnel>,
+}
+
 /// What is known of a packet before its IP layer: shared by fragments and
 /// the packets reassembled from them.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +112,16 @@ pub struct PacketMeta {
     pub vlans: Vlans,
     /// The outermost tunnel the packet was carried in.
     pub tunnel: Option<Tunnel>,
+}
+
+impl PacketMeta {
+    /// The packet's VLAN tags and tunnel.
+    pub fn carrier(&self) -> Carrier {
+        Carrier {
+            vlans: self.vlans,
+            tunnel: self.tunnel,
+        }
+    }
 }
 
 /// The transport header of a decoded packet.

@@ -19,7 +19,7 @@
 use std::net::SocketAddr;
 
 use crate::applayer::{AppEvent, HttpStage, Transaction};
-use crate::decode::ip_proto;
+use crate::decode::{ip_proto, Carrier};
 use crate::reassembly::StreamId;
 
 use super::matcher::{PayloadProgram, PcreError};
@@ -49,6 +49,8 @@ pub struct Sender {
     pub src: SocketAddr,
     /// The receiving end.
     pub dst: SocketAddr,
+    /// The flow's VLAN tags and tunnel.
+    pub carrier: Carrier,
 }
 
 impl Sender {
@@ -60,6 +62,7 @@ impl Sender {
             proto: ip_proto::TCP,
             src: stream.src,
             dst: stream.dst,
+            carrier: stream.carrier,
         }
     }
 }

@@ -23,8 +23,8 @@ use super::builtin::{Builtin, BuiltinConfig, Finding, GID};
 use super::engine::{CompiledRule, Engine, Group};
 use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
 use crate::applayer::{AppEvent, HttpStage};
-use crate::decode::ip_proto;
 use crate::decode::TcpHeader;
+use crate::decode::{ip_proto, Carrier};
 use crate::reassembly::StreamId;
 
 /// (transaction, rule) pairs remembered per flow for body windows.
@@ -57,6 +57,8 @@ pub struct Detection {
     pub src_port: u16,
     /// Receiver's port.
     pub dst_port: u16,
+    /// VLAN tags and tunnel of the flow.
+    pub carrier: Carrier,
     /// Generator id.
     pub gid: u32,
     /// Signature id.
@@ -176,6 +178,8 @@ pub struct PacketView<'a> {
     pub src_port: u16,
     /// Receiver's port.
     pub dst_port: u16,
+    /// VLAN tags and tunnel.
+    pub carrier: Carrier,
     /// False when the TCP/UDP/ICMP header is broken: only `ip` rules apply.
     pub transport_valid: bool,
     /// Transport payload as captured.
@@ -225,6 +229,7 @@ struct Context {
     dst: IpAddr,
     src_port: u16,
     dst_port: u16,
+    carrier: Carrier,
     to_server: bool,
     established: bool,
     payload_len: Option<u32>,
@@ -398,6 +403,7 @@ impl Inspection {
             dst: packet.dst,
             src_port: packet.src_port,
             dst_port: packet.dst_port,
+            carrier: packet.carrier,
             to_server: packet.to_server,
             established: packet.established,
             payload_len: Some(packet.payload_len),
@@ -466,6 +472,7 @@ impl Inspection {
             dst: stream.dst.ip(),
             src_port: stream.src.port(),
             dst_port: stream.dst.port(),
+            carrier: stream.carrier,
             to_server: stream.dir == 0,
             established: true,
             payload_len: None,
@@ -533,6 +540,7 @@ impl Inspection {
             dst: sender.dst.ip(),
             src_port: sender.src.port(),
             dst_port: sender.dst.port(),
+            carrier: sender.carrier,
             to_server: event.to_server(),
             established: true,
             payload_len: None,
@@ -666,6 +674,7 @@ impl Inspection {
             dst: context.dst,
             src_port: context.src_port,
             dst_port: context.dst_port,
+            carrier: context.carrier,
             gid: GID,
             sid: finding.sid,
             rev: 1,
@@ -860,6 +869,7 @@ impl Inspection {
             dst: context.dst,
             src_port: context.src_port,
             dst_port: context.dst_port,
+            carrier: context.carrier,
             gid: rule.gid,
             sid: rule.sid,
             rev: rule.rev,
@@ -975,6 +985,7 @@ mod tests {
             dir: 0,
             src: "10.0.0.1:1000".parse().unwrap(),
             dst: "10.0.0.2:80".parse().unwrap(),
+            carrier: Default::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use rustc_hash::FxBuildHasher;
 use super::key::{FlowKey, Side};
 use super::record::{ConnState, EndReason, FlowRecord, History};
 use super::tcp::{TcpTracker, ORIGINATOR, RESPONDER};
-use crate::decode::{ip_proto, tcp_flags, DecodedPacket, TcpHeader, Transport, Tunnel};
+use crate::decode::{ip_proto, tcp_flags, Carrier, DecodedPacket, TcpHeader, Transport, Tunnel};
 use crate::detect::Detection;
 use crate::reassembly::{
     ReassemblyBudget, ReassemblyConfig, Segment, Stream, StreamId, StreamSink,
@@ -181,6 +181,10 @@ fn stream_id(flow: &Flow, dir: usize) -> StreamId {
         dir,
         src: (src, src_port).into(),
         dst: (dst, dst_port).into(),
+        carrier: Carrier {
+            vlans: flow.key.vlans,
+            tunnel: flow.tunnel,
+        },
     }
 }
 

@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 
 use crate::applayer::{HttpSummary, TlsSummary};
-use crate::decode::ip_proto;
+use crate::decode::{ip_proto, Tunnel, Vlans};
 use crate::detect::Detection;
 use crate::flow::community_id::community_id_v1;
 use crate::flow::FlowRecord;
@@ -32,6 +32,11 @@ fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+/// VLAN tags, outermost first (null when untagged).
+fn vlan_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Int32, true)))
+}
+
 fn tunnel_fields() -> Fields {
     Fields::from(vec![
         Field::new("type", DataType::Utf8, false),
@@ -43,7 +48,6 @@ fn tunnel_fields() -> Fields {
 
 /// The schema of the `flows` table.
 pub fn flow_schema() -> SchemaRef {
-    let vlan_item = Field::new("item", DataType::Int32, true);
     Arc::new(Schema::new(vec![
         Field::new("flow_id", DataType::Int64, false),
         Field::new("community_id", DataType::Utf8, false),
@@ -55,7 +59,7 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("dst_ip", DataType::Utf8, false),
         Field::new("src_port", DataType::Int32, false),
         Field::new("dst_port", DataType::Int32, false),
-        Field::new("vlan", DataType::List(Arc::new(vlan_item)), true),
+        Field::new("vlan", vlan_type(), true),
         Field::new("tunnel", DataType::Struct(tunnel_fields()), true),
         Field::new("app_proto", DataType::Utf8, true),
         Field::new("pkts_toserver", DataType::Int64, false),
@@ -176,35 +180,37 @@ fn tcp_counter(records: &[&FlowRecord], value: impl Fn(&StreamCounters) -> u64) 
     })))
 }
 
-fn vlans(records: &[&FlowRecord]) -> ArrayRef {
+fn vlans(tags: impl Iterator<Item = Vlans>) -> ArrayRef {
     let mut builder = ListBuilder::new(Int32Builder::new());
-    for r in records {
-        let ids = r.vlans.as_slice();
+    for vlans in tags {
+        let ids = vlans.as_slice();
         if ids.is_empty() {
             builder.append_null();
         } else {
-            builder
-                .values()
-                .append_slice(&ids.iter().map(|&v| i32::from(v)).collect::<Vec<_>>());
+            for &id in ids {
+                builder.values().append_value(i32::from(id));
+            }
             builder.append(true);
         }
     }
     Arc::new(builder.finish())
 }
 
-fn tunnels(records: &[&FlowRecord]) -> ArrayRef {
-    let tunnel = |i: usize| records[i].tunnel;
-    let n = records.len();
+fn tunnels(tunnels: &[Option<Tunnel>]) -> ArrayRef {
     let kind =
-        StringArray::from_iter_values((0..n).map(|i| tunnel(i).map_or("", |t| t.kind.as_str())));
+        StringArray::from_iter_values(tunnels.iter().map(|t| t.map_or("", |t| t.kind.as_str())));
     let src = StringArray::from_iter_values(
-        (0..n).map(|i| tunnel(i).map_or(String::new(), |t| t.src.to_string())),
+        tunnels
+            .iter()
+            .map(|t| t.map_or(String::new(), |t| t.src.to_string())),
     );
     let dst = StringArray::from_iter_values(
-        (0..n).map(|i| tunnel(i).map_or(String::new(), |t| t.dst.to_string())),
+        tunnels
+            .iter()
+            .map(|t| t.map_or(String::new(), |t| t.dst.to_string())),
     );
-    let id = Int64Array::from_iter((0..n).map(|i| tunnel(i).and_then(|t| t.id).map(i64::from)));
-    let nulls = NullBuffer::from_iter((0..n).map(|i| tunnel(i).is_some()));
+    let id = Int64Array::from_iter(tunnels.iter().map(|t| t.and_then(|t| t.id).map(i64::from)));
+    let nulls = NullBuffer::from_iter(tunnels.iter().map(Option::is_some));
     Arc::new(StructArray::new(
         tunnel_fields(),
         vec![Arc::new(kind), Arc::new(src), Arc::new(dst), Arc::new(id)],
@@ -229,8 +235,8 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         strings(records, |r| r.dst.to_string()),
         i32s(records, |r| i32::from(r.src_port)),
         i32s(records, |r| i32::from(r.dst_port)),
-        vlans(records),
-        tunnels(records),
+        vlans(records.iter().map(|r| r.vlans)),
+        tunnels(&records.iter().map(|r| r.tunnel).collect::<Vec<_>>()),
         Arc::new(StringArray::from_iter(records.iter().map(|r| r.app_proto))),
         i64s(records, |r| r.pkts[0]),
         i64s(records, |r| r.pkts[1]),
@@ -304,6 +310,8 @@ pub fn detection_schema() -> SchemaRef {
         Field::new("dst_ip", DataType::Utf8, false),
         Field::new("src_port", DataType::Int32, false),
         Field::new("dst_port", DataType::Int32, false),
+        Field::new("vlan", vlan_type(), true),
+        Field::new("tunnel", DataType::Struct(tunnel_fields()), true),
         Field::new("app_proto", DataType::Utf8, true),
         Field::new("gid", DataType::Int64, false),
         Field::new("sid", DataType::Int64, false),
@@ -335,6 +343,8 @@ pub fn detection_batch(sensor: &str, records: &[&Detection]) -> Result<RecordBat
         strings(records, |d| d.dst.to_string()),
         i32s(records, |d| i32::from(d.src_port)),
         i32s(records, |d| i32::from(d.dst_port)),
+        vlans(records.iter().map(|d| d.carrier.vlans)),
+        tunnels(&records.iter().map(|d| d.carrier.tunnel).collect::<Vec<_>>()),
         Arc::new(StringArray::from_iter(records.iter().map(|r| r.app_proto))),
         i64s(records, |d| u64::from(d.gid)),
         i64s(records, |d| u64::from(d.sid)),

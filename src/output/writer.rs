@@ -448,6 +448,7 @@ mod tests {
             proto: 6,
             src: "10.0.0.1".parse().unwrap(),
             dst: "10.0.0.2".parse().unwrap(),
+            carrier: Default::default(),
             src_port: 1000,
             dst_port: 80,
             gid: 1,

@@ -21,6 +21,8 @@
 
 use std::net::SocketAddr;
 
+use crate::decode::Carrier;
+
 /// How overlapping bytes of held segments are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -106,6 +108,8 @@ pub struct StreamId {
     pub src: SocketAddr,
     /// Receiver.
     pub dst: SocketAddr,
+    /// The flow's VLAN tags and tunnel.
+    pub carrier: Carrier,
 }
 
 impl StreamId {

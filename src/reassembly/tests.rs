@@ -30,6 +30,7 @@ fn id() -> StreamId {
         dir: 0,
         src: "10.0.0.1:1000".parse().unwrap(),
         dst: "10.0.0.2:80".parse().unwrap(),
+        carrier: Default::default(),
     }
 }
 

@@ -155,3 +155,42 @@ def test_application_buffers_on_the_samples(tmp_path: Path):
         f"select distinct sid, app_proto from read_parquet('{tmp_path}/out/detections/**/*.parquet')"
     ).fetchall())
     assert protos == {201: "tls", 202: "tls", 203: "tls", 204: "dns", 205: "http", 206: "http"}
+
+
+def test_detections_name_the_tunnel_and_vlan_their_flow_came_in(tmp_path: Path):
+    """Every detection in a tunnel carries the outer addresses tshark shows
+    for the packets between its inner endpoints, the others none; and each
+    carries the VLAN tags (802.1ad service tag first) tshark shows."""
+    rules = tmp_path / "tunnel.rules"
+    rules.write_text('alert tcp any any -> any any (msg:"request"; content:"GET /"; sid:1;)\n')
+    pcaps = [PCAPS / "tunnels.pcapng", PCAPS / "basic.pcap"]
+    replay(tmp_path / "out", *pcaps, extra=["--rules", str(rules)])
+    rows = duckdb.sql(
+        f"select src_ip, dst_ip, tunnel.type, tunnel.src_ip, tunnel.dst_ip, vlan "
+        f"from read_parquet('{tmp_path}/out/detections/**/*.parquet')"
+    ).fetchall()
+    fields = [line for pcap in pcaps for line in subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", "tcp", "-T", "fields", "-E", "separator=|",
+         "-e", "ip.src", "-e", "ip.dst", "-e", "ipv6.src", "-e", "ipv6.dst", "-e", "ieee8021ad.id", "-e", "vlan.id"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()]
+    outer = {}
+    for line in fields:
+        src, dst, src6, dst6, service_tag, vlan = line.split("|")
+        srcs, dsts = (src.split(",") + src6.split(",")), (dst.split(",") + dst6.split(","))
+        srcs, dsts = [a for a in srcs if a], [a for a in dsts if a]
+        tunnel = (srcs[0], dsts[0]) if len(srcs) > 1 else None
+        outer[(srcs[-1], dsts[-1])] = (tunnel, [int(v) for v in f"{service_tag},{vlan}".split(",") if v] or None)
+    assert len(rows) == 5
+    tunnelled, tagged = 0, 0
+    for src, dst, kind, tsrc, tdst, vlan in rows:
+        tunnel, vlans = outer[(src, dst)]
+        if tunnel is None:
+            assert kind is None
+        else:
+            tunnelled += 1
+            assert kind in ("vxlan", "gre", "erspan2", "erspan3", "ipip")
+            assert (tsrc, tdst) == tunnel
+        assert vlan == vlans
+        tagged += vlan is not None
+    assert tunnelled == 2 and tagged >= 1

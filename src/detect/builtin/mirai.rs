@@ -405,6 +405,7 @@ mod tests {
                 dir: 0,
                 src: "10.0.0.13:40000".parse().unwrap(),
                 dst: format!("10.0.1.{flow_id}:23").parse().unwrap(),
+                carrier: Default::default(),
             };
             let ts = flow_id * 1_000_000_000;
             mirai.stream(&config, ts, &stream, 0, b"admin\r\n", &mut |f| {
@@ -425,6 +426,7 @@ mod tests {
             dir: 0,
             src: "10.0.0.14:40000".parse().unwrap(),
             dst: "10.0.1.9:23".parse().unwrap(),
+            carrier: Default::default(),
         };
         mirai.stream(&config, 0, &stream, 0, b"alice\r\nsecret\r\n", &mut |f| {
             other.push(f)

@@ -166,6 +166,7 @@ mod tests {
             dir: 0,
             src: "10.0.0.1:4000".parse().unwrap(),
             dst: "10.0.0.2:3333".parse().unwrap(),
+            carrier: Default::default(),
         };
         let mut found = Vec::new();
         stratum.stream(
