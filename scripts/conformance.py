@@ -9,11 +9,13 @@ on other event types (http, flow, fileinfo, stats) are not mirador's output
 and are not compared. Prints N passed, N failed, N skipped per group
 (stream/packet, HTTP, http-evader) and the reason for each skip and failure.
 
-mirador hands stream data to detection as soon as it is in order, without
-waiting for the peer's ACK: that is Suricata's inline (IPS) stream mode, so
-tests run with --simulate-ips are run as they are (alert counts are what is
-compared; mirador never drops, and checks on drop verdicts are skipped).
-`-k all` maps to --checksum-validation on.
+Tests run with --simulate-ips (or stream.inline) run with mirador's default
+inline stream mode, where stream data is inspected as soon as it is in order
+(alert counts are what is compared; mirador never drops, and checks on drop
+verdicts are skipped); the others run with reassembly.inline=false,
+Suricata's IDS mode, where stream data waits for the receiver's ACK. A
+test's host-os-policy maps to reassembly.host_os_policy; `-k all` maps to
+--checksum-validation on.
 
     scripts/conformance.py [SURICATA_VERIFY_DIR] [--mirador BIN] [-v]
 
@@ -148,6 +150,7 @@ def mapped_args(test: Path, spec: dict):
     """mirador flags for the test's Suricata arguments, or a skip reason."""
     args = " ".join(str(a) for a in spec.get("args", []) or [])
     flags = []
+    inline = "--simulate-ips" in args or "stream.inline=true" in args
     if re.search(r"\s-k\s+all", f" {args}"):
         flags.append("--checksum-validation=on")
     if "protocols.http2" in args:
@@ -165,8 +168,18 @@ def mapped_args(test: Path, spec: dict):
         limit = re.search(r"^packet-alert-max:\s*(\d+)", text, re.M)
         if limit:
             flags.append(f"--set=rules.alerts_per_packet={limit.group(1)}")
-        if re.search(r"^host-os-policy:", text, re.M):
-            return None, "host-os-policy overlap policies (mirador has first and last)"
+        policies = re.search(r"^host-os-policy:\n((?:[ \t]+.*\n?|\s*#.*\n?)*)", text, re.M)
+        if policies:
+            for name, hosts in re.findall(r"^\s+([\w-]+):\s*\[(.*?)\]", policies.group(1), re.M):
+                hosts = [h.strip().strip("\"'") for h in hosts.split(",") if h.strip()]
+                if hosts:
+                    quoted = ", ".join(f'"{h}"' for h in hosts)
+                    flags.append(f"--set=reassembly.host_os_policy.{name}=[{quoted}]")
+        if re.search(r"^\s*inline:\s*(yes|true)", text, re.M):
+            inline = True
+    if not inline:
+        # Suricata's IDS mode: stream bytes are inspected once acknowledged.
+        flags.append("--set=reassembly.inline=false")
     return sorted(set(flags)), None
 
 

@@ -15,7 +15,7 @@ use crate::detect::builtin::BuiltinConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::{OutputConfig, WhenFull};
-use crate::reassembly::{OverlapPolicy, ReassemblyConfig};
+use crate::reassembly::{HostPolicies, OverlapPolicy, ReassemblyConfig};
 use crate::worker::WorkerConfig;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -194,8 +194,17 @@ pub struct ReassemblySection {
     pub stream_memcap_kib: u64,
     /// Out-of-order bytes a worker may hold over all its flows, MiB.
     pub worker_memcap_mib: u64,
-    /// Overlapping bytes: `first` (the bytes seen first win) or `last`.
+    /// Overlapping bytes sent to hosts no `host_os_policy` names: `first`
+    /// (the bytes seen first win), `last`, or an operating system's policy
+    /// (`bsd`, `linux`, `windows` ..., as in Suricata's `host-os-policy`).
     pub overlap_policy: OverlapPolicy,
+    /// Overlap policy by receiving host: policy name to a list of addresses
+    /// or CIDR prefixes, e.g. `linux = ["10.0.0.0/8"]`.
+    pub host_os_policy: HostPolicies,
+    /// Inspect in-order bytes as they arrive (Suricata's inline mode); off,
+    /// only once the receiver acknowledged them (its IDS mode), when the
+    /// receiver's overlap policy has decided between bytes sent twice.
+    pub inline: bool,
     /// Reassemble flows whose handshake was not seen (`--midstream`).
     pub midstream: bool,
 }
@@ -222,6 +231,8 @@ impl Default for ReassemblySection {
             stream_memcap_kib: (r.stream_memcap >> 10) as u64,
             worker_memcap_mib: (r.worker_memcap >> 20) as u64,
             overlap_policy: r.policy,
+            host_os_policy: r.host_policies,
+            inline: r.inline,
             midstream: r.midstream,
         }
     }
@@ -492,7 +503,11 @@ impl Config {
                 .ok_or_else(|| fail(format!("{} is not a section", parts[..i].join("."))))?;
             if i + 1 == parts.len() {
                 if !table.contains_key(*part)
-                    && !matches!(parts[..i], ["rules", "address_groups" | "port_groups"])
+                    && !matches!(
+                        parts[..i],
+                        ["rules", "address_groups" | "port_groups"]
+                            | ["reassembly", "host_os_policy"]
+                    )
                 {
                     return Err(fail(format!("unknown key {key}")));
                 }
@@ -542,6 +557,8 @@ impl Config {
                     )
                     .unwrap_or(usize::MAX),
                     policy: self.reassembly.overlap_policy,
+                    host_policies: self.reassembly.host_os_policy.clone(),
+                    inline: self.reassembly.inline,
                     midstream: self.reassembly.midstream,
                 },
             },
@@ -601,6 +618,28 @@ mod tests {
         assert_eq!(config.sensor, "edge-1");
         assert_eq!(config.flow.max_flows, 10);
         assert_eq!(config.flow.timeouts, TimeoutSection::default());
+    }
+
+    #[test]
+    fn host_os_policies_name_prefixes_per_policy() {
+        let config = Config::parse(
+            "[reassembly]\ninline = false\n[reassembly.host_os_policy]\nwindows = [\"0.0.0.0/0\"]\nold-linux = [\"2.2.2.2\"]\n",
+        )
+        .unwrap();
+        let mut set = Config::default();
+        set.set("reassembly.host_os_policy.windows=[\"0.0.0.0/0\"]")
+            .unwrap();
+        set.set("reassembly.host_os_policy.old-linux=[\"2.2.2.2\"]")
+            .unwrap();
+        set.set("reassembly.inline=false").unwrap();
+        assert_eq!(set, config);
+        let reassembly = config.worker().flow.reassembly;
+        assert!(!reassembly.inline);
+        let policy = |a: &str| reassembly.policy_for(a.parse().unwrap());
+        assert_eq!(policy("2.2.2.2"), OverlapPolicy::OldLinux);
+        assert_eq!(policy("1.1.1.1"), OverlapPolicy::Windows);
+        assert!(Config::parse("[reassembly.host_os_policy]\nlinux = [\"10.0.0.0/40\"]\n").is_err());
+        assert!(Config::parse("[reassembly.host_os_policy]\nbeos = [\"10.0.0.0/8\"]\n").is_err());
     }
 
     #[test]

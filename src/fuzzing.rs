@@ -183,12 +183,14 @@ pub fn reassemble_model(data: &[u8]) -> u64 {
         depth: if first & 1 == 0 { 0 } else { 20_000 },
         stream_memcap: 4_096,
         worker_memcap: 16_384,
-        policy: if first & 2 == 0 {
-            OverlapPolicy::First
-        } else {
-            OverlapPolicy::Last
-        },
-        midstream: false,
+        policy: [
+            OverlapPolicy::First,
+            OverlapPolicy::Last,
+            OverlapPolicy::Linux,
+            OverlapPolicy::Solaris,
+        ][usize::from(first >> 3 & 3)],
+        inline: first & 4 == 0,
+        ..ReassemblyConfig::default()
     };
     let isn = u32::MAX - u32::from(first) * 97;
     let id = StreamId {
@@ -200,6 +202,7 @@ pub fn reassemble_model(data: &[u8]) -> u64 {
     };
     let mut stream = Stream::default();
     stream.anchor_syn(isn);
+    stream.set_policy(config.policy);
     let mut budget = ReassemblyBudget::default();
     let mut check = ModelCheck::default();
     let payload: Vec<u8> = (0..70_000u64).map(model_byte).collect();

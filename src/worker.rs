@@ -48,7 +48,7 @@ impl WorkerStats {
 }
 
 /// Limits of one worker's state.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Flow table caps and timeouts.
     pub flow: FlowConfig,

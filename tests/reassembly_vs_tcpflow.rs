@@ -139,11 +139,13 @@ fn streams_equal_tcpflow_output() {
 }
 
 /// tcpflow writes every segment at its offset, so the last bytes win an
-/// overlap, and it has no depth: compare with the same settings.
+/// overlap, even over bytes already in order (here: before the receiver
+/// acknowledged them), and it has no depth: compare with the same settings.
 fn like_tcpflow() -> Config {
     let mut config = Config::default();
     config.reassembly.depth_bytes = 0;
     config.reassembly.overlap_policy = mirador::reassembly::OverlapPolicy::Last;
+    config.reassembly.inline = false;
     config
 }
 

@@ -68,7 +68,7 @@ impl Default for Timeouts {
 }
 
 /// Limits and timeouts of a flow table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowConfig {
     /// Flows held at most; the least recently seen is evicted beyond it.
     pub max_flows: usize,
@@ -479,8 +479,8 @@ impl FlowTable {
                     packet.payload_len > 0,
                     &mut flow.history,
                 );
-                let config = self.config.reassembly;
-                reassemble(flow, dir, &h, packet, &config, &mut self.budget, sink);
+                let config = &self.config.reassembly;
+                reassemble(flow, dir, &h, packet, config, &mut self.budget, sink);
             }
             None if packet.payload_len > 0 => {
                 flow.history
@@ -572,6 +572,18 @@ impl FlowTable {
             _ => {}
         }
         self.next_serial += 1;
+        let mut streams: [Stream; 2] = Default::default();
+        if key.proto == ip_proto::TCP {
+            let reassembly = &self.config.reassembly;
+            for (dir, stream) in streams.iter_mut().enumerate() {
+                let receiver = if dir == ORIGINATOR {
+                    initiator.other()
+                } else {
+                    initiator
+                };
+                stream.set_policy(reassembly.policy_for(key.endpoint(receiver).0));
+            }
+        }
         let flow = Flow {
             key,
             id: mix64(self.id_seed.wrapping_add(self.next_serial)) >> 1,
@@ -587,7 +599,7 @@ impl FlowTable {
             tcp: TcpTracker::default(),
             icmp,
             tunnel: packet.meta.tunnel,
-            streams: Default::default(),
+            streams,
             class: TimeoutClass::OtherNew,
             prev: NIL,
             next: NIL,
@@ -622,11 +634,11 @@ impl FlowTable {
     }
 
     fn end(&mut self, slot: u32, reason: EndReason, sink: &mut impl RecordSink) {
-        let config = self.config.reassembly;
+        let config = &self.config.reassembly;
         let flow = &mut self.slots[slot as usize];
         for dir in [ORIGINATOR, RESPONDER] {
             let id = stream_id(flow, dir);
-            flow.streams[dir].flush(&id, &config, &mut self.budget, sink);
+            flow.streams[dir].flush(&id, config, &mut self.budget, sink);
             flow.streams[dir].release(&mut self.budget);
         }
         let record = self.record(slot, reason);

@@ -19,23 +19,170 @@
 //! behind [`StreamSink`]; this module owns ordering, overlap and gap
 //! semantics and memory caps, nothing else.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::decode::Carrier;
 
-/// How overlapping bytes of held segments are resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// How overlapping bytes of held segments are resolved: which of two
+/// segments sent for the same stream bytes the receiver keeps. Besides
+/// `first` and `last`, the target-based policies Suricata documents (after
+/// Novak and Sturges), named as in its `host-os-policy`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum OverlapPolicy {
-    /// Bytes already held win (Suricata's BSD/first policy).
+    /// Bytes already held win.
     #[default]
     First,
-    /// The latest bytes win (Suricata's `last` policy).
+    /// The latest bytes win.
     Last,
+    /// BSD: a new segment starting before a held one wins.
+    Bsd,
+    /// BSD-right: held bytes win.
+    BsdRight,
+    /// Linux before 2.6: like BSD, and a new segment at the same start
+    /// covering the held one wins.
+    OldLinux,
+    /// Linux: like BSD, and a new segment at the same start reaching past the
+    /// held one wins.
+    Linux,
+    /// Solaris before 10: held bytes win.
+    OldSolaris,
+    /// Solaris: a new segment ending at or past a held one wins.
+    Solaris,
+    /// HP-UX 10: as BSD.
+    Hpux10,
+    /// HP-UX 11: as Solaris.
+    Hpux11,
+    /// IRIX: as BSD.
+    Irix,
+    /// macOS: as BSD.
+    Macos,
+    /// Windows: as BSD.
+    Windows,
+    /// Windows Vista: held bytes win.
+    Vista,
+    /// Windows Server 2003: as BSD.
+    Windows2k3,
+}
+
+impl OverlapPolicy {
+    /// True when a new segment `[start, end)` replaces the bytes of a held
+    /// one `[held_start, held_end)` where the two overlap (the decision of
+    /// Suricata's IDS-mode reassembly, per held segment).
+    pub fn new_wins(self, start: u64, end: u64, held_start: u64, held_end: u64) -> bool {
+        use OverlapPolicy::*;
+        let bsd_like = matches!(
+            self,
+            Bsd | Hpux10 | Irix | Windows | Windows2k3 | OldLinux | Linux | Macos
+        );
+        let solaris_like = matches!(self, Solaris | Hpux11);
+        match self {
+            Last => true,
+            First | BsdRight | OldSolaris | Vista => false,
+            _ if start == held_start => {
+                (end > held_end && self == Linux)
+                    || (end >= held_end && (self == OldLinux || solaris_like))
+            }
+            _ if start < held_start => bsd_like || (end >= held_end && solaris_like),
+            _ => end > held_end && solaris_like,
+        }
+    }
+}
+
+/// The overlap policy of each receiving host: the longest matching prefix
+/// decides; hosts outside every prefix get the default. Configured as
+/// Suricata's `host-os-policy` is: policy name to a list of prefixes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "PolicyLists", into = "PolicyLists")]
+pub struct HostPolicies {
+    /// (network, prefix length, policy), longest prefixes first.
+    prefixes: Vec<(IpAddr, u8, OverlapPolicy)>,
+}
+
+/// A host-policy prefix that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("host policy address {0:?} is not an address or CIDR prefix")]
+pub struct BadPrefix(pub String);
+
+/// Host policies as configured: policy to prefixes.
+type PolicyLists = std::collections::BTreeMap<OverlapPolicy, Vec<String>>;
+
+impl TryFrom<PolicyLists> for HostPolicies {
+    type Error = BadPrefix;
+
+    fn try_from(lists: PolicyLists) -> Result<Self, BadPrefix> {
+        let mut policies = HostPolicies::default();
+        for (policy, prefixes) in lists {
+            for prefix in prefixes {
+                policies.add(&prefix, policy)?;
+            }
+        }
+        Ok(policies)
+    }
+}
+
+impl From<HostPolicies> for PolicyLists {
+    fn from(policies: HostPolicies) -> Self {
+        let mut lists = PolicyLists::new();
+        for (net, len, policy) in policies.prefixes {
+            lists
+                .entry(policy)
+                .or_default()
+                .push(format!("{net}/{len}"));
+        }
+        lists
+    }
+}
+
+impl HostPolicies {
+    /// Adds `prefix` (`10.0.0.0/8`, `2001:db8::/32` or one address).
+    pub fn add(&mut self, prefix: &str, policy: OverlapPolicy) -> Result<(), BadPrefix> {
+        let bad = || BadPrefix(prefix.to_owned());
+        let (addr, len) = prefix.split_once('/').unwrap_or((prefix, ""));
+        let addr: IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = if len.is_empty() {
+            max
+        } else {
+            len.trim().parse().map_err(|_| bad())?
+        };
+        if len > max {
+            return Err(bad());
+        }
+        self.prefixes.push((addr, len, policy));
+        self.prefixes.sort_by_key(|p| std::cmp::Reverse(p.1));
+        Ok(())
+    }
+
+    /// The policy of `host`, if a prefix covers it.
+    pub fn policy_of(&self, host: IpAddr) -> Option<OverlapPolicy> {
+        let bits = |a: IpAddr| match a {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+            IpAddr::V6(v6) => (u128::from(v6), 128),
+        };
+        let (host_bits, width): (u128, u32) = bits(host);
+        self.prefixes.iter().find_map(|&(net, len, policy)| {
+            let (net_bits, net_width) = bits(net);
+            let shift = width - u32::from(len);
+            let same = net_width == width && (len == 0 || host_bits >> shift == net_bits >> shift);
+            same.then_some(policy)
+        })
+    }
 }
 
 /// Limits and behaviour of reassembly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReassemblyConfig {
     /// Bytes per direction delivered at most; 0: unlimited.
     pub depth: u64,
@@ -44,10 +191,27 @@ pub struct ReassemblyConfig {
     pub stream_memcap: usize,
     /// Bytes a worker may hold out of order over all its streams.
     pub worker_memcap: usize,
-    /// Overlap resolution among held bytes.
+    /// Overlap resolution among held bytes, for receivers no host policy
+    /// names.
     pub policy: OverlapPolicy,
+    /// Overlap resolution by receiving host.
+    pub host_policies: HostPolicies,
+    /// In-order bytes are delivered as they arrive (Suricata's inline
+    /// mode); otherwise only once the receiver acknowledged them (its IDS
+    /// mode), so that bytes sent twice are resolved by the receiver's policy
+    /// first.
+    pub inline: bool,
     /// Reassemble flows whose SYN was not seen, from their first data.
     pub midstream: bool,
+}
+
+impl ReassemblyConfig {
+    /// The overlap policy of bytes sent to `receiver`.
+    pub fn policy_for(&self, receiver: IpAddr) -> OverlapPolicy {
+        self.host_policies
+            .policy_of(receiver)
+            .unwrap_or(self.policy)
+    }
 }
 
 impl Default for ReassemblyConfig {
@@ -57,6 +221,8 @@ impl Default for ReassemblyConfig {
             stream_memcap: 256 << 10,
             worker_memcap: 64 << 20,
             policy: OverlapPolicy::First,
+            host_policies: HostPolicies::default(),
+            inline: true,
             midstream: false,
         }
     }
@@ -191,6 +357,8 @@ pub struct Stream {
     held: Vec<Held>,
     held_bytes: usize,
     counters: StreamCounters,
+    /// The receiver's overlap policy.
+    policy: OverlapPolicy,
 }
 
 impl Stream {
@@ -202,6 +370,11 @@ impl Stream {
     /// Bytes held out of order.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
+    }
+
+    /// Resolves this direction's overlaps as its receiver does.
+    pub fn set_policy(&mut self, policy: OverlapPolicy) {
+        self.policy = policy;
     }
 
     /// True once the first sequence number is known.
@@ -263,35 +436,54 @@ impl Stream {
             self.counters.retransmits += 1;
             return;
         }
+        let mut offset = offset;
         if offset < self.next {
             self.counters.overlaps += 1;
             data = &data[(self.next - offset) as usize..];
+            offset = self.next;
+        }
+        if config.inline && offset == self.next {
             self.deliver(id, data, config, sink);
             self.drain(id, config, budget, sink);
             return;
         }
-        if offset == self.next {
-            self.deliver(id, data, config, sink);
-            self.drain(id, config, budget, sink);
-            return;
+        if offset > self.contiguous_end() {
+            self.counters.out_of_order += 1;
         }
-        self.counters.out_of_order += 1;
         if self.depth_done(config) {
             return;
         }
         if budget.used + data.len() > config.worker_memcap {
             // No room: give up what this stream holds, and this segment with it.
             self.counters.memcap_flushes += 1;
-            self.hold(offset, data, config.policy, budget);
+            self.hold(offset, data, budget);
             self.flush(id, config, budget, sink);
             return;
         }
-        self.hold(offset, data, config.policy, budget);
+        self.hold(offset, data, budget);
         if self.held_bytes > config.stream_memcap {
             self.counters.memcap_flushes += 1;
-            self.skip_to_held(id, config, sink);
+            // Unacknowledged bytes in order go first; a gap only if that
+            // is not enough.
             self.drain(id, config, budget, sink);
+            if self.held_bytes > config.stream_memcap {
+                self.skip_to_held(id, config, sink);
+                self.drain(id, config, budget, sink);
+            }
         }
+    }
+
+    /// Offset just past the bytes in order: delivered, then held without a
+    /// hole.
+    fn contiguous_end(&self) -> u64 {
+        let mut end = self.next;
+        for held in &self.held {
+            if held.offset > end {
+                break;
+            }
+            end = end.max(held.end());
+        }
+        end
     }
 
     /// The other direction acknowledged `ack`: bytes before it that this
@@ -319,9 +511,36 @@ impl Stream {
         if acked <= self.next {
             return;
         }
-        let until = self.held.first().map_or(acked, |h| h.offset.min(acked));
-        self.gap(id, until - self.next, config, sink);
-        self.drain(id, config, budget, sink);
+        if config.inline {
+            let until = self.held.first().map_or(acked, |h| h.offset.min(acked));
+            self.gap(id, until - self.next, config, sink);
+            self.drain(id, config, budget, sink);
+            return;
+        }
+        // Acknowledged bytes are final: deliver them, and what was never
+        // seen of them becomes a gap.
+        while self.next < acked {
+            let Some(held) = self.held.first().filter(|h| h.offset < acked) else {
+                self.gap(id, acked - self.next, config, sink);
+                break;
+            };
+            if held.offset > self.next {
+                let len = held.offset - self.next;
+                self.gap(id, len, config, sink);
+                continue;
+            }
+            let upto = held.end().min(acked);
+            if upto > self.next {
+                let from = (self.next - held.offset) as usize;
+                let bytes = held.bytes[from..(upto - held.offset) as usize].to_vec();
+                self.deliver(id, &bytes, config, sink);
+            }
+            if self.held[0].end() <= self.next {
+                let held = self.held.remove(0);
+                self.held_bytes -= held.bytes.len();
+                budget.used -= held.bytes.len();
+            }
+        }
     }
 
     /// The flow is ending: everything held is delivered, gaps and all.
@@ -417,24 +636,27 @@ impl Stream {
         }
     }
 
-    /// Keeps an early segment, resolving overlaps with what is held.
-    fn hold(
-        &mut self,
-        offset: u64,
-        data: &[u8],
-        policy: OverlapPolicy,
-        budget: &mut ReassemblyBudget,
-    ) {
+    /// Keeps a segment not delivered yet, resolving its overlaps with what
+    /// is held by the stream's policy.
+    fn hold(&mut self, offset: u64, data: &[u8], budget: &mut ReassemblyBudget) {
         let end = offset + data.len() as u64;
         let mut overlapped = false;
         let mut conflicting = false;
-        for held in &self.held {
+        for held in &mut self.held {
             let (lo, hi) = (held.offset.max(offset), held.end().min(end));
-            if lo < hi {
-                overlapped = true;
-                let theirs = &held.bytes[(lo - held.offset) as usize..(hi - held.offset) as usize];
-                let ours = &data[(lo - offset) as usize..(hi - offset) as usize];
-                conflicting |= theirs != ours;
+            if lo >= hi {
+                continue;
+            }
+            overlapped = true;
+            let (theirs, ours) = (
+                (lo - held.offset) as usize..(hi - held.offset) as usize,
+                (lo - offset) as usize..(hi - offset) as usize,
+            );
+            if held.bytes[theirs.clone()] != data[ours.clone()] {
+                conflicting = true;
+                if self.policy.new_wins(offset, end, held.offset, held.end()) {
+                    held.bytes[theirs].copy_from_slice(&data[ours]);
+                }
             }
         }
         if overlapped {
@@ -443,59 +665,26 @@ impl Stream {
                 self.counters.conflicting_overlaps += 1;
             }
         }
+        // Then the parts of [offset, end) no held segment covers.
+        let mut pieces = Vec::new();
+        let mut cursor = offset;
+        for held in &self.held {
+            if held.end() <= cursor || held.offset >= end {
+                continue;
+            }
+            if held.offset > cursor {
+                pieces.push((cursor, held.offset));
+            }
+            cursor = cursor.max(held.end());
+        }
+        if cursor < end {
+            pieces.push((cursor, end));
+        }
         let before = self.held_bytes;
-        match policy {
-            OverlapPolicy::First => {
-                // Insert only the parts of [offset, end) no held segment covers.
-                let mut pieces = Vec::new();
-                let mut cursor = offset;
-                for held in &self.held {
-                    if held.end() <= cursor || held.offset >= end {
-                        continue;
-                    }
-                    if held.offset > cursor {
-                        pieces.push((cursor, held.offset));
-                    }
-                    cursor = cursor.max(held.end());
-                }
-                if cursor < end {
-                    pieces.push((cursor, end));
-                }
-                for (lo, hi) in pieces {
-                    let bytes = data[(lo - offset) as usize..(hi - offset) as usize].to_vec();
-                    self.held_bytes += bytes.len();
-                    self.held.push(Held { offset: lo, bytes });
-                }
-            }
-            OverlapPolicy::Last => {
-                let mut kept = Vec::with_capacity(self.held.len() + 2);
-                for held in self.held.drain(..) {
-                    if held.end() <= offset || held.offset >= end {
-                        kept.push(held);
-                        continue;
-                    }
-                    self.held_bytes -= held.bytes.len();
-                    if held.offset < offset {
-                        let bytes = held.bytes[..(offset - held.offset) as usize].to_vec();
-                        self.held_bytes += bytes.len();
-                        kept.push(Held {
-                            offset: held.offset,
-                            bytes,
-                        });
-                    }
-                    if held.end() > end {
-                        let bytes = held.bytes[(end - held.offset) as usize..].to_vec();
-                        self.held_bytes += bytes.len();
-                        kept.push(Held { offset: end, bytes });
-                    }
-                }
-                self.held = kept;
-                self.held_bytes += data.len();
-                self.held.push(Held {
-                    offset,
-                    bytes: data.to_vec(),
-                });
-            }
+        for (lo, hi) in pieces {
+            let bytes = data[(lo - offset) as usize..(hi - offset) as usize].to_vec();
+            self.held_bytes += bytes.len();
+            self.held.push(Held { offset: lo, bytes });
         }
         self.held.sort_by_key(|h| h.offset);
         budget.used = budget.used + self.held_bytes - before;

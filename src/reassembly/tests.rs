@@ -45,6 +45,7 @@ impl Harness {
     fn new(isn: u32, config: ReassemblyConfig) -> Self {
         let mut stream = Stream::default();
         stream.anchor_syn(isn);
+        stream.set_policy(config.policy);
         Self {
             stream,
             config,
@@ -257,4 +258,88 @@ fn shuffled_duplicated_segments_reassemble_to_the_original() {
         assert_eq!(h.stream.counters().conflicting_overlaps, 0);
         assert_eq!(h.budget.used, 0);
     }
+}
+
+fn acked(policy: OverlapPolicy) -> Harness {
+    Harness::new(
+        0,
+        ReassemblyConfig {
+            policy,
+            inline: false,
+            ..ReassemblyConfig::default()
+        },
+    )
+}
+
+#[test]
+fn unacknowledged_bytes_wait_for_the_receiver_outside_inline_mode() {
+    let mut h = acked(OverlapPolicy::First);
+    h.send(1, b"GOOD");
+    assert!(h.out.bytes.is_empty());
+    h.ack(3);
+    assert_eq!(h.out.bytes, b"GO");
+    h.ack(5);
+    assert_eq!(h.out.bytes, b"GOOD");
+    assert_eq!(h.stream.counters().out_of_order, 0);
+}
+
+#[test]
+fn a_segment_sent_twice_is_decided_by_the_receivers_policy() {
+    // Suricata's eve-overlap-payload tests: "GOOD" then "EVIL" at the same
+    // sequence number, acknowledged after both.
+    for (policy, kept) in [
+        (OverlapPolicy::First, b"GOOD"),
+        (OverlapPolicy::Bsd, b"GOOD"),
+        (OverlapPolicy::Windows, b"GOOD"),
+        (OverlapPolicy::Linux, b"GOOD"),
+        (OverlapPolicy::OldLinux, b"EVIL"),
+        (OverlapPolicy::Solaris, b"EVIL"),
+        (OverlapPolicy::Last, b"EVIL"),
+    ] {
+        let mut h = acked(policy);
+        h.send(1, b"GOOD");
+        h.send(1, b"EVIL");
+        h.ack(5);
+        assert_eq!(h.out.bytes, kept, "{policy:?}");
+        assert_eq!(h.stream.counters().conflicting_overlaps, 1);
+    }
+}
+
+#[test]
+fn target_policies_decide_by_where_the_segments_start_and_end() {
+    // Held "AAAA" at 2..6; the new segment is "bbbbbb" at 0..6 (starts
+    // before, ends with it), then "cccccc" at 4..10 (starts after, ends past).
+    let cases = [
+        (OverlapPolicy::Bsd, b"bbbbbbcccc"),
+        (OverlapPolicy::Linux, b"bbbbbbcccc"),
+        (OverlapPolicy::Solaris, b"bbbbcccccc"),
+        (OverlapPolicy::First, b"bbAAAAcccc"),
+        (OverlapPolicy::Vista, b"bbAAAAcccc"),
+        (OverlapPolicy::Last, b"bbbbcccccc"),
+    ];
+    for (policy, kept) in cases {
+        let mut h = acked(policy);
+        h.send(3, b"AAAA");
+        h.send(1, b"bbbbbb");
+        h.send(5, b"cccccc");
+        h.ack(11);
+        assert_eq!(h.out.bytes, kept, "{policy:?}");
+    }
+}
+
+#[test]
+fn the_longest_host_prefix_names_the_policy() {
+    let mut hosts = HostPolicies::default();
+    hosts.add("0.0.0.0/0", OverlapPolicy::Windows).unwrap();
+    hosts.add("10.0.0.0/8", OverlapPolicy::Linux).unwrap();
+    hosts.add("10.1.2.3", OverlapPolicy::OldLinux).unwrap();
+    hosts.add("2001:db8::/32", OverlapPolicy::Bsd).unwrap();
+    let of = |a: &str| hosts.policy_of(a.parse().unwrap());
+    assert_eq!(of("192.0.2.1"), Some(OverlapPolicy::Windows));
+    assert_eq!(of("10.9.9.9"), Some(OverlapPolicy::Linux));
+    assert_eq!(of("10.1.2.3"), Some(OverlapPolicy::OldLinux));
+    assert_eq!(of("2001:db8::1"), Some(OverlapPolicy::Bsd));
+    assert_eq!(of("2001:db9::1"), None);
+    assert!(hosts.add("10.0.0.0/33", OverlapPolicy::Bsd).is_err());
+    assert!(hosts.add("host", OverlapPolicy::Bsd).is_err());
 }

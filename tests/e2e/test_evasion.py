@@ -9,18 +9,23 @@ import duckdb
 
 from conftest import PCAPS, replay, summary_value
 
-# sid: (marker, client port, must alert under first-wins, under last-wins)
+# sid: (marker, client port, must alert under first-wins, under last-wins,
+# and when bytes wait for the server's acknowledgement and the server is an
+# old Linux)
 CASES = {
-    1: ("EVIL-SPLIT-TWO", 50001, True, True),
-    2: ("EVIL-ONE-BYTE", 50002, True, True),
-    3: ("EVIL-OUT-OF-ORDER", 50003, True, True),
-    4: ("EVIL-FIRST", 50004, True, False),
-    5: ("EVIL-LAST!", 50004, False, True),
-    6: ("EVIL-AFTER-GAP", 50005, True, True),
-    7: ("GAP|EVIL-AFTER", 50005, False, False),
-    8: ("EVIL-WRAP", 50006, True, True),
-    9: ("EVIL-SHALLOW", 50007, True, True),
-    10: ("EVIL-DEEP", 50007, False, False),
+    1: ("EVIL-SPLIT-TWO", 50001, True, True, True),
+    2: ("EVIL-ONE-BYTE", 50002, True, True, True),
+    3: ("EVIL-OUT-OF-ORDER", 50003, True, True, True),
+    4: ("EVIL-FIRST", 50004, True, False, False),
+    5: ("EVIL-LAST!", 50004, False, True, True),
+    6: ("EVIL-AFTER-GAP", 50005, True, True, True),
+    7: ("GAP|EVIL-AFTER", 50005, False, False, False),
+    8: ("EVIL-WRAP", 50006, True, True, True),
+    9: ("EVIL-SHALLOW", 50007, True, True, True),
+    10: ("EVIL-DEEP", 50007, False, False, False),
+    # Inline, the request is inspected as first sent; the re-sent bytes
+    # are a retransmission.
+    11: ("EVIL-RESENT", 50008, False, False, True),
 }
 
 
@@ -28,7 +33,7 @@ def rules(tmp_path: Path) -> Path:
     path = tmp_path / "evasion.rules"
     path.write_text("".join(
         f'alert tcp any {port} -> any 80 (msg:"{marker}"; flow:to_server; content:"{marker}"; sid:{sid};)\n'
-        for sid, (marker, port, _, _) in CASES.items()))
+        for sid, (marker, port, *_) in CASES.items()))
     return path
 
 
@@ -68,3 +73,22 @@ def test_last_wins_policy_keeps_the_later_bytes(tmp_path: Path):
     replay(tmp_path / "out", PCAPS / "evasion.pcap",
            extra=["--rules", str(rules(tmp_path)), "--config", str(config)])
     check(tmp_path / "out", 3)
+
+
+def test_acknowledged_mode_keeps_what_the_receivers_os_kept(tmp_path: Path):
+    """Suricata's IDS mode with a host-os-policy: the server (10.8.0.6) is an
+    old Linux, which keeps the later of two segments starting together; a
+    default policy of `windows` covers everyone else."""
+    config = tmp_path / "acked.toml"
+    config.write_text('[reassembly]\ninline = false\n[reassembly.host_os_policy]\n'
+                      'windows = ["0.0.0.0/0"]\nold-linux = ["10.8.0.6"]\n')
+    replay(tmp_path / "out", PCAPS / "evasion.pcap",
+           extra=["--rules", str(rules(tmp_path)), "--config", str(config)])
+    check(tmp_path / "out", 4)
+
+
+def test_acknowledged_mode_under_a_first_policy_keeps_the_first_request(tmp_path: Path):
+    replay(tmp_path / "out", PCAPS / "evasion.pcap",
+           extra=["--rules", str(rules(tmp_path)), "--set", "reassembly.inline=false"])
+    got = alerts(tmp_path / "out")
+    assert 11 not in got and got.get(4) == 1

@@ -542,7 +542,8 @@ pub fn stream(path: &Path) -> std::io::Result<()> {
 /// one marker from a naive packet matcher (see `tests/e2e/test_evasion.py`):
 /// split over two segments, sent one byte per segment, out of order,
 /// overlapped with conflicting bytes, across a gap, across the sequence
-/// number wrap, and around the 1 MiB reassembly depth.
+/// number wrap, around the 1 MiB reassembly depth, and sent twice before
+/// the server's acknowledgement.
 pub fn evasion(path: &Path) -> std::io::Result<()> {
     let mut c = Capture::default();
     let mut t = T0 + 14_400 * SECOND;
@@ -622,6 +623,18 @@ pub fn evasion(path: &Path) -> std::io::Result<()> {
             (32, b"|EVIL-AFTER-GAP".to_vec()),
         ],
         47,
+        &mut packets,
+    );
+
+    // Sent in order, then sent again with other bytes before the server
+    // acknowledged either: the receiver's overlap policy decides which it kept.
+    session(
+        &mut open(50008, 8_000),
+        vec![
+            (0, b"GET /benign-page HTTP/1.0\r\n\r\n".to_vec()),
+            (0, b"GET /EVIL-RESENT HTTP/1.0\r\n\r\n".to_vec()),
+        ],
+        29,
         &mut packets,
     );
 

@@ -18,7 +18,8 @@
 //!   overlapping, and a session with bytes lost to the capture.
 //! - `evasion.pcap`: Ethernet. One marker per TCP session, hidden by
 //!   segmentation (two segments, one byte each), reordering, a conflicting
-//!   overlap, a gap, sequence wrap, and the 1 MiB reassembly depth.
+//!   overlap, a gap, sequence wrap, the 1 MiB reassembly depth, and a
+//!   request re-sent with other bytes before the server acknowledged it.
 //! - `tls.pcap`: Ethernet. A TLS 1.2 handshake's hellos with GREASE values,
 //!   for SNI, JA3 and JA3S, and the server's certificate.
 //! - `webshell.pcap`: Ethernet. China Chopper, AntSword, Behinder and
