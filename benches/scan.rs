@@ -117,8 +117,7 @@ fn main() {
                 data,
             }));
         }
-        let (_, stats, _) = worker.finish();
-        detections += stats.detect.detections;
+        detections += worker.finish().stats.detect.detections;
     }
     let pipeline_secs = started.elapsed().as_secs_f64();
 

@@ -235,6 +235,12 @@ def run_test(test: Path, mirador: str, work: Path):
     alert_checks = merged(alert_checks)
     rules = work / "test.rules"
     rules.write_text(rules_text)
+    # Files rules load (datasets) are read beside the rules file; what they
+    # save goes to a data folder of the run's own.
+    for extra in test.iterdir():
+        if extra.is_file() and extra.suffix in (".rep", ".lst", ".csv", ".txt"):
+            shutil.copy(extra, work / extra.name)
+    flags = [*flags, f"--set=rules.data_dir=\"{work / 'data'}\""]
     keywords, malformed = unsupported(mirador, rules)
     if keywords:
         app = [k for k in keywords if APP_LAYER.match(k)]

@@ -217,6 +217,7 @@ impl Default for RulesSection {
             window_memcap_mib: 256,
             alerts_per_packet: 15,
             cache_dir: Some(PathBuf::from(".mirador-cache")),
+            data_dir: PathBuf::from(".mirador-data"),
             address_groups: BTreeMap::new(),
             port_groups: BTreeMap::new(),
         }
@@ -256,6 +257,9 @@ pub struct RulesSection {
     /// Where compiled Hyperscan databases are cached between runs; unset:
     /// no cache.
     pub cache_dir: Option<PathBuf>,
+    /// Folder of the datasets rules `save` (written at shutdown) and keep
+    /// `state` in; relative names in rules are taken from here.
+    pub data_dir: PathBuf,
     /// Address groups rules name as `$NAME`, over Suricata's defaults
     /// (`HOME_NET` = the RFC 1918 networks, `EXTERNAL_NET` = `!$HOME_NET` ...).
     pub address_groups: BTreeMap<String, String>,

@@ -121,8 +121,7 @@ pub fn run_pipeline(data: &[u8]) -> usize {
         };
         worker.process(std::iter::once(packet));
     }
-    let (records, _, _) = worker.finish();
-    records.len()
+    worker.finish().sink.len()
 }
 
 /// Parses `data` (as lossy UTF-8) as a rule file with the default variables.

@@ -14,6 +14,7 @@ use crate::decode::{
     self, checksum, decode_transport, Carrier, DecodeError, DecodeStats, Decoded, DecodedPacket,
     Transport,
 };
+use crate::detect::dataset::WorkerSets;
 use crate::detect::{DetectStats, Detection, Detector, PacketView, Sender};
 use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
 use crate::reassembly::{StreamId, StreamSink};
@@ -58,6 +59,19 @@ pub struct WorkerConfig {
     pub checksum_validation: bool,
     /// What HTTP transactions keep.
     pub http: HttpLimits,
+}
+
+/// What a finished worker hands back.
+#[derive(Debug)]
+pub struct Finished<S> {
+    /// Its output sink.
+    pub sink: S,
+    /// Its counters.
+    pub stats: WorkerStats,
+    /// Its flow table's counters.
+    pub flows: FlowStats,
+    /// Its copies of the datasets rules changed (none without a detector).
+    pub datasets: Option<WorkerSets>,
 }
 
 /// One worker's pipeline state.
@@ -326,14 +340,21 @@ impl<S: RecordSink> Worker<S> {
         }
     }
 
-    /// Ends every open flow and hands back the sink and the final counters.
-    pub fn finish(mut self) -> (S, WorkerStats, FlowStats) {
+    /// Ends every open flow and hands back the sink, the final counters
+    /// and the datasets rules changed.
+    pub fn finish(mut self) -> Finished<S> {
         self.end_flows(None);
-        if let Some(detector) = &self.detector {
+        let mut datasets = None;
+        if let Some(detector) = self.detector.take() {
             self.stats.detect = detector.stats().clone();
+            datasets = Some(detector.into_datasets());
         }
-        let flow_stats = self.flows.stats().clone();
-        (self.sink, self.stats, flow_stats)
+        Finished {
+            flows: self.flows.stats().clone(),
+            sink: self.sink,
+            stats: self.stats,
+            datasets,
+        }
     }
 }
 

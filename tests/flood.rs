@@ -51,7 +51,8 @@ fn half_open_flood_evicts_the_oldest_and_writes_every_record() {
         feed(&mut worker, 1_000_000 * u64::from(i), &frame);
         assert!(worker.active_flows() <= 1_000);
     }
-    let (records, _, stats) = worker.finish();
+    let finished = worker.finish();
+    let (records, stats) = (finished.sink, finished.flows);
     assert_eq!(stats.created, u64::from(connections));
     assert_eq!(
         records.len() as u64,
@@ -95,7 +96,8 @@ fn out_of_order_flood_stays_within_the_reassembly_caps() {
         }
     }
     assert!(worker.reassembly_memory().peak <= (1 << 20) + 1_000);
-    let (records, _, stats) = worker.finish();
+    let finished = worker.finish();
+    let (records, stats) = (finished.sink, finished.flows);
     assert_eq!(records.len() as u64, stats.created);
     for record in &records {
         assert!(

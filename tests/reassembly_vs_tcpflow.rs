@@ -91,7 +91,7 @@ fn reassemble(pcap: &Path, config: &Config) -> Streams {
     while let Ok(Some(packet)) = file.next_packet() {
         worker.process(std::iter::once(packet));
     }
-    worker.finish().0
+    worker.finish().sink
 }
 
 fn tcpflow(pcap: &Path) -> BTreeMap<String, Vec<u8>> {

@@ -31,10 +31,11 @@ use sha1::{Digest, Sha1};
 
 use super::app::AppProgram;
 use super::builtin::IocLists;
+use super::dataset::Datasets;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
-    Action, Buffer, Content, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError, RuleErrorKind,
-    RuleSet,
+    Action, Buffer, Content, DatasetOp, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError,
+    RuleErrorKind, RuleSet,
 };
 
 /// A rule ready to run.
@@ -54,6 +55,8 @@ pub struct CompiledRule {
     pub msg: Arc<str>,
     /// `metadata` as `key value, key value`.
     pub metadata: Arc<str>,
+    /// Its dataset lookups: the buffer, the set's index, the operation.
+    pub datasets: Vec<(Inspected, usize, DatasetOp)>,
 }
 
 impl CompiledRule {
@@ -120,6 +123,8 @@ pub struct Engine {
     pub flowbit_count: usize,
     /// Indicator lists of the built-in IOC detector.
     pub ioc: IocLists,
+    /// The sets `dataset` and `datarep` look buffers up in.
+    pub datasets: Datasets,
     /// How the databases were obtained.
     pub build: BuildReport,
 }
@@ -326,7 +331,31 @@ impl Engine {
         let mut rules = Vec::new();
         let mut rejected = Vec::new();
         let mut bits: HashMap<String, u16> = HashMap::new();
+        let mut datasets = Datasets::default();
         for rule in &set.rules {
+            let lookups: Result<Vec<_>, _> = rule
+                .datasets()
+                .map(|(lookup, inspected)| {
+                    datasets
+                        .register(lookup)
+                        .map(|id| (inspected, id, lookup.op))
+                })
+                .collect();
+            let lookups = match lookups {
+                Ok(lookups) => lookups,
+                Err(error) => {
+                    rejected.push(RuleError {
+                        location: rule.location.clone(),
+                        sid: Some(rule.sid),
+                        kind: RuleErrorKind::BadValue {
+                            keyword: "dataset".into(),
+                            value: error.to_string(),
+                        },
+                        unsupported: Vec::new(),
+                    });
+                    continue;
+                }
+            };
             let compiled = if rule.is_app() {
                 AppProgram::new(rule).map(|app| (PayloadProgram::new(&[]).ok(), Some(app)))
             } else {
@@ -381,6 +410,7 @@ impl Engine {
                 program,
                 app,
                 flowbits,
+                datasets: lookups,
             });
         }
         let mut packet = GroupBuilder::new("packet");
@@ -453,6 +483,7 @@ impl Engine {
                 app_always,
                 flowbit_count: bits.len(),
                 ioc: IocLists::default(),
+                datasets,
                 build,
             },
             rejected,

@@ -20,6 +20,7 @@ use rustc_hash::FxBuildHasher;
 
 use super::app::Sender;
 use super::builtin::{Builtin, BuiltinConfig, Finding, GID};
+use super::dataset::WorkerSets;
 use super::engine::{CompiledRule, Engine, Group};
 use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
 use crate::applayer::{AppEvent, HttpStage};
@@ -260,6 +261,8 @@ struct Inspection {
     /// Detections raised by the inspection under way.
     raised: u32,
     builtin: Builtin,
+    /// This worker's copies of the datasets rules change.
+    sets: WorkerSets,
     stats: DetectStats,
 }
 
@@ -321,6 +324,7 @@ impl Detector {
             window_memory: 0,
             raised: 0,
             builtin: Builtin::new(limits.builtin),
+            sets: WorkerSets::new(&engine.datasets),
             stats: DetectStats::default(),
         };
         Self { engine, state }
@@ -329,6 +333,11 @@ impl Detector {
     /// Counters so far.
     pub fn stats(&self) -> &DetectStats {
         &self.state.stats
+    }
+
+    /// This worker's copies of the datasets rules change, for saving.
+    pub fn into_datasets(mut self) -> WorkerSets {
+        std::mem::take(&mut self.state.sets)
     }
 
     /// Inspects one packet payload with the packet rules.
@@ -581,6 +590,7 @@ impl Inspection {
         };
         let payload = datagram.unwrap_or(&window);
         let candidates = std::mem::take(&mut self.candidates);
+        let mut sets = std::mem::take(&mut self.sets);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
             let Some(program) = compiled.app.as_ref().filter(|p| p.runs_at(stage)) else {
@@ -599,7 +609,19 @@ impl Inspection {
                     continue;
                 }
             }
-            let run = || program.run(event, Some(payload));
+            let sets = &mut sets;
+            let run = || {
+                let matched = program.run(event, Some(payload))?;
+                // Lookups last, so that `set` adds only what the rule's
+                // other matches passed.
+                for &(inspected, set, op) in &compiled.datasets {
+                    let value = event.inspected(inspected)?;
+                    if !sets.apply(&engine.datasets, set, op, &value) {
+                        return None;
+                    }
+                }
+                Some(matched)
+            };
             if self.verify(engine, compiled, &context, run, out) {
                 if let Some(key) = body_of {
                     let alerts = &mut self.flows.entry(sender.flow_id).or_default().body_alerts;
@@ -611,6 +633,7 @@ impl Inspection {
             }
         }
         self.candidates = candidates;
+        self.sets = sets;
         let mut found = Vec::new();
         self.builtin
             .app(&engine.ioc, ts_ns, event, &mut |f| found.push(f));

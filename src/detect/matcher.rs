@@ -66,19 +66,23 @@ fn compile_pcre(pcre: &Pcre) -> Result<Regex, PcreError> {
 impl PayloadProgram {
     /// Compiles a rule's matches.
     pub fn new(matches: &[Match]) -> Result<Self, PcreError> {
+        // Dataset lookups run after the matches hold (the engine's part).
         let items = matches
             .iter()
-            .map(|m| match m {
-                Match::Content(c) => Ok(Item::Content(c.clone())),
-                Match::Pcre(p) => Ok(Item::Pcre {
-                    regex: compile_pcre(p)?,
-                    relative: p.relative,
-                    negated: p.negated,
-                }),
-                Match::Bsize(size, _) => Ok(Item::Bsize(*size)),
-                Match::IsDataAt(at, _) => Ok(Item::IsDataAt(*at)),
-                Match::ByteTest(test, _) => Ok(Item::ByteTest(*test)),
-                Match::ByteJump(jump, _) => Ok(Item::ByteJump(*jump)),
+            .filter_map(|m| {
+                Some(match m {
+                    Match::Content(c) => Ok(Item::Content(c.clone())),
+                    Match::Pcre(p) => compile_pcre(p).map(|regex| Item::Pcre {
+                        regex,
+                        relative: p.relative,
+                        negated: p.negated,
+                    }),
+                    Match::Bsize(size, _) => Ok(Item::Bsize(*size)),
+                    Match::IsDataAt(at, _) => Ok(Item::IsDataAt(*at)),
+                    Match::ByteTest(test, _) => Ok(Item::ByteTest(*test)),
+                    Match::ByteJump(jump, _) => Ok(Item::ByteJump(*jump)),
+                    Match::Dataset(..) => return None,
+                })
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { items })

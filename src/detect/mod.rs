@@ -4,12 +4,14 @@
 //! compiles them into groups with Hyperscan prefilters; [`matcher`] verifies
 //! a rule's contents and pcres over a buffer; [`app`] evaluates rules on
 //! what application parsers saw (HTTP transactions, DNS queries, TLS
-//! hellos); [`inspect`] is a worker's [`Detector`], which runs packets,
+//! hellos); [`dataset`] keeps the named sets `dataset` and `datarep` look
+//! buffers up in; [`inspect`] is a worker's [`Detector`], which runs packets,
 //! reassembled streams and application events through them and emits
 //! [`Detection`]s.
 
 pub mod app;
 pub mod builtin;
+pub mod dataset;
 pub mod engine;
 pub mod inspect;
 pub mod matcher;

@@ -26,6 +26,7 @@ use crate::capture::dpdk::{
 };
 use crate::capture::{LinkType, RawPacket};
 use crate::config::{Config, DpdkSection};
+use crate::detect::dataset::WorkerSets;
 use crate::flow::FlowStats;
 use crate::output::{RecordBatcher, WhenFull};
 use crate::worker::{Worker, WorkerStats};
@@ -138,12 +139,14 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let mut dropped_detections = 0;
     let mut worker_busy = Duration::ZERO;
     let mut workers = Vec::new();
+    let mut datasets = Vec::new();
     for (handle, queues, _) in launched {
         let lcore = handle.lcore();
         let outcome = handle
             .join()
             .map_err(|_| RuntimeError::WorkerPanicked(lcore))?;
         totals.merge(&outcome.stats);
+        datasets.extend(outcome.datasets);
         if options.rx_only {
             // Nothing reached the pipeline's counters; the receive counts stand in.
             totals.packets += outcome.packets;
@@ -169,6 +172,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         .map(|opened| (opened.port.info_ref().clone(), opened.port.stats()))
         .collect();
     drop(ports);
+    rules.save_datasets(&datasets);
     let report = writer.finish()?;
     detect.stats = totals.detect.clone();
     Ok(RunSummary {
@@ -328,6 +332,7 @@ struct PollContext {
 struct PollOutcome {
     stats: WorkerStats,
     flows: FlowStats,
+    datasets: Option<WorkerSets>,
     dropped_records: u64,
     dropped_detections: u64,
     packets: u64,
@@ -429,11 +434,13 @@ fn poll(
     let loop_cycles = dpdk::tsc_cycles() - loop_start;
     let active_flows = worker.active_flows() as u64;
     publish(gauge, &worker, packets, bytes, busy_cycles, loop_cycles);
-    let (mut batcher, stats, flows) = worker.finish();
+    let finished = worker.finish();
+    let mut batcher = finished.sink;
     batcher.flush();
     let outcome = PollOutcome {
-        stats,
-        flows,
+        stats: finished.stats,
+        flows: finished.flows,
+        datasets: finished.datasets,
         dropped_records: batcher.dropped(),
         dropped_detections: batcher.dropped_detections(),
         packets,

@@ -79,7 +79,9 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
 
     let capture_errors = source.take_errors();
     let skipped_unsupported = source.skipped_unsupported();
-    let (mut batcher, worker_stats, flow_stats) = worker.finish();
+    let finished = worker.finish();
+    rules.save_datasets(finished.datasets.as_slice());
+    let (mut batcher, worker_stats, flow_stats) = (finished.sink, finished.stats, finished.flows);
     detect.stats = worker_stats.detect.clone();
     batcher.flush();
     let dropped_records = batcher.dropped();

@@ -1,11 +1,13 @@
 //! Loading the rules a run inspects with: parse, report, compile.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::summary::DetectSummary;
 use super::RuntimeError;
 use crate::config::Config;
 use crate::detect::builtin::IocLists;
+use crate::detect::dataset::WorkerSets;
 use crate::detect::rules::RuleSet;
 use crate::detect::{DetectLimits, Detector, Engine};
 
@@ -18,6 +20,7 @@ const SKIPPED_SHOWN: usize = 20;
 pub struct LoadedRules {
     engine: Option<Arc<Engine>>,
     limits: DetectLimits,
+    data_dir: PathBuf,
 }
 
 impl LoadedRules {
@@ -27,6 +30,22 @@ impl LoadedRules {
         self.engine
             .as_ref()
             .map(|engine| Detector::new(Arc::clone(engine), self.limits))
+    }
+
+    /// Writes the datasets rules `save`, from the workers' copies; a set
+    /// that cannot be written is logged, and the others are still written.
+    pub fn save_datasets(&self, workers: &[WorkerSets]) {
+        let Some(engine) = &self.engine else { return };
+        if engine.datasets.is_empty() {
+            return;
+        }
+        match engine.datasets.save(&self.data_dir, workers) {
+            Ok(0) => {}
+            Ok(saved) => {
+                tracing::info!(saved, dir = %self.data_dir.display(), "datasets saved")
+            }
+            Err(error) => tracing::error!("{error}; dataset not saved"),
+        }
     }
 }
 
@@ -51,6 +70,9 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
             tracing::info!(indicators = lists.len(), dir = %config.detectors.ioc_dir.display(), "indicator lists loaded");
         }
         engine.ioc = lists;
+    }
+    if let Err(error) = engine.datasets.load_state(&config.rules.data_dir) {
+        tracing::error!("{error}; the set starts empty");
     }
     let build = &engine.build;
     if engine.rules.is_empty() {
@@ -99,6 +121,7 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
             alerts_per_inspection: config.rules.alerts_per_packet,
             builtin: config.detectors.builtin(),
         },
+        data_dir: config.rules.data_dir.clone(),
     };
     Ok((loaded, summary))
 }

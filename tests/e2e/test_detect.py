@@ -1,5 +1,6 @@
 """Rules against traffic: detections in Parquet, read back with DuckDB."""
 
+import base64
 import subprocess
 from pathlib import Path
 
@@ -194,3 +195,35 @@ def test_detections_name_the_tunnel_and_vlan_their_flow_came_in(tmp_path: Path):
         assert vlan == vlans
         tagged += vlan is not None
     assert tunnelled == 2 and tagged >= 1
+
+
+def test_datasets_remember_values_and_read_reputations(tmp_path: Path):
+    """`dataset:set` alerts once per new user agent and saves the set;
+    `datarep` alerts on the names its list rates above the threshold.
+    tshark's requests and queries are the oracle."""
+    pcaps = [PCAPS / "basic.pcap", PCAPS / "benign.pcap"]
+    tshark = require("tshark")
+    fields = lambda flt, field: [v for p in pcaps for v in subprocess.run(
+        [tshark, "-r", str(p), "-Y", flt, "-T", "fields", "-e", field],
+        capture_output=True, text=True, check=True).stdout.splitlines() if v]
+    agents = fields("http.request", "http.user_agent")
+    names = fields("dns.flags.response == 0", "dns.qry.name")
+    assert len(set(agents)) >= 2 and len(names) > len(set(names)) >= 2
+    rated = max(sorted(set(names)), key=names.count)
+    unrated = min(set(names) - {rated})
+    b64 = lambda text: base64.b64encode(text.encode()).decode()
+    (tmp_path / "names.rep").write_text(f"{b64(rated)},250\n{b64(unrated)},50\n")
+    rules = tmp_path / "sets.rules"
+    rules.write_text(
+        'alert http any any -> any any (msg:"new agent"; http.user_agent; '
+        'dataset:set,agents,type string,save agents.lst; sid:1;)\n'
+        'alert dns any any -> any any (msg:"bad name"; dns.query; '
+        'datarep:names, >, 200, load names.rep, type string; sid:2;)\n')
+    data = tmp_path / "data"
+    replay(tmp_path / "out", *pcaps,
+           extra=["--rules", str(rules), "--set", f'rules.data_dir="{data}"'])
+    counts = dict(detections(tmp_path / "out"))
+    assert counts.get(1) == len(set(agents))
+    assert counts.get(2) == names.count(rated)
+    saved = (data / "agents.lst").read_text().split()
+    assert sorted(saved) == sorted(b64(a) for a in set(agents))

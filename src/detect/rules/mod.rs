@@ -13,6 +13,7 @@
 
 pub mod address;
 pub mod buffer;
+pub mod dataset;
 pub mod parse;
 pub mod pattern;
 
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use address::{AddressSpec, PortSpec, Vars};
 pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer, Transforms};
+pub use dataset::{DatasetKind, DatasetMatch, DatasetOp, RepOp};
 pub use parse::{parse_classifications, Classifications};
 pub use pattern::{Content, Pcre};
 
@@ -82,6 +84,8 @@ pub enum Match {
     ByteTest(ByteTest, Inspected),
     /// `byte_jump`.
     ByteJump(ByteJump, Inspected),
+    /// `dataset` or `datarep`: checked once the rule's other matches hold.
+    Dataset(DatasetMatch, Inspected),
 }
 
 /// How a number is stored in the buffer.
@@ -182,7 +186,8 @@ impl Match {
             Match::Bsize(_, inspected)
             | Match::IsDataAt(_, inspected)
             | Match::ByteTest(_, inspected)
-            | Match::ByteJump(_, inspected) => *inspected,
+            | Match::ByteJump(_, inspected)
+            | Match::Dataset(_, inspected) => *inspected,
         }
     }
 
@@ -420,6 +425,26 @@ impl Default for Rule {
 }
 
 impl Rule {
+    /// Makes the rule's dataset `load` files relative to `dir`, the rule
+    /// file's folder.
+    fn resolve_dataset_files(&mut self, dir: &Path) {
+        for m in &mut self.matches {
+            if let Match::Dataset(lookup, _) = m {
+                if let Some(load) = lookup.load.as_mut().filter(|p| p.is_relative()) {
+                    *load = dir.join(&*load);
+                }
+            }
+        }
+    }
+
+    /// The rule's dataset lookups, with the buffer each reads.
+    pub fn datasets(&self) -> impl Iterator<Item = (&DatasetMatch, Inspected)> {
+        self.matches.iter().filter_map(|m| match m {
+            Match::Dataset(lookup, inspected) => Some((lookup, *inspected)),
+            _ => None,
+        })
+    }
+
     /// True when the rule inspects what an application parser saw (HTTP
     /// transactions, DNS queries, TLS hellos): it names one of their
     /// buffers, or `urilen`.
@@ -555,6 +580,7 @@ impl RuleSet {
             match parsed.result {
                 Ok(mut rule) => {
                     rule.location = location.clone();
+                    rule.resolve_dataset_files(file.parent().unwrap_or(Path::new(".")));
                     if let Some(first) = seen.get(&(rule.gid, rule.sid)) {
                         self.rejected.push(RuleError {
                             location,

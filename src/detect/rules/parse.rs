@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::address::Vars;
 use super::buffer::{self, Buffer, HttpBuffer, Transforms};
+use super::dataset;
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
     Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp,
@@ -110,6 +111,8 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "byte_test",
     "byte_jump",
     "target",
+    "dataset",
+    "datarep",
 ];
 
 /// True for a keyword of the subset (sticky buffers and modifiers included).
@@ -546,6 +549,20 @@ fn apply_option(
         "byte_test" => {
             let test = parse_byte_test(required(keyword, value)?)?;
             rule.matches.push(Match::ByteTest(test, sticky));
+        }
+        "dataset" | "datarep" => {
+            let value = required(keyword, value)?;
+            let lookup = if keyword == "dataset" {
+                dataset::parse_dataset(value)?
+            } else {
+                dataset::parse_datarep(value)?
+            };
+            if sticky.buffer == Buffer::Payload {
+                return Err(RuleErrorKind::Unsupported(format!(
+                    "{keyword} on the payload"
+                )));
+            }
+            rule.matches.push(Match::Dataset(lookup, sticky));
         }
         // Which end of an alert is the target: output only.
         "target" => {}
