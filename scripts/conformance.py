@@ -122,6 +122,23 @@ def merged(checks: list) -> list:
     return result
 
 
+# The Suricata whose alert semantics mirador follows; a check that requires
+# another version is not this one's.
+SURICATA = (8, 0, 6)
+
+
+def version(text) -> tuple:
+    return tuple(int(p) for p in re.findall(r"\d+", str(text))[:3])
+
+
+def applies(requires) -> bool:
+    if not isinstance(requires, dict):
+        return True
+    low, below = requires.get("min-version"), requires.get("lt-version")
+    return ((low is None or SURICATA >= version(low))
+            and (below is None or SURICATA < version(below)))
+
+
 def group_of(test: Path, rules_text: str) -> str:
     if "http-evader" in test.parts:
         return "http-evader"
@@ -211,7 +228,8 @@ def run_test(test: Path, mirador: str, work: Path):
     pcap = pcap_of(test, spec)
     if pcap is None or not pcap.exists():
         return group, "skipped", "no pcap"
-    checks = [c["filter"] for c in spec.get("checks", []) or [] if "filter" in c]
+    checks = [c["filter"] for c in spec.get("checks", []) or []
+              if "filter" in c and applies(c["filter"].get("requires"))]
     alert_checks = [flatten(f.get("match", {})) | {"__count": f.get("count")}
                     for f in checks if flatten(f.get("match", {})).get("event_type") == "alert"]
     if not alert_checks:
