@@ -13,7 +13,9 @@
 
 use pcre2::bytes::{Regex, RegexBuilder};
 
-use super::rules::{ByteJump, ByteOp, ByteRead, ByteTest, Content, Dsize, IsDataAt, Match, Pcre};
+use super::rules::{
+    ByteJump, ByteOp, ByteRead, ByteTest, Content, Dsize, Entropy, IsDataAt, Match, Pcre,
+};
 
 /// Most occurrences of one content tried before giving up on a rule (bounds
 /// backtracking on adversarial buffers).
@@ -37,6 +39,7 @@ enum Item {
     IsDataAt(IsDataAt),
     ByteTest(ByteTest),
     ByteJump(ByteJump),
+    Entropy(Entropy),
 }
 
 /// A pcre that PCRE2 refuses.
@@ -81,6 +84,7 @@ impl PayloadProgram {
                     Match::IsDataAt(at, _) => Ok(Item::IsDataAt(*at)),
                     Match::ByteTest(test, _) => Ok(Item::ByteTest(*test)),
                     Match::ByteJump(jump, _) => Ok(Item::ByteJump(*jump)),
+                    Match::Entropy(entropy, _) => Ok(Item::Entropy(*entropy)),
                     Match::Dataset(..) => return None,
                 })
             })
@@ -156,6 +160,12 @@ impl PayloadProgram {
                 }
                 self.step(index + 1, buffer, prev_end, search)
             }
+            Item::Entropy(entropy) => {
+                if !entropy.matches(buffer) {
+                    return None;
+                }
+                self.step(index + 1, buffer, prev_end, search)
+            }
             Item::IsDataAt(at) => {
                 // As Suricata counts: relative, N more bytes after the
                 // match; absolute, a byte at offset N.
@@ -227,7 +237,7 @@ impl PayloadProgram {
             Item::IsDataAt(at) => at.relative,
             Item::ByteTest(test) => test.read.relative,
             Item::ByteJump(jump) => jump.read.relative,
-            Item::Bsize(_) => false,
+            Item::Bsize(_) | Item::Entropy(_) => false,
         })
     }
 }

@@ -86,6 +86,58 @@ pub enum Match {
     ByteJump(ByteJump, Inspected),
     /// `dataset` or `datarep`: checked once the rule's other matches hold.
     Dataset(DatasetMatch, Inspected),
+    /// `entropy`: a condition on the Shannon entropy of the buffer.
+    Entropy(Entropy, Inspected),
+}
+
+/// `entropy: [bytes N,] [offset N,] value OP X`: the Shannon entropy (bits
+/// per byte, 0 to 8) of `bytes` bytes from `offset` (all by default)
+/// compared with `X`. Values are kept in millionths, so rules compare as
+/// written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entropy {
+    /// Bytes measured (none: to the end).
+    pub bytes: Option<u32>,
+    /// Where they start.
+    pub offset: u32,
+    /// The comparison, on millionths of a bit.
+    pub op: DsizeOp,
+    /// Its operand, millionths.
+    pub a: i64,
+    /// The upper bound of a range, millionths.
+    pub b: i64,
+}
+
+impl Entropy {
+    /// True when the entropy of `buffer` passes.
+    pub fn matches(&self, buffer: &[u8]) -> bool {
+        let from = (self.offset as usize).min(buffer.len());
+        let to = self
+            .bytes
+            .map_or(buffer.len(), |n| (from + n as usize).min(buffer.len()));
+        let value = (shannon_entropy(&buffer[from..to]) * 1e6).round() as i64;
+        self.op.holds(value, self.a, self.b)
+    }
+}
+
+/// Shannon entropy of `bytes`, bits per byte.
+pub fn shannon_entropy(bytes: &[u8]) -> f64 {
+    if bytes.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in bytes {
+        counts[usize::from(b)] += 1;
+    }
+    let n = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 /// How a number is stored in the buffer.
@@ -187,7 +239,8 @@ impl Match {
             | Match::IsDataAt(_, inspected)
             | Match::ByteTest(_, inspected)
             | Match::ByteJump(_, inspected)
-            | Match::Dataset(_, inspected) => *inspected,
+            | Match::Dataset(_, inspected)
+            | Match::Entropy(_, inspected) => *inspected,
         }
     }
 
@@ -229,6 +282,8 @@ pub enum DsizeOp {
     AtLeast,
     /// `A<>B`: strictly between.
     Between,
+    /// Not strictly between (`entropy`'s `!A-B`).
+    Outside,
 }
 
 /// `dsize`: a condition on the packet payload size, bytes.
@@ -245,14 +300,24 @@ pub struct Dsize {
 impl Dsize {
     /// True when a payload of `len` bytes satisfies the condition.
     pub fn matches(&self, len: u32) -> bool {
-        match self.op {
-            DsizeOp::Equal => len == self.a,
-            DsizeOp::Not => len != self.a,
-            DsizeOp::Less => len < self.a,
-            DsizeOp::AtMost => len <= self.a,
-            DsizeOp::Greater => len > self.a,
-            DsizeOp::AtLeast => len >= self.a,
-            DsizeOp::Between => len > self.a && len < self.b,
+        self.op.holds(len, self.a, self.b)
+    }
+}
+
+impl DsizeOp {
+    /// True when `value` compares with `a` (and `b`, for ranges) as the
+    /// operation says.
+    pub fn holds<T: PartialOrd>(self, value: T, a: T, b: T) -> bool {
+        let between = value > a && value < b;
+        match self {
+            Self::Equal => value == a,
+            Self::Not => value != a,
+            Self::Less => value < a,
+            Self::AtMost => value <= a,
+            Self::Greater => value > a,
+            Self::AtLeast => value >= a,
+            Self::Between => between,
+            Self::Outside => !between,
         }
     }
 }

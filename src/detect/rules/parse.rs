@@ -7,8 +7,9 @@ use super::buffer::{self, Buffer, HttpBuffer, Transforms};
 use super::dataset;
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
-    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, FlowMatch, Flowbit, FlowbitOp,
-    Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind, Threshold, ThresholdKind, Track,
+    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlowMatch, Flowbit,
+    FlowbitOp, Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind, Threshold, ThresholdKind,
+    Track,
 };
 
 /// Default priority of a rule without `priority` whose classtype has none.
@@ -113,6 +114,7 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "target",
     "dataset",
     "datarep",
+    "entropy",
 ];
 
 /// True for a keyword of the subset (sticky buffers and modifiers included).
@@ -550,6 +552,10 @@ fn apply_option(
             let test = parse_byte_test(required(keyword, value)?)?;
             rule.matches.push(Match::ByteTest(test, sticky));
         }
+        "entropy" => {
+            let entropy = parse_entropy(required(keyword, value)?)?;
+            rule.matches.push(Match::Entropy(entropy, sticky));
+        }
         "dataset" | "datarep" => {
             let value = required(keyword, value)?;
             let lookup = if keyword == "dataset" {
@@ -636,6 +642,80 @@ fn parse_dsize(value: &str) -> Result<Dsize, RuleErrorKind> {
         return Err(bad());
     }
     Ok(Dsize { op, a, b })
+}
+
+/// `[bytes N,] [offset N,] value OP X`, with `OP` one of `< <= > >= = !=`
+/// or a range `A-B` (`!A-B` outside it).
+fn parse_entropy(value: &str) -> Result<Entropy, RuleErrorKind> {
+    let bad = || RuleErrorKind::BadValue {
+        keyword: "entropy".into(),
+        value: value.to_owned(),
+    };
+    let millionths = |s: &str| -> Result<i64, RuleErrorKind> {
+        let v: f64 = s.trim().parse().map_err(|_| bad())?;
+        if !(0.0..=8.0).contains(&v) {
+            return Err(bad());
+        }
+        Ok((v * 1e6).round() as i64)
+    };
+    let mut entropy = Entropy {
+        bytes: None,
+        offset: 0,
+        op: DsizeOp::Equal,
+        a: 0,
+        b: 0,
+    };
+    let mut seen_value = false;
+    for part in value.split(',').map(str::trim) {
+        let (key, arg) = part.split_once(char::is_whitespace).ok_or_else(bad)?;
+        let arg = arg.trim();
+        match key {
+            "bytes" => entropy.bytes = Some(arg.parse().map_err(|_| bad())?),
+            "offset" => entropy.offset = arg.parse().map_err(|_| bad())?,
+            "value" => {
+                seen_value = true;
+                let (op, rest) = [
+                    ("<=", DsizeOp::AtMost),
+                    (">=", DsizeOp::AtLeast),
+                    ("!=", DsizeOp::Not),
+                    ("<", DsizeOp::Less),
+                    (">", DsizeOp::Greater),
+                    ("=", DsizeOp::Equal),
+                ]
+                .into_iter()
+                .find_map(|(sym, op)| arg.strip_prefix(sym).map(|rest| (op, rest)))
+                .unwrap_or((DsizeOp::Equal, arg));
+                let (negated, rest) = match rest.trim().strip_prefix('!') {
+                    Some(rest) if op == DsizeOp::Equal => (true, rest),
+                    _ => (false, rest.trim()),
+                };
+                match rest.split_once('-') {
+                    Some((lo, hi)) if op == DsizeOp::Equal => {
+                        entropy.op = if negated {
+                            DsizeOp::Outside
+                        } else {
+                            DsizeOp::Between
+                        };
+                        entropy.a = millionths(lo)?;
+                        entropy.b = millionths(hi)?;
+                        if entropy.a >= entropy.b {
+                            return Err(bad());
+                        }
+                    }
+                    Some(_) => return Err(bad()),
+                    None => {
+                        entropy.op = if negated { DsizeOp::Not } else { op };
+                        entropy.a = millionths(rest)?;
+                    }
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !seen_value {
+        return Err(bad());
+    }
+    Ok(entropy)
 }
 
 fn parse_byte_jump(value: &str) -> Result<ByteJump, RuleErrorKind> {
@@ -890,6 +970,32 @@ mod tests {
         assert!(rule.dst_ports.matches(8085) && !rule.dst_ports.matches(81));
         assert_ne!(rule.src, AddressSpec::Any);
         assert_eq!(rule.src_ports, PortSpec::Any);
+    }
+
+    #[test]
+    fn entropy_compares_bits_per_byte_as_written() {
+        use super::super::shannon_entropy;
+        assert_eq!(shannon_entropy(b"aabb"), 1.0);
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(shannon_entropy(&all), 8.0);
+        let holds = |spec: &str, data: &[u8]| parse_entropy(spec).unwrap().matches(data);
+        assert!(holds("value > 0.9", b"aabb"));
+        assert!(holds("value = 1", b"aabb"));
+        assert!(!holds("value != 1", b"aabb"));
+        assert!(holds("value 0.5-1.5", b"aabb"));
+        assert!(!holds("value !0.5-1.5", b"aabb"));
+        assert!(holds("offset 2, value = 0", b"aabb"));
+        assert!(holds("bytes 2, value = 0", b"aabb"));
+        assert!(holds("value >= 7.99", &all));
+        for bad in [
+            "value > nine",
+            "bytes 2",
+            "value 5-4",
+            "value > 9",
+            "colour 1",
+        ] {
+            assert!(parse_entropy(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
