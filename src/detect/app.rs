@@ -105,7 +105,7 @@ impl AppEvent<'_> {
 
     /// The bytes a match reads at this event: the buffer, transformed;
     /// `None` when the buffer is absent or empty.
-    pub fn inspected(&self, inspected: Inspected) -> Option<Cow<'_, [u8]>> {
+    pub fn inspected(&self, inspected: &Inspected) -> Option<Cow<'_, [u8]>> {
         let bytes = self.bytes(inspected.buffer)?;
         Some(if inspected.transforms.is_empty() {
             Cow::Borrowed(bytes)
@@ -155,8 +155,8 @@ impl AppProgram {
     pub fn new(rule: &Rule) -> Result<Self, PcreError> {
         let mut inspected: Vec<Inspected> = Vec::new();
         for m in &rule.matches {
-            if m.buffer() != Buffer::Payload && !inspected.contains(&m.inspected()) {
-                inspected.push(m.inspected());
+            if m.buffer() != Buffer::Payload && !inspected.contains(m.inspected()) {
+                inspected.push(m.inspected().clone());
             }
         }
         let payload: Vec<Match> = rule
@@ -175,10 +175,10 @@ impl AppProgram {
             let matches: Vec<Match> = rule
                 .matches
                 .iter()
-                .filter(|m| m.inspected() == *each)
+                .filter(|m| m.inspected() == each)
                 .cloned()
                 .collect();
-            parts.push((*each, PayloadProgram::new(&matches)?));
+            parts.push((each.clone(), PayloadProgram::new(&matches)?));
         }
         let kinds: Vec<Buffer> = inspected.iter().map(|i| i.buffer).collect();
         let stages = if kinds.iter().any(|k| matches!(k, Buffer::Dns(_))) {
@@ -242,7 +242,7 @@ impl AppProgram {
         }
         let mut last = (0, Cow::Borrowed(&[][..]));
         for (inspected, program) in &self.parts {
-            let bytes = event.inspected(*inspected)?;
+            let bytes = event.inspected(inspected)?;
             last = (program.run(&bytes)?, bytes);
         }
         Some(last)

@@ -338,7 +338,7 @@ impl Engine {
                 .map(|(lookup, inspected)| {
                     datasets
                         .register(lookup)
-                        .map(|id| (inspected, id, lookup.op))
+                        .map(|id| (inspected.clone(), id, lookup.op))
                 })
                 .collect();
             let lookups = match lookups {
@@ -422,7 +422,7 @@ impl Engine {
             if compiled.app.is_some() {
                 match fast_pattern(&compiled.rule) {
                     Some(content) => app
-                        .entry(content.inspected)
+                        .entry(content.inspected.clone())
                         .or_insert_with(|| GroupBuilder::new(content.inspected.buffer.name()))
                         .add_pattern(index as u32, Some(content)),
                     None => app_always.push(index as u32),

@@ -564,7 +564,7 @@ impl Inspection {
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
             for (buffer, group) in &engine.app {
-                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(*buffer))
+                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(buffer))
                 else {
                     continue;
                 };
@@ -614,9 +614,9 @@ impl Inspection {
                 let matched = program.run(event, Some(payload))?;
                 // Lookups last, so that `set` adds only what the rule's
                 // other matches passed.
-                for &(inspected, set, op) in &compiled.datasets {
+                for (inspected, set, op) in &compiled.datasets {
                     let value = event.inspected(inspected)?;
-                    if !sets.apply(&engine.datasets, set, op, &value) {
+                    if !sets.apply(&engine.datasets, *set, *op, &value) {
                         return None;
                     }
                 }

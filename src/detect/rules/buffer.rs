@@ -7,6 +7,8 @@
 //! content), by `uricontent`, or by a pcre flag (`/x/U`). Each HTTP buffer
 //! belongs to the request, the response, or either ([`HttpBuffer::side`]).
 
+use std::sync::Arc;
+
 /// An HTTP buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HttpBuffer {
@@ -209,75 +211,242 @@ impl Buffer {
     }
 }
 
-/// Transformations of a buffer before it is matched (Suricata's transform
-/// keywords after a sticky buffer), applied in a fixed order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Transforms(u8);
+/// One transformation of a buffer (a Suricata transform keyword).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transform {
+    /// `url_decode`.
+    UrlDecode,
+    /// `strip_whitespace`.
+    StripWhitespace,
+    /// `compress_whitespace`.
+    CompressWhitespace,
+    /// `to_lowercase`.
+    ToLowercase,
+    /// `to_uppercase`.
+    ToUppercase,
+    /// `dotprefix`.
+    DotPrefix,
+    /// `xor:"HEX"`: every byte xored with the key, repeated.
+    Xor(Vec<u8>),
+    /// `xor:offset O, extract L AT`: the bytes from `O` on, xored with the
+    /// `L`-byte key found at `AT` in the buffer.
+    XorExtract {
+        /// First byte decoded.
+        offset: u32,
+        /// Key length.
+        len: u32,
+        /// Where the key is.
+        at: u32,
+    },
+    /// `pcrexform:"RE"`: the buffer becomes RE's first capture (unchanged
+    /// when RE does not match).
+    PcreXform(PcreXform),
+}
 
-impl Transforms {
-    const URL_DECODE: u8 = 1;
-    const STRIP_WHITESPACE: u8 = 2;
-    const COMPRESS_WHITESPACE: u8 = 4;
-    const TO_LOWERCASE: u8 = 8;
-    const TO_UPPERCASE: u8 = 16;
-    const DOTPREFIX: u8 = 32;
+/// A compiled `pcrexform` expression, compared by its text.
+#[derive(Debug, Clone)]
+pub struct PcreXform {
+    pattern: String,
+    regex: Arc<pcre2::bytes::Regex>,
+}
 
-    /// The transform a keyword names.
-    pub fn keyword(keyword: &str) -> Option<Self> {
-        Some(Self(match keyword {
-            "url_decode" => Self::URL_DECODE,
-            "strip_whitespace" => Self::STRIP_WHITESPACE,
-            "compress_whitespace" => Self::COMPRESS_WHITESPACE,
-            "to_lowercase" => Self::TO_LOWERCASE,
-            "to_uppercase" => Self::TO_UPPERCASE,
-            "dotprefix" => Self::DOTPREFIX,
+impl PartialEq for PcreXform {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
+impl Eq for PcreXform {}
+
+impl std::hash::Hash for PcreXform {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.pattern.hash(state);
+    }
+}
+
+impl PartialOrd for PcreXform {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PcreXform {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.pattern.cmp(&other.pattern)
+    }
+}
+
+/// A transform keyword whose value does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadTransform {
+    /// The keyword.
+    pub keyword: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl Transform {
+    /// The transform a keyword (with its value) names: `None` when the
+    /// keyword is not a transform.
+    pub fn parse(keyword: &str, value: Option<&str>) -> Option<Result<Self, BadTransform>> {
+        let bad = || BadTransform {
+            keyword: keyword.to_owned(),
+            value: value.unwrap_or_default().to_owned(),
+        };
+        Some(Ok(match keyword {
+            "url_decode" => Self::UrlDecode,
+            "strip_whitespace" => Self::StripWhitespace,
+            "compress_whitespace" => Self::CompressWhitespace,
+            "to_lowercase" => Self::ToLowercase,
+            "to_uppercase" => Self::ToUppercase,
+            "dotprefix" => Self::DotPrefix,
+            "xor" => return Some(parse_xor(value.unwrap_or_default()).ok_or_else(bad)),
+            "pcrexform" => {
+                let pattern = value.unwrap_or_default().trim();
+                let pattern = pattern
+                    .strip_prefix('"')
+                    .and_then(|p| p.strip_suffix('"'))
+                    .unwrap_or(pattern);
+                let regex = pcre2::bytes::RegexBuilder::new()
+                    .jit_if_available(true)
+                    .build(pattern);
+                return Some(match regex {
+                    Ok(regex) if regex.captures_len() > 1 => Ok(Self::PcreXform(PcreXform {
+                        pattern: pattern.to_owned(),
+                        regex: Arc::new(regex),
+                    })),
+                    _ => Err(bad()),
+                });
+            }
             _ => return None,
         }))
     }
 
-    /// These and `other`.
-    pub fn with(self, other: Self) -> Self {
-        Self(self.0 | other.0)
+    fn apply(&self, data: Vec<u8>) -> Vec<u8> {
+        let mut data = data;
+        match self {
+            Self::UrlDecode => data = url_decode(&data),
+            Self::StripWhitespace => data.retain(|b| !b.is_ascii_whitespace()),
+            Self::CompressWhitespace => {
+                let mut out = Vec::with_capacity(data.len());
+                for &b in &data {
+                    if !(b.is_ascii_whitespace() && out.last().is_some_and(u8::is_ascii_whitespace))
+                    {
+                        out.push(b);
+                    }
+                }
+                data = out;
+            }
+            Self::ToLowercase => data.make_ascii_lowercase(),
+            Self::ToUppercase => data.make_ascii_uppercase(),
+            Self::DotPrefix => data.insert(0, b'.'),
+            Self::Xor(key) => {
+                for (b, k) in data.iter_mut().zip(key.iter().cycle()) {
+                    *b ^= k;
+                }
+            }
+            Self::XorExtract { offset, len, at } => {
+                let key_range = *at as usize..(*at as usize).saturating_add(*len as usize);
+                let Some(key) = data.get(key_range).map(<[u8]>::to_vec) else {
+                    return data;
+                };
+                let from = (*offset as usize).min(data.len());
+                data.drain(..from);
+                for (b, k) in data.iter_mut().zip(key.iter().cycle()) {
+                    *b ^= k;
+                }
+            }
+            Self::PcreXform(xform) => {
+                // A match error (PCRE2's limits) leaves the buffer as it is.
+                let capture = xform
+                    .regex
+                    .captures(&data)
+                    .ok()
+                    .flatten()
+                    .and_then(|c| c.get(1))
+                    .map(|m| m.as_bytes().to_vec());
+                if let Some(capture) = capture {
+                    data = capture;
+                }
+            }
+        }
+        data
+    }
+}
+
+/// `"HEXKEY"` or `offset O, extract L AT` (keys of 1 to 255 bytes).
+fn parse_xor(value: &str) -> Option<Transform> {
+    let value = value.trim();
+    if let Some(hex) = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        if hex.is_empty() || hex.len() % 2 != 0 || hex.len() / 2 > 255 {
+            return None;
+        }
+        let key = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()?;
+        return Some(Transform::Xor(key));
+    }
+    let (mut offset, mut extract) = (None, None);
+    for part in value.split(',').map(str::trim) {
+        let (key, arg) = part.split_once(char::is_whitespace)?;
+        match key {
+            "offset" => offset = Some(arg.trim().parse().ok()?),
+            "extract" => {
+                let (len, at) = arg.trim().split_once(char::is_whitespace)?;
+                let len: u32 = len.trim().parse().ok()?;
+                if !(1..=255).contains(&len) {
+                    return None;
+                }
+                extract = Some((len, at.trim().parse().ok()?));
+            }
+            _ => return None,
+        }
+    }
+    let (len, at) = extract?;
+    Some(Transform::XorExtract {
+        offset: offset?,
+        len,
+        at,
+    })
+}
+
+/// True for a transform keyword.
+pub fn is_transform(keyword: &str) -> bool {
+    matches!(
+        keyword,
+        "url_decode"
+            | "strip_whitespace"
+            | "compress_whitespace"
+            | "to_lowercase"
+            | "to_uppercase"
+            | "dotprefix"
+            | "xor"
+            | "pcrexform"
+    )
+}
+
+/// Transformations of a buffer before it is matched (Suricata's transform
+/// keywords after a sticky buffer), applied in rule order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Transforms(Vec<Transform>);
+
+impl Transforms {
+    /// Adds a transform after the others.
+    pub fn push(&mut self, transform: Transform) {
+        self.0.push(transform);
     }
 
     /// True when nothing is transformed.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    /// The bits, for cache names.
-    pub fn bits(self) -> u8 {
-        self.0
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// `input` transformed.
-    pub fn apply(self, input: &[u8]) -> Vec<u8> {
-        let mut data = input.to_vec();
-        if self.0 & Self::URL_DECODE != 0 {
-            data = url_decode(&data);
-        }
-        if self.0 & Self::STRIP_WHITESPACE != 0 {
-            data.retain(|b| !b.is_ascii_whitespace());
-        }
-        if self.0 & Self::COMPRESS_WHITESPACE != 0 {
-            let mut out = Vec::with_capacity(data.len());
-            for &b in &data {
-                if !(b.is_ascii_whitespace() && out.last().is_some_and(u8::is_ascii_whitespace)) {
-                    out.push(b);
-                }
-            }
-            data = out;
-        }
-        if self.0 & Self::TO_LOWERCASE != 0 {
-            data.make_ascii_lowercase();
-        }
-        if self.0 & Self::TO_UPPERCASE != 0 {
-            data.make_ascii_uppercase();
-        }
-        if self.0 & Self::DOTPREFIX != 0 {
-            data.insert(0, b'.');
-        }
-        data
+    pub fn apply(&self, input: &[u8]) -> Vec<u8> {
+        self.0
+            .iter()
+            .fold(input.to_vec(), |data, transform| transform.apply(data))
     }
 }
 
@@ -417,15 +586,64 @@ mod tests {
 
     #[test]
     fn transforms_apply_in_order() {
-        let t = Transforms::keyword("url_decode")
-            .unwrap()
-            .with(Transforms::keyword("to_lowercase").unwrap())
-            .with(Transforms::keyword("dotprefix").unwrap());
+        let chain = |names: &[(&str, Option<&str>)]| {
+            let mut t = Transforms::default();
+            for (name, value) in names {
+                t.push(Transform::parse(name, *value).unwrap().unwrap());
+            }
+            t
+        };
+        let t = chain(&[
+            ("url_decode", None),
+            ("to_lowercase", None),
+            ("dotprefix", None),
+        ]);
         assert_eq!(t.apply(b"Evil%2ECom+X%zz"), b".evil.com x%zz");
-        let s = Transforms::keyword("strip_whitespace").unwrap();
-        assert_eq!(s.apply(b" a b\tc "), b"abc");
-        let c = Transforms::keyword("compress_whitespace").unwrap();
-        assert_eq!(c.apply(b"a  \t b"), b"a b");
-        assert!(Transforms::default().is_empty() && Transforms::keyword("xor").is_none());
+        assert_eq!(
+            chain(&[("strip_whitespace", None)]).apply(b" a b\tc "),
+            b"abc"
+        );
+        assert_eq!(
+            chain(&[("compress_whitespace", None)]).apply(b"a  \t b"),
+            b"a b"
+        );
+        assert!(Transforms::default().is_empty() && Transform::parse("base64", None).is_none());
+    }
+
+    #[test]
+    fn xor_and_pcrexform_transform_as_suricata_does() {
+        let apply = |name: &str, value: &str, data: &[u8]| {
+            let mut t = Transforms::default();
+            t.push(Transform::parse(name, Some(value)).unwrap().unwrap());
+            t.apply(data)
+        };
+        assert_eq!(apply("xor", "\"0102\"", &[0x61, 0x61, 0x61]), b"`c`");
+        // A one-byte key at 0, the encoded bytes after it.
+        let body: Vec<u8> = std::iter::once(0x42)
+            .chain(b"password".iter().map(|b| b ^ 0x42))
+            .collect();
+        assert_eq!(apply("xor", "offset 1, extract 1 0", &body), b"password");
+        assert_eq!(apply("xor", "offset 1, extract 4 9", &body), body);
+        assert_eq!(
+            apply(
+                "pcrexform",
+                "\"[A-Z]+\\s+(.*)\\s+HTTP\"",
+                b"GET /a.jpg HTTP/1.1"
+            ),
+            b"/a.jpg"
+        );
+        assert_eq!(apply("pcrexform", "\"^x(y)\"", b"abc"), b"abc");
+        for (name, value) in [
+            ("xor", "\"abc\""),
+            ("xor", "\"zz\""),
+            ("xor", "offset 1"),
+            ("pcrexform", "\"no capture\""),
+            ("pcrexform", "\"(unclosed\""),
+        ] {
+            assert!(
+                Transform::parse(name, Some(value)).unwrap().is_err(),
+                "{name}:{value}"
+            );
+        }
     }
 }

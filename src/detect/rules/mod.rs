@@ -22,7 +22,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use address::{AddressSpec, PortSpec, Vars};
-pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer, Transforms};
+pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer, Transform, Transforms};
 pub use dataset::{DatasetKind, DatasetMatch, DatasetOp, RepOp};
 pub use parse::{parse_classifications, Classifications};
 pub use pattern::{Content, Pcre};
@@ -209,7 +209,7 @@ pub struct ByteTest {
 }
 
 /// Which buffer a match reads, and how it is transformed first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Inspected {
     /// The buffer.
     pub buffer: Buffer,
@@ -231,16 +231,16 @@ pub struct IsDataAt {
 
 impl Match {
     /// The buffer the match inspects, and its transforms.
-    pub fn inspected(&self) -> Inspected {
+    pub fn inspected(&self) -> &Inspected {
         match self {
-            Match::Content(c) => c.inspected,
-            Match::Pcre(p) => p.inspected,
+            Match::Content(c) => &c.inspected,
+            Match::Pcre(p) => &p.inspected,
             Match::Bsize(_, inspected)
             | Match::IsDataAt(_, inspected)
             | Match::ByteTest(_, inspected)
             | Match::ByteJump(_, inspected)
             | Match::Dataset(_, inspected)
-            | Match::Entropy(_, inspected) => *inspected,
+            | Match::Entropy(_, inspected) => inspected,
         }
     }
 
@@ -503,9 +503,9 @@ impl Rule {
     }
 
     /// The rule's dataset lookups, with the buffer each reads.
-    pub fn datasets(&self) -> impl Iterator<Item = (&DatasetMatch, Inspected)> {
+    pub fn datasets(&self) -> impl Iterator<Item = (&DatasetMatch, &Inspected)> {
         self.matches.iter().filter_map(|m| match m {
-            Match::Dataset(lookup, inspected) => Some((lookup, *inspected)),
+            Match::Dataset(lookup, inspected) => Some((lookup, inspected)),
             _ => None,
         })
     }

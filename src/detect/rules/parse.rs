@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::address::Vars;
-use super::buffer::{self, Buffer, HttpBuffer, Transforms};
+use super::buffer::{self, Buffer, HttpBuffer, Transform, Transforms};
 use super::dataset;
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
@@ -122,7 +122,7 @@ fn is_supported(keyword: &str) -> bool {
     SUPPORTED_KEYWORDS.contains(&keyword)
         || buffer::sticky(keyword).is_some()
         || buffer::modifier(keyword).is_some()
-        || Transforms::keyword(keyword).is_some()
+        || buffer::is_transform(keyword)
 }
 
 /// What a rule's text gave, with what error reports need when it failed.
@@ -201,20 +201,24 @@ fn parse(
             };
             continue;
         }
-        if let Some(transform) = Transforms::keyword(&keyword) {
+        if let Some(transform) = Transform::parse(&keyword, value.as_deref()) {
+            let transform = transform.map_err(|bad| RuleErrorKind::BadValue {
+                keyword: bad.keyword,
+                value: bad.value,
+            })?;
             if sticky.buffer == Buffer::Payload {
                 return Err(RuleErrorKind::Unsupported(format!(
                     "{keyword} on the payload"
                 )));
             }
-            sticky.transforms = sticky.transforms.with(transform);
+            sticky.transforms.push(transform);
             continue;
         }
         if let Some(http) = buffer::modifier(&keyword) {
             last_content(&mut rule, &keyword)?.inspected.buffer = Buffer::Http(http);
             continue;
         }
-        apply_option(&mut rule, &keyword, value.as_deref(), sticky)?;
+        apply_option(&mut rule, &keyword, value.as_deref(), &sticky)?;
     }
     if rule.is_app() {
         let family = |b: Buffer| match b {
@@ -439,7 +443,7 @@ fn apply_option(
     rule: &mut Rule,
     keyword: &str,
     value: Option<&str>,
-    sticky: Inspected,
+    sticky: &Inspected,
 ) -> Result<(), RuleErrorKind> {
     match keyword {
         "msg" => rule.msg = unquote(required(keyword, value)?).replace("\\;", ";"),
@@ -467,7 +471,7 @@ fn apply_option(
                     transforms: Transforms::default(),
                 }
             } else {
-                sticky
+                sticky.clone()
             };
             let raw = required(keyword, value)?;
             let (negated, raw) = match raw.strip_prefix('!') {
@@ -515,7 +519,7 @@ fn apply_option(
             };
             let mut pcre = parse_pcre(unquote(raw), negated)?;
             if pcre.inspected.buffer == Buffer::Payload {
-                pcre.inspected = sticky;
+                pcre.inspected = sticky.clone();
             }
             rule.matches.push(Match::Pcre(pcre));
         }
@@ -523,7 +527,7 @@ fn apply_option(
         "dsize" => rule.dsize = Some(parse_dsize(required(keyword, value)?)?),
         "bsize" => {
             let size = parse_dsize(required(keyword, value)?)?;
-            rule.matches.push(Match::Bsize(size, sticky));
+            rule.matches.push(Match::Bsize(size, sticky.clone()));
         }
         "isdataat" => {
             let value = required(keyword, value)?;
@@ -542,19 +546,19 @@ fn apply_option(
                 relative,
                 negated,
             };
-            rule.matches.push(Match::IsDataAt(at, sticky));
+            rule.matches.push(Match::IsDataAt(at, sticky.clone()));
         }
         "byte_jump" => {
             let jump = parse_byte_jump(required(keyword, value)?)?;
-            rule.matches.push(Match::ByteJump(jump, sticky));
+            rule.matches.push(Match::ByteJump(jump, sticky.clone()));
         }
         "byte_test" => {
             let test = parse_byte_test(required(keyword, value)?)?;
-            rule.matches.push(Match::ByteTest(test, sticky));
+            rule.matches.push(Match::ByteTest(test, sticky.clone()));
         }
         "entropy" => {
             let entropy = parse_entropy(required(keyword, value)?)?;
-            rule.matches.push(Match::Entropy(entropy, sticky));
+            rule.matches.push(Match::Entropy(entropy, sticky.clone()));
         }
         "dataset" | "datarep" => {
             let value = required(keyword, value)?;
@@ -568,7 +572,7 @@ fn apply_option(
                     "{keyword} on the payload"
                 )));
             }
-            rule.matches.push(Match::Dataset(lookup, sticky));
+            rule.matches.push(Match::Dataset(lookup, sticky.clone()));
         }
         // Which end of an alert is the target: output only.
         "target" => {}
