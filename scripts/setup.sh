@@ -41,9 +41,10 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 if [ "$build_only" -eq 0 ]; then
-  # Test oracles read our Parquet (DuckDB, pyarrow) and compute Community IDs.
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import duckdb, pyarrow, pytest, communityid" 2>/dev/null; then
-    echo "setup: creating .venv with duckdb, pyarrow, pytest, communityid"
+  # Test oracles read our Parquet (DuckDB, pyarrow), compute Community IDs,
+  # validate EVE JSON, and serve and list S3 (moto, boto3).
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import duckdb, pyarrow, pytest, communityid, jsonschema, boto3, moto" 2>/dev/null; then
+    echo "setup: creating .venv with the test oracles of scripts/requirements-test.txt"
     python3 -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -r scripts/requirements-test.txt

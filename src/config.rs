@@ -14,6 +14,7 @@ use crate::decode::fragment::DefragConfig;
 use crate::detect::builtin::BuiltinConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
+use crate::output::eve::{EveConfig, EveTarget};
 use crate::output::{OutputConfig, WhenFull};
 use crate::reassembly::{HostPolicies, OverlapPolicy, ReassemblyConfig};
 use crate::worker::WorkerConfig;
@@ -79,6 +80,36 @@ pub struct Config {
     pub detectors: DetectorsSection,
     /// Signatures.
     pub rules: RulesSection,
+    /// Detections as Suricata EVE alert lines.
+    pub eve: EveSection,
+}
+
+/// `[eve]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EveSection {
+    /// Write detections as EVE alert lines too.
+    pub enabled: bool,
+    /// `file` (rotated), `unix_stream` or `unix_dgram`.
+    pub target: EveTarget,
+    /// The file (relative: under the output folder) or the socket.
+    pub path: PathBuf,
+    /// The file is rotated past this size, MiB.
+    pub rotate_mib: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+}
+
+impl Default for EveSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            target: EveTarget::File,
+            path: PathBuf::from("eve.json"),
+            rotate_mib: 100,
+            keep: 5,
+        }
+    }
 }
 
 /// `[detectors]`
@@ -381,6 +412,7 @@ impl Default for Config {
             http: HttpSection::default(),
             detectors: DetectorsSection::default(),
             rules: RulesSection::default(),
+            eve: EveSection::default(),
         }
     }
 }
@@ -602,6 +634,12 @@ impl Config {
             rotate_secs: self.output.rotate_secs,
             max_file_bytes: self.output.max_file_mib.saturating_mul(MIB),
             channel_chunks: self.output.channel_chunks,
+            eve: self.eve.enabled.then(|| EveConfig {
+                target: self.eve.target,
+                path: self.eve.path.clone(),
+                rotate_bytes: self.eve.rotate_mib.saturating_mul(MIB),
+                keep: self.eve.keep,
+            }),
         }
     }
 }

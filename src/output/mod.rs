@@ -5,8 +5,10 @@
 //! ([`writer`]). The
 //! writer builds Arrow record batches ([`schema`]) off the packet path and
 //! writes ZSTD Parquet files in a Hive layout, rotated by record time and by
-//! size, each renamed into place only once complete.
+//! size, each renamed into place only once complete. Detections can also
+//! leave as Suricata EVE alert lines ([`eve`]).
 
+pub mod eve;
 pub mod schema;
 pub mod writer;
 

@@ -23,6 +23,7 @@ use parquet::file::properties::WriterProperties;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
+use super::eve::{EveConfig, EveReport, EveWriter};
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
@@ -121,6 +122,8 @@ pub struct OutputConfig {
     pub max_file_bytes: u64,
     /// Chunks the channel to the writer holds before it is full.
     pub channel_chunks: usize,
+    /// Detections also as EVE alert lines, when set.
+    pub eve: Option<EveConfig>,
 }
 
 /// Output failures.
@@ -368,6 +371,8 @@ pub struct OutputReport {
     pub flows: WriterReport,
     /// The `detections` table.
     pub detections: WriterReport,
+    /// The EVE output, when on.
+    pub eve: Option<EveReport>,
 }
 
 /// The writer thread and the channel that feeds it.
@@ -387,10 +392,16 @@ impl ParquetWriter {
         let mut stale = remove_stale(&flows.root)?;
         stale.extend(remove_stale(&detections.root)?);
         fs::create_dir_all(&flows.root).map_err(io_error(&flows.root))?;
+        let eve = config
+            .eve
+            .clone()
+            .map(|eve| EveWriter::open(eve, &config.dir))
+            .transpose()?;
+        let sensor = config.sensor.clone();
         let (sender, receiver) = bounded(config.channel_chunks.max(1));
         let handle = std::thread::Builder::new()
             .name("mirador-parquet".into())
-            .spawn(move || run(flows, detections, receiver))
+            .spawn(move || run(flows, detections, eve, &sensor, receiver))
             .map_err(io_error(&config.dir))?;
         Ok((Self { handle }, sender, stale))
     }
@@ -407,6 +418,8 @@ impl ParquetWriter {
 fn run(
     mut flows: TableFiles<Flows>,
     mut detections: TableFiles<Detections>,
+    mut eve: Option<EveWriter>,
+    sensor: &str,
     receiver: Receiver<Chunk>,
 ) -> Result<OutputReport, OutputError> {
     let mut first_error = None;
@@ -418,18 +431,24 @@ fn run(
             Chunk::Flows(records) => flows.write(records),
             Chunk::Detections(records) => fs::create_dir_all(&detections.root)
                 .map_err(io_error(&detections.root))
-                .and_then(|()| detections.write(records)),
+                .and_then(|()| detections.write(records))
+                .and_then(|()| match eve.as_mut() {
+                    Some(eve) => eve.write(sensor, records),
+                    None => Ok(()),
+                }),
         };
         if let Err(e) = written {
             first_error = Some(e);
         }
     }
     let closed = flows.close_all().and(detections.close_all());
+    let eve = eve.map(EveWriter::finish).transpose();
     match first_error {
         Some(e) => Err(e),
-        None => closed.map(|()| OutputReport {
+        None => closed.and(eve).map(|eve| OutputReport {
             flows: flows.report,
             detections: detections.report,
+            eve,
         }),
     }
 }
@@ -475,6 +494,7 @@ mod tests {
             rotate_secs: 3_600,
             max_file_bytes: u64::MAX,
             channel_chunks: 4,
+            eve: None,
         };
         let mut table = TableFiles::<Detections>::new(&config);
         let records: Vec<Detection> = (0..30).rev().map(detection).collect();

@@ -212,6 +212,13 @@ impl fmt::Display for RunSummary {
             self.output.detections.files.len(),
             self.dropped_detections
         )?;
+        if let Some(eve) = &self.output.eve {
+            writeln!(
+                f,
+                "    eve          {} alert lines, {} dropped, {} rotations",
+                eve.lines, eve.dropped, eve.rotations
+            )?;
+        }
         if !self.stale_removed.is_empty() {
             writeln!(
                 f,
