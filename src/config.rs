@@ -82,6 +82,30 @@ pub struct Config {
     pub rules: RulesSection,
     /// Detections as Suricata EVE alert lines.
     pub eve: EveSection,
+    /// `mirador export`.
+    pub export: ExportSection,
+}
+
+/// `[export]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportSection {
+    /// Destination URL (also `--to`): `s3://`, `gs://`, `az://`, `file://`.
+    pub to: Option<String>,
+    /// Size a compacted file grows to before the next starts, MiB.
+    pub target_mib: u64,
+    /// Remove a day's local files once exported (also `--delete`).
+    pub delete: bool,
+}
+
+impl Default for ExportSection {
+    fn default() -> Self {
+        Self {
+            to: None,
+            target_mib: 256,
+            delete: false,
+        }
+    }
 }
 
 /// `[eve]`
@@ -413,6 +437,7 @@ impl Default for Config {
             detectors: DetectorsSection::default(),
             rules: RulesSection::default(),
             eve: EveSection::default(),
+            export: ExportSection::default(),
         }
     }
 }

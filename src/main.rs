@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mirador::config::Config;
 use mirador::detect::rules::RuleSet;
+use mirador::export::{export, resolve_date, ExportReport, ExportRequest};
 use mirador::runtime::{self, ReplayOptions, RunOptions, RunSummary};
 
 #[global_allocator]
@@ -51,6 +52,31 @@ enum Command {
     /// Signature tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Ship one day of output to a data lake: compact each table's hourly
+    /// files into large ones sorted by time, check their row counts, upload
+    /// them as TABLE/date=DAY/sensor=NAME/part-N.parquet with a manifest,
+    /// and only then mark the day exported. Re-running a day replaces it.
+    Export {
+        /// The day: YYYY-MM-DD, or yesterday or today (UTC).
+        #[arg(long)]
+        date: String,
+        /// Output folder to read [config: output.dir, default: out].
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Destination: s3://BUCKET/PREFIX, gs://..., az://... or
+        /// file:///PATH [config: export.to].
+        #[arg(long)]
+        to: Option<String>,
+        /// Remove the day's local files once exported [config: export.delete].
+        #[arg(long)]
+        delete: bool,
+        /// TOML configuration file (see mirador.example.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Set any configuration key (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
 }
 
 /// What `mirador rules` does.
@@ -153,6 +179,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         };
         return Ok(check_rules(&paths, &config));
     }
+    if let Command::Export {
+        date,
+        from,
+        to,
+        delete,
+        config,
+        set,
+    } = cli.command
+    {
+        let mut config = match config {
+            Some(path) => Config::load(&path)?,
+            None => Config::default(),
+        };
+        for assignment in &set {
+            config.set(assignment)?;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let request = ExportRequest {
+            date: resolve_date(&date, now)?,
+            from: from.unwrap_or(config.output.dir),
+            to: to
+                .or(config.export.to)
+                .context("no destination: give --to URL or set export.to")?,
+            target_bytes: config.export.target_mib.saturating_mul(1 << 20),
+            delete: delete || config.export.delete,
+        };
+        let report = export(&request)?;
+        print_export(&request, &report);
+        return Ok(ExitCode::SUCCESS);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -180,9 +238,40 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rx_only,
             })?
         }
-        Command::Rules(_) => unreachable!("handled above"),
+        Command::Rules(_) | Command::Export { .. } => unreachable!("handled above"),
     };
     Ok(report(&summary))
+}
+
+fn print_export(request: &ExportRequest, report: &ExportReport) {
+    println!("mirador export {} -> {}", request.date, request.to);
+    for m in &report.manifests {
+        let bytes: u64 = m.files.iter().map(|f| f.bytes).sum();
+        println!(
+            "  {:<11} sensor {:<12} {} rows from {} hourly file(s) in {} part(s), {} bytes",
+            m.table,
+            m.sensor,
+            m.rows,
+            m.sources.len(),
+            m.files.len(),
+            bytes
+        );
+    }
+    println!(
+        "  uploaded    {} part(s), {} already there, {} stale object(s) removed",
+        report.uploaded, report.skipped, report.removed
+    );
+    println!(
+        "  marked      {}",
+        request
+            .from
+            .join(".exported")
+            .join(format!("{}.json", request.date))
+            .display()
+    );
+    if request.delete {
+        println!("  deleted     {} local file(s)", report.deleted_local);
+    }
 }
 
 fn report(summary: &RunSummary) -> ExitCode {

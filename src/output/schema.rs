@@ -310,8 +310,6 @@ pub fn detection_schema() -> SchemaRef {
         Field::new("dst_ip", DataType::Utf8, false),
         Field::new("src_port", DataType::Int32, false),
         Field::new("dst_port", DataType::Int32, false),
-        Field::new("vlan", vlan_type(), true),
-        Field::new("tunnel", DataType::Struct(tunnel_fields()), true),
         Field::new("app_proto", DataType::Utf8, true),
         Field::new("gid", DataType::Int64, false),
         Field::new("sid", DataType::Int64, false),
@@ -324,6 +322,8 @@ pub fn detection_schema() -> SchemaRef {
         Field::new("stream_offset", DataType::Int64, true),
         Field::new("excerpt", DataType::Binary, false),
         Field::new("metadata", DataType::Utf8, false),
+        Field::new("vlan", vlan_type(), true),
+        Field::new("tunnel", DataType::Struct(tunnel_fields()), true),
     ]))
 }
 
@@ -343,8 +343,6 @@ pub fn detection_batch(sensor: &str, records: &[&Detection]) -> Result<RecordBat
         strings(records, |d| d.dst.to_string()),
         i32s(records, |d| i32::from(d.src_port)),
         i32s(records, |d| i32::from(d.dst_port)),
-        vlans(records.iter().map(|d| d.carrier.vlans)),
-        tunnels(&records.iter().map(|d| d.carrier.tunnel).collect::<Vec<_>>()),
         Arc::new(StringArray::from_iter(records.iter().map(|r| r.app_proto))),
         i64s(records, |d| u64::from(d.gid)),
         i64s(records, |d| u64::from(d.sid)),
@@ -375,6 +373,8 @@ pub fn detection_batch(sensor: &str, records: &[&Detection]) -> Result<RecordBat
         Arc::new(StringArray::from_iter_values(
             records.iter().map(|d| &*d.metadata),
         )),
+        vlans(records.iter().map(|d| d.carrier.vlans)),
+        tunnels(&records.iter().map(|d| d.carrier.tunnel).collect::<Vec<_>>()),
     ];
     RecordBatch::try_new(detection_schema(), columns)
 }

@@ -109,6 +109,19 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// about ten megabytes for the flows table).
 const MAX_OPEN_FILES: usize = 8;
 
+/// How every Parquet file of the sensor is written: ZSTD pages, and the
+/// schema version in the key-value metadata.
+pub fn parquet_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let level = ZstdLevel::try_new(ZSTD_LEVEL)?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            SCHEMA_VERSION_KEY.to_owned(),
+            SCHEMA_VERSION.to_owned(),
+        )]))
+        .build())
+}
+
 /// Where and how output is written.
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
@@ -312,17 +325,10 @@ impl<T: Table> TableFiles<T> {
             seq += 1;
         };
         let file = File::create(&temp).map_err(io_error(&temp))?;
-        let level = ZstdLevel::try_new(ZSTD_LEVEL).map_err(|source| OutputError::Parquet {
+        let props = parquet_properties().map_err(|source| OutputError::Parquet {
             path: temp.clone(),
             source,
         })?;
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                SCHEMA_VERSION_KEY.to_owned(),
-                SCHEMA_VERSION.to_owned(),
-            )]))
-            .build();
         let writer = ArrowWriter::try_new(file, T::schema(), Some(props)).map_err(|source| {
             OutputError::Parquet {
                 path: temp.clone(),
