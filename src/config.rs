@@ -96,6 +96,9 @@ pub struct ExportSection {
     pub target_mib: u64,
     /// Remove a day's local files once exported (also `--delete`).
     pub delete: bool,
+    /// Settings of the destination's client over those of the environment
+    /// (`object_store` keys such as `region`, `endpoint`, `allow_http`).
+    pub options: BTreeMap<String, String>,
 }
 
 impl Default for ExportSection {
@@ -104,6 +107,7 @@ impl Default for ExportSection {
             to: None,
             target_mib: 256,
             delete: false,
+            options: BTreeMap::new(),
         }
     }
 }
@@ -568,6 +572,7 @@ impl Config {
                         parts[..i],
                         ["rules", "address_groups" | "port_groups"]
                             | ["reassembly", "host_os_policy"]
+                            | ["export", "options"]
                     )
                 {
                     return Err(fail(format!("unknown key {key}")));

@@ -206,6 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("no destination: give --to URL or set export.to")?,
             target_bytes: config.export.target_mib.saturating_mul(1 << 20),
             delete: delete || config.export.delete,
+            options: config.export.options,
         };
         let report = export(&request)?;
         print_export(&request, &report);

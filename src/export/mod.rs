@@ -21,6 +21,7 @@
 mod compact;
 mod upload;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,9 @@ pub struct ExportRequest {
     pub target_bytes: u64,
     /// Remove the day's local files once it is exported.
     pub delete: bool,
+    /// Settings of the destination's client (`object_store` keys), over
+    /// those of the environment.
+    pub options: BTreeMap<String, String>,
 }
 
 /// The description of one exported (table, day, sensor), written beside
@@ -244,7 +248,7 @@ pub fn export(request: &ExportRequest) -> Result<ExportReport, ExportError> {
         .iter()
         .map(|c| Manifest::new(&request.date, c, &request.from))
         .collect();
-    let (store, base) = open_store(&request.to)?;
+    let (store, base) = open_store(&request.to, &request.options)?;
     let mut report = upload(&*store, &base, &request.to, &compacted, &manifests)?;
     let marker_dir = request.from.join(".exported");
     std::fs::create_dir_all(&marker_dir).map_err(io(&marker_dir))?;

@@ -6,6 +6,7 @@
 //! destination with an ETag equal to its MD5 (an S3 single upload of the
 //! same bytes) is not sent again.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -31,8 +32,13 @@ fn retry() -> RetryConfig {
     }
 }
 
-/// The store `url` names and the path prefix inside it.
-pub fn open_store(url: &str) -> Result<(Box<dyn ObjectStore>, ObjectPath), ExportError> {
+/// The store `url` names and the path prefix inside it. Settings come from
+/// the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`), then from `options`
+/// (`object_store`'s keys: `region`, `endpoint`, `allow_http` ...).
+pub fn open_store(
+    url: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<(Box<dyn ObjectStore>, ObjectPath), ExportError> {
     let bad = |reason: String| ExportError::Destination {
         url: url.to_owned(),
         reason,
@@ -50,22 +56,29 @@ pub fn open_store(url: &str) -> Result<(Box<dyn ObjectStore>, ObjectPath), Expor
             if endpoint.is_some_and(|e| e.starts_with("http://")) {
                 builder = builder.with_allow_http(true);
             }
+            for (key, value) in options {
+                builder = builder.with_config(option(key, &bad)?, value);
+            }
             Box::new(builder.build().map_err(|e| bad(e.to_string()))?)
         }
-        "gs" => Box::new(
-            GoogleCloudStorageBuilder::from_env()
+        "gs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env()
                 .with_url(url)
-                .with_retry(retry())
-                .build()
-                .map_err(|e| bad(e.to_string()))?,
-        ),
-        "az" | "azure" | "abfs" | "abfss" => Box::new(
-            MicrosoftAzureBuilder::from_env()
+                .with_retry(retry());
+            for (key, value) in options {
+                builder = builder.with_config(option(key, &bad)?, value);
+            }
+            Box::new(builder.build().map_err(|e| bad(e.to_string()))?)
+        }
+        "az" | "azure" | "abfs" | "abfss" => {
+            let mut builder = MicrosoftAzureBuilder::from_env()
                 .with_url(url)
-                .with_retry(retry())
-                .build()
-                .map_err(|e| bad(e.to_string()))?,
-        ),
+                .with_retry(retry());
+            for (key, value) in options {
+                builder = builder.with_config(option(key, &bad)?, value);
+            }
+            Box::new(builder.build().map_err(|e| bad(e.to_string()))?)
+        }
         "file" => {
             let root = parsed
                 .to_file_path()
@@ -81,6 +94,15 @@ pub fn open_store(url: &str) -> Result<(Box<dyn ObjectStore>, ObjectPath), Expor
         }
     };
     Ok((store, prefix))
+}
+
+/// A configuration key of the store's builder.
+fn option<K: std::str::FromStr>(
+    key: &str,
+    bad: &impl Fn(String) -> ExportError,
+) -> Result<K, ExportError> {
+    key.parse()
+        .map_err(|_| bad(format!("export.options: unknown key {key:?}")))
 }
 
 /// Where a (table, day, sensor) goes under `base`.

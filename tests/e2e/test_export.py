@@ -197,3 +197,17 @@ def test_duckdb_reads_the_exported_lake_of_two_sensors(tmp_path: Path):
         f"group by sensor, src_ip order by bytes desc limit 5"
     ).fetchall()
     assert talkers and all(bytes > 0 for _, _, bytes in talkers)
+
+
+def test_the_destination_can_be_configured_instead_of_the_environment(tmp_path: Path, s3):
+    out = tmp_path / "out"
+    replay(out, *SAMPLES)
+    date = day_with_both_tables(out)
+    env = {k: v for k, v in s3["env"].items() if k != "AWS_ENDPOINT_URL"}
+    settings = ["--set", f'export.options.endpoint="{s3["endpoint"]}"',
+                "--set", 'export.options.allow_http="true"']
+    export(out, date, f"s3://{BUCKET}/configured", env=env, extra=settings)
+    assert any(k.startswith("configured/flows/") for k in objects(s3["client"]))
+    bad = export(out, date, f"s3://{BUCKET}/configured", env=env, check=False,
+                 extra=["--set", 'export.options.colour="blue"'])
+    assert bad.returncode != 0 and "unknown key \"colour\"" in bad.stderr
