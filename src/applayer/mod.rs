@@ -62,8 +62,9 @@ pub enum AppEvent<'a> {
     },
     /// A TLS hello.
     TlsHello(&'a TlsHello),
-    /// The server's TLS certificate, sent in the clear.
-    TlsCertificate(&'a TlsCertificate),
+    /// The server's TLS certificate, sent in the clear (the leaf, parsed),
+    /// and the chain as sent (DER, leaf first).
+    TlsCertificate(&'a TlsCertificate, &'a [&'a [u8]]),
 }
 
 /// The stream direction that sent the message of an HTTP `stage`.
@@ -144,7 +145,9 @@ impl AppLayer {
         if let Some((parser, summary)) = self.tls.get_mut(&flow_id) {
             parser.data(dir, bytes, summary, &mut |event| match event {
                 TlsEvent::Hello(hello) => on_app(AppEvent::TlsHello(hello), dir),
-                TlsEvent::Certificate(cert) => on_app(AppEvent::TlsCertificate(cert), dir),
+                TlsEvent::Certificate(cert, chain) => {
+                    on_app(AppEvent::TlsCertificate(cert, chain), dir)
+                }
             });
             return;
         }

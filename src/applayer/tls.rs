@@ -89,8 +89,9 @@ fn certificate(der: &[u8]) -> Option<TlsCertificate> {
 pub enum TlsEvent<'a> {
     /// A ClientHello or ServerHello.
     Hello(&'a TlsHello),
-    /// The server certificate.
-    Certificate(&'a TlsCertificate),
+    /// The server certificate (the leaf, parsed) and every certificate of
+    /// the chain as sent (DER), leaf first.
+    Certificate(&'a TlsCertificate, &'a [&'a [u8]]),
 }
 
 /// A hello as rules see it.
@@ -253,7 +254,8 @@ impl TlsFlow {
                     .first()
                     .and_then(|c| certificate(c.data))
                 {
-                    on(TlsEvent::Certificate(&cert));
+                    let chain: Vec<&[u8]> = contents.cert_chain.iter().map(|c| c.data).collect();
+                    on(TlsEvent::Certificate(&cert, &chain));
                     summary.certificate = Some(cert);
                 }
                 true

@@ -90,7 +90,7 @@ impl AppEvent<'_> {
             AppEvent::DnsQuery { .. } => AppStage::DnsQuery,
             AppEvent::TlsHello(hello) if hello.from_client => AppStage::ClientHello,
             AppEvent::TlsHello(_) => AppStage::ServerHello,
-            AppEvent::TlsCertificate(_) => AppStage::Certificate,
+            AppEvent::TlsCertificate(..) => AppStage::Certificate,
         }
     }
 
@@ -104,8 +104,15 @@ impl AppEvent<'_> {
     }
 
     /// The bytes a match reads at this event: the buffer, transformed;
-    /// `None` when the buffer is absent or empty.
+    /// `None` when the buffer is absent or empty. `tls.certs` gives the
+    /// chain's certificates one after the other (what its prefilter scans).
     pub fn inspected(&self, inspected: &Inspected) -> Option<Cow<'_, [u8]>> {
+        if let (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) =
+            (self, inspected.buffer)
+        {
+            let all = chain.concat();
+            return (!all.is_empty()).then(|| Cow::Owned(inspected.transforms.apply(&all)));
+        }
         let bytes = self.bytes(inspected.buffer)?;
         Some(if inspected.transforms.is_empty() {
             Cow::Borrowed(bytes)
@@ -129,7 +136,7 @@ impl AppEvent<'_> {
                 }
                 _ => None,
             },
-            (AppEvent::TlsCertificate(cert), Buffer::Tls(b)) => present(match b {
+            (AppEvent::TlsCertificate(cert, _), Buffer::Tls(b)) => present(match b {
                 TlsBuffer::CertSubject => cert.subject.as_bytes(),
                 TlsBuffer::CertIssuer => cert.issuer.as_bytes(),
                 TlsBuffer::CertSerial => cert.serial.as_bytes(),
@@ -242,8 +249,23 @@ impl AppProgram {
         }
         let mut last = (0, Cow::Borrowed(&[][..]));
         for (inspected, program) in &self.parts {
-            let bytes = event.inspected(inspected)?;
-            last = (program.run(&bytes)?, bytes);
+            last = match (event, inspected.buffer) {
+                // A multi-buffer: the matches must hold in one certificate.
+                (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) => {
+                    chain.iter().find_map(|der| {
+                        let bytes = if inspected.transforms.is_empty() {
+                            Cow::Borrowed(*der)
+                        } else {
+                            Cow::Owned(inspected.transforms.apply(der))
+                        };
+                        Some((program.run(&bytes)?, bytes))
+                    })?
+                }
+                _ => {
+                    let bytes = event.inspected(inspected)?;
+                    (program.run(&bytes)?, bytes)
+                }
+            };
         }
         Some(last)
     }

@@ -558,7 +558,7 @@ impl Inspection {
             app_proto: Some(match event {
                 AppEvent::Http(..) => "http",
                 AppEvent::DnsQuery { .. } => "dns",
-                AppEvent::TlsHello(_) | AppEvent::TlsCertificate(_) => "tls",
+                AppEvent::TlsHello(_) | AppEvent::TlsCertificate(..) => "tls",
             }),
         };
         self.begin_candidates();

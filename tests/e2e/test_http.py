@@ -4,7 +4,7 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
-from conftest import SAMPLES, flows, replay, require
+from conftest import PCAPS, SAMPLES, flows, replay, require
 
 
 def tshark_http(pcap: Path) -> Counter:
@@ -130,3 +130,28 @@ def test_server_certificate_fields_match_openssl(tmp_path: Path):
     got = Counter((r["src_port"], r["tls_cert_subject"], r["tls_cert_issuer"], r["tls_cert_sha256"])
                   for r in rows if r["tls_cert_sha256"] is not None)
     assert got == expected
+
+
+def test_tls_certs_rules_match_inside_the_certificates_tshark_extracts(tmp_path: Path):
+    """`tls.certs` sees each certificate of the chain as sent: bytes cut from
+    the DER tshark shows match there, and bytes of no certificate do not."""
+    import duckdb
+    tshark = require("tshark")
+    pcap = PCAPS / "tls.pcap"
+    certs = [bytes.fromhex(c.replace(":", "")) for line in subprocess.run(
+        [tshark, "-r", str(pcap), "-Y", "tls.handshake.certificate", "-T", "fields",
+         "-e", "tls.handshake.certificate"],
+        capture_output=True, text=True, check=True).stdout.splitlines() for c in line.split(",")]
+    assert certs
+    middle = certs[0][len(certs[0]) // 2:][:16]
+    hexed = "|" + " ".join(f"{b:02x}" for b in middle) + "|"
+    rules = tmp_path / "certs.rules"
+    rules.write_text(
+        f'alert tls any any -> any any (msg:"cut from the DER"; flow:to_client; tls.certs; content:"{hexed}"; sid:1;)\n'
+        f'alert tls any any -> any any (msg:"starts a DER"; tls.certs; content:"|30 82|"; startswith; sid:2;)\n'
+        f'alert tls any any -> any any (msg:"in no certificate"; tls.certs; content:"|de ad be ef 00 11 22 33|"; sid:3;)\n')
+    assert all(bytes.fromhex("deadbeef0011 2233".replace(" ", "")) not in c for c in certs)
+    replay(tmp_path / "out", pcap, extra=["--rules", str(rules)])
+    got = dict(duckdb.sql(f"select sid, count(*) from read_parquet('{tmp_path}/out/detections/**/*.parquet') "
+                          f"group by sid").fetchall())
+    assert got == {1: 1, 2: 1}

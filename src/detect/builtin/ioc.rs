@@ -248,7 +248,7 @@ impl Ioc {
                 (hello.sni.as_deref(), "tls")
             }
             AppEvent::Http(tx, HttpStage::RequestHeaders) => (Some(tx.host.as_slice()), "http"),
-            AppEvent::Http(..) | AppEvent::TlsCertificate(_) => (None, ""),
+            AppEvent::Http(..) | AppEvent::TlsCertificate(..) => (None, ""),
         };
         if let Some(index) = name.and_then(|n| lists.domain(n)) {
             let seen = format!(

@@ -160,6 +160,9 @@ pub enum TlsBuffer {
     CertSerial,
     /// `tls.cert_fingerprint` (SHA-1, colon-separated).
     CertFingerprint,
+    /// `tls.certs`: each certificate of the chain (DER), one at a time; a
+    /// rule matches when all its matches hold in one of them.
+    Certs,
 }
 
 impl TlsBuffer {
@@ -172,7 +175,11 @@ impl TlsBuffer {
     pub fn from_certificate(self) -> bool {
         matches!(
             self,
-            Self::CertSubject | Self::CertIssuer | Self::CertSerial | Self::CertFingerprint
+            Self::CertSubject
+                | Self::CertIssuer
+                | Self::CertSerial
+                | Self::CertFingerprint
+                | Self::Certs
         )
     }
 }
@@ -207,6 +214,7 @@ impl Buffer {
             Self::Tls(TlsBuffer::CertIssuer) => "tls-cert-issuer",
             Self::Tls(TlsBuffer::CertSerial) => "tls-cert-serial",
             Self::Tls(TlsBuffer::CertFingerprint) => "tls-cert-fingerprint",
+            Self::Tls(TlsBuffer::Certs) => "tls-certs",
         }
     }
 }
@@ -492,6 +500,7 @@ pub fn sticky(keyword: &str) -> Option<Buffer> {
         "tls.cert_fingerprint" | "tls_cert_fingerprint" => {
             return Some(Buffer::Tls(TlsBuffer::CertFingerprint))
         }
+        "tls.certs" => return Some(Buffer::Tls(TlsBuffer::Certs)),
         "http.method" => Method,
         "http.uri" => Uri,
         "http.uri.raw" => UriRaw,
