@@ -449,8 +449,10 @@ impl<S: RecordSink> AfterDecode<'_, S> {
             },
             icmp: match packet.transport {
                 Transport::Icmp {
-                    icmp_type, rest, ..
-                } => Some((icmp_type, rest)),
+                    icmp_type,
+                    code,
+                    rest,
+                } => Some((icmp_type, code, rest)),
                 _ => None,
             },
         };

@@ -159,7 +159,10 @@ fn placement(rule: &Rule) -> (bool, bool) {
         }
         Protocol::TcpStream => (false, true),
         Protocol::Tcp | Protocol::Http
-            if !has_payload || rule.dsize.is_some() || rule.flow.no_stream =>
+            if !has_payload
+                || rule.dsize.is_some()
+                || rule.tcp_flags.is_some()
+                || rule.flow.no_stream =>
         {
             (true, false)
         }

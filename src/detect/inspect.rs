@@ -22,7 +22,7 @@ use super::app::Sender;
 use super::builtin::{Builtin, BuiltinConfig, Finding, GID};
 use super::dataset::WorkerSets;
 use super::engine::{CompiledRule, Engine, Group};
-use super::rules::{FlowbitOp, Protocol, ThresholdKind, Track};
+use super::rules::{Dsize, FlowbitOp, Protocol, ThresholdKind, Track};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::decode::TcpHeader;
 use crate::decode::{ip_proto, Carrier};
@@ -189,8 +189,8 @@ pub struct PacketView<'a> {
     pub payload_len: u32,
     /// The TCP header, for TCP.
     pub tcp: Option<TcpHeader>,
-    /// The ICMP type and the header's last four bytes, for ICMP.
-    pub icmp: Option<(u8, u32)>,
+    /// The ICMP type, code and the header's last four bytes, for ICMP.
+    pub icmp: Option<(u8, u8, u32)>,
 }
 
 #[derive(Default)]
@@ -234,6 +234,10 @@ struct Context {
     to_server: bool,
     established: bool,
     payload_len: Option<u32>,
+    /// The packet's TCP flags (packets only).
+    tcp_flags: Option<u8>,
+    /// The packet's ICMP type and code (packets only).
+    icmp: Option<(u8, u8)>,
     stream_base: Option<u64>,
     transport_valid: bool,
     app_proto: Option<&'static str>,
@@ -416,6 +420,8 @@ impl Inspection {
             to_server: packet.to_server,
             established: packet.established,
             payload_len: Some(packet.payload_len),
+            tcp_flags: packet.tcp.map(|h| h.flags),
+            icmp: packet.icmp.map(|(icmp_type, code, _)| (icmp_type, code)),
             stream_base: None,
             transport_valid: packet.transport_valid,
             app_proto: None,
@@ -485,6 +491,8 @@ impl Inspection {
             to_server: stream.dir == 0,
             established: true,
             payload_len: None,
+            tcp_flags: None,
+            icmp: None,
             stream_base: Some(base),
             transport_valid: true,
             app_proto: None,
@@ -553,6 +561,8 @@ impl Inspection {
             to_server: event.to_server(),
             established: true,
             payload_len: None,
+            tcp_flags: None,
+            icmp: None,
             stream_base: None,
             transport_valid: true,
             app_proto: Some(match event {
@@ -826,6 +836,21 @@ impl Inspection {
                 Some(len) if dsize.matches(len) => {}
                 _ => return false,
             }
+        }
+        if let Some(flags) = rule.tcp_flags {
+            if !context.tcp_flags.is_some_and(|f| flags.matches(f)) {
+                return false;
+            }
+        }
+        let icmp = |want: Option<Dsize>, pick: fn((u8, u8)) -> u8| {
+            want.is_none_or(|want| {
+                context
+                    .icmp
+                    .is_some_and(|header| want.matches(u32::from(pick(header))))
+            })
+        };
+        if !icmp(rule.itype, |(t, _)| t) || !icmp(rule.icode, |(_, c)| c) {
+            return false;
         }
         let bit_count = engine.flowbit_count;
         if !compiled.flowbits.is_empty() {

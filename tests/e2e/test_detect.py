@@ -227,3 +227,24 @@ def test_datasets_remember_values_and_read_reputations(tmp_path: Path):
     assert counts.get(2) == names.count(rated)
     saved = (data / "agents.lst").read_text().split()
     assert sorted(saved) == sorted(b64(a) for a in set(agents))
+
+
+def test_header_keywords_count_what_tshark_counts(tmp_path: Path):
+    """`flags`, `itype` and `icode` on every packet, against tshark's
+    filters over the same captures."""
+    pcaps = [PCAPS / "mirai.pcap", PCAPS / "covert.pcap", PCAPS / "basic.pcap", PCAPS / "benign.pcap"]
+    tshark = require("tshark")
+    count = lambda flt: sum(len(subprocess.run([tshark, "-r", str(p), "-Y", flt], capture_output=True,
+                                               text=True, check=True).stdout.splitlines()) for p in pcaps)
+    rules = tmp_path / "header.rules"
+    rules.write_text(
+        'alert tcp any any -> any any (msg:"syn only"; flags:S,12; sid:1;)\n'
+        'alert tcp any any -> any any (msg:"syn-ack"; flags:SA; sid:2;)\n'
+        'alert icmp any any -> any any (msg:"echo request"; itype:8; icode:0; sid:3;)\n'
+        'alert icmp any any -> any any (msg:"not an echo"; itype:>8; sid:4;)\n')
+    replay(tmp_path / "out", *pcaps, extra=["--rules", str(rules)])
+    counts = dict(detections(tmp_path / "out"))
+    expected = {1: count("tcp.flags & 0x3f == 0x02"), 2: count("tcp.flags & 0xff == 0x12"),
+                3: count("icmp.type == 8 && icmp.code == 0"), 4: count("icmp.type > 8")}
+    assert expected[1] > 0 and expected[3] > 0
+    assert {sid: counts.get(sid, 0) for sid in expected} == expected

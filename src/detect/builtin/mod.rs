@@ -159,7 +159,7 @@ impl Builtin {
             return;
         }
         self.mirai.packet(&self.config, packet, out);
-        if let Some((icmp_type, rest)) = packet.icmp {
+        if let Some((icmp_type, _, rest)) = packet.icmp {
             self.icmp.packet(&self.config, packet, icmp_type, rest, out);
         }
         if packet.transport_valid {

@@ -250,6 +250,45 @@ impl Match {
     }
 }
 
+/// `flags:[+*!]FLAGS[,IGNORED]`: a condition on a TCP segment's flags
+/// (`F S R P A U C E`, `0` for none; `1` and `2` are old names of `C` and
+/// `E`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpFlagsMatch {
+    /// The flags tested.
+    pub flags: u8,
+    /// Flags left out of the comparison.
+    pub ignored: u8,
+    /// How they are compared.
+    pub mode: FlagsMode,
+}
+
+/// How `flags` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagsMode {
+    /// Exactly these (besides the ignored ones).
+    Exactly,
+    /// `+`: these and maybe others.
+    All,
+    /// `*`: any of these.
+    Any,
+    /// `!`: not all of these.
+    Not,
+}
+
+impl TcpFlagsMatch {
+    /// True when a segment with `flags` passes.
+    pub fn matches(&self, flags: u8) -> bool {
+        let seen = flags & !self.ignored;
+        match self.mode {
+            FlagsMode::Exactly => seen == self.flags,
+            FlagsMode::All => seen & self.flags == self.flags,
+            FlagsMode::Any => seen & self.flags != 0,
+            FlagsMode::Not => seen & self.flags != self.flags,
+        }
+    }
+}
+
 /// `flow:` conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FlowMatch {
@@ -443,6 +482,12 @@ pub struct Rule {
     pub flow: FlowMatch,
     /// `dsize`.
     pub dsize: Option<Dsize>,
+    /// `itype`: the ICMP type.
+    pub itype: Option<Dsize>,
+    /// `icode`: the ICMP code.
+    pub icode: Option<Dsize>,
+    /// `flags`: the TCP flags.
+    pub tcp_flags: Option<TcpFlagsMatch>,
     /// `urilen`: a condition on the length of `http.uri` (or, when the
     /// flag is set, `http.uri.raw`).
     pub urilen: Option<(Dsize, bool)>,
@@ -479,6 +524,9 @@ impl Default for Rule {
             matches: Vec::new(),
             flow: FlowMatch::default(),
             dsize: None,
+            itype: None,
+            icode: None,
+            tcp_flags: None,
             urilen: None,
             flowbits: Vec::new(),
             noalert: false,

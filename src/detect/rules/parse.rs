@@ -1,5 +1,6 @@
 //! One rule's text into a [`Rule`]: the header, then the options in order.
 
+use crate::decode::tcp_flags;
 use std::collections::HashMap;
 
 use super::address::Vars;
@@ -7,9 +8,9 @@ use super::buffer::{self, Buffer, HttpBuffer, Transform, Transforms};
 use super::dataset;
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
-    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlowMatch, Flowbit,
-    FlowbitOp, Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind, Threshold, ThresholdKind,
-    Track,
+    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlagsMode, FlowMatch,
+    Flowbit, FlowbitOp, Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind, TcpFlagsMatch,
+    Threshold, ThresholdKind, Track,
 };
 
 /// Default priority of a rule without `priority` whose classtype has none.
@@ -115,6 +116,10 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "dataset",
     "datarep",
     "entropy",
+    "itype",
+    "icode",
+    "flags",
+    "noalert",
 ];
 
 /// True for a keyword of the subset (sticky buffers and modifiers included).
@@ -524,9 +529,14 @@ fn apply_option(
             rule.matches.push(Match::Pcre(pcre));
         }
         "flow" => rule.flow = parse_flow(required(keyword, value)?)?,
-        "dsize" => rule.dsize = Some(parse_dsize(required(keyword, value)?)?),
+        "dsize" => rule.dsize = Some(parse_dsize(keyword, required(keyword, value)?)?),
+        // As `flowbits:noalert`: the rule only sets state.
+        "noalert" => rule.noalert = true,
+        "itype" => rule.itype = Some(parse_dsize(keyword, required(keyword, value)?)?),
+        "icode" => rule.icode = Some(parse_dsize(keyword, required(keyword, value)?)?),
+        "flags" => rule.tcp_flags = Some(parse_tcp_flags(required(keyword, value)?)?),
         "bsize" => {
-            let size = parse_dsize(required(keyword, value)?)?;
+            let size = parse_dsize(keyword, required(keyword, value)?)?;
             rule.matches.push(Match::Bsize(size, sticky.clone()));
         }
         "isdataat" => {
@@ -589,7 +599,7 @@ fn apply_option(
                     })
                 }
             };
-            rule.urilen = Some((parse_dsize(size.trim())?, raw));
+            rule.urilen = Some((parse_dsize(keyword, size.trim())?, raw));
         }
         "flowbits" => parse_flowbits(rule, required(keyword, value)?)?,
         "threshold" => rule.threshold = Some(parse_threshold(keyword, required(keyword, value)?)?),
@@ -620,9 +630,9 @@ fn parse_flow(value: &str) -> Result<FlowMatch, RuleErrorKind> {
     Ok(flow)
 }
 
-fn parse_dsize(value: &str) -> Result<Dsize, RuleErrorKind> {
+fn parse_dsize(keyword: &str, value: &str) -> Result<Dsize, RuleErrorKind> {
     let bad = || RuleErrorKind::BadValue {
-        keyword: "dsize".into(),
+        keyword: keyword.into(),
         value: value.to_owned(),
     };
     let n = |s: &str| s.trim().parse::<u32>().map_err(|_| bad());
@@ -646,6 +656,52 @@ fn parse_dsize(value: &str) -> Result<Dsize, RuleErrorKind> {
         return Err(bad());
     }
     Ok(Dsize { op, a, b })
+}
+
+/// `[+*!]FLAGS[,IGNORED]`, the modifier before or after the flags.
+fn parse_tcp_flags(value: &str) -> Result<TcpFlagsMatch, RuleErrorKind> {
+    let bad = || RuleErrorKind::BadValue {
+        keyword: "flags".into(),
+        value: value.to_owned(),
+    };
+    let bits = |text: &str| -> Result<(u8, Option<FlagsMode>), RuleErrorKind> {
+        let (mut bits, mut mode) = (0u8, None);
+        for c in text.trim().chars() {
+            let bit = match c.to_ascii_uppercase() {
+                'F' => tcp_flags::FIN,
+                'S' => tcp_flags::SYN,
+                'R' => tcp_flags::RST,
+                'P' => tcp_flags::PSH,
+                'A' => tcp_flags::ACK,
+                'U' => tcp_flags::URG,
+                'C' | '1' => tcp_flags::CWR,
+                'E' | '2' => tcp_flags::ECE,
+                '0' => 0,
+                '+' | '*' | '!' if mode.is_none() => {
+                    mode = Some(match c {
+                        '+' => FlagsMode::All,
+                        '*' => FlagsMode::Any,
+                        _ => FlagsMode::Not,
+                    });
+                    continue;
+                }
+                _ => return Err(bad()),
+            };
+            bits |= bit;
+        }
+        Ok((bits, mode))
+    };
+    let (tested, ignored) = value.split_once(',').unwrap_or((value, ""));
+    let (flags, mode) = bits(tested)?;
+    let (ignored, ignored_mode) = bits(ignored)?;
+    if tested.trim().is_empty() || ignored_mode.is_some() {
+        return Err(bad());
+    }
+    Ok(TcpFlagsMatch {
+        flags,
+        ignored,
+        mode: mode.unwrap_or(FlagsMode::Exactly),
+    })
 }
 
 /// `[bytes N,] [offset N,] value OP X`, with `OP` one of `< <= > >= = !=`
@@ -974,6 +1030,26 @@ mod tests {
         assert!(rule.dst_ports.matches(8085) && !rule.dst_ports.matches(81));
         assert_ne!(rule.src, AddressSpec::Any);
         assert_eq!(rule.src_ports, PortSpec::Any);
+    }
+
+    #[test]
+    fn tcp_flags_compare_as_suricata_documents() {
+        use tcp_flags::{ACK, CWR, ECE, FIN, PSH, SYN};
+        let holds = |spec: &str, flags: u8| parse_tcp_flags(spec).unwrap().matches(flags);
+        assert!(holds("S", SYN) && !holds("S", SYN | ACK));
+        assert!(holds("S,12", SYN | CWR | ECE));
+        assert!(holds("A+", ACK | PSH) && holds("+A", ACK) && !holds("A+", SYN));
+        assert!(holds("*SF", FIN | ACK) && !holds("*SF", ACK));
+        assert!(holds("!A", SYN) && !holds("!A", ACK | PSH));
+        assert!(holds("0", 0) && !holds("0", ACK));
+        assert!(holds("SUF+", SYN | 0x20 | FIN | PSH));
+        for bad in ["", "X", "S,+", "++S"] {
+            assert!(parse_tcp_flags(bad).is_err(), "{bad:?}");
+        }
+        let rule = parse_ok("alert icmp any any -> any any (itype:8; icode:>0; noalert; sid:1;)");
+        assert_eq!(rule.itype.unwrap().a, 8);
+        assert!(rule.icode.unwrap().matches(3) && !rule.icode.unwrap().matches(0));
+        assert!(rule.noalert);
     }
 
     #[test]
