@@ -28,6 +28,11 @@ const RULES: &[&str] = &[
     r#"alert http any any -> any any (http.request_body; url_decode; pcre:"/x=\d+/"; isdataat:1,relative; sid:8;)"#,
     r#"alert tcp any any -> any any (content:"|00|"; byte_jump:2,0,relative,align,post_offset -1; byte_test:1,>,0x10,0,relative; sid:9;)"#,
     r#"alert udp any any -> any any (byte_jump:4,1,little,from_end,multiplier 3; byte_test:3,!=,7,0,relative,string,dec; sid:10;)"#,
+    r#"alert http any any -> any any (http.request_body; xor:offset 1,extract 1 0; pcrexform:"(.*)"; content:"pass"; entropy:value >2; sid:11;)"#,
+    r#"alert http any any -> any any (http.user_agent; dataset:set,agents; sid:12;)"#,
+    r#"alert tls any any -> any any (tls.certs; content:"|30 82|"; startswith; xor:"0102"; sid:13;)"#,
+    r#"alert tcp any any -> any any (flags:S+,12; sid:14;)"#,
+    r#"alert icmp any any -> any any (itype:>3; icode:0; dsize:>8; sid:15;)"#,
 ];
 
 /// The compiled [`RULES`], built once per process.
