@@ -107,11 +107,23 @@ impl AppEvent<'_> {
     /// `None` when the buffer is absent or empty. `tls.certs` gives the
     /// chain's certificates one after the other (what its prefilter scans).
     pub fn inspected(&self, inspected: &Inspected) -> Option<Cow<'_, [u8]>> {
-        if let (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) =
-            (self, inspected.buffer)
-        {
-            let all = chain.concat();
-            return (!all.is_empty()).then(|| Cow::Owned(inspected.transforms.apply(&all)));
+        match (self, inspected.buffer) {
+            (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) => {
+                let all = chain.concat();
+                return (!all.is_empty()).then(|| Cow::Owned(inspected.transforms.apply(&all)));
+            }
+            (AppEvent::Http(tx, stage), Buffer::Http(HttpBuffer::Start)) => {
+                let m = match message_of(*stage) {
+                    Message::Request => &tx.request,
+                    Message::Response => &tx.response,
+                };
+                if m.start_line.is_empty() {
+                    return None;
+                }
+                let start = [&m.start_line[..], b"\r\n", &m.raw_headers].concat();
+                return Some(Cow::Owned(inspected.transforms.apply(&start)));
+            }
+            _ => {}
         }
         let bytes = self.bytes(inspected.buffer)?;
         Some(if inspected.transforms.is_empty() {
@@ -346,6 +358,8 @@ fn bytes(tx: &Transaction, buffer: HttpBuffer, message: Message) -> Option<&[u8]
         HttpBuffer::StatMsg => present(&tx.status_message),
         HttpBuffer::Header => present(&m.header_block),
         HttpBuffer::HeaderRaw => present(&m.raw_headers),
+        // Made of two parts: put together by `AppEvent::inspected`.
+        HttpBuffer::Start => None,
         HttpBuffer::HeaderNames => present(&m.header_names),
         HttpBuffer::Cookie => m
             .header(if on_request {

@@ -155,3 +155,29 @@ def test_tls_certs_rules_match_inside_the_certificates_tshark_extracts(tmp_path:
     got = dict(duckdb.sql(f"select sid, count(*) from read_parquet('{tmp_path}/out/detections/**/*.parquet') "
                           f"group by sid").fetchall())
     assert got == {1: 1, 2: 1}
+
+
+def test_http_start_is_the_head_as_sent(tmp_path: Path):
+    """`http.start`: the start line and the header block, ending with the
+    empty line, for every request and response tshark sees."""
+    import duckdb
+    tshark = require("tshark")
+    pcaps = [PCAPS / "basic.pcap", PCAPS / "webshell.pcap", PCAPS / "c2.pcap"]
+    count = lambda flt: sum(len(subprocess.run(
+        [tshark, "-r", str(p), "-o", "tcp.reassemble_out_of_order:TRUE", "-Y", flt],
+        capture_output=True, text=True, check=True).stdout.splitlines()) for p in pcaps)
+    rules = tmp_path / "start.rules"
+    rules.write_text(
+        'alert http any any -> any any (msg:"GET head"; flow:to_server; http.start; content:"GET "; startswith; '
+        'content:"|0d 0a 0d 0a|"; endswith; sid:1;)\n'
+        'alert http any any -> any any (msg:"POST head"; flow:to_server; http.start; content:"POST /"; startswith; '
+        'content:" HTTP/1."; distance:0; content:"|0d 0a|"; distance:1; within:2; sid:2;)\n'
+        'alert http any any -> any any (msg:"response head"; flow:to_client; http.start; content:"HTTP/1."; startswith; '
+        'content:"|0d 0a 0d 0a|"; endswith; sid:3;)\n')
+    replay(tmp_path / "out", *pcaps, extra=["--rules", str(rules)])
+    got = dict(duckdb.sql(f"select sid, count(*) from read_parquet('{tmp_path}/out/detections/**/*.parquet') "
+                          f"where gid = 1 group by sid").fetchall())
+    expected = {1: count('http.request.method == "GET"'), 2: count('http.request.method == "POST"'),
+                3: count("http.response")}
+    assert all(expected.values())
+    assert got == expected

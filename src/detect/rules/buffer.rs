@@ -38,6 +38,9 @@ pub enum HttpBuffer {
     Header,
     /// `http.header.raw`: the header block as sent.
     HeaderRaw,
+    /// `http.start`: the start line, `\r\n`, and the header block as sent
+    /// (with the empty line ending it).
+    Start,
     /// `http.header_names`: `\r\n` before each header name, `\r\n\r\n` at
     /// the end.
     HeaderNames,
@@ -91,6 +94,7 @@ impl HttpBuffer {
             Self::StatCode | Self::StatMsg | Self::ResponseLine => Side::Response,
             Self::Header
             | Self::HeaderRaw
+            | Self::Start
             | Self::HeaderNames
             | Self::Cookie
             | Self::Protocol
@@ -123,6 +127,7 @@ impl HttpBuffer {
             Self::ResponseLine => "http-response-line",
             Self::Header => "http-header",
             Self::HeaderRaw => "http-header-raw",
+            Self::Start => "http-start",
             Self::HeaderNames => "http-header-names",
             Self::Cookie => "http-cookie",
             Self::Protocol => "http-protocol",
@@ -515,6 +520,7 @@ pub fn sticky(keyword: &str) -> Option<Buffer> {
         "http.response_line" => ResponseLine,
         "http.header" => Header,
         "http.header.raw" => HeaderRaw,
+        "http.start" => Start,
         "http.cookie" => Cookie,
         "http.protocol" => Protocol,
         "file_data" | "file.data" | "http.response_body" | "http.server_body" => Body,
