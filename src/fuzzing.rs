@@ -32,6 +32,7 @@ const RULES: &[&str] = &[
     r#"alert http any any -> any any (http.user_agent; dataset:set,agents; sid:12;)"#,
     r#"alert tls any any -> any any (tls.certs; content:"|30 82|"; startswith; xor:"0102"; sid:13;)"#,
     r#"alert tcp any any -> any any (flags:S+,12; sid:14;)"#,
+    r#"alert tcp any any -> any any (content:"="; base64_decode:bytes 40,offset 1,relative; base64_data; content:"a"; pcre:"/b/R"; sid:16;)"#,
     r#"alert icmp any any -> any any (itype:>3; icode:0; dsize:>8; sid:15;)"#,
 ];
 

@@ -176,8 +176,18 @@ fn placement(rule: &Rule) -> (bool, bool) {
 /// one of its application buffers).
 fn fast_pattern(rule: &Rule) -> Option<&Content> {
     let app = rule.is_app();
+    // Contents after `base64_data` are in decoded bytes, not in the buffer.
+    let mut decoded: Vec<&Inspected> = Vec::new();
     let positive = rule.matches.iter().filter_map(|m| match m {
-        Match::Content(c) if !(c.negated || app && c.inspected.buffer == Buffer::Payload) => {
+        Match::Base64Data(inspected) => {
+            decoded.push(inspected);
+            None
+        }
+        Match::Content(c)
+            if !(c.negated
+                || app && c.inspected.buffer == Buffer::Payload
+                || decoded.contains(&&c.inspected)) =>
+        {
             Some(c)
         }
         _ => None,

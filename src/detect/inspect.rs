@@ -907,8 +907,8 @@ impl Inspection {
         }
         self.raised += 1;
         self.count(context.flow_id, &compiled.family);
-        let from = end.saturating_sub(EXCERPT_SIDE);
         let to = (end + EXCERPT_SIDE).min(buffer.len());
+        let from = end.saturating_sub(EXCERPT_SIDE).min(to);
         out(Detection {
             ts_ns: context.ts_ns,
             flow_id: context.flow_id,

@@ -14,7 +14,8 @@
 use pcre2::bytes::{Regex, RegexBuilder};
 
 use super::rules::{
-    ByteJump, ByteOp, ByteRead, ByteTest, Content, Dsize, Entropy, IsDataAt, Match, Pcre,
+    Base64Decode, ByteJump, ByteOp, ByteRead, ByteTest, Content, Dsize, Entropy, IsDataAt, Match,
+    Pcre,
 };
 
 /// Most occurrences of one content tried before giving up on a rule (bounds
@@ -40,6 +41,8 @@ enum Item {
     ByteTest(ByteTest),
     ByteJump(ByteJump),
     Entropy(Entropy),
+    Base64Decode(Base64Decode),
+    Base64Data,
 }
 
 /// A pcre that PCRE2 refuses.
@@ -85,6 +88,8 @@ impl PayloadProgram {
                     Match::ByteTest(test, _) => Ok(Item::ByteTest(*test)),
                     Match::ByteJump(jump, _) => Ok(Item::ByteJump(*jump)),
                     Match::Entropy(entropy, _) => Ok(Item::Entropy(*entropy)),
+                    Match::Base64Decode(decode, _) => Ok(Item::Base64Decode(*decode)),
+                    Match::Base64Data(_) => Ok(Item::Base64Data),
                     Match::Dataset(..) => return None,
                 })
             })
@@ -107,7 +112,12 @@ impl PayloadProgram {
     /// past `min_end` (data before it was inspected already); earlier
     /// occurrences are skipped in favour of later ones.
     pub fn run_past(&self, buffer: &[u8], min_end: usize) -> Option<usize> {
-        let mut search = Search { tries: 0, min_end };
+        let mut search = Search {
+            tries: 0,
+            min_end,
+            decoded: Vec::new(),
+            decoded_end: 0,
+        };
         self.step(0, buffer, 0, &mut search)
     }
 
@@ -159,6 +169,30 @@ impl PayloadProgram {
                     return None;
                 }
                 self.step(index + 1, buffer, prev_end, search)
+            }
+            Item::Base64Decode(decode) => {
+                let base = if decode.relative { prev_end } else { 0 };
+                let start = (base + decode.offset as usize).min(buffer.len());
+                let end = decode
+                    .bytes
+                    .map_or(buffer.len(), |n| (start + n as usize).min(buffer.len()));
+                let (decoded, consumed) = base64_prefix(&buffer[start..end]);
+                search.decoded = decoded;
+                search.decoded_end = start + consumed;
+                self.step(index + 1, buffer, prev_end, search)
+            }
+            Item::Base64Data => {
+                // The rest reads the decoded bytes; in this buffer the match
+                // ends where the base64 text did.
+                let decoded = std::mem::take(&mut search.decoded);
+                if decoded.is_empty() {
+                    return None;
+                }
+                let end = search.decoded_end;
+                let min_end = std::mem::take(&mut search.min_end);
+                let done = self.step(index + 1, &decoded, 0, search);
+                search.min_end = min_end;
+                done.filter(|_| end > min_end || min_end == 0).map(|_| end)
             }
             Item::Entropy(entropy) => {
                 if !entropy.matches(buffer) {
@@ -237,15 +271,42 @@ impl PayloadProgram {
             Item::IsDataAt(at) => at.relative,
             Item::ByteTest(test) => test.read.relative,
             Item::ByteJump(jump) => jump.read.relative,
-            Item::Bsize(_) | Item::Entropy(_) => false,
+            Item::Bsize(_) | Item::Entropy(_) | Item::Base64Data => false,
+            Item::Base64Decode(decode) => decode.relative,
         })
     }
 }
 
-/// Backtracking budget and the freshness bar of one run.
+/// Backtracking budget and the freshness bar of one run, and what the last
+/// `base64_decode` decoded.
 struct Search {
     tries: usize,
     min_end: usize,
+    decoded: Vec<u8>,
+    /// Where the decoded base64 text ends in the buffer.
+    decoded_end: usize,
+}
+
+/// The base64 text at the start of `text` decoded (up to the first byte
+/// outside the alphabet, padding included, whole characters only), and how
+/// many bytes of `text` that was.
+fn base64_prefix(text: &[u8]) -> (Vec<u8>, usize) {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine as _;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+    );
+    let mut len = text
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+        .count();
+    if len % 4 == 1 {
+        len -= 1;
+    }
+    (LENIENT.decode(&text[..len]).unwrap_or_default(), len)
 }
 
 /// Reads a number as `read` says: its value (masked) and the position just
@@ -397,6 +458,24 @@ mod tests {
         let text = format!("alert tcp any any -> any any ({options} sid:1;)");
         let rule = parse_rule(&text, &Vars::default(), None).result.unwrap();
         PayloadProgram::new(&rule.matches).unwrap()
+    }
+
+    #[test]
+    fn base64_data_matches_what_base64_decode_decoded() {
+        // "password=secret", encoded.
+        let body = b"a=1&x=cGFzc3dvcmQ9c2VjcmV0&y=2";
+        let p = program(
+            r#"content:"x="; base64_decode:offset 0,relative; base64_data; content:"password"; content:"secret"; distance:1;"#,
+        );
+        assert_eq!(p.run(body), Some(26), "ends where the base64 text does");
+        assert!(p.run(b"a=1&x=bm90aGluZw==").is_none());
+        assert!(p.run(b"x=!!!!").is_none());
+        let bytes = program(r#"base64_decode:bytes 8; base64_data; content:"pass"; depth:4;"#);
+        assert!(bytes.run(b"cGFzc3dvcmQ9").is_some());
+        let short = program(r#"base64_decode:bytes 4; base64_data; content:"pass";"#);
+        assert!(short.run(b"cGFzc3dvcmQ9").is_none());
+        let text = "alert tcp any any -> any any (base64_data; content:\"x\"; sid:1;)";
+        assert!(parse_rule(text, &Vars::default(), None).result.is_err());
     }
 
     #[test]

@@ -181,3 +181,35 @@ def test_http_start_is_the_head_as_sent(tmp_path: Path):
                 3: count("http.response")}
     assert all(expected.values())
     assert got == expected
+
+
+def test_base64_data_reads_what_python_decodes(tmp_path: Path):
+    """`base64_decode` and `base64_data` on the China Chopper request's `z0`
+    parameter: the rule alerts on each request whose decoded parameter
+    (Python's base64 over the text tshark shows) holds the PHP call."""
+    import base64
+    import re
+
+    import duckdb
+    tshark = require("tshark")
+    pcap = PCAPS / "webshell.pcap"
+    bodies = subprocess.run(
+        [tshark, "-r", str(pcap), "-o", "tcp.reassemble_out_of_order:TRUE", "-Y", "http.request",
+         "-T", "fields", "-e", "http.file_data"], capture_output=True, text=True, check=True).stdout.splitlines()
+    decoded = []
+    for body in bodies:
+        for text in re.findall(r"z0=([A-Za-z0-9+/]+)", body):
+            decoded.append(base64.b64decode(text[: len(text) // 4 * 4]))
+    expected = sum(b"@ini_set(" in d for d in decoded)
+    assert expected > 0
+    rules = tmp_path / "b64.rules"
+    rules.write_text(
+        'alert http any any -> any any (msg:"php in z0"; http.request_body; content:"z0="; '
+        'base64_decode:offset 0,relative; base64_data; content:"@ini_set("; sid:1;)\n'
+        'alert http any any -> any any (msg:"not in it"; http.request_body; content:"z0="; '
+        'base64_decode:relative; base64_data; content:"system("; sid:2;)\n')
+    replay(tmp_path / "out", pcap, extra=["--rules", str(rules)])
+    got = dict(duckdb.sql(f"select sid, count(*) from read_parquet('{tmp_path}/out/detections/**/*.parquet') "
+                          f"where gid = 1 group by sid").fetchall())
+    assert all(b"system(" not in d for d in decoded)
+    assert got == {1: expected}

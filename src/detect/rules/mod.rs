@@ -88,6 +88,25 @@ pub enum Match {
     Dataset(DatasetMatch, Inspected),
     /// `entropy`: a condition on the Shannon entropy of the buffer.
     Entropy(Entropy, Inspected),
+    /// `base64_decode`: base64 text of the buffer decoded, for the matches
+    /// after a `base64_data`.
+    Base64Decode(Base64Decode, Inspected),
+    /// `base64_data`: the matches after it read what `base64_decode`
+    /// decoded.
+    Base64Data(Inspected),
+}
+
+/// `base64_decode:[bytes N][, offset N][, relative]`: decodes base64 text
+/// from `offset` (after the previous match when relative), at most `bytes`
+/// of it, up to the first byte that is not base64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Base64Decode {
+    /// Encoded bytes read at most.
+    pub bytes: Option<u32>,
+    /// Bytes skipped first.
+    pub offset: u32,
+    /// From the end of the previous match.
+    pub relative: bool,
 }
 
 /// `entropy: [bytes N,] [offset N,] value OP X`: the Shannon entropy (bits
@@ -240,7 +259,9 @@ impl Match {
             | Match::ByteTest(_, inspected)
             | Match::ByteJump(_, inspected)
             | Match::Dataset(_, inspected)
-            | Match::Entropy(_, inspected) => inspected,
+            | Match::Entropy(_, inspected)
+            | Match::Base64Decode(_, inspected)
+            | Match::Base64Data(inspected) => inspected,
         }
     }
 

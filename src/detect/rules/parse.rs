@@ -8,9 +8,9 @@ use super::buffer::{self, Buffer, HttpBuffer, Transform, Transforms};
 use super::dataset;
 use super::pattern::{parse_content, parse_pcre, Content};
 use super::{
-    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlagsMode, FlowMatch,
-    Flowbit, FlowbitOp, Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind, TcpFlagsMatch,
-    Threshold, ThresholdKind, Track,
+    Action, Base64Decode, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlagsMode,
+    FlowMatch, Flowbit, FlowbitOp, Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind,
+    TcpFlagsMatch, Threshold, ThresholdKind, Track,
 };
 
 /// Default priority of a rule without `priority` whose classtype has none.
@@ -120,6 +120,8 @@ const SUPPORTED_KEYWORDS: &[&str] = &[
     "icode",
     "flags",
     "noalert",
+    "base64_decode",
+    "base64_data",
 ];
 
 /// True for a keyword of the subset (sticky buffers and modifiers included).
@@ -565,6 +567,37 @@ fn apply_option(
         "byte_test" => {
             let test = parse_byte_test(required(keyword, value)?)?;
             rule.matches.push(Match::ByteTest(test, sticky.clone()));
+        }
+        "base64_decode" => {
+            let mut decode = Base64Decode::default();
+            for option in value.unwrap_or_default().split(',').map(str::trim) {
+                let bad = || RuleErrorKind::BadValue {
+                    keyword: keyword.into(),
+                    value: option.into(),
+                };
+                let number = |arg: &str| arg.trim().parse::<u32>().map_err(|_| bad());
+                match option.split_once(char::is_whitespace) {
+                    _ if option.is_empty() => {}
+                    _ if option == "relative" => decode.relative = true,
+                    Some(("bytes", n)) => decode.bytes = Some(number(n)?),
+                    Some(("offset", n)) => decode.offset = number(n)?,
+                    _ => return Err(bad()),
+                }
+            }
+            rule.matches
+                .push(Match::Base64Decode(decode, sticky.clone()));
+        }
+        "base64_data" => {
+            if !rule
+                .matches
+                .iter()
+                .any(|m| matches!(m, Match::Base64Decode(_, i) if i == sticky))
+            {
+                return Err(RuleErrorKind::Syntax(
+                    "base64_data without a base64_decode before it".into(),
+                ));
+            }
+            rule.matches.push(Match::Base64Data(sticky.clone()));
         }
         "entropy" => {
             let entropy = parse_entropy(required(keyword, value)?)?;
