@@ -260,18 +260,14 @@ pub fn export(request: &ExportRequest) -> Result<ExportReport, ExportError> {
     std::fs::rename(&temp, &marker).map_err(io(&marker))?;
     std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     if request.delete {
-        for table in TABLES {
-            let day = request
-                .from
-                .join(table)
-                .join(format!("date={}", request.date));
-            if day.is_dir() {
-                report.deleted_local += compacted
-                    .iter()
-                    .filter(|c| c.table == table)
-                    .map(|c| c.sources.len())
-                    .sum::<usize>();
-                std::fs::remove_dir_all(&day).map_err(io(&day))?;
+        // Only what was exported: a file still being written that day stays.
+        for source in compacted.iter().flat_map(|c| &c.sources) {
+            std::fs::remove_file(source).map_err(io(source))?;
+            report.deleted_local += 1;
+            let hour = source.parent();
+            for dir in [hour, hour.and_then(Path::parent)].into_iter().flatten() {
+                // Empty folders go too; one still holding files stays.
+                let _ = std::fs::remove_dir(dir);
             }
         }
     }

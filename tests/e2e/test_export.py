@@ -169,9 +169,14 @@ def test_an_unreachable_destination_fails_clearly_and_keeps_the_local_files(tmp_
     refused = export(out, date, "s3://no-such-bucket/mirador", env=s3["env"], check=False)
     assert refused.returncode != 0 and "no-such-bucket" in refused.stderr
     assert digest() == before
+    # A file the sensor is still writing that day is not the export's.
+    hour = next((out / "detections" / f"date={date}").glob("hour=*"))
+    writing = hour / ".edge-1-still-writing.parquet.inprogress"
+    writing.write_bytes(b"PAR1")
     export(out, date, f"s3://{BUCKET}/mirador", env=s3["env"], extra=["--delete"])
     assert (out / ".exported" / f"{date}.json").exists()
     assert not (out / "flows" / f"date={date}").exists()
+    assert writing.exists() and not list((out / "detections" / f"date={date}").rglob("*.parquet"))
 
 
 def test_duckdb_reads_the_exported_lake_of_two_sensors(tmp_path: Path):
