@@ -20,7 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use sha2::{Digest, Sha256};
 
-use super::ExportError;
+use super::{io, ExportError};
 use crate::output::writer::parquet_properties;
 
 /// One compacted file.
@@ -272,11 +272,4 @@ fn sorted_entries(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<PathBuf
         .collect();
     entries.sort();
     Ok(entries)
-}
-
-fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
-    move |source| ExportError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }

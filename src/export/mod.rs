@@ -275,6 +275,7 @@ pub fn export(request: &ExportRequest) -> Result<ExportReport, ExportError> {
     Ok(report)
 }
 
+/// Names `path` in an I/O error of the export.
 fn io(path: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
     move |source| ExportError::Io {
         path: path.to_owned(),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::writer::OutputError;
+use super::writer::{io_error, OutputError};
 use crate::decode::ip_proto;
 use crate::detect::Detection;
 use crate::flow::community_id::community_id_v1;
@@ -356,13 +356,6 @@ fn rotate(path: &Path, keep: u32) -> Result<(), OutputError> {
     }
     let first = numbered(1);
     fs::rename(path, &first).map_err(io_error(&first))
-}
-
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 #[cfg(test)]

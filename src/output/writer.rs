@@ -166,7 +166,8 @@ pub enum OutputError {
     WriterPanicked,
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+/// Names `path` in an I/O error of the output.
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io {
         path: path.to_owned(),
         source,
