@@ -243,6 +243,52 @@ struct Context {
     app_proto: Option<&'static str>,
 }
 
+/// What a detection says of the rule or built-in detector that raised it.
+struct Signature {
+    gid: u32,
+    sid: u32,
+    rev: u32,
+    msg: Arc<str>,
+    classtype: Option<String>,
+    priority: u8,
+    family: Arc<str>,
+    metadata: Arc<str>,
+}
+
+impl Context {
+    /// A detection of `signature` addressed as this context, with what
+    /// matched: bytes around it, and on a stream its offset.
+    fn detection(
+        &self,
+        signature: Signature,
+        stream_offset: Option<u64>,
+        excerpt: Vec<u8>,
+    ) -> Detection {
+        Detection {
+            ts_ns: self.ts_ns,
+            flow_id: self.flow_id,
+            proto: self.proto,
+            src: self.src,
+            dst: self.dst,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            carrier: self.carrier,
+            gid: signature.gid,
+            sid: signature.sid,
+            rev: signature.rev,
+            msg: signature.msg,
+            classtype: signature.classtype,
+            priority: signature.priority,
+            family: signature.family,
+            to_server: self.to_server,
+            stream_offset,
+            excerpt,
+            app_proto: self.app_proto,
+            metadata: signature.metadata,
+        }
+    }
+}
+
 /// One worker's inspection state: the shared rules and the worker's own
 /// state, kept apart so that inspecting a packet borrows the rules without
 /// touching the shared reference count.
@@ -699,15 +745,7 @@ impl Inspection {
         out: &mut impl FnMut(Detection),
     ) {
         self.count(context.flow_id, finding.family);
-        out(Detection {
-            ts_ns: context.ts_ns,
-            flow_id: context.flow_id,
-            proto: context.proto,
-            src: context.src,
-            dst: context.dst,
-            src_port: context.src_port,
-            dst_port: context.dst_port,
-            carrier: context.carrier,
+        let signature = Signature {
             gid: GID,
             sid: finding.sid,
             rev: 1,
@@ -715,12 +753,9 @@ impl Inspection {
             classtype: Some(finding.classtype.to_owned()),
             priority: finding.priority,
             family: Arc::from(finding.family),
-            to_server: context.to_server,
-            stream_offset: None,
-            excerpt: finding.excerpt,
-            app_proto: context.app_proto,
             metadata: Arc::from(finding.metadata.as_str()),
-        });
+        };
+        out(context.detection(signature, None, finding.excerpt));
     }
 
     /// Starts a candidate list: a new generation of stamps, nothing in it.
@@ -909,15 +944,7 @@ impl Inspection {
         self.count(context.flow_id, &compiled.family);
         let to = (end + EXCERPT_SIDE).min(buffer.len());
         let from = end.saturating_sub(EXCERPT_SIDE).min(to);
-        out(Detection {
-            ts_ns: context.ts_ns,
-            flow_id: context.flow_id,
-            proto: context.proto,
-            src: context.src,
-            dst: context.dst,
-            src_port: context.src_port,
-            dst_port: context.dst_port,
-            carrier: context.carrier,
+        let signature = Signature {
             gid: rule.gid,
             sid: rule.sid,
             rev: rule.rev,
@@ -925,12 +952,10 @@ impl Inspection {
             classtype: rule.classtype.clone(),
             priority: rule.priority.unwrap_or(3),
             family: Arc::clone(&compiled.family),
-            to_server: context.to_server,
-            stream_offset: context.stream_base.map(|base| base + end as u64),
-            excerpt: buffer[from..to].to_vec(),
-            app_proto: context.app_proto,
             metadata: Arc::clone(&compiled.metadata),
-        });
+        };
+        let stream_offset = context.stream_base.map(|base| base + end as u64);
+        out(context.detection(signature, stream_offset, buffer[from..to].to_vec()));
         true
     }
 
