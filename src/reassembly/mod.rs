@@ -529,11 +529,14 @@ impl Stream {
                 self.gap(id, len, config, sink);
                 continue;
             }
-            let upto = held.end().min(acked);
+            let (offset, upto) = (held.offset, held.end().min(acked));
             if upto > self.next {
-                let from = (self.next - held.offset) as usize;
-                let bytes = held.bytes[from..(upto - held.offset) as usize].to_vec();
-                self.deliver(id, &bytes, config, sink);
+                let range = (self.next - offset) as usize..(upto - offset) as usize;
+                // Delivered from the held bytes themselves, lent out for the
+                // call rather than copied.
+                let bytes = std::mem::take(&mut self.held[0].bytes);
+                self.deliver(id, &bytes[range], config, sink);
+                self.held[0].bytes = bytes;
             }
             if self.held[0].end() <= self.next {
                 let held = self.held.remove(0);
