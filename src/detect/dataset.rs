@@ -74,6 +74,8 @@ pub struct Dataset {
     pub state: bool,
     /// Some rule adds or removes values.
     pub mutable: bool,
+    /// The `load` files read into it, each once.
+    loaded: Vec<PathBuf>,
 }
 
 /// Every set the rules name.
@@ -118,17 +120,19 @@ impl Datasets {
                     save: None,
                     state: false,
                     mutable: false,
+                    loaded: Vec::new(),
                 });
                 self.by_name
                     .insert(lookup.name.clone(), self.sets.len() - 1);
                 self.sets.len() - 1
             }
         };
-        if let Some(path) = &lookup.load {
-            let values = read_values(&lookup.name, lookup.kind, path)?;
-            self.sets[id].values.extend(values);
-        }
         let set = &mut self.sets[id];
+        if let Some(path) = lookup.load.as_ref().filter(|p| !set.loaded.contains(p)) {
+            let values = read_values(&lookup.name, lookup.kind, path)?;
+            set.values.extend(values);
+            set.loaded.push(path.clone());
+        }
         set.mutable |= lookup.op.mutates();
         set.memcap = lookup.memcap.or(set.memcap);
         if lookup.save.is_some() {
@@ -390,7 +394,9 @@ mod tests {
         assert!(worker.apply(&sets, id, rep, b"google.com"));
         assert!(!worker.apply(&sets, id, rep, b"example.com"));
         assert!(!worker.apply(&sets, id, rep, b"other.com"));
+        // A second rule naming the same file does not read it again.
         std::fs::write(&file, "Z29vZ2xlLmNvbQ==,big\n").unwrap();
+        assert_eq!(sets.register(&lookup).unwrap(), id);
         let err = Datasets::default().register(&lookup).unwrap_err();
         assert!(err.to_string().contains("names.rep:1"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
