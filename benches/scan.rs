@@ -16,7 +16,7 @@ use mirador::capture::{CaptureFile, LinkType, RawPacket};
 use mirador::config::Config;
 use mirador::decode::{decode, Decoded};
 use mirador::detect::rules::RuleSet;
-use mirador::detect::{DetectLimits, Detector, Engine};
+use mirador::detect::{DetectLimits, Engine, Inspector};
 use mirador::flow::FlowRecord;
 use mirador::worker::Worker;
 
@@ -106,9 +106,9 @@ fn main() {
     let span =
         packets.last().map_or(0, |p| p.0) - packets.first().map_or(0, |p| p.0) + 3_600_000_000_000;
     for round in 0..repeat {
-        let detector = Detector::new(std::sync::Arc::clone(&engine), DetectLimits::default());
+        let detector = Inspector::new(std::sync::Arc::clone(&engine), DetectLimits::default());
         let mut worker = Worker::new(0, config.worker(), round, Vec::<FlowRecord>::new())
-            .with_detector(detector);
+            .with_inspector(detector);
         for (ts_ns, link, wire_len, data) in &packets {
             worker.process(std::iter::once(RawPacket {
                 ts_ns: ts_ns + round * span,

@@ -11,7 +11,7 @@ use crate::capture::{CaptureFile, LinkType, RawPacket};
 use crate::decode::fragment::DefragConfig;
 use crate::detect::rules::parse::parse_rule;
 use crate::detect::rules::{RuleSet, Vars};
-use crate::detect::{DetectLimits, Detector, Engine};
+use crate::detect::{DetectLimits, Engine, Inspector};
 use crate::flow::{FlowConfig, FlowRecord};
 use crate::worker::{Worker, WorkerConfig};
 
@@ -110,7 +110,7 @@ pub fn run_pipeline(data: &[u8]) -> usize {
         ..DetectLimits::default()
     };
     let mut worker = Worker::new(0, config, 0, Vec::<FlowRecord>::new())
-        .with_detector(Detector::new(engine(), limits));
+        .with_inspector(Inspector::new(engine(), limits));
     let mut rest = data;
     let mut ts_ns = 0u64;
     while rest.len() >= 3 {

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use crate::applayer::{AppEvent, AppLayer, HttpLimits};
+use crate::applayer::{AppEvent, AppFlow, AppLayer, HttpLimits};
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
@@ -15,9 +15,11 @@ use crate::decode::{
     Transport,
 };
 use crate::detect::dataset::WorkerSets;
-use crate::detect::{DetectStats, Detection, Detector, PacketView, Sender};
-use crate::flow::{EndReason, FlowConfig, FlowRecord, FlowStats, FlowTable, RecordSink, Tracked};
-use crate::reassembly::{StreamId, StreamSink};
+use crate::detect::{DetectStats, FlowState, Inspector, PacketView, Sender};
+use crate::flow::{
+    EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
+};
+use crate::reassembly::StreamId;
 
 /// How often, in packet time, idle flows and stale fragments are swept, ns.
 const EXPIRY_INTERVAL_NS: u64 = 1_000_000_000;
@@ -70,95 +72,127 @@ pub struct Finished<S> {
     pub stats: WorkerStats,
     /// Its flow table's counters.
     pub flows: FlowStats,
-    /// Its copies of the datasets rules changed (none without a detector).
+    /// Its copies of the datasets rules changed (none without an inspector).
     pub datasets: Option<WorkerSets>,
 }
 
 /// One worker's pipeline state.
 #[derive(Debug)]
 pub struct Worker<S: RecordSink> {
-    flows: FlowTable,
+    flows: FlowTable<FlowExt>,
     defrag: Defragmenter,
     sink: S,
     stats: WorkerStats,
     last_sweep_ns: u64,
-    detector: Option<Detector>,
+    inspector: Option<Inspector>,
     applayer: AppLayer,
     checksum_validation: bool,
 }
 
+/// What the stages after the flow table keep about one flow, in its slot:
+/// the application parsers' state and the inspection's.
+#[derive(Debug, Default)]
+pub struct FlowExt {
+    app: AppFlow,
+    detect: FlowState,
+}
+
 /// The flow table's sink: stream data goes through the application-layer
-/// parsers and (with rules) the detector before the output sink, and each
+/// parsers and (with rules) the inspector before the output sink, and each
 /// flow record learns its application protocol and detection count.
 struct Stages<'a, S> {
     applayer: &'a mut AppLayer,
-    detector: Option<&'a mut Detector>,
+    inspector: Option<&'a mut Inspector>,
     sink: &'a mut S,
     ts_ns: u64,
 }
 
-/// Runs what an application parser saw through the detector, when there
+/// Runs what an application parser saw through the inspector, when there
 /// is one.
 fn inspect_app<S: RecordSink>(
-    detector: Option<&mut Detector>,
+    inspector: Option<&mut Inspector>,
+    flow: &mut FlowState,
     sink: &mut S,
     ts_ns: u64,
     sender: &Sender,
     event: &AppEvent<'_>,
     datagram: Option<&[u8]>,
 ) {
-    if let Some(detector) = detector {
-        detector.inspect_app(ts_ns, sender, event, datagram, &mut |d| sink.detection(d));
+    if let Some(inspector) = inspector {
+        inspector.inspect_app(flow, ts_ns, sender, event, datagram, &mut |d| {
+            sink.detection(d)
+        });
     }
 }
 
-impl<S: RecordSink> StreamSink for Stages<'_, S> {
-    fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
+impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
+    fn stream_data(&mut self, ext: &mut FlowExt, stream: &StreamId, offset: u64, bytes: &[u8]) {
         // The stream first, so that application rules see these bytes in
         // the direction's recent payload.
-        if let Some(detector) = self.detector.as_deref_mut() {
+        if let Some(inspector) = self.inspector.as_deref_mut() {
             let sink = &mut *self.sink;
-            detector.inspect_stream(self.ts_ns, stream, offset, bytes, &mut |d| {
-                sink.detection(d)
-            });
+            inspector.inspect_stream(
+                &mut ext.detect,
+                self.ts_ns,
+                stream,
+                offset,
+                bytes,
+                &mut |d| sink.detection(d),
+            );
         }
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
-        let mut detector = self.detector.as_deref_mut();
+        let mut inspector = self.inspector.as_deref_mut();
+        let FlowExt { app, detect } = ext;
         self.applayer
-            .data(stream, offset, bytes, &mut |event, dir| {
+            .data(app, stream, offset, bytes, &mut |event, dir| {
                 let sender = Sender::of_stream(&stream.toward(dir));
-                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event, None);
+                inspect_app(
+                    inspector.as_deref_mut(),
+                    detect,
+                    sink,
+                    ts_ns,
+                    &sender,
+                    &event,
+                    None,
+                );
             });
         self.sink.stream_data(stream, offset, bytes);
     }
 
-    fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
+    fn stream_gap(&mut self, ext: &mut FlowExt, stream: &StreamId, offset: u64, len: u64) {
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
-        let mut detector = self.detector.as_deref_mut();
-        self.applayer
-            .gap(stream.flow_id, stream.dir, &mut |event, dir| {
-                let sender = Sender::of_stream(&stream.toward(dir));
-                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event, None);
-            });
-        if let Some(detector) = self.detector.as_deref_mut() {
-            detector.stream_gap(stream);
+        let mut inspector = self.inspector.as_deref_mut();
+        let FlowExt { app, detect } = ext;
+        self.applayer.gap(app, stream.dir, &mut |event, dir| {
+            let sender = Sender::of_stream(&stream.toward(dir));
+            inspect_app(
+                inspector.as_deref_mut(),
+                detect,
+                sink,
+                ts_ns,
+                &sender,
+                &event,
+                None,
+            );
+        });
+        if let Some(inspector) = self.inspector.as_deref_mut() {
+            inspector.stream_gap(detect, stream);
         }
         self.sink.stream_gap(stream, offset, len);
     }
 
-    fn stream_depth(&mut self, stream: &StreamId) {
-        if let Some(detector) = self.detector.as_deref_mut() {
-            detector.stream_done(stream);
+    fn stream_depth(&mut self, ext: &mut FlowExt, stream: &StreamId) {
+        if let Some(inspector) = self.inspector.as_deref_mut() {
+            inspector.stream_done(&mut ext.detect, stream);
         }
         self.sink.stream_depth(stream);
     }
-}
 
-impl<S: RecordSink> RecordSink for Stages<'_, S> {
-    fn flow_record(&mut self, mut record: FlowRecord) {
+    fn flow_record(&mut self, ext: &mut FlowExt, mut record: FlowRecord) {
         let interim = record.end_reason == EndReason::Active;
+        let FlowExt { app, detect } = ext;
         record.app = if interim {
-            self.applayer.summary(record.flow_id)
+            app.summary()
         } else {
             // Bodies read to the end of the connection end here, in the
             // direction they were sent.
@@ -173,25 +207,29 @@ impl<S: RecordSink> RecordSink for Stages<'_, S> {
                 },
             };
             let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
-            let mut detector = self.detector.as_deref_mut();
-            self.applayer.end_flow(record.flow_id, &mut |event, dir| {
+            let mut inspector = self.inspector.as_deref_mut();
+            self.applayer.end_flow(app, &mut |event, dir| {
                 let sender = Sender::of_stream(&initiator.toward(dir));
-                inspect_app(detector.as_deref_mut(), sink, ts_ns, &sender, &event, None);
+                inspect_app(
+                    inspector.as_deref_mut(),
+                    detect,
+                    sink,
+                    ts_ns,
+                    &sender,
+                    &event,
+                    None,
+                );
             })
         };
         record.app_proto = record.app.protocol();
-        if let Some(detector) = self.detector.as_deref_mut() {
+        if let Some(inspector) = self.inspector.as_deref_mut() {
             record.detections = if interim {
-                detector.flow_detections(record.flow_id)
+                detect.detections()
             } else {
-                detector.end_flow(record.flow_id)
+                inspector.end_flow(detect, record.flow_id)
             };
         }
         self.sink.flow_record(record);
-    }
-
-    fn detection(&mut self, detection: Detection) {
-        self.sink.detection(detection);
     }
 }
 
@@ -204,15 +242,16 @@ impl<S: RecordSink> Worker<S> {
             sink,
             stats: WorkerStats::default(),
             last_sweep_ns: 0,
-            detector: None,
+            inspector: None,
             applayer: AppLayer::new(config.http),
             checksum_validation: config.checksum_validation,
         }
     }
 
-    /// Inspects packets and streams with `detector`'s rules.
-    pub fn with_detector(mut self, detector: Detector) -> Self {
-        self.detector = Some(detector);
+    /// Inspects packets and streams with `inspector`'s rules and
+    /// detectors.
+    pub fn with_inspector(mut self, inspector: Inspector) -> Self {
+        self.inspector = Some(inspector);
         self
     }
 
@@ -288,7 +327,7 @@ impl<S: RecordSink> Worker<S> {
         let mut after = AfterDecode {
             flows: &mut self.flows,
             applayer: &mut self.applayer,
-            detector: self.detector.as_mut(),
+            inspector: self.inspector.as_mut(),
             sink: &mut self.sink,
             decode: &mut self.stats.decode,
             checksum_validation: self.checksum_validation,
@@ -330,7 +369,7 @@ impl<S: RecordSink> Worker<S> {
     fn end_flows(&mut self, now_ns: Option<u64>) {
         let mut stages = Stages {
             applayer: &mut self.applayer,
-            detector: self.detector.as_mut(),
+            inspector: self.inspector.as_mut(),
             sink: &mut self.sink,
             ts_ns: now_ns.unwrap_or(self.flows.now_ns()),
         };
@@ -345,9 +384,9 @@ impl<S: RecordSink> Worker<S> {
     pub fn finish(mut self) -> Finished<S> {
         self.end_flows(None);
         let mut datasets = None;
-        if let Some(detector) = self.detector.take() {
-            self.stats.detect = detector.stats().clone();
-            datasets = Some(detector.into_datasets());
+        if let Some(inspector) = self.inspector.take() {
+            self.stats.detect = inspector.stats().clone();
+            datasets = Some(inspector.into_datasets());
         }
         Finished {
             flows: self.flows.stats().clone(),
@@ -361,9 +400,9 @@ impl<S: RecordSink> Worker<S> {
 /// The stages after decode, borrowed from a worker apart from its
 /// defragmenter (which may still hold the packet's bytes).
 struct AfterDecode<'a, S> {
-    flows: &'a mut FlowTable,
+    flows: &'a mut FlowTable<FlowExt>,
     applayer: &'a mut AppLayer,
-    detector: Option<&'a mut Detector>,
+    inspector: Option<&'a mut Inspector>,
     sink: &'a mut S,
     decode: &'a mut DecodeStats,
     checksum_validation: bool,
@@ -379,11 +418,12 @@ impl<S: RecordSink> AfterDecode<'_, S> {
         }
         let mut stages = Stages {
             applayer: &mut *self.applayer,
-            detector: self.detector.as_deref_mut(),
+            inspector: self.inspector.as_deref_mut(),
             sink: &mut *self.sink,
             ts_ns: packet.meta.ts_ns,
         };
-        let tracked = self.flows.track(packet, &mut stages);
+        let (tracked, ext) = self.flows.track(packet, &mut stages);
+        let FlowExt { app, detect } = ext;
         if let Transport::Udp { src_port, dst_port } = packet.transport {
             let payload = packet.payload;
             let sender = Sender {
@@ -394,69 +434,78 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 dst: SocketAddr::new(packet.dst, dst_port),
                 carrier: packet.meta.carrier(),
             };
-            let (detector, sink) = (&mut self.detector, &mut *self.sink);
+            let (inspector, sink) = (&mut self.inspector, &mut *self.sink);
             let ts_ns = packet.meta.ts_ns;
-            self.applayer.datagram(
-                tracked.flow_id,
-                (src_port, dst_port),
-                packet.payload,
-                &mut |event| {
+            self.applayer
+                .datagram(app, (src_port, dst_port), packet.payload, &mut |event| {
                     inspect_app(
-                        detector.as_deref_mut(),
+                        inspector.as_deref_mut(),
+                        detect,
                         sink,
                         ts_ns,
                         &sender,
                         &event,
                         Some(payload),
                     );
-                },
-            );
+                });
         }
-        self.inspect(packet, Some(tracked));
+        if let Some(inspector) = self.inspector.as_deref_mut() {
+            inspect(inspector, self.sink, detect, packet, Some(tracked));
+        }
     }
 
     /// An IP packet whose transport header is broken: counted, tracked in
     /// no flow, and still inspected by `ip` rules, as in Suricata.
     fn broken(&mut self, packet: &DecodedPacket<'_>, error: DecodeError) {
         self.decode.count(error);
-        self.inspect(packet, None);
+        if let Some(inspector) = self.inspector.as_deref_mut() {
+            inspect(
+                inspector,
+                self.sink,
+                &mut FlowState::default(),
+                packet,
+                None,
+            );
+        }
     }
+}
 
-    /// Runs the packet rules over a packet of flow `tracked` (none: the
-    /// transport header is broken, only `ip` rules apply).
-    fn inspect(&mut self, packet: &DecodedPacket<'_>, tracked: Option<Tracked>) {
-        let Some(detector) = self.detector.as_deref_mut() else {
-            return;
-        };
-        let view = PacketView {
-            ts_ns: packet.meta.ts_ns,
-            flow_id: tracked.map_or(0, |t| t.flow_id),
-            to_server: tracked.is_none_or(|t| t.to_server),
-            established: tracked.is_some_and(|t| t.established),
-            reassembled: tracked.is_some_and(|t| t.reassembled),
-            proto: packet.proto,
-            src: packet.src,
-            dst: packet.dst,
-            src_port: packet.src_port(),
-            dst_port: packet.dst_port(),
-            carrier: packet.meta.carrier(),
-            transport_valid: tracked.is_some(),
-            payload: packet.payload,
-            payload_len: packet.payload_len,
-            tcp: match packet.transport {
-                Transport::Tcp(header) => Some(header),
-                _ => None,
-            },
-            icmp: match packet.transport {
-                Transport::Icmp {
-                    icmp_type,
-                    code,
-                    rest,
-                } => Some((icmp_type, code, rest)),
-                _ => None,
-            },
-        };
-        let sink = &mut *self.sink;
-        detector.inspect_packet(&view, &mut |d| sink.detection(d));
-    }
+/// Runs the packet rules over a packet of flow `tracked` (none: the
+/// transport header is broken, only `ip` rules apply).
+fn inspect<S: RecordSink>(
+    inspector: &mut Inspector,
+    sink: &mut S,
+    flow: &mut FlowState,
+    packet: &DecodedPacket<'_>,
+    tracked: Option<Tracked>,
+) {
+    let view = PacketView {
+        ts_ns: packet.meta.ts_ns,
+        flow_id: tracked.map_or(0, |t| t.flow_id),
+        to_server: tracked.is_none_or(|t| t.to_server),
+        established: tracked.is_some_and(|t| t.established),
+        reassembled: tracked.is_some_and(|t| t.reassembled),
+        proto: packet.proto,
+        src: packet.src,
+        dst: packet.dst,
+        src_port: packet.src_port(),
+        dst_port: packet.dst_port(),
+        carrier: packet.meta.carrier(),
+        transport_valid: tracked.is_some(),
+        payload: packet.payload,
+        payload_len: packet.payload_len,
+        tcp: match packet.transport {
+            Transport::Tcp(header) => Some(header),
+            _ => None,
+        },
+        icmp: match packet.transport {
+            Transport::Icmp {
+                icmp_type,
+                code,
+                rest,
+            } => Some((icmp_type, code, rest)),
+            _ => None,
+        },
+    };
+    inspector.inspect_packet(flow, &view, &mut |d| sink.detection(d));
 }

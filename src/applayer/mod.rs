@@ -1,20 +1,17 @@
 //! Application-layer parsers over reassembled TCP streams.
 //!
-//! [`AppLayer`] is one worker's parser state, keyed by flow: it takes each
-//! direction's in-order bytes and gaps, hands each HTTP transaction stage
+//! [`AppLayer`] is one worker's parsers; what they keep about a flow is its
+//! [`AppFlow`], which lives in the flow's slot. The parsers take each
+//! direction's in-order bytes and gaps, hand each HTTP transaction stage
 //! to the caller as it completes (for inspection), and when the flow's
-//! record is written it hands over what the parsers learnt (the
-//! application protocol and its summary fields). Flows that turn out not to
-//! speak a known protocol keep no state. Parsers live one per module:
-//! [`http`], [`dns`], [`tls`].
+//! record is written hand over what they learnt (the application protocol
+//! and its summary fields). Flows that turn out not to speak a known
+//! protocol keep no state. Parsers live one per module: [`http`], [`dns`],
+//! [`tls`].
 
 pub mod dns;
 pub mod http;
 pub mod tls;
-
-use std::collections::{HashMap, HashSet};
-
-use rustc_hash::FxBuildHasher;
 
 pub use dns::{DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
@@ -75,32 +72,57 @@ fn sender(client: usize, stage: HttpStage) -> usize {
     }
 }
 
-/// One worker's application-layer state.
+/// What the parsers keep about one flow, in the flow's slot: nothing until
+/// its bytes look like a protocol they read.
+#[derive(Debug, Default)]
+pub struct AppFlow {
+    http: Option<Box<HttpFlow>>,
+    /// The flow's protocol is settled as not HTTP.
+    settled: bool,
+    dns: Option<Box<DnsSummary>>,
+    dns_stream: Option<Box<DnsStream>>,
+    tls: Option<Box<(TlsFlow, TlsSummary)>>,
+}
+
+impl AppFlow {
+    /// What is known of the flow so far (for an interim record).
+    pub fn summary(&self) -> AppSummary {
+        AppSummary {
+            http: self
+                .http
+                .as_deref()
+                .map(HttpFlow::summary)
+                .filter(|s| s.is_http())
+                .cloned(),
+            dns: self.dns.as_deref().filter(|s| s.is_dns()).cloned(),
+            tls: self
+                .tls
+                .as_deref()
+                .map(|(_, s)| s)
+                .filter(|s| s.is_tls())
+                .cloned(),
+        }
+    }
+}
+
+/// One worker's application-layer parsers: their limits; what they keep
+/// per flow is the flow's [`AppFlow`].
 #[derive(Debug, Default)]
 pub struct AppLayer {
     http_limits: HttpLimits,
-    flows: HashMap<u64, HttpFlow, FxBuildHasher>,
-    /// Flow ids whose protocol is settled as not HTTP, until they end.
-    settled: HashSet<u64, FxBuildHasher>,
-    dns: HashMap<u64, DnsSummary, FxBuildHasher>,
-    dns_streams: HashMap<u64, DnsStream, FxBuildHasher>,
-    tls: HashMap<u64, (TlsFlow, TlsSummary), FxBuildHasher>,
 }
 
 impl AppLayer {
     /// Parsers keeping HTTP transactions within `http_limits`.
     pub fn new(http_limits: HttpLimits) -> Self {
-        Self {
-            http_limits,
-            ..Self::default()
-        }
+        Self { http_limits }
     }
 
-    /// One UDP datagram's payload (DNS when either port is 53); what rules
-    /// inspect goes to `on_app`.
+    /// One UDP datagram's payload of `flow` (DNS when either port is 53);
+    /// what rules inspect goes to `on_app`.
     pub fn datagram(
         &mut self,
-        flow_id: u64,
+        flow: &mut AppFlow,
         ports: (u16, u16),
         payload: &[u8],
         on_app: &mut impl FnMut(AppEvent<'_>),
@@ -108,12 +130,12 @@ impl AppLayer {
         if ports.0 != dns::PORT && ports.1 != dns::PORT {
             return;
         }
-        let summary = self.dns.entry(flow_id).or_default();
+        let summary = flow.dns.get_or_insert_with(Box::default);
         if !summary.message(payload, &mut |name, qtype| {
             on_app(AppEvent::DnsQuery { name, qtype })
         }) && !summary.is_dns()
         {
-            self.dns.remove(&flow_id);
+            flow.dns = None;
         }
     }
 
@@ -122,27 +144,29 @@ impl AppLayer {
     /// it.
     pub fn data(
         &mut self,
+        flow: &mut AppFlow,
         stream: &StreamId,
         offset: u64,
         bytes: &[u8],
         on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) {
-        let (flow_id, dir) = (stream.flow_id, stream.dir);
+        let dir = stream.dir;
         let dns_port = stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT;
-        if dns_port && !self.flows.contains_key(&flow_id) && !http::looks_like_http(bytes) {
-            let summary = self.dns.entry(flow_id).or_default();
-            let parser = self.dns_streams.entry(flow_id).or_default();
+        if dns_port && flow.http.is_none() && !http::looks_like_http(bytes) {
+            let summary = flow.dns.get_or_insert_with(Box::default);
+            let parser = flow.dns_stream.get_or_insert_with(Box::default);
             let on_query =
                 &mut |name: &[u8], qtype: u16| on_app(AppEvent::DnsQuery { name, qtype }, dir);
             if !parser.data(dir, bytes, summary, on_query) && !summary.is_dns() {
-                self.dns.remove(&flow_id);
+                flow.dns = None;
             }
             return;
         }
-        if offset == 0 && bytes.first() == Some(&tls::HANDSHAKE) {
-            self.tls.entry(flow_id).or_default();
+        if offset == 0 && bytes.first() == Some(&tls::HANDSHAKE) && flow.tls.is_none() {
+            flow.tls = Some(Box::default());
         }
-        if let Some((parser, summary)) = self.tls.get_mut(&flow_id) {
+        if let Some(tls) = flow.tls.as_deref_mut() {
+            let (parser, summary) = tls;
             parser.data(dir, bytes, summary, &mut |event| match event {
                 TlsEvent::Hello(hello) => on_app(AppEvent::TlsHello(hello), dir),
                 TlsEvent::Certificate(cert, chain) => {
@@ -151,82 +175,54 @@ impl AppLayer {
             });
             return;
         }
-        if self.settled.contains(&flow_id) {
+        if flow.settled {
             return;
         }
-        let flow = self.flows.entry(flow_id).or_default();
-        let client = flow.orient(dir, bytes);
-        flow.data(dir, bytes, &self.http_limits, &mut |tx, stage| {
+        let http = flow.http.get_or_insert_with(Box::default);
+        let client = http.orient(dir, bytes);
+        http.data(dir, bytes, &self.http_limits, &mut |tx, stage| {
             on_app(AppEvent::Http(tx, stage), sender(client, stage))
         });
-        if flow.is_done() && !flow.summary().is_http() {
-            self.flows.remove(&flow_id);
-            self.settled.insert(flow_id);
+        if http.is_done() && !http.summary().is_http() {
+            flow.http = None;
+            flow.settled = true;
         }
     }
 
     /// Bytes of a direction were lost: its HTTP body in progress ends with
     /// what it has, and the direction is parsed no further.
-    pub fn gap(&mut self, flow_id: u64, dir: usize, on_app: &mut impl FnMut(AppEvent<'_>, usize)) {
-        if let Some(flow) = self.flows.get_mut(&flow_id) {
-            let Some(client) = flow.client() else {
+    pub fn gap(
+        &mut self,
+        flow: &mut AppFlow,
+        dir: usize,
+        on_app: &mut impl FnMut(AppEvent<'_>, usize),
+    ) {
+        if let Some(http) = flow.http.as_deref_mut() {
+            let Some(client) = http.client() else {
                 return;
             };
-            flow.close(dir, &self.http_limits, &mut |tx, stage| {
+            http.close(dir, &self.http_limits, &mut |tx, stage| {
                 on_app(AppEvent::Http(tx, stage), sender(client, stage))
             });
         }
     }
 
-    /// What is known of a flow so far (for an interim record).
-    pub fn summary(&self, flow_id: u64) -> AppSummary {
-        AppSummary {
-            http: self
-                .flows
-                .get(&flow_id)
-                .map(HttpFlow::summary)
-                .filter(|s| s.is_http())
-                .cloned(),
-            dns: self.dns.get(&flow_id).filter(|s| s.is_dns()).cloned(),
-            tls: self
-                .tls
-                .get(&flow_id)
-                .map(|(_, s)| s)
-                .filter(|s| s.is_tls())
-                .cloned(),
-        }
-    }
-
-    /// Forgets a flow, returning what was known of it; HTTP bodies still
-    /// being read (to the end of the connection) end and go to `on_app`.
+    /// The flow ended: HTTP bodies still being read (to the end of the
+    /// connection) end and go to `on_app`; returns what was known of it.
     pub fn end_flow(
         &mut self,
-        flow_id: u64,
+        flow: &mut AppFlow,
         on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) -> AppSummary {
-        if let Some(flow) = self.flows.get_mut(&flow_id) {
-            if let Some(client) = flow.client() {
+        if let Some(http) = flow.http.as_deref_mut() {
+            if let Some(client) = http.client() {
                 for dir in 0..2 {
-                    flow.close(dir, &self.http_limits, &mut |tx, stage| {
+                    http.close(dir, &self.http_limits, &mut |tx, stage| {
                         on_app(AppEvent::Http(tx, stage), sender(client, stage))
                     });
                 }
             }
         }
-        self.settled.remove(&flow_id);
-        self.dns_streams.remove(&flow_id);
-        AppSummary {
-            http: self
-                .flows
-                .remove(&flow_id)
-                .map(|f| f.summary().clone())
-                .filter(HttpSummary::is_http),
-            dns: self.dns.remove(&flow_id).filter(DnsSummary::is_dns),
-            tls: self
-                .tls
-                .remove(&flow_id)
-                .map(|(_, s)| s)
-                .filter(TlsSummary::is_tls),
-        }
+        flow.summary()
     }
 }

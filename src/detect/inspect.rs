@@ -1,9 +1,11 @@
 //! Per-worker inspection: packet payloads and reassembled streams against the
 //! compiled rules, producing [`Detection`]s.
 //!
-//! A [`Detector`] owns what one worker needs: Hyperscan scratch for each
-//! group, the candidate list, and per-flow state (flowbits, detection count,
-//! and for each TCP direction an inspection window). The window holds the
+//! An [`Inspector`] owns what one worker needs: Hyperscan scratch for each
+//! group, the candidate list and the built-in detectors. What it keeps per
+//! flow is the flow's [`FlowState`] (flowbits, detection count, and for
+//! each TCP direction a Hyperscan stream and an inspection window), which
+//! lives in the flow's slot and is handed in with each call. The window holds the
 //! stream from its start up to `window_bytes`; past that it keeps a tail
 //! long enough for a fast pattern split across segments, so that a match is
 //! found whatever the segmentation. Each new stream chunk is prefiltered
@@ -193,8 +195,11 @@ pub struct PacketView<'a> {
     pub icmp: Option<(u8, u8, u32)>,
 }
 
+/// What inspection keeps about one flow, in the flow's slot. A flow that
+/// ends must be handed to [`Inspector::end_flow`], which closes its
+/// Hyperscan streams.
 #[derive(Default)]
-struct FlowState {
+pub struct FlowState {
     /// Hyperscan stream of each TCP direction, once it carried data.
     scanners: [Option<hyperscan::Stream>; 2],
     windows: [Vec<u8>; 2],
@@ -204,6 +209,25 @@ struct FlowState {
     detections: u32,
     /// (transaction, rule) that alerted on a body, shown in windows.
     body_alerts: Vec<(u64, u32)>,
+}
+
+impl std::fmt::Debug for FlowState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowState")
+            .field("detections", &self.detections)
+            .field(
+                "window_bytes",
+                &(self.windows[0].len() + self.windows[1].len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowState {
+    /// Detections of the flow so far.
+    pub fn detections(&self) -> u32 {
+        self.detections
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -292,7 +316,7 @@ impl Context {
 /// One worker's inspection state: the shared rules and the worker's own
 /// state, kept apart so that inspecting a packet borrows the rules without
 /// touching the shared reference count.
-pub struct Detector {
+pub struct Inspector {
     engine: Arc<Engine>,
     state: Inspection,
 }
@@ -303,7 +327,6 @@ struct Inspection {
     candidates: Vec<u32>,
     stamps: Vec<u32>,
     generation: u32,
-    flows: HashMap<u64, FlowState, FxBuildHasher>,
     thresholds: HashMap<(u32, u32, ThresholdKind, TrackKey), ThresholdWindow, FxBuildHasher>,
     limits: DetectLimits,
     /// Bytes held in stream windows now.
@@ -316,11 +339,10 @@ struct Inspection {
     stats: DetectStats,
 }
 
-impl std::fmt::Debug for Detector {
+impl std::fmt::Debug for Inspector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector")
+        f.debug_struct("Inspector")
             .field("rules", &self.engine.rules.len())
-            .field("flows", &self.state.flows.len())
             .field("stats", &self.state.stats)
             .finish()
     }
@@ -357,15 +379,14 @@ fn close(stream: hyperscan::Stream, scratch: Option<&Scratch>) {
     }
 }
 
-impl Detector {
-    /// A detector over `engine` within `limits`.
+impl Inspector {
+    /// An inspector over `engine` within `limits`.
     pub fn new(engine: Arc<Engine>, limits: DetectLimits) -> Self {
         let state = Inspection {
             scratch: scratch_for(&engine),
             stamps: vec![0; engine.rules.len()],
             candidates: Vec::new(),
             generation: 0,
-            flows: HashMap::default(),
             thresholds: HashMap::default(),
             limits: DetectLimits {
                 window_bytes: limits.window_bytes.max(WINDOW_TAIL * 2),
@@ -390,14 +411,20 @@ impl Detector {
         std::mem::take(&mut self.state.sets)
     }
 
-    /// Inspects one packet payload with the packet rules.
-    pub fn inspect_packet(&mut self, packet: &PacketView<'_>, out: &mut impl FnMut(Detection)) {
-        self.state.inspect_packet(&self.engine, packet, out);
+    /// Inspects one packet payload of `flow` with the packet rules.
+    pub fn inspect_packet(
+        &mut self,
+        flow: &mut FlowState,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.state.inspect_packet(&self.engine, flow, packet, out);
     }
 
-    /// Inspects new in-order stream data of one TCP direction.
+    /// Inspects new in-order stream data of one TCP direction of `flow`.
     pub fn inspect_stream(
         &mut self,
+        flow: &mut FlowState,
         ts_ns: u64,
         stream: &StreamId,
         offset: u64,
@@ -405,14 +432,15 @@ impl Detector {
         out: &mut impl FnMut(Detection),
     ) {
         self.state
-            .inspect_stream(&self.engine, ts_ns, stream, offset, bytes, out);
+            .inspect_stream(&self.engine, flow, ts_ns, stream, offset, bytes, out);
     }
 
-    /// Inspects what an application parser saw, sent from `sender`'s
-    /// source to its destination in `datagram` (none: in the TCP stream,
-    /// whose recent bytes stand for the payload).
+    /// Inspects what an application parser saw on `flow`, sent from
+    /// `sender`'s source to its destination in `datagram` (none: in the
+    /// TCP stream, whose recent bytes stand for the payload).
     pub fn inspect_app(
         &mut self,
+        flow: &mut FlowState,
         ts_ns: u64,
         sender: &Sender,
         event: &AppEvent<'_>,
@@ -420,29 +448,26 @@ impl Detector {
         out: &mut impl FnMut(Detection),
     ) {
         self.state
-            .inspect_app(&self.engine, ts_ns, sender, event, datagram, out);
+            .inspect_app(&self.engine, flow, ts_ns, sender, event, datagram, out);
     }
 
     /// Bytes of a direction were never seen: what is kept no longer leads
     /// into what comes next.
-    pub fn stream_gap(&mut self, stream: &StreamId) {
-        self.state.stream_gap(stream);
+    pub fn stream_gap(&mut self, flow: &mut FlowState, stream: &StreamId) {
+        self.state.stream_gap(flow, stream);
     }
 
     /// A direction passed the reassembly depth: its Hyperscan stream and
     /// window are let go.
-    pub fn stream_done(&mut self, stream: &StreamId) {
-        self.state.stream_gap(stream);
+    pub fn stream_done(&mut self, flow: &mut FlowState, stream: &StreamId) {
+        self.state.stream_gap(flow, stream);
     }
 
-    /// Detections of a flow so far.
-    pub fn flow_detections(&self, flow_id: u64) -> u32 {
-        self.state.flows.get(&flow_id).map_or(0, |s| s.detections)
-    }
-
-    /// Forgets a flow; returns how many detections it had.
-    pub fn end_flow(&mut self, flow_id: u64) -> u32 {
-        self.state.end_flow(flow_id)
+    /// The flow ended: its Hyperscan streams are closed and its windows'
+    /// memory given back. Returns how many detections it had.
+    pub fn end_flow(&mut self, flow: &mut FlowState, flow_id: u64) -> u32 {
+        self.state.builtin.end_flow(flow_id);
+        self.state.end_flow(flow)
     }
 }
 
@@ -450,6 +475,7 @@ impl Inspection {
     fn inspect_packet(
         &mut self,
         engine: &Engine,
+        flow: &mut FlowState,
         packet: &PacketView<'_>,
         out: &mut impl FnMut(Detection),
     ) {
@@ -487,20 +513,22 @@ impl Inspection {
                     .run_past(payload, 0)
                     .map(|end| (end, payload))
             };
-            self.verify(engine, compiled, &context, run, out);
+            self.verify(engine, compiled, flow, &context, run, out);
         }
         self.candidates = candidates;
         let mut found = Vec::new();
         self.builtin
             .packet(&engine.ioc, packet, &mut |f| found.push(f));
         for finding in found {
-            self.raise_finding(finding, &context, out);
+            self.raise_finding(flow, finding, &context, out);
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn inspect_stream(
         &mut self,
         engine: &Engine,
+        flow: &mut FlowState,
         ts_ns: u64,
         stream: &StreamId,
         offset: u64,
@@ -509,7 +537,7 @@ impl Inspection {
     ) {
         self.stats.stream_bytes += bytes.len() as u64;
         let window_bytes = self.limits.window_bytes;
-        let state = self.flows.entry(stream.flow_id).or_default();
+        let state = &mut *flow;
         let window = &mut state.windows[stream.dir];
         self.window_memory -= window.len();
         if window.is_empty() {
@@ -543,7 +571,7 @@ impl Inspection {
             transport_valid: true,
             app_proto: None,
         };
-        self.collect_stream(engine, stream, bytes);
+        self.collect_stream(engine, flow, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
@@ -564,30 +592,30 @@ impl Inspection {
                     })
                     .map(|end| (end, buffer))
             };
-            self.verify(engine, compiled, &context, run, out);
+            self.verify(engine, compiled, flow, &context, run, out);
         }
         self.candidates = candidates;
         let mut found = Vec::new();
         self.builtin
             .stream(ts_ns, stream, offset, bytes, &mut |f| found.push(f));
         for finding in found {
-            self.raise_finding(finding, &context, out);
+            self.raise_finding(flow, finding, &context, out);
         }
-        if let Some(state) = self.flows.get_mut(&stream.flow_id) {
-            if self.window_memory + buffer.len() > self.limits.window_memcap {
-                // Over the cap: this direction keeps no history.
-                self.stats.windows_dropped += 1;
-                state.windows[stream.dir] = Vec::new();
-            } else {
-                self.window_memory += buffer.len();
-                state.windows[stream.dir] = buffer;
-            }
+        if self.window_memory + buffer.len() > self.limits.window_memcap {
+            // Over the cap: this direction keeps no history.
+            self.stats.windows_dropped += 1;
+            flow.windows[stream.dir] = Vec::new();
+        } else {
+            self.window_memory += buffer.len();
+            flow.windows[stream.dir] = buffer;
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn inspect_app(
         &mut self,
         engine: &Engine,
+        flow: &mut FlowState,
         ts_ns: u64,
         sender: &Sender,
         event: &AppEvent<'_>,
@@ -638,11 +666,7 @@ impl Inspection {
         let dir = sender.dir;
         let window = match datagram {
             Some(_) => Vec::new(),
-            None => self
-                .flows
-                .get_mut(&sender.flow_id)
-                .map(|state| std::mem::take(&mut state.windows[dir]))
-                .unwrap_or_default(),
+            None => std::mem::take(&mut flow.windows[dir]),
         };
         let payload = datagram.unwrap_or(&window);
         let candidates = std::mem::take(&mut self.candidates);
@@ -659,11 +683,8 @@ impl Inspection {
                 }
                 _ => None,
             };
-            if let Some(key) = body_of {
-                let state = self.flows.entry(sender.flow_id).or_default();
-                if state.body_alerts.contains(&key) {
-                    continue;
-                }
+            if body_of.is_some_and(|key| flow.body_alerts.contains(&key)) {
+                continue;
             }
             let sets = &mut sets;
             let run = || {
@@ -678,9 +699,9 @@ impl Inspection {
                 }
                 Some(matched)
             };
-            if self.verify(engine, compiled, &context, run, out) {
+            if self.verify(engine, compiled, flow, &context, run, out) {
                 if let Some(key) = body_of {
-                    let alerts = &mut self.flows.entry(sender.flow_id).or_default().body_alerts;
+                    let alerts = &mut flow.body_alerts;
                     if alerts.len() >= MAX_BODY_ALERTS {
                         alerts.remove(0);
                     }
@@ -694,40 +715,35 @@ impl Inspection {
         self.builtin
             .app(&engine.ioc, ts_ns, event, &mut |f| found.push(f));
         for finding in found {
-            self.raise_finding(finding, &context, out);
+            self.raise_finding(flow, finding, &context, out);
         }
-        if let Some(state) = self.flows.get_mut(&sender.flow_id) {
-            state.windows[dir] = window;
+        if datagram.is_none() {
+            flow.windows[dir] = window;
         }
     }
 
     /// Lets go of a direction's window and Hyperscan stream.
-    fn stream_gap(&mut self, stream: &StreamId) {
-        if let Some(state) = self.flows.get_mut(&stream.flow_id) {
-            self.window_memory -= state.windows[stream.dir].len();
-            state.windows[stream.dir] = Vec::new();
-            if let Some(scanner) = state.scanners[stream.dir].take() {
-                close(scanner, self.scratch.as_ref());
-            }
-        }
-    }
-
-    fn end_flow(&mut self, flow_id: u64) -> u32 {
-        self.builtin.end_flow(flow_id);
-        let Some(mut state) = self.flows.remove(&flow_id) else {
-            return 0;
-        };
-        self.window_memory -= state.windows.iter().map(Vec::len).sum::<usize>();
-        for scanner in state.scanners.iter_mut().filter_map(Option::take) {
+    fn stream_gap(&mut self, flow: &mut FlowState, stream: &StreamId) {
+        self.window_memory -= flow.windows[stream.dir].len();
+        flow.windows[stream.dir] = Vec::new();
+        if let Some(scanner) = flow.scanners[stream.dir].take() {
             close(scanner, self.scratch.as_ref());
         }
-        state.detections
     }
 
-    /// Counts a detection of `family` on a flow.
-    fn count(&mut self, flow_id: u64, family: &str) {
+    fn end_flow(&mut self, flow: &mut FlowState) -> u32 {
+        self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
+        flow.windows = Default::default();
+        for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
+            close(scanner, self.scratch.as_ref());
+        }
+        flow.detections
+    }
+
+    /// Counts a detection of `family` on `flow`.
+    fn count(&mut self, flow: &mut FlowState, family: &str) {
         self.stats.detections += 1;
-        self.flows.entry(flow_id).or_default().detections += 1;
+        flow.detections += 1;
         match self.stats.by_family.get_mut(family) {
             Some(count) => *count += 1,
             None => {
@@ -740,11 +756,12 @@ impl Inspection {
     /// detection in `context`.
     fn raise_finding(
         &mut self,
+        flow: &mut FlowState,
         finding: Finding,
         context: &Context,
         out: &mut impl FnMut(Detection),
     ) {
-        self.count(context.flow_id, finding.family);
+        self.count(flow, finding.family);
         let signature = Signature {
             gid: GID,
             sid: finding.sid,
@@ -796,12 +813,17 @@ impl Inspection {
 
     /// Candidates of the stream group for a direction's new bytes, through
     /// its Hyperscan stream (opened here on first use).
-    fn collect_stream(&mut self, engine: &Engine, stream: &StreamId, bytes: &[u8]) {
+    fn collect_stream(
+        &mut self,
+        engine: &Engine,
+        flow: &mut FlowState,
+        stream: &StreamId,
+        bytes: &[u8],
+    ) {
         self.begin_candidates();
         let group = &engine.stream;
         if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
-            let state = self.flows.entry(stream.flow_id).or_default();
-            let scanner = &mut state.scanners[stream.dir];
+            let scanner = &mut flow.scanners[stream.dir];
             if scanner.is_none() {
                 *scanner = db.open_stream().ok();
             }
@@ -824,6 +846,7 @@ impl Inspection {
         &mut self,
         engine: &Engine,
         compiled: &CompiledRule,
+        flow: &mut FlowState,
         context: &Context,
         run: impl FnOnce() -> Option<(usize, B)>,
         out: &mut impl FnMut(Detection),
@@ -889,7 +912,7 @@ impl Inspection {
         }
         let bit_count = engine.flowbit_count;
         if !compiled.flowbits.is_empty() {
-            let state = self.flows.entry(context.flow_id).or_default();
+            let state = &mut *flow;
             state.bits.resize(bit_count, false);
             for (op, bits, any) in &compiled.flowbits {
                 let test = |want: bool| {
@@ -916,7 +939,7 @@ impl Inspection {
         };
         let buffer = buffer.as_ref();
         if !compiled.flowbits.is_empty() {
-            let state = self.flows.entry(context.flow_id).or_default();
+            let state = &mut *flow;
             for (op, bits, _) in &compiled.flowbits {
                 for &bit in bits {
                     let slot = &mut state.bits[usize::from(bit)];
@@ -941,7 +964,7 @@ impl Inspection {
             return false;
         }
         self.raised += 1;
-        self.count(context.flow_id, &compiled.family);
+        self.count(flow, &compiled.family);
         let to = (end + EXCERPT_SIDE).min(buffer.len());
         let from = end.saturating_sub(EXCERPT_SIDE).min(to);
         let signature = Signature {
@@ -1020,30 +1043,19 @@ fn note<D>(
     }
 }
 
-impl Drop for Inspection {
-    fn drop(&mut self) {
-        let scratch = self.scratch.take();
-        for (_, mut state) in self.flows.drain() {
-            for scanner in state.scanners.iter_mut().filter_map(Option::take) {
-                close(scanner, scratch.as_ref());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::rules::{RuleSet, Vars};
 
-    fn detector(rules: &str, window_memcap: usize) -> Detector {
+    fn inspector(rules: &str, window_memcap: usize) -> Inspector {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rules");
         std::fs::write(&path, rules).unwrap();
         let set = RuleSet::load(&[path], &Vars::default());
         let (engine, rejected) = Engine::compile(&set, None).unwrap();
         assert!(rejected.is_empty() && !engine.rules.is_empty());
-        Detector::new(
+        Inspector::new(
             Arc::new(engine),
             DetectLimits {
                 window_memcap,
@@ -1064,17 +1076,22 @@ mod tests {
 
     #[test]
     fn split_pattern_is_found_once_across_chunks() {
-        let mut d = detector(
+        let mut d = inspector(
             "alert tcp any any -> any any (content:\"SECRET\"; sid:1;)\n",
             1 << 20,
         );
+        let mut flow = FlowState::default();
         let mut found = Vec::new();
-        d.inspect_stream(1, &stream(1), 0, b"xxSEC", &mut |x| found.push(x));
-        d.inspect_stream(2, &stream(1), 5, b"RETyy", &mut |x| found.push(x));
-        d.inspect_stream(3, &stream(1), 10, b"zz", &mut |x| found.push(x));
+        d.inspect_stream(&mut flow, 1, &stream(1), 0, b"xxSEC", &mut |x| {
+            found.push(x)
+        });
+        d.inspect_stream(&mut flow, 2, &stream(1), 5, b"RETyy", &mut |x| {
+            found.push(x)
+        });
+        d.inspect_stream(&mut flow, 3, &stream(1), 10, b"zz", &mut |x| found.push(x));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].stream_offset, Some(8));
-        assert_eq!(d.end_flow(1), 1);
+        assert_eq!(d.end_flow(&mut flow, 1), 1);
         assert_eq!(d.state.window_memory, 0);
     }
 
@@ -1082,18 +1099,27 @@ mod tests {
     fn window_memory_stays_under_its_cap_and_drops_are_counted() {
         let rules =
             "alert tcp any any -> any any (content:\"abc\"; content:\"xyz\"; distance:0; sid:1;)\n";
-        let mut d = detector(rules, 4_096);
+        let mut d = inspector(rules, 4_096);
+        let mut flows: Vec<FlowState> = (0..100).map(|_| FlowState::default()).collect();
         let mut found = 0;
-        for flow in 0..100 {
-            d.inspect_stream(1, &stream(flow), 0, &[b'.'; 100], &mut |_| found += 1);
+        for (id, flow) in flows.iter_mut().enumerate() {
+            let id = id as u64;
+            d.inspect_stream(flow, 1, &stream(id), 0, &[b'.'; 100], &mut |_| found += 1);
             assert!(d.state.window_memory <= 4_096);
         }
         assert!(d.stats().windows_dropped > 0);
         // A match inside one chunk needs no history.
-        d.inspect_stream(2, &stream(99), 100, b"abc...xyz", &mut |_| found += 1);
+        d.inspect_stream(
+            &mut flows[99],
+            2,
+            &stream(99),
+            100,
+            b"abc...xyz",
+            &mut |_| found += 1,
+        );
         assert_eq!(found, 1);
-        for flow in 0..100 {
-            d.end_flow(flow);
+        for (id, flow) in flows.iter_mut().enumerate() {
+            d.end_flow(flow, id as u64);
         }
         assert_eq!(d.state.window_memory, 0);
     }
@@ -1111,13 +1137,18 @@ mod tests {
             alerts_per_inspection: 3,
             ..DetectLimits::default()
         };
-        let mut d = Detector::new(Arc::new(engine), limits);
+        let mut d = Inspector::new(Arc::new(engine), limits);
+        let mut flow = FlowState::default();
         let mut sids = Vec::new();
-        d.inspect_stream(1, &stream(1), 0, b"a PAYLOAD", &mut |x| sids.push(x.sid));
+        d.inspect_stream(&mut flow, 1, &stream(1), 0, b"a PAYLOAD", &mut |x| {
+            sids.push(x.sid)
+        });
         assert_eq!(sids, [1, 2, 3]);
         assert_eq!(d.stats().alert_overflow, 1);
         // The limit is per inspection: the next data may raise again.
-        d.inspect_stream(2, &stream(1), 9, b" PAYLOAD", &mut |x| sids.push(x.sid));
+        d.inspect_stream(&mut flow, 2, &stream(1), 9, b" PAYLOAD", &mut |x| {
+            sids.push(x.sid)
+        });
         assert_eq!(sids.len(), 6);
     }
 }

@@ -5,7 +5,7 @@
 //! a rule's contents and pcres over a buffer; [`app`] evaluates rules on
 //! what application parsers saw (HTTP transactions, DNS queries, TLS
 //! hellos); [`dataset`] keeps the named sets `dataset` and `datarep` look
-//! buffers up in; [`inspect`] is a worker's [`Detector`], which runs packets,
+//! buffers up in; [`inspect`] is a worker's [`Inspector`], which runs packets,
 //! reassembled streams and application events through them and emits
 //! [`Detection`]s.
 
@@ -19,4 +19,4 @@ pub mod rules;
 
 pub use app::Sender;
 pub use engine::{Engine, EngineError};
-pub use inspect::{DetectLimits, DetectStats, Detection, Detector, PacketView};
+pub use inspect::{DetectLimits, DetectStats, Detection, FlowState, Inspector, PacketView};

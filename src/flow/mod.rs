@@ -16,4 +16,4 @@ pub mod tcp;
 
 pub use key::{FlowKey, Side};
 pub use record::{ConnState, EndReason, FlowRecord, History};
-pub use table::{FlowConfig, FlowStats, FlowTable, RecordSink, Tracked};
+pub use table::{FlowConfig, FlowSink, FlowStats, FlowTable, RecordSink, Tracked};

@@ -4,6 +4,10 @@
 //! from [`FlowKey`] to slot. Each flow is also on one of several
 //! least-recently-seen lists, one per timeout class (TCP handshake,
 //! established, closed; UDP, ICMP and other protocols one-sided or answered).
+//! Each slot also holds what later stages remember about its flow (the
+//! table's `X`: parser, rule and detector state), which the table hands to
+//! its [`FlowSink`] with each event of the flow and drops when the flow
+//! ends, so that nothing outside the table is keyed by flow.
 //! Within a list every flow has the same idle timeout, so expiry only ever
 //! looks at list tails, and the oldest flow of the table, the one evicted when
 //! [`FlowConfig::max_flows`] is reached, is the oldest of the tails. Nothing
@@ -113,6 +117,63 @@ impl RecordSink for Vec<FlowRecord> {
 
 impl StreamSink for Vec<FlowRecord> {}
 
+/// The stages after a flow table: each event of a flow comes with the
+/// state `X` its slot keeps for them.
+pub trait FlowSink<X> {
+    /// In-order bytes of a TCP direction (see [`StreamSink::stream_data`]).
+    fn stream_data(&mut self, ext: &mut X, stream: &StreamId, offset: u64, bytes: &[u8]);
+
+    /// Bytes of a TCP direction never seen (see [`StreamSink::stream_gap`]).
+    fn stream_gap(&mut self, ext: &mut X, stream: &StreamId, offset: u64, len: u64);
+
+    /// A TCP direction reached the reassembly depth.
+    fn stream_depth(&mut self, ext: &mut X, stream: &StreamId);
+
+    /// A record of the flow: an interim one ([`EndReason::Active`]), after
+    /// which `ext` stays, or its last, after which `ext` is dropped.
+    fn flow_record(&mut self, ext: &mut X, record: FlowRecord);
+}
+
+/// A record sink is a flow sink of flows that keep nothing.
+impl<S: RecordSink> FlowSink<()> for S {
+    fn stream_data(&mut self, _: &mut (), stream: &StreamId, offset: u64, bytes: &[u8]) {
+        StreamSink::stream_data(self, stream, offset, bytes);
+    }
+
+    fn stream_gap(&mut self, _: &mut (), stream: &StreamId, offset: u64, len: u64) {
+        StreamSink::stream_gap(self, stream, offset, len);
+    }
+
+    fn stream_depth(&mut self, _: &mut (), stream: &StreamId) {
+        StreamSink::stream_depth(self, stream);
+    }
+
+    fn flow_record(&mut self, _: &mut (), record: FlowRecord) {
+        RecordSink::flow_record(self, record);
+    }
+}
+
+/// A flow sink with one flow's state attached: what reassembly, which knows
+/// nothing of that state, delivers to.
+struct Attached<'a, K, X> {
+    sink: &'a mut K,
+    ext: &'a mut X,
+}
+
+impl<K: FlowSink<X>, X> StreamSink for Attached<'_, K, X> {
+    fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
+        self.sink.stream_data(self.ext, stream, offset, bytes);
+    }
+
+    fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
+        self.sink.stream_gap(self.ext, stream, offset, len);
+    }
+
+    fn stream_depth(&mut self, stream: &StreamId) {
+        self.sink.stream_depth(self.ext, stream);
+    }
+}
+
 /// Which flow a packet was accounted to, for the stages after the flow table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tracked {
@@ -168,7 +229,7 @@ impl FlowStats {
 }
 
 /// The stream of direction `dir` (relative to the initiator) of a flow.
-fn stream_id(flow: &Flow, dir: usize) -> StreamId {
+fn stream_id<X>(flow: &Flow<X>, dir: usize) -> StreamId {
     let from = if dir == ORIGINATOR {
         flow.initiator
     } else {
@@ -192,52 +253,52 @@ fn stream_id(flow: &Flow, dir: usize) -> StreamId {
 /// direction (a SYN-ACK anchors both) and its data (Fast Open) starts the
 /// stream, data goes to its direction, and an ACK tells the other direction
 /// what its receiver has seen.
-fn reassemble(
-    flow: &mut Flow,
+fn reassemble<X>(
+    flow: &mut Flow<X>,
     dir: usize,
     h: &TcpHeader,
     packet: &DecodedPacket<'_>,
     config: &ReassemblyConfig,
     budget: &mut ReassemblyBudget,
-    sink: &mut impl RecordSink,
+    sink: &mut impl FlowSink<X>,
 ) {
     let syn = h.flags & tcp_flags::SYN != 0;
     let ack = h.flags & tcp_flags::ACK != 0;
     let fin = h.flags & tcp_flags::FIN != 0;
     let other = 1 - dir;
+    let ids = [stream_id(flow, ORIGINATOR), stream_id(flow, RESPONDER)];
+    let Flow { streams, ext, .. } = flow;
+    let sink = &mut Attached { sink, ext };
     if syn {
-        flow.streams[dir].anchor_syn(h.seq);
+        streams[dir].anchor_syn(h.seq);
         if ack {
-            flow.streams[other].anchor_syn(h.ack.wrapping_sub(1));
+            streams[other].anchor_syn(h.ack.wrapping_sub(1));
         }
         if packet.payload.is_empty() {
             return;
         }
         // Data on a SYN (TCP Fast Open) follows the SYN's own number.
-        let id = stream_id(flow, dir);
         let segment = Segment {
             seq: h.seq.wrapping_add(1),
             payload: packet.payload,
             fin,
         };
-        flow.streams[dir].segment(&id, segment, config, budget, sink);
+        streams[dir].segment(&ids[dir], segment, config, budget, sink);
         return;
     }
-    if !flow.streams[dir].is_anchored() && config.midstream && !packet.payload.is_empty() {
-        flow.streams[dir].anchor_data(h.seq);
+    if !streams[dir].is_anchored() && config.midstream && !packet.payload.is_empty() {
+        streams[dir].anchor_data(h.seq);
     }
-    if flow.streams[dir].is_anchored() && (fin || !packet.payload.is_empty()) {
-        let id = stream_id(flow, dir);
+    if streams[dir].is_anchored() && (fin || !packet.payload.is_empty()) {
         let segment = Segment {
             seq: h.seq,
             payload: packet.payload,
             fin,
         };
-        flow.streams[dir].segment(&id, segment, config, budget, sink);
+        streams[dir].segment(&ids[dir], segment, config, budget, sink);
     }
-    if ack && flow.streams[other].is_anchored() {
-        let id = stream_id(flow, other);
-        flow.streams[other].acknowledged(&id, h.ack, config, budget, sink);
+    if ack && streams[other].is_anchored() {
+        streams[other].acknowledged(&ids[other], h.ack, config, budget, sink);
     }
 }
 
@@ -283,8 +344,8 @@ impl TimeoutClass {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Flow {
+#[derive(Debug)]
+struct Flow<X> {
     key: FlowKey,
     id: u64,
     initiator: Side,
@@ -306,9 +367,11 @@ struct Flow {
     class: TimeoutClass,
     prev: u32,
     next: u32,
+    /// What later stages keep about the flow.
+    ext: X,
 }
 
-impl Flow {
+impl<X> Flow<X> {
     fn class(&self) -> TimeoutClass {
         let answered = self.responder_seen;
         match self.key.proto {
@@ -342,13 +405,13 @@ impl Default for List {
     }
 }
 
-/// One worker's flows.
+/// One worker's flows, each with the state `X` later stages keep for it.
 #[derive(Debug)]
-pub struct FlowTable {
+pub struct FlowTable<X = ()> {
     config: FlowConfig,
     worker: u16,
     index: HashMap<FlowKey, u32, FxBuildHasher>,
-    slots: Vec<Flow>,
+    slots: Vec<Flow<X>>,
     free: Vec<u32>,
     lists: [List; CLASSES],
     id_seed: u64,
@@ -366,7 +429,7 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl FlowTable {
+impl<X: Default> FlowTable<X> {
     /// An empty table for worker `worker`. `id_seed` makes flow ids differ
     /// between runs (the run's start time is a good seed).
     pub fn new(config: FlowConfig, worker: u16, id_seed: u64) -> Self {
@@ -414,8 +477,12 @@ impl FlowTable {
     }
 
     /// Accounts one decoded packet to its flow, creating the flow if needed,
-    /// and says which flow and direction it was.
-    pub fn track(&mut self, packet: &DecodedPacket<'_>, sink: &mut impl RecordSink) -> Tracked {
+    /// and says which flow and direction it was, with the flow's state.
+    pub fn track(
+        &mut self,
+        packet: &DecodedPacket<'_>,
+        sink: &mut impl FlowSink<X>,
+    ) -> (Tracked, &mut X) {
         let ts = packet.meta.ts_ns;
         self.now_ns = ts;
         let (key, side) = FlowKey::of(packet);
@@ -444,7 +511,7 @@ impl FlowTable {
         let flow = &mut self.slots[slot as usize];
         if active_timeout > 0 && ts.saturating_sub(flow.ts_start) >= active_timeout {
             let record = self.record(slot, EndReason::Active);
-            sink.flow_record(record);
+            sink.flow_record(&mut self.slots[slot as usize].ext, record);
             self.stats.records[reason_index(EndReason::Active)] += 1;
             let flow = &mut self.slots[slot as usize];
             flow.ts_start = ts;
@@ -501,11 +568,11 @@ impl FlowTable {
         self.unlink(slot);
         self.slots[slot as usize].class = class;
         self.push_front(slot);
-        tracked
+        (tracked, &mut self.slots[slot as usize].ext)
     }
 
     /// Ends every flow idle past its timeout at `now_ns`.
-    pub fn expire(&mut self, now_ns: u64, sink: &mut impl RecordSink) {
+    pub fn expire(&mut self, now_ns: u64, sink: &mut impl FlowSink<X>) {
         self.now_ns = now_ns;
         for class in 0..CLASSES {
             loop {
@@ -529,7 +596,7 @@ impl FlowTable {
 
     /// Ends every flow with reason [`EndReason::Shutdown`] (closed TCP flows
     /// keep their `fin`/`rst` reason).
-    pub fn flush(&mut self, sink: &mut impl RecordSink) {
+    pub fn flush(&mut self, sink: &mut impl FlowSink<X>) {
         for class in 0..CLASSES {
             while self.lists[class].tail != NIL {
                 let tail = self.lists[class].tail;
@@ -547,7 +614,7 @@ impl FlowTable {
         key: FlowKey,
         side: Side,
         packet: &DecodedPacket<'_>,
-        sink: &mut impl RecordSink,
+        sink: &mut impl FlowSink<X>,
     ) -> u32 {
         if self.index.len() >= self.config.max_flows.max(1) {
             if let Some(oldest) = self.oldest() {
@@ -603,6 +670,7 @@ impl FlowTable {
             class: TimeoutClass::OtherNew,
             prev: NIL,
             next: NIL,
+            ext: X::default(),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -633,16 +701,22 @@ impl FlowTable {
             .min_by_key(|&slot| self.slots[slot as usize].ts_last)
     }
 
-    fn end(&mut self, slot: u32, reason: EndReason, sink: &mut impl RecordSink) {
+    fn end(&mut self, slot: u32, reason: EndReason, sink: &mut impl FlowSink<X>) {
         let config = &self.config.reassembly;
         let flow = &mut self.slots[slot as usize];
         for dir in [ORIGINATOR, RESPONDER] {
             let id = stream_id(flow, dir);
-            flow.streams[dir].flush(&id, config, &mut self.budget, sink);
-            flow.streams[dir].release(&mut self.budget);
+            let Flow { streams, ext, .. } = flow;
+            let mut attached = Attached {
+                sink: &mut *sink,
+                ext,
+            };
+            streams[dir].flush(&id, config, &mut self.budget, &mut attached);
+            streams[dir].release(&mut self.budget);
         }
         let record = self.record(slot, reason);
-        sink.flow_record(record);
+        let mut ext = std::mem::take(&mut self.slots[slot as usize].ext);
+        sink.flow_record(&mut ext, record);
         self.stats.records[reason_index(reason)] += 1;
         self.unlink(slot);
         let key = self.slots[slot as usize].key;

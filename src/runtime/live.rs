@@ -105,8 +105,8 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         let batcher =
             RecordBatcher::new(sender.clone(), config.output.chunk_records, WhenFull::Drop);
         let mut worker = Worker::new(index as u16, config.worker(), id_seed, batcher);
-        if let Some(detector) = rules.detector() {
-            worker = worker.with_detector(detector);
+        if let Some(inspector) = rules.inspector() {
+            worker = worker.with_inspector(inspector);
         }
         let context = PollContext {
             burst: settings.burst,

@@ -45,8 +45,8 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let (rules, mut detect) = super::rules::load(config)?;
     let batcher = RecordBatcher::new(sender, config.output.chunk_records, config.replay.when_full);
     let mut worker = Worker::new(0, config.worker(), id_seed, batcher);
-    if let Some(detector) = rules.detector() {
-        worker = worker.with_detector(detector);
+    if let Some(inspector) = rules.inspector() {
+        worker = worker.with_inspector(inspector);
     }
 
     let progress = if options.progress {

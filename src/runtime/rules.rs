@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::detect::builtin::IocLists;
 use crate::detect::dataset::WorkerSets;
 use crate::detect::rules::RuleSet;
-use crate::detect::{DetectLimits, Detector, Engine};
+use crate::detect::{DetectLimits, Engine, Inspector};
 
 /// Skipped rules named one by one in the log before the rest are counted.
 const SKIPPED_SHOWN: usize = 20;
@@ -24,12 +24,12 @@ pub struct LoadedRules {
 }
 
 impl LoadedRules {
-    /// A detector for one worker, when there are rules or built-in
+    /// An inspector for one worker, when there are rules or built-in
     /// detectors.
-    pub fn detector(&self) -> Option<Detector> {
+    pub fn inspector(&self) -> Option<Inspector> {
         self.engine
             .as_ref()
-            .map(|engine| Detector::new(Arc::clone(engine), self.limits))
+            .map(|engine| Inspector::new(Arc::clone(engine), self.limits))
     }
 
     /// Writes the datasets rules `save`, from the workers' copies; a set
