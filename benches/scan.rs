@@ -15,6 +15,7 @@ use hyperscan::Block;
 use mirador::capture::{CaptureFile, LinkType, RawPacket};
 use mirador::config::Config;
 use mirador::decode::{decode, Decoded};
+use mirador::detect::builtin::{Builtin, Shared};
 use mirador::detect::rules::RuleSet;
 use mirador::detect::{DetectLimits, Engine, Inspector};
 use mirador::flow::FlowRecord;
@@ -105,8 +106,14 @@ fn main() {
     let mut detections = 0;
     let span =
         packets.last().map_or(0, |p| p.0) - packets.first().map_or(0, |p| p.0) + 3_600_000_000_000;
+    let (shared, _) = Shared::load(&config.detectors);
     for round in 0..repeat {
-        let detector = Inspector::new(std::sync::Arc::clone(&engine), DetectLimits::default());
+        let builtin = Builtin::new(&config.detectors, &shared);
+        let detector = Inspector::new(
+            std::sync::Arc::clone(&engine),
+            DetectLimits::default(),
+            builtin,
+        );
         let mut worker = Worker::new(0, config.worker(), round, Vec::<FlowRecord>::new())
             .with_inspector(detector);
         for (ts_ns, link, wire_len, data) in &packets {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::applayer::HttpLimits;
 use crate::decode::fragment::DefragConfig;
-use crate::detect::builtin::BuiltinConfig;
+use crate::detect::builtin::DetectorsConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::eve::{EveConfig, EveTarget};
@@ -55,7 +55,7 @@ pub enum ConfigError {
 }
 
 /// Everything the sensor can be told.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Name of this sensor, written on every record and in file names.
@@ -76,8 +76,8 @@ pub struct Config {
     pub reassembly: ReassemblySection,
     /// HTTP parsing.
     pub http: HttpSection,
-    /// Built-in detectors.
-    pub detectors: DetectorsSection,
+    /// Built-in detectors, each in its own section.
+    pub detectors: DetectorsConfig,
     /// Signatures.
     pub rules: RulesSection,
     /// Detections as Suricata EVE alert lines.
@@ -136,74 +136,6 @@ impl Default for EveSection {
             path: PathBuf::from("eve.json"),
             rotate_mib: 100,
             keep: 5,
-        }
-    }
-}
-
-/// `[detectors]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DetectorsSection {
-    /// Run the built-in detectors (Cobalt Strike stagers, Mirai, mining
-    /// sessions; docs/detectors.md).
-    pub enabled: bool,
-    /// Telnet logins with Mirai's default credentials from one host that
-    /// make a brute force.
-    pub telnet_attempts: u32,
-    /// The window those logins are counted over, seconds.
-    pub telnet_window_secs: u64,
-    /// Seconds between two reports of one Mirai scanning host.
-    pub scanner_report_secs: u64,
-    /// Folder of indicator lists (`*.ips`, `*.domains`, `*.ja3`).
-    pub ioc_dir: PathBuf,
-    /// Echo replies unlike their request that make an ICMP tunnel.
-    pub icmp_mismatched_replies: u32,
-    /// Distinct random-looking echo payloads that make an ICMP tunnel.
-    pub icmp_random_payloads: u32,
-    /// The window DNS questions are counted over per domain, seconds.
-    pub dns_tunnel_window_secs: u64,
-    /// Distinct subdomains of one domain that may make a DNS tunnel.
-    pub dns_tunnel_subdomains: u32,
-    /// Mean subdomain length (characters) at which they do.
-    pub dns_tunnel_mean_length: u32,
-    /// Or mean subdomain entropy at which they do, tenths of a bit per
-    /// character (35: 3.5 bits).
-    pub dns_tunnel_mean_entropy_tenths: u32,
-}
-
-impl Default for DetectorsSection {
-    fn default() -> Self {
-        let d = BuiltinConfig::default();
-        Self {
-            enabled: d.enabled,
-            telnet_attempts: d.telnet_attempts,
-            telnet_window_secs: d.telnet_window_secs,
-            scanner_report_secs: d.scanner_report_secs,
-            ioc_dir: PathBuf::from("signatures/ioc"),
-            icmp_mismatched_replies: d.icmp_mismatched_replies,
-            icmp_random_payloads: d.icmp_random_payloads,
-            dns_tunnel_window_secs: d.dns_tunnel_window_secs,
-            dns_tunnel_subdomains: d.dns_tunnel_subdomains,
-            dns_tunnel_mean_length: d.dns_tunnel_mean_length,
-            dns_tunnel_mean_entropy_tenths: d.dns_tunnel_mean_entropy_tenths,
-        }
-    }
-}
-
-impl DetectorsSection {
-    /// The detectors' settings.
-    pub fn builtin(&self) -> BuiltinConfig {
-        BuiltinConfig {
-            enabled: self.enabled,
-            telnet_attempts: self.telnet_attempts,
-            telnet_window_secs: self.telnet_window_secs,
-            scanner_report_secs: self.scanner_report_secs,
-            icmp_mismatched_replies: self.icmp_mismatched_replies,
-            icmp_random_payloads: self.icmp_random_payloads,
-            dns_tunnel_window_secs: self.dns_tunnel_window_secs,
-            dns_tunnel_subdomains: self.dns_tunnel_subdomains,
-            dns_tunnel_mean_length: self.dns_tunnel_mean_length,
-            dns_tunnel_mean_entropy_tenths: self.dns_tunnel_mean_entropy_tenths,
         }
     }
 }
@@ -438,7 +370,7 @@ impl Default for Config {
             decode: DecodeSection::default(),
             reassembly: ReassemblySection::default(),
             http: HttpSection::default(),
-            detectors: DetectorsSection::default(),
+            detectors: DetectorsConfig::default(),
             rules: RulesSection::default(),
             eve: EveSection::default(),
             export: ExportSection::default(),

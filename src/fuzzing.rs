@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::capture::{CaptureFile, LinkType, RawPacket};
 use crate::decode::fragment::DefragConfig;
+use crate::detect::builtin::{Builtin, DetectorsConfig, Shared};
 use crate::detect::rules::parse::parse_rule;
 use crate::detect::rules::{RuleSet, Vars};
 use crate::detect::{DetectLimits, Engine, Inspector};
@@ -35,6 +36,11 @@ const RULES: &[&str] = &[
     r#"alert tcp any any -> any any (content:"="; base64_decode:bytes 40,offset 1,relative; base64_data; content:"a"; pcre:"/b/R"; sid:16;)"#,
     r#"alert icmp any any -> any any (itype:>3; icode:0; dsize:>8; sid:15;)"#,
 ];
+
+/// The built-in detectors with their default settings.
+fn builtin() -> Builtin {
+    Builtin::new(&DetectorsConfig::default(), &Shared::default())
+}
 
 /// The compiled [`RULES`], built once per process.
 fn engine() -> Arc<Engine> {
@@ -110,7 +116,7 @@ pub fn run_pipeline(data: &[u8]) -> usize {
         ..DetectLimits::default()
     };
     let mut worker = Worker::new(0, config, 0, Vec::<FlowRecord>::new())
-        .with_inspector(Inspector::new(engine(), limits));
+        .with_inspector(Inspector::new(engine(), limits, builtin()));
     let mut rest = data;
     let mut ts_ns = 0u64;
     while rest.len() >= 3 {

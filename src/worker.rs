@@ -226,7 +226,8 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
             record.detections = if interim {
                 detect.detections()
             } else {
-                inspector.end_flow(detect, record.flow_id)
+                let sink = &mut *self.sink;
+                inspector.end_flow(detect, &record, &mut |d| sink.detection(d))
             };
         }
         self.sink.flow_record(record);

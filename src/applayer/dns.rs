@@ -1,6 +1,6 @@
 //! DNS over UDP and TCP (port 53), parsed with `simple-dns`: every
-//! request's question names (for rules), and the first query and response
-//! for the flow record.
+//! request's question names (for rules), every response's answers (for
+//! detectors), and the first query and response for the flow record.
 //!
 //! Over UDP each datagram is one message; over TCP each message of a
 //! direction's stream follows a 2-byte length.
@@ -15,6 +15,71 @@ pub const PORT: u16 = 53;
 
 /// Answers kept at most.
 const MAX_ANSWERS: usize = 16;
+
+/// A DNS message as the parsers hand it on.
+#[derive(Debug, Clone, Copy)]
+pub enum DnsMessage<'a> {
+    /// A request's question for `name`, of record type `qtype`.
+    Query {
+        /// The question name.
+        name: &'a [u8],
+        /// Its type (1 A, 16 TXT ...).
+        qtype: u16,
+    },
+    /// A response.
+    Answer(&'a DnsAnswer),
+}
+
+/// A response: its first question and what it answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsAnswer {
+    /// The question name.
+    pub name: Vec<u8>,
+    /// Its type.
+    pub qtype: u16,
+    /// Response code (0 NOERROR, 3 NXDOMAIN ...).
+    pub rcode: u8,
+    /// The answer records (at most [`MAX_ANSWERS`]).
+    pub records: Vec<AnswerRecord>,
+}
+
+/// One answer record: its type and what it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerRecord {
+    /// Record type.
+    pub rtype: u16,
+    /// TXT strings joined, NULL and unknown types' data as sent, the
+    /// target name of CNAME, MX, NS and PTR records; empty for others.
+    pub data: Vec<u8>,
+}
+
+impl AnswerRecord {
+    fn of(rdata: &RData<'_>) -> Self {
+        let data = match rdata {
+            RData::TXT(txt) => txt
+                .iter_raw()
+                .flat_map(|(key, value)| {
+                    let mut string = key.to_vec();
+                    if let Some(value) = value {
+                        string.push(b'=');
+                        string.extend_from_slice(value);
+                    }
+                    string
+                })
+                .collect(),
+            RData::NULL(_, null) => null.get_data().to_vec(),
+            RData::CNAME(name) => name.0.to_string().into_bytes(),
+            RData::NS(name) => name.0.to_string().into_bytes(),
+            RData::PTR(name) => name.0.to_string().into_bytes(),
+            RData::MX(mx) => mx.exchange.to_string().into_bytes(),
+            _ => Vec::new(),
+        };
+        Self {
+            rtype: rdata.type_code().into(),
+            data,
+        }
+    }
+}
 
 /// What the first query and response said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,21 +100,35 @@ impl DnsSummary {
         self.query.is_some() || self.rcode.is_some()
     }
 
-    /// Reads one DNS message, handing a request's question names to `on`;
-    /// `false` when it is not one.
-    pub fn message(&mut self, bytes: &[u8], on: &mut impl FnMut(&[u8], u16)) -> bool {
+    /// Reads one DNS message, handing a request's question names and a
+    /// response's answers to `on`; `false` when it is not one.
+    pub fn message(&mut self, bytes: &[u8], on: &mut impl FnMut(DnsMessage<'_>)) -> bool {
         let Ok(packet) = Packet::parse(bytes) else {
             return false;
         };
         if !packet.has_flags(PacketFlag::RESPONSE) {
             for question in &packet.questions {
-                on(
-                    question.qname.to_string().as_bytes(),
-                    u16::from(question.qtype),
-                );
+                on(DnsMessage::Query {
+                    name: question.qname.to_string().as_bytes(),
+                    qtype: u16::from(question.qtype),
+                });
             }
         }
         if packet.has_flags(PacketFlag::RESPONSE) {
+            if let Some(question) = packet.questions.first() {
+                let answer = DnsAnswer {
+                    name: question.qname.to_string().into_bytes(),
+                    qtype: u16::from(question.qtype),
+                    rcode: packet.rcode() as u8,
+                    records: packet
+                        .answers
+                        .iter()
+                        .take(MAX_ANSWERS)
+                        .map(|rr| AnswerRecord::of(&rr.rdata))
+                        .collect(),
+                };
+                on(DnsMessage::Answer(&answer));
+            }
             if self.rcode.is_none() {
                 self.rcode = Some(packet.rcode() as u8);
                 self.answers = packet
@@ -99,7 +178,7 @@ impl DnsStream {
         dir: usize,
         bytes: &[u8],
         summary: &mut DnsSummary,
-        on: &mut impl FnMut(&[u8], u16),
+        on: &mut impl FnMut(DnsMessage<'_>),
     ) -> bool {
         if self.done[dir] {
             return true;
@@ -165,18 +244,21 @@ mod tests {
     fn query_and_response_over_udp() {
         let mut s = DnsSummary::default();
         let mut names = Vec::new();
-        assert!(s.message(&query(), &mut |n, _| names.push(n.to_vec())));
-        assert!(s.message(&response(), &mut |n, _| names.push(n.to_vec())));
-        assert_eq!(
-            names,
-            [b"example.com".to_vec()],
-            "questions of requests only"
-        );
+        let mut answers = Vec::new();
+        let mut on = |message: DnsMessage<'_>| match message {
+            DnsMessage::Query { name, .. } => names.push(name.to_vec()),
+            DnsMessage::Answer(answer) => answers.push(answer.clone()),
+        };
+        assert!(s.message(&query(), &mut on));
+        assert!(s.message(&response(), &mut on));
+        assert_eq!(names, [b"example.com".to_vec()]);
+        assert_eq!(answers.len(), 1);
+        assert_eq!((answers[0].qtype, answers[0].records[0].rtype), (1, 1));
         assert_eq!(s.query.as_deref(), Some("example.com"));
         assert_eq!(s.qtype, Some(1));
         assert_eq!(s.rcode, Some(0));
         assert_eq!(s.answers, ["93.184.216.34"]);
-        assert!(!DnsSummary::default().message(b"\x01\x02not dns", &mut |_, _| {}));
+        assert!(!DnsSummary::default().message(b"\x01\x02not dns", &mut |_| {}));
     }
 
     #[test]
@@ -187,7 +269,7 @@ mod tests {
         let mut framed = (q.len() as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&q);
         for piece in framed.chunks(5) {
-            assert!(stream.data(0, piece, &mut s, &mut |_, _| {}));
+            assert!(stream.data(0, piece, &mut s, &mut |_| {}));
         }
         assert_eq!(s.query.as_deref(), Some("example.com"));
     }

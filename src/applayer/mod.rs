@@ -13,7 +13,7 @@ pub mod dns;
 pub mod http;
 pub mod tls;
 
-pub use dns::{DnsStream, DnsSummary};
+pub use dns::{AnswerRecord, DnsAnswer, DnsMessage, DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
 pub use tls::{TlsCertificate, TlsEvent, TlsFlow, TlsHello, TlsSummary};
 
@@ -57,11 +57,21 @@ pub enum AppEvent<'a> {
         /// Its type (1 A, 16 TXT ...).
         qtype: u16,
     },
+    /// A DNS response.
+    DnsAnswer(&'a DnsAnswer),
     /// A TLS hello.
     TlsHello(&'a TlsHello),
     /// The server's TLS certificate, sent in the clear (the leaf, parsed),
     /// and the chain as sent (DER, leaf first).
     TlsCertificate(&'a TlsCertificate, &'a [&'a [u8]]),
+}
+
+/// The event of a DNS message.
+fn dns_event(message: DnsMessage<'_>) -> AppEvent<'_> {
+    match message {
+        DnsMessage::Query { name, qtype } => AppEvent::DnsQuery { name, qtype },
+        DnsMessage::Answer(answer) => AppEvent::DnsAnswer(answer),
+    }
 }
 
 /// The stream direction that sent the message of an HTTP `stage`.
@@ -131,9 +141,7 @@ impl AppLayer {
             return;
         }
         let summary = flow.dns.get_or_insert_with(Box::default);
-        if !summary.message(payload, &mut |name, qtype| {
-            on_app(AppEvent::DnsQuery { name, qtype })
-        }) && !summary.is_dns()
+        if !summary.message(payload, &mut |message| on_app(dns_event(message))) && !summary.is_dns()
         {
             flow.dns = None;
         }
@@ -155,9 +163,8 @@ impl AppLayer {
         if dns_port && flow.http.is_none() && !http::looks_like_http(bytes) {
             let summary = flow.dns.get_or_insert_with(Box::default);
             let parser = flow.dns_stream.get_or_insert_with(Box::default);
-            let on_query =
-                &mut |name: &[u8], qtype: u16| on_app(AppEvent::DnsQuery { name, qtype }, dir);
-            if !parser.data(dir, bytes, summary, on_query) && !summary.is_dns() {
+            let on_message = &mut |message: DnsMessage<'_>| on_app(dns_event(message), dir);
+            if !parser.data(dir, bytes, summary, on_message) && !summary.is_dns() {
                 flow.dns = None;
             }
             return;

@@ -74,6 +74,8 @@ pub enum AppStage {
     Http(HttpStage),
     /// A DNS question.
     DnsQuery,
+    /// A DNS response.
+    DnsAnswer,
     /// A TLS ClientHello.
     ClientHello,
     /// A TLS ServerHello.
@@ -88,6 +90,7 @@ impl AppEvent<'_> {
         match self {
             AppEvent::Http(_, stage) => AppStage::Http(*stage),
             AppEvent::DnsQuery { .. } => AppStage::DnsQuery,
+            AppEvent::DnsAnswer(_) => AppStage::DnsAnswer,
             AppEvent::TlsHello(hello) if hello.from_client => AppStage::ClientHello,
             AppEvent::TlsHello(_) => AppStage::ServerHello,
             AppEvent::TlsCertificate(..) => AppStage::Certificate,
@@ -99,7 +102,7 @@ impl AppEvent<'_> {
         match self.stage() {
             AppStage::Http(stage) => message_of(stage) == Message::Request,
             AppStage::DnsQuery | AppStage::ClientHello => true,
-            AppStage::ServerHello | AppStage::Certificate => false,
+            AppStage::DnsAnswer | AppStage::ServerHello | AppStage::Certificate => false,
         }
     }
 

@@ -30,7 +30,6 @@ use hyperscan::{Block, Serialized, Streaming};
 use sha1::{Digest, Sha1};
 
 use super::app::AppProgram;
-use super::builtin::IocLists;
 use super::dataset::Datasets;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
@@ -121,8 +120,6 @@ pub struct Engine {
     pub app_always: Vec<u32>,
     /// Distinct flowbit names.
     pub flowbit_count: usize,
-    /// Indicator lists of the built-in IOC detector.
-    pub ioc: IocLists,
     /// The sets `dataset` and `datarep` look buffers up in.
     pub datasets: Datasets,
     /// How the databases were obtained.
@@ -495,7 +492,6 @@ impl Engine {
                 app,
                 app_always,
                 flowbit_count: bits.len(),
-                ioc: IocLists::default(),
                 datasets,
                 build,
             },

@@ -21,13 +21,14 @@ use hyperscan::prelude::*;
 use rustc_hash::FxBuildHasher;
 
 use super::app::Sender;
-use super::builtin::{Builtin, BuiltinConfig, Finding, GID};
+use super::builtin::{AppData, Builtin, BuiltinFlow, Finding, StreamData, GID};
 use super::dataset::WorkerSets;
 use super::engine::{CompiledRule, Engine, Group};
 use super::rules::{Dsize, FlowbitOp, Protocol, ThresholdKind, Track};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::decode::TcpHeader;
 use crate::decode::{ip_proto, Carrier};
+use crate::flow::FlowRecord;
 use crate::reassembly::StreamId;
 
 /// (transaction, rule) pairs remembered per flow for body windows.
@@ -111,6 +112,9 @@ pub struct DetectStats {
     /// Matches past the alert limit of one inspection, not written
     /// (Suricata's `alert_queue_overflow`).
     pub alert_overflow: u64,
+    /// Entries the built-in detectors' cross-flow tables (per host, per
+    /// host pair) evicted at their caps.
+    pub detector_evictions: u64,
     /// Detections by threat family.
     pub by_family: std::collections::BTreeMap<String, u64>,
 }
@@ -126,8 +130,6 @@ pub struct DetectLimits {
     /// matches are counted in `alert_overflow` (Suricata's
     /// `packet-alert-max`).
     pub alerts_per_inspection: u32,
-    /// The built-in detectors.
-    pub builtin: BuiltinConfig,
 }
 
 impl Default for DetectLimits {
@@ -136,7 +138,6 @@ impl Default for DetectLimits {
             window_bytes: 16 << 10,
             window_memcap: 256 << 20,
             alerts_per_inspection: 15,
-            builtin: BuiltinConfig::default(),
         }
     }
 }
@@ -152,6 +153,7 @@ impl DetectStats {
         self.suppressed += other.suppressed;
         self.windows_dropped += other.windows_dropped;
         self.alert_overflow += other.alert_overflow;
+        self.detector_evictions += other.detector_evictions;
         for (family, count) in &other.by_family {
             *self.by_family.entry(family.clone()).or_default() += count;
         }
@@ -209,6 +211,8 @@ pub struct FlowState {
     detections: u32,
     /// (transaction, rule) that alerted on a body, shown in windows.
     body_alerts: Vec<(u64, u32)>,
+    /// What the built-in detectors keep about the flow.
+    builtin: BuiltinFlow,
 }
 
 impl std::fmt::Debug for FlowState {
@@ -380,8 +384,9 @@ fn close(stream: hyperscan::Stream, scratch: Option<&Scratch>) {
 }
 
 impl Inspector {
-    /// An inspector over `engine` within `limits`.
-    pub fn new(engine: Arc<Engine>, limits: DetectLimits) -> Self {
+    /// An inspector over `engine` within `limits`, with the built-in
+    /// detectors `builtin`.
+    pub fn new(engine: Arc<Engine>, limits: DetectLimits, builtin: Builtin) -> Self {
         let state = Inspection {
             scratch: scratch_for(&engine),
             stamps: vec![0; engine.rules.len()],
@@ -394,7 +399,7 @@ impl Inspector {
             },
             window_memory: 0,
             raised: 0,
-            builtin: Builtin::new(limits.builtin),
+            builtin,
             sets: WorkerSets::new(&engine.datasets),
             stats: DetectStats::default(),
         };
@@ -402,8 +407,11 @@ impl Inspector {
     }
 
     /// Counters so far.
-    pub fn stats(&self) -> &DetectStats {
-        &self.state.stats
+    pub fn stats(&self) -> DetectStats {
+        DetectStats {
+            detector_evictions: self.state.builtin.evicted(),
+            ..self.state.stats.clone()
+        }
     }
 
     /// This worker's copies of the datasets rules change, for saving.
@@ -463,11 +471,16 @@ impl Inspector {
         self.state.stream_gap(flow, stream);
     }
 
-    /// The flow ended: its Hyperscan streams are closed and its windows'
-    /// memory given back. Returns how many detections it had.
-    pub fn end_flow(&mut self, flow: &mut FlowState, flow_id: u64) -> u32 {
-        self.state.builtin.end_flow(flow_id);
-        self.state.end_flow(flow)
+    /// The flow ended with `record`: the built-in detectors see it end,
+    /// its Hyperscan streams are closed and its windows' memory given back.
+    /// Returns how many detections it had.
+    pub fn end_flow(
+        &mut self,
+        flow: &mut FlowState,
+        record: &FlowRecord,
+        out: &mut impl FnMut(Detection),
+    ) -> u32 {
+        self.state.end_flow(flow, record, out)
     }
 }
 
@@ -518,7 +531,7 @@ impl Inspection {
         self.candidates = candidates;
         let mut found = Vec::new();
         self.builtin
-            .packet(&engine.ioc, packet, &mut |f| found.push(f));
+            .packet(&mut flow.builtin, packet, &mut |f| found.push(f));
         for finding in found {
             self.raise_finding(flow, finding, &context, out);
         }
@@ -596,8 +609,14 @@ impl Inspection {
         }
         self.candidates = candidates;
         let mut found = Vec::new();
+        let data = StreamData {
+            ts_ns,
+            stream,
+            offset,
+            bytes,
+        };
         self.builtin
-            .stream(ts_ns, stream, offset, bytes, &mut |f| found.push(f));
+            .stream(&mut flow.builtin, &data, &mut |f| found.push(f));
         for finding in found {
             self.raise_finding(flow, finding, &context, out);
         }
@@ -641,7 +660,7 @@ impl Inspection {
             transport_valid: true,
             app_proto: Some(match event {
                 AppEvent::Http(..) => "http",
-                AppEvent::DnsQuery { .. } => "dns",
+                AppEvent::DnsQuery { .. } | AppEvent::DnsAnswer(_) => "dns",
                 AppEvent::TlsHello(_) | AppEvent::TlsCertificate(..) => "tls",
             }),
         };
@@ -712,8 +731,13 @@ impl Inspection {
         self.candidates = candidates;
         self.sets = sets;
         let mut found = Vec::new();
+        let data = AppData {
+            ts_ns,
+            sender,
+            event,
+        };
         self.builtin
-            .app(&engine.ioc, ts_ns, event, &mut |f| found.push(f));
+            .app(&mut flow.builtin, &data, &mut |f| found.push(f));
         for finding in found {
             self.raise_finding(flow, finding, &context, out);
         }
@@ -731,7 +755,41 @@ impl Inspection {
         }
     }
 
-    fn end_flow(&mut self, flow: &mut FlowState) -> u32 {
+    fn end_flow(
+        &mut self,
+        flow: &mut FlowState,
+        record: &FlowRecord,
+        out: &mut impl FnMut(Detection),
+    ) -> u32 {
+        let mut found = Vec::new();
+        self.builtin
+            .end(&mut flow.builtin, record, &mut |f| found.push(f));
+        if !found.is_empty() {
+            let context = Context {
+                ts_ns: record.ts_end_ns,
+                flow_id: record.flow_id,
+                proto: record.proto,
+                src: record.src,
+                dst: record.dst,
+                src_port: record.src_port,
+                dst_port: record.dst_port,
+                carrier: Carrier {
+                    vlans: record.vlans,
+                    tunnel: record.tunnel,
+                },
+                to_server: true,
+                established: true,
+                payload_len: None,
+                tcp_flags: None,
+                icmp: None,
+                stream_base: None,
+                transport_valid: true,
+                app_proto: record.app_proto,
+            };
+            for finding in found {
+                self.raise_finding(flow, finding, &context, out);
+            }
+        }
         self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
         flow.windows = Default::default();
         for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
@@ -761,15 +819,16 @@ impl Inspection {
         context: &Context,
         out: &mut impl FnMut(Detection),
     ) {
-        self.count(flow, finding.family);
+        let found = finding.signature;
+        self.count(flow, found.family);
         let signature = Signature {
             gid: GID,
-            sid: finding.sid,
+            sid: found.sid,
             rev: 1,
-            msg: Arc::from(finding.msg),
-            classtype: Some(finding.classtype.to_owned()),
-            priority: finding.priority,
-            family: Arc::from(finding.family),
+            msg: Arc::from(found.msg),
+            classtype: Some(found.classtype.to_owned()),
+            priority: found.priority,
+            family: Arc::from(found.family),
             metadata: Arc::from(finding.metadata.as_str()),
         };
         out(context.detection(signature, None, finding.excerpt));
@@ -1048,6 +1107,10 @@ mod tests {
     use super::*;
     use crate::detect::rules::{RuleSet, Vars};
 
+    fn builtin() -> Builtin {
+        Builtin::new(&Default::default(), &Default::default())
+    }
+
     fn inspector(rules: &str, window_memcap: usize) -> Inspector {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rules");
@@ -1061,7 +1124,35 @@ mod tests {
                 window_memcap,
                 ..DetectLimits::default()
             },
+            builtin(),
         )
+    }
+
+    fn record() -> FlowRecord {
+        FlowRecord {
+            flow_id: 1,
+            worker: 0,
+            ts_start_ns: 0,
+            ts_end_ns: 0,
+            proto: ip_proto::TCP,
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            src_port: 1000,
+            dst_port: 80,
+            vlans: Default::default(),
+            tunnel: None,
+            app_proto: None,
+            pkts: [1, 1],
+            bytes: [60, 60],
+            payload_bytes: [0, 0],
+            tcp_flags: [0, 0],
+            history: Default::default(),
+            state: crate::flow::ConnState::SF,
+            end_reason: crate::flow::EndReason::Fin,
+            reassembly: Default::default(),
+            detections: 0,
+            app: Default::default(),
+        }
     }
 
     fn stream(flow_id: u64) -> StreamId {
@@ -1091,7 +1182,7 @@ mod tests {
         d.inspect_stream(&mut flow, 3, &stream(1), 10, b"zz", &mut |x| found.push(x));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].stream_offset, Some(8));
-        assert_eq!(d.end_flow(&mut flow, 1), 1);
+        assert_eq!(d.end_flow(&mut flow, &record(), &mut |_| {}), 1);
         assert_eq!(d.state.window_memory, 0);
     }
 
@@ -1118,8 +1209,8 @@ mod tests {
             &mut |_| found += 1,
         );
         assert_eq!(found, 1);
-        for (id, flow) in flows.iter_mut().enumerate() {
-            d.end_flow(flow, id as u64);
+        for flow in &mut flows {
+            d.end_flow(flow, &record(), &mut |_| {});
         }
         assert_eq!(d.state.window_memory, 0);
     }
@@ -1137,7 +1228,7 @@ mod tests {
             alerts_per_inspection: 3,
             ..DetectLimits::default()
         };
-        let mut d = Inspector::new(Arc::new(engine), limits);
+        let mut d = Inspector::new(Arc::new(engine), limits, builtin());
         let mut flow = FlowState::default();
         let mut sids = Vec::new();
         d.inspect_stream(&mut flow, 1, &stream(1), 0, b"a PAYLOAD", &mut |x| {

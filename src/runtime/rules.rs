@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::summary::DetectSummary;
 use super::RuntimeError;
 use crate::config::Config;
-use crate::detect::builtin::IocLists;
+use crate::detect::builtin::{Builtin, DetectorsConfig, Shared};
 use crate::detect::dataset::WorkerSets;
 use crate::detect::rules::RuleSet;
 use crate::detect::{DetectLimits, Engine, Inspector};
@@ -20,6 +20,8 @@ const SKIPPED_SHOWN: usize = 20;
 pub struct LoadedRules {
     engine: Option<Arc<Engine>>,
     limits: DetectLimits,
+    detectors: DetectorsConfig,
+    shared: Arc<Shared>,
     data_dir: PathBuf,
 }
 
@@ -27,9 +29,10 @@ impl LoadedRules {
     /// An inspector for one worker, when there are rules or built-in
     /// detectors.
     pub fn inspector(&self) -> Option<Inspector> {
-        self.engine
-            .as_ref()
-            .map(|engine| Inspector::new(Arc::clone(engine), self.limits))
+        self.engine.as_ref().map(|engine| {
+            let builtin = Builtin::new(&self.detectors, &self.shared);
+            Inspector::new(Arc::clone(engine), self.limits, builtin)
+        })
     }
 
     /// Writes the datasets rules `save`, from the workers' copies; a set
@@ -61,16 +64,15 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     }
     let set = RuleSet::load(&paths, &config.rule_vars());
     let (mut engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
-    if config.detectors.enabled {
-        let (lists, errors) = IocLists::load(&config.detectors.ioc_dir);
-        for error in &errors {
-            tracing::error!("{error}; indicator skipped");
+    let shared = if config.detectors.enabled {
+        let (shared, problems) = Shared::load(&config.detectors);
+        for problem in &problems {
+            tracing::error!("{problem}");
         }
-        if !lists.is_empty() {
-            tracing::info!(indicators = lists.len(), dir = %config.detectors.ioc_dir.display(), "indicator lists loaded");
-        }
-        engine.ioc = lists;
-    }
+        shared
+    } else {
+        Shared::default()
+    };
     if let Err(error) = engine.datasets.load_state(&config.rules.data_dir) {
         tracing::error!("{error}; the set starts empty");
     }
@@ -119,8 +121,9 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
             window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
             alerts_per_inspection: config.rules.alerts_per_packet,
-            builtin: config.detectors.builtin(),
         },
+        detectors: config.detectors.clone(),
+        shared: Arc::new(shared),
         data_dir: config.rules.data_dir.clone(),
     };
     Ok((loaded, summary))

@@ -182,14 +182,15 @@ impl fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} over the per-packet limit, {} windows dropped)",
+            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} over the per-packet limit, {} windows dropped, {} detector evictions)",
             d.stats.detections,
             d.stats.packets,
             d.stats.stream_bytes,
             d.stats.verified,
             d.stats.suppressed,
             d.stats.alert_overflow,
-            d.stats.windows_dropped
+            d.stats.windows_dropped,
+            d.stats.detector_evictions
         )?;
         if !d.stats.by_family.is_empty() {
             let mut families: Vec<(&String, &u64)> = d.stats.by_family.iter().collect();

@@ -5,9 +5,21 @@
 //! the answer must also be what a team server sends: a 200 with an
 //! `application/octet-stream` body.
 
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{AppData, Detector, Finding, Signature};
 use crate::applayer::{AppEvent, HttpStage};
 
-use super::{excerpt, Finding};
+/// A stager fetching its beacon.
+const STAGER: Signature = Signature {
+    sid: 9_200_001,
+    msg: "MIRADOR C2 Cobalt Strike stager fetch (checksum8 URI)",
+    family: "c2",
+    classtype: "command-and-control",
+    priority: 1,
+};
 
 /// Checksum8 of x86 stager URIs.
 const X86: u32 = 92;
@@ -28,31 +40,44 @@ fn stager_arch(uri: &[u8]) -> Option<&'static str> {
     }
 }
 
-/// Looks at each answered HTTP GET.
-pub fn app(event: &AppEvent<'_>, out: &mut impl FnMut(Finding)) {
-    let AppEvent::Http(tx, HttpStage::ResponseHeaders) = event else {
-        return;
-    };
-    let binary = tx
-        .response
-        .header(b"content-type")
-        .is_some_and(|t| t.eq_ignore_ascii_case(b"application/octet-stream"));
-    if !tx.method.eq_ignore_ascii_case(b"GET") || tx.status != b"200" || !binary {
-        return;
+/// `[detectors.cobalt]`: nothing to set yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CobaltSettings {}
+
+/// Cobalt Strike's HTTP stagers.
+#[derive(Debug, Default)]
+pub struct CobaltStrike;
+
+impl Detector for CobaltStrike {
+    const SIDS: std::ops::RangeInclusive<u32> = 9_200_000..=9_200_099;
+    const SIGNATURES: &'static [Signature] = &[STAGER];
+    type Settings = CobaltSettings;
+    type Flow = ();
+    type Shared = ();
+
+    fn new(_: &CobaltSettings, _: &Arc<()>) -> Self {
+        Self
     }
-    if let Some(arch) = stager_arch(&tx.uri) {
-        out(Finding {
-            sid: 9_200_001,
-            msg: "MIRADOR C2 Cobalt Strike stager fetch (checksum8 URI)",
-            family: "c2",
-            classtype: "command-and-control",
-            priority: 1,
-            metadata: format!(
+
+    fn app(&mut self, _: &mut (), data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
+        let AppEvent::Http(tx, HttpStage::ResponseHeaders) = data.event else {
+            return;
+        };
+        let binary = tx
+            .response
+            .header(b"content-type")
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"application/octet-stream"));
+        if !tx.method.eq_ignore_ascii_case(b"GET") || tx.status != b"200" || !binary {
+            return;
+        }
+        if let Some(arch) = stager_arch(&tx.uri) {
+            let metadata = format!(
                 "tool cobalt-strike, arch {arch}, uri {}",
                 String::from_utf8_lossy(&tx.uri)
-            ),
-            excerpt: excerpt(&tx.request.start_line),
-        });
+            );
+            out(Finding::new(&STAGER, metadata, &tx.request.start_line));
+        }
     }
 }
 

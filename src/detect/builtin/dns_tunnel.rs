@@ -1,176 +1,619 @@
-//! DNS tunnels and DGA-like lookups, per registered domain.
+//! DNS tunnels, within one short session, whatever the domain or key.
 //!
-//! Data smuggled through DNS (iodine, dnscat2, DNSExfiltrator) becomes many
-//! distinct, long, random-looking names under one domain, often asked for
-//! TXT or NULL records. For each registered domain (the last two labels, or
-//! three under a two-letter country code's `co`/`com`/`net`/`org`/`gov`/
-//! `ac`/`edu`), a worker counts within `dns_tunnel_window_secs` the
-//! distinct subdomains, their length and entropy, and TXT/NULL questions.
-//! The domain is reported once per window when `dns_tunnel_subdomains`
-//! distinct subdomains were asked and they are long (mean at least
-//! `dns_tunnel_mean_length` characters) or random (mean entropy at least
-//! `dns_tunnel_mean_entropy` bits per character).
+//! A tunnel (iodine, dnscat2, dns2tcp, DNSExfiltrator and the like) must
+//! put its data in the names it asks for, under a domain whose server it
+//! runs, and each name must be new or a cache answers it. So one client
+//! asks one parent domain for many never-repeating names whose labels are
+//! encoded data: hex, base32, base64, or raw 8-bit bytes. Many tools also
+//! ask for record types that carry data back (NULL, TXT, MX, CNAME, or a
+//! private type) and answer with encoded data.
+//!
+//! Questions are grouped per client and registered parent domain (the last
+//! two labels; three under a country code's `co`, `com`, `net`, `org` ...)
+//! over `window_secs`, since a tunnel may change its source port with each
+//! question. Each distinct name scores points: 2 when a label of 16 or
+//! more characters is encoded data (3 for raw bytes or `=`, `+`, `/`), 3
+//! for a NULL or private-type question, 1 for TXT, MX, CNAME, ANY or KEY
+//! with an encoded name, and 1 when its answer carries encoded data back.
+//! Names asked again score nothing. A group is reported once per window at
+//! `score` points over at least `min_names` distinct names. Ordinary names
+//! (host names, CDN and cloud labels, one hashed name now and then) score
+//! 0 to 3 on real traffic; multicast and reverse lookups are left out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
 
-use super::{entropy, fingerprint, BuiltinConfig, Finding};
+use super::{entropy, fingerprint, printable, AppData, Detector, Finding, Recent, Signature};
+use crate::applayer::AppEvent;
 
-/// Domains tracked at most before the table is cleared.
-const MAX_DOMAINS: usize = 1 << 14;
-/// Distinct subdomains remembered per domain (counting stops there).
-const MAX_SUBDOMAINS: usize = 4_096;
-/// DNS types TXT and NULL.
-const TXT: u16 = 16;
-const NULL: u16 = 10;
+const TUNNEL: Signature = Signature {
+    sid: 9_200_501,
+    msg: "MIRADOR DNS tunnel: encoded data in the names asked of one domain",
+    family: "dns-tunnel",
+    classtype: "policy-violation",
+    priority: 2,
+};
+
+/// Distinct names remembered per group (counting stops there).
+const MAX_NAMES: usize = 1_024;
+/// Labels shorter than this are not read as data.
+const MIN_LABEL: usize = 16;
 
 const NANOS: u64 = 1_000_000_000;
 
-#[derive(Debug, Default)]
-struct DomainStats {
-    since_ns: u64,
-    subdomains: HashSet<u64, FxBuildHasher>,
-    length_sum: u64,
-    entropy_sum: f64,
-    longest_label: usize,
-    txt_null: u32,
-    queries: u32,
-    reported: bool,
+/// `[detectors.dns_tunnel]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsTunnelSettings {
+    /// The window a client's questions to one domain are scored over,
+    /// seconds.
+    pub window_secs: u64,
+    /// Points that make a tunnel.
+    pub score: u32,
+    /// Distinct names a tunnel has asked at least.
+    pub min_names: u32,
+    /// (client, domain) groups remembered at most; the least recently
+    /// used is forgotten beyond it.
+    pub max_groups: usize,
 }
 
-/// DNS tunnel state of one worker.
-#[derive(Debug, Default)]
-pub struct DnsTunnel {
-    domains: HashMap<String, DomainStats, FxBuildHasher>,
+impl Default for DnsTunnelSettings {
+    fn default() -> Self {
+        Self {
+            window_secs: 300,
+            score: 16,
+            min_names: 6,
+            max_groups: 16_384,
+        }
+    }
 }
 
-/// Splits a name into (subdomain, registered domain).
-fn split(name: &str) -> Option<(&str, &str)> {
-    let labels: Vec<&str> = name.trim_end_matches('.').split('.').collect();
-    if labels.len() < 3 {
+/// What kind of data a label carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// Bytes outside letters, digits, `-` and `_` (raw bytes, base64's
+    /// `+`, `/` and `=`, iodine's base128).
+    Raw,
+    Hex,
+    Base64,
+    Base32,
+}
+
+impl Encoding {
+    const ALL: [Encoding; 4] = [Self::Raw, Self::Hex, Self::Base64, Self::Base32];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Hex => "hex",
+            Self::Base64 => "base64",
+            Self::Base32 => "base32",
+        }
+    }
+}
+
+fn is_ldh(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+}
+
+/// Changes between digits, upper case, lower case and other characters,
+/// per character pair.
+fn transitions(label: &[u8]) -> f64 {
+    let class = |b: u8| match b {
+        b'0'..=b'9' => 0,
+        b'A'..=b'Z' => 1,
+        b'a'..=b'z' => 2,
+        _ => 3,
+    };
+    let changes = label
+        .windows(2)
+        .filter(|w| class(w[0]) != class(w[1]))
+        .count();
+    changes as f64 / (label.len().max(2) - 1) as f64
+}
+
+/// The encoding a label's data is in, when it looks like data.
+fn label_encoding(label: &[u8]) -> Option<Encoding> {
+    if label.len() < MIN_LABEL {
         return None;
     }
+    if !is_ldh(label) {
+        return Some(Encoding::Raw);
+    }
+    let digits = label.iter().filter(|b| b.is_ascii_digit()).count();
+    let upper = label.iter().filter(|b| b.is_ascii_uppercase()).count();
+    let lower = label.iter().filter(|b| b.is_ascii_lowercase()).count();
+    let letters = upper + lower;
+    if label.iter().all(u8::is_ascii_hexdigit) && digits > 0 && letters > 0 {
+        return Some(Encoding::Hex);
+    }
+    // Base-N encoders never write `-` or `_`.
+    if label.contains(&b'-') || label.contains(&b'_') {
+        return None;
+    }
+    let changes = transitions(label);
+    let bits = entropy(&label.to_ascii_lowercase());
+    if upper >= 3 && lower >= 3 && changes >= 0.25 && (bits >= 3.5 || digits > 0) {
+        return Some(Encoding::Base64);
+    }
+    if label.len() >= 20 && digits >= 2 && changes >= 0.2 && bits >= 3.5 {
+        return Some(Encoding::Base32);
+    }
+    None
+}
+
+/// The encoding of a subdomain's data: its most telling label's, or raw
+/// when its labels together hold bytes outside host-name characters.
+fn subdomain_encoding(labels: &[&[u8]]) -> Option<Encoding> {
+    let found: Vec<Encoding> = labels.iter().filter_map(|l| label_encoding(l)).collect();
+    if let Some(best) = Encoding::ALL.iter().find(|e| found.contains(e)) {
+        return Some(*best);
+    }
+    let length: usize = labels.iter().map(|l| l.len()).sum();
+    (length >= 12 && labels.iter().any(|l| !is_ldh(l))).then_some(Encoding::Raw)
+}
+
+/// Second-level labels under which country codes register names.
+const SECOND_LEVEL: &[&[u8]] = &[
+    b"co", b"com", b"net", b"org", b"ac", b"gov", b"edu", b"ne", b"or", b"go", b"gob", b"mil",
+    b"ltd", b"plc", b"sch", b"nom",
+];
+
+/// Splits a name into its subdomain's labels and its registered domain.
+/// dnscat2 run without a domain asks for `dnscat.` followed by its data:
+/// that prefix stands for the domain.
+fn split(name: &[u8]) -> Option<(Vec<&[u8]>, Vec<u8>)> {
+    let name = name.strip_suffix(b".").unwrap_or(name);
+    let labels: Vec<&[u8]> = name.split(|&b| b == b'.').collect();
+    if labels.len() >= 2 && labels[0].eq_ignore_ascii_case(b"dnscat") {
+        return Some((labels[1..].to_vec(), b"dnscat".to_vec()));
+    }
     let n = labels.len();
-    let second_level = ["co", "com", "net", "org", "gov", "ac", "edu"];
-    let keep = if labels[n - 1].len() == 2 && second_level.contains(&labels[n - 2]) {
+    let keep = if n >= 3
+        && labels[n - 1].len() == 2
+        && SECOND_LEVEL
+            .iter()
+            .any(|s| labels[n - 2].eq_ignore_ascii_case(s))
+    {
         3
     } else {
         2
     };
-    if n <= keep {
+    if n <= keep || labels.iter().any(|l| l.is_empty()) {
         return None;
     }
-    let cut: usize = labels[..n - keep].iter().map(|l| l.len() + 1).sum();
-    let name = name.trim_end_matches('.');
-    Some((&name[..cut - 1], &name[cut..]))
+    let domain = labels[n - keep..].join(&b'.').to_ascii_lowercase();
+    Some((labels[..n - keep].to_vec(), domain))
 }
 
-impl DnsTunnel {
-    /// One question of a request.
-    pub fn query(
-        &mut self,
-        config: &BuiltinConfig,
-        ts_ns: u64,
-        name: &[u8],
-        qtype: u16,
-        out: &mut impl FnMut(Finding),
-    ) {
-        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-        let Some((sub, domain)) = split(&name) else {
+/// Points a question type adds: (with an encoded name, without).
+fn type_points(qtype: u16) -> (u32, u32) {
+    match qtype {
+        // NULL, and the private-use types tunnels pick.
+        10 | 65_280..=65_534 => (3, 3),
+        // TXT, MX, CNAME, ANY, KEY.
+        16 | 15 | 5 | 255 | 25 => (1, 0),
+        _ => (0, 0),
+    }
+}
+
+/// True when an answer record carries encoded data back.
+fn answer_carries_data(rtype: u16, data: &[u8], domain: &[u8]) -> bool {
+    match rtype {
+        10 | 65_280..=65_534 => data.len() >= 4,
+        16 => {
+            data.len() >= 10
+                && !data.contains(&b' ')
+                && (label_encoding(&data[..data.len().min(63)]).is_some()
+                    || data.iter().all(u8::is_ascii_hexdigit))
+        }
+        5 | 15 | 2 | 12 => split(data).is_some_and(|(labels, parent)| {
+            parent.eq_ignore_ascii_case(domain) && subdomain_encoding(&labels).is_some()
+        }),
+        _ => false,
+    }
+}
+
+/// One client's questions to one domain in the current window.
+#[derive(Debug, Default)]
+struct Group {
+    since_ns: u64,
+    /// Points of each distinct name, and whether its answer scored.
+    names: HashMap<u64, (u32, bool), FxBuildHasher>,
+    score: u32,
+    queries: u32,
+    encoded: u32,
+    odd_types: u32,
+    answers: u32,
+    encodings: [u32; 4],
+    types: Vec<(u16, u32)>,
+    tool: Option<&'static str>,
+    example: Vec<u8>,
+    reported: bool,
+}
+
+impl Group {
+    fn note_type(&mut self, qtype: u16) {
+        if let Some((_, count)) = self.types.iter_mut().find(|(t, _)| *t == qtype) {
+            *count += 1;
+        } else if self.types.len() < 8 {
+            self.types.push((qtype, 1));
+        }
+    }
+}
+
+/// What a tool's names say about it.
+fn tool_of(labels: &[&[u8]], qtype: u16) -> Option<&'static str> {
+    if labels
+        .iter()
+        .any(|l| l.starts_with(b"=auth") || l.starts_with(b"=connect"))
+    {
+        return Some("dns2tcp");
+    }
+    if matches!(qtype, 10 | 65_280..=65_534) {
+        return Some("iodine");
+    }
+    None
+}
+
+/// DNS tunnels per client and domain.
+#[derive(Debug)]
+pub struct DnsTunnel {
+    settings: DnsTunnelSettings,
+    groups: Recent<(IpAddr, u64), Group>,
+}
+
+impl Detector for DnsTunnel {
+    const SIDS: std::ops::RangeInclusive<u32> = 9_200_500..=9_200_599;
+    const SIGNATURES: &'static [Signature] = &[TUNNEL];
+    type Settings = DnsTunnelSettings;
+    type Flow = ();
+    type Shared = ();
+
+    fn new(settings: &DnsTunnelSettings, _: &Arc<()>) -> Self {
+        Self {
+            settings: settings.clone(),
+            groups: Recent::new(settings.max_groups),
+        }
+    }
+
+    fn app(&mut self, _: &mut (), data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
+        let (name, client, query) = match data.event {
+            AppEvent::DnsQuery { name, qtype } => (*name, data.sender.src.ip(), Some(*qtype)),
+            AppEvent::DnsAnswer(answer) => (answer.name.as_slice(), data.sender.dst.ip(), None),
+            _ => return,
+        };
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(b".local") || lower.ends_with(b".arpa") || lower.ends_with(b".local.") {
+            return;
+        }
+        let Some((labels, domain)) = split(name) else {
             return;
         };
-        if self.domains.len() >= MAX_DOMAINS && !self.domains.contains_key(domain) {
-            self.domains.clear();
-        }
-        let stats = self.domains.entry(domain.to_owned()).or_default();
-        if ts_ns.saturating_sub(stats.since_ns) >= config.dns_tunnel_window_secs * NANOS {
-            *stats = DomainStats {
+        let window = self.settings.window_secs * NANOS;
+        let key = (client, fingerprint(&domain));
+        let ts_ns = data.ts_ns;
+        let group = match query {
+            Some(_) => self.groups.entry(key, Group::default),
+            None => match self.groups.entry_if_present(&key) {
+                Some(group) => group,
+                None => return,
+            },
+        };
+        if group.names.is_empty() || ts_ns.saturating_sub(group.since_ns) > window {
+            *group = Group {
                 since_ns: ts_ns,
-                ..DomainStats::default()
+                ..Group::default()
             };
         }
-        stats.queries += 1;
-        if qtype == TXT || qtype == NULL {
-            stats.txt_null += 1;
+        let id = fingerprint(&lower);
+        match (query, data.event) {
+            (Some(qtype), _) => {
+                group.queries += 1;
+                group.note_type(qtype);
+                if group.names.contains_key(&id) || group.names.len() >= MAX_NAMES {
+                    return;
+                }
+                let encoding = subdomain_encoding(&labels);
+                let mut points = 0;
+                if let Some(encoding) = encoding {
+                    points += if encoding == Encoding::Raw { 3 } else { 2 };
+                    group.encoded += 1;
+                    group.encodings[encoding as usize] += 1;
+                    if group.example.is_empty() {
+                        group.example = name.to_vec();
+                    }
+                }
+                let (with_data, alone) = type_points(qtype);
+                let type_points = if encoding.is_some() { with_data } else { alone };
+                if type_points > 0 {
+                    points += type_points;
+                    group.odd_types += 1;
+                }
+                group.tool = group.tool.or(if domain == b"dnscat" {
+                    Some("dnscat2")
+                } else {
+                    tool_of(&labels, qtype)
+                });
+                group.names.insert(id, (points, false));
+                group.score += points;
+            }
+            (None, AppEvent::DnsAnswer(answer)) => {
+                let Some((_, answered)) = group.names.get_mut(&id) else {
+                    return;
+                };
+                let carries = answer
+                    .records
+                    .iter()
+                    .any(|r| answer_carries_data(r.rtype, &r.data, &domain));
+                if *answered || !carries {
+                    return;
+                }
+                *answered = true;
+                group.answers += 1;
+                group.score += 1;
+            }
+            _ => return,
         }
-        if stats.subdomains.len() < MAX_SUBDOMAINS
-            && stats.subdomains.insert(fingerprint(sub.as_bytes()))
+        let distinct = group.names.len() as u32;
+        if group.reported
+            || group.score < self.settings.score
+            || distinct < self.settings.min_names
+            || group.encoded + group.odd_types < self.settings.min_names / 2
         {
-            let letters: String = sub.chars().filter(|c| *c != '.').collect();
-            stats.length_sum += letters.len() as u64;
-            stats.entropy_sum += entropy(letters.as_bytes());
-            stats.longest_label = stats
-                .longest_label
-                .max(sub.split('.').map(str::len).max().unwrap_or(0));
-        }
-        let distinct = stats.subdomains.len() as u32;
-        if stats.reported || distinct < config.dns_tunnel_subdomains {
             return;
         }
-        let mean_length = stats.length_sum as f64 / f64::from(distinct);
-        let mean_entropy = stats.entropy_sum / f64::from(distinct);
-        if mean_length < f64::from(config.dns_tunnel_mean_length)
-            && mean_entropy < config.dns_tunnel_mean_entropy_tenths as f64 / 10.0
-        {
-            return;
-        }
-        stats.reported = true;
-        out(Finding {
-            sid: 9_200_501,
-            msg: "MIRADOR DNS tunnel: many long or random subdomains of one domain",
-            family: "dns-tunnel",
-            classtype: "policy-violation",
-            priority: 2,
-            metadata: format!(
-                "domain {domain}, subdomains {distinct}, queries {}, mean_length {mean_length:.1}, mean_entropy {mean_entropy:.2}, longest_label {}, txt_null {}",
-                stats.queries, stats.longest_label, stats.txt_null
-            ),
-            excerpt: name.into_bytes(),
-        });
+        group.reported = true;
+        let encodings: Vec<String> = Encoding::ALL
+            .iter()
+            .filter(|e| group.encodings[**e as usize] > 0)
+            .map(|e| format!("{} {}", e.name(), group.encodings[*e as usize]))
+            .collect();
+        let types: Vec<String> = group
+            .types
+            .iter()
+            .map(|(t, n)| format!("{t}:{n}"))
+            .collect();
+        let metadata = format!(
+            "tool {}, domain {}, names {distinct}, queries {}, score {}, encoded {}, encodings {}, qtypes {}, data_answers {}, secs {:.1}",
+            group.tool.unwrap_or("generic"),
+            printable(&domain, 253),
+            group.queries,
+            group.score,
+            group.encoded,
+            if encodings.is_empty() { "none".to_owned() } else { encodings.join(" ") },
+            types.join(" "),
+            group.answers,
+            ts_ns.saturating_sub(group.since_ns) as f64 / NANOS as f64,
+        );
+        out(Finding::new(&TUNNEL, metadata, &group.example));
+    }
+
+    fn evicted(&self) -> u64 {
+        self.groups.evicted()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::applayer::{AnswerRecord, DnsAnswer};
+    use crate::decode::ip_proto;
+    use crate::detect::Sender;
 
-    #[test]
-    fn registered_domains() {
-        assert_eq!(split("a.b.example.com"), Some(("a.b", "example.com")));
-        assert_eq!(split("x.bbc.co.uk"), Some(("x", "bbc.co.uk")));
-        assert_eq!(split("example.com"), None);
-        assert_eq!(split("bbc.co.uk"), None);
+    /// A small deterministic generator.
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+
+        fn text(&mut self, alphabet: &[u8], len: usize) -> String {
+            (0..len)
+                .map(|_| char::from(alphabet[self.next() as usize % alphabet.len()]))
+                .collect()
+        }
+    }
+
+    const HEX: &[u8] = b"0123456789abcdef";
+    const BASE32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    fn sender(client: &str, port: u16) -> Sender {
+        Sender {
+            flow_id: 1,
+            dir: 0,
+            proto: ip_proto::UDP,
+            src: format!("{client}:{port}").parse().unwrap(),
+            dst: "192.0.2.53:53".parse().unwrap(),
+            carrier: Default::default(),
+        }
+    }
+
+    fn ask(
+        tunnel: &mut DnsTunnel,
+        ts_ns: u64,
+        client: &str,
+        name: &str,
+        qtype: u16,
+    ) -> Vec<Finding> {
+        let mut found = Vec::new();
+        let event = AppEvent::DnsQuery {
+            name: name.as_bytes(),
+            qtype,
+        };
+        let s = sender(client, 1024 + (ts_ns % 60_000) as u16);
+        let data = AppData {
+            ts_ns,
+            sender: &s,
+            event: &event,
+        };
+        tunnel.app(&mut (), &data, &mut |f| found.push(f));
+        found
+    }
+
+    fn tunnel() -> DnsTunnel {
+        DnsTunnel::new(&DnsTunnelSettings::default(), &Arc::new(()))
     }
 
     #[test]
-    fn many_random_subdomains_are_reported_once() {
-        let config = BuiltinConfig::default();
-        let mut tunnel = DnsTunnel::default();
-        let mut found = Vec::new();
-        for i in 0..100u64 {
-            let label: String = (0..40)
-                .map(|j| {
-                    b"abcdefghijklmnopqrstuvwxyz234567"[((i * 131 + j * 17) % 32) as usize] as char
-                })
-                .collect();
-            let name = format!("{label}.{i}.t.example.net");
-            tunnel.query(&config, i, name.as_bytes(), TXT, &mut |f| found.push(f));
+    fn a_dozen_encoded_questions_make_a_tunnel_whatever_the_domain_and_encoding() {
+        let mut random = Random(99);
+        for (alphabet, qtype) in [
+            (HEX, 15),
+            (HEX, 1),
+            (BASE32, 10),
+            (BASE32, 16),
+            (BASE64, 16),
+            (BASE32, 1),
+        ] {
+            for _ in 0..10 {
+                let domain = format!(
+                    "{}.{}",
+                    random.text(b"abcdefghijklmnopqrstuvwxyz", 8),
+                    ["com", "net", "io", "co.uk"][random.next() as usize % 4]
+                );
+                let mut tunnel = tunnel();
+                let mut found = Vec::new();
+                let mut asked = 0;
+                for i in 0..12u64 {
+                    let len = 20 + random.next() as usize % 43;
+                    let name = format!("{}.{domain}", random.text(alphabet, len));
+                    found.extend(ask(
+                        &mut tunnel,
+                        i * 1_000_000_000,
+                        "10.1.1.1",
+                        &name,
+                        qtype,
+                    ));
+                    asked += 1;
+                    if !found.is_empty() {
+                        break;
+                    }
+                }
+                assert_eq!(found.len(), 1, "{domain} {qtype}");
+                assert!(asked <= 12, "needed {asked} questions");
+                assert!(
+                    found[0].metadata.contains(&format!("domain {domain}")),
+                    "{}",
+                    found[0].metadata
+                );
+            }
         }
+    }
+
+    #[test]
+    fn ordinary_names_are_not_a_tunnel() {
+        let mut tunnel = tunnel();
+        let mut found = Vec::new();
+        let hosts = [
+            "www",
+            "mail",
+            "api",
+            "cdn",
+            "static",
+            "img",
+            "login",
+            "c-flightproxy-euno-01-teams",
+            "skypedataprdcolneu04",
+            "e0d67c509fb203858ebcb2fe3f88c2aa",
+            "fonts",
+            "accounts",
+            "clients4",
+            "safebrowsing",
+            "update",
+            "download",
+            "s3-eu-west-1",
+            "us-east-1",
+        ];
+        for (i, host) in hosts.iter().enumerate() {
+            for qtype in [1, 28, 16] {
+                let name = format!("{host}.example.com");
+                found.extend(ask(&mut tunnel, i as u64, "10.1.1.1", &name, qtype));
+            }
+        }
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn groups_are_per_client_and_answers_with_data_score() {
+        let mut random = Random(5);
+        let mut tunnel = tunnel();
+        let mut found = Vec::new();
+        for i in 0..5u64 {
+            for client in ["10.0.0.1", "10.0.0.2"] {
+                let name = format!("{}.t.example.org", random.text(HEX, 34));
+                found.extend(ask(&mut tunnel, i, client, &name, 1));
+                let answer = DnsAnswer {
+                    name: name.clone().into_bytes(),
+                    qtype: 1,
+                    rcode: 0,
+                    records: vec![AnswerRecord {
+                        rtype: 5,
+                        data: format!("{}.example.org", random.text(HEX, 40)).into_bytes(),
+                    }],
+                };
+                let event = AppEvent::DnsAnswer(&answer);
+                let mut s = sender(client, 2000);
+                std::mem::swap(&mut s.src, &mut s.dst);
+                let data = AppData {
+                    ts_ns: i,
+                    sender: &s,
+                    event: &event,
+                };
+                tunnel.app(&mut (), &data, &mut |f| found.push(f));
+            }
+        }
+        assert!(found.is_empty(), "5 names each: 15 points");
+        found.extend(ask(
+            &mut tunnel,
+            9,
+            "10.0.0.1",
+            &format!("{}.t.example.org", random.text(HEX, 34)),
+            1,
+        ));
         assert_eq!(found.len(), 1);
         assert!(
-            found[0]
-                .metadata
-                .starts_with("domain example.net, subdomains 30,"),
+            found[0].metadata.contains("data_answers 5"),
             "{}",
             found[0].metadata
         );
-        let mut cdn = DnsTunnel::default();
-        let mut none = Vec::new();
-        for host in ["www", "img", "static", "api", "cdn"] {
-            let name = format!("{host}.example.org");
-            cdn.query(&config, 0, name.as_bytes(), 1, &mut |f| none.push(f));
-        }
-        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn labels_are_classed_by_their_alphabet() {
+        assert_eq!(
+            label_encoding(b"147901b8d3df9cc46c59d600078b3316ce"),
+            Some(Encoding::Hex)
+        );
+        assert_eq!(
+            label_encoding(b"laczi1dwmfbaywb0fm5xhkrgz0heotzq"),
+            Some(Encoding::Base32)
+        );
+        assert_eq!(
+            label_encoding(b"ondy6K6cAHNzaAAAAH7wQA"),
+            Some(Encoding::Base64)
+        );
+        assert_eq!(label_encoding(b"AAAAAH7wQA=auth"), None, "short label");
+        assert_eq!(label_encoding(b"z0pkaAbBcC+/dDeEfF"), Some(Encoding::Raw));
+        assert_eq!(label_encoding(b"c-flightproxy-euno-01-teams"), None);
+        assert_eq!(label_encoding(b"deadbeef12345678"), Some(Encoding::Hex));
+        assert_eq!(label_encoding(b"abcdefabcdefabcd"), None, "letters only");
+        assert_eq!(
+            split(b"a.b.example.co.uk."),
+            Some((vec![&b"a"[..], b"b"], b"example.co.uk".to_vec()))
+        );
+        assert_eq!(split(b"example.com"), None);
     }
 }

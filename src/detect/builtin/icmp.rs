@@ -5,17 +5,27 @@
 //! ptunnel, icmpsh) break both: replies carry other bytes than their
 //! requests, payloads change from packet to packet and look random, and
 //! some carry whole IP packets. A flow is reported once, when one of its
-//! echoes carries an IPv4 packet, or when `icmp_mismatched_replies` replies
-//! differ from their request, or `icmp_random_payloads` distinct
-//! high-entropy payloads were seen.
+//! echoes carries an IPv4 packet, or when `mismatched_replies` replies
+//! differ from their request, or `random_payloads` distinct high-entropy
+//! payloads were seen (`[detectors.icmp]`).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
 
-use super::{entropy, excerpt, fingerprint, BuiltinConfig, Finding};
+use super::{entropy, fingerprint, Detector, Finding, Signature};
 use crate::decode::ip_proto;
 use crate::detect::inspect::PacketView;
+
+const TUNNEL: Signature = Signature {
+    sid: 9_200_401,
+    msg: "MIRADOR ICMP tunnel: echo traffic carrying data",
+    family: "icmp-tunnel",
+    classtype: "policy-violation",
+    priority: 2,
+};
 
 const ECHO_REPLY: u8 = 0;
 const ECHO_REQUEST: u8 = 8;
@@ -29,11 +39,28 @@ const MIN_RANDOM_BYTES: usize = 64;
 /// Bits per byte above which a payload looks random (compressed or
 /// encrypted).
 const RANDOM_BITS: f64 = 6.0;
-/// Flows tracked at most before the table is cleared.
-const MAX_FLOWS: usize = 1 << 16;
+/// `[detectors.icmp]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IcmpSettings {
+    /// Echo replies unlike their request that make a tunnel.
+    pub mismatched_replies: u32,
+    /// Distinct random-looking echo payloads that make a tunnel.
+    pub random_payloads: u32,
+}
 
+impl Default for IcmpSettings {
+    fn default() -> Self {
+        Self {
+            mismatched_replies: 3,
+            random_payloads: 5,
+        }
+    }
+}
+
+/// What an echo flow showed so far.
 #[derive(Debug, Default)]
-struct EchoFlow {
+pub struct EchoFlow {
     /// Request payload hash by identifier and sequence number.
     requests: HashMap<u32, u64, FxBuildHasher>,
     mismatched: u32,
@@ -41,10 +68,10 @@ struct EchoFlow {
     reported: bool,
 }
 
-/// ICMP tunnel state of one worker.
-#[derive(Debug, Default)]
+/// ICMP tunnels.
+#[derive(Debug)]
 pub struct IcmpTunnel {
-    flows: HashMap<u64, EchoFlow, FxBuildHasher>,
+    settings: IcmpSettings,
 }
 
 /// True when `bytes` start with an IPv4 header whose checksum holds.
@@ -70,16 +97,28 @@ fn carries_ipv4(bytes: &[u8]) -> bool {
     sum == 0xffff
 }
 
-impl IcmpTunnel {
-    /// One ICMP packet (`rest`: the header's identifier and sequence).
-    pub fn packet(
+impl Detector for IcmpTunnel {
+    const SIDS: std::ops::RangeInclusive<u32> = 9_200_400..=9_200_499;
+    const SIGNATURES: &'static [Signature] = &[TUNNEL];
+    type Settings = IcmpSettings;
+    type Flow = Option<Box<EchoFlow>>;
+    type Shared = ();
+
+    fn new(settings: &IcmpSettings, _: &Arc<()>) -> Self {
+        Self {
+            settings: settings.clone(),
+        }
+    }
+
+    fn packet(
         &mut self,
-        config: &BuiltinConfig,
+        flow: &mut Option<Box<EchoFlow>>,
         packet: &PacketView<'_>,
-        icmp_type: u8,
-        rest: u32,
         out: &mut impl FnMut(Finding),
     ) {
+        let Some((icmp_type, _, rest)) = packet.icmp else {
+            return;
+        };
         if !matches!(packet.proto, ip_proto::ICMP | ip_proto::ICMPV6) {
             return;
         }
@@ -88,10 +127,7 @@ impl IcmpTunnel {
         if !(request || reply) || packet.payload.is_empty() {
             return;
         }
-        if self.flows.len() >= MAX_FLOWS {
-            self.flows.clear();
-        }
-        let flow = self.flows.entry(packet.flow_id).or_default();
+        let flow = flow.get_or_insert_with(Box::default);
         if flow.reported {
             return;
         }
@@ -109,7 +145,7 @@ impl IcmpTunnel {
         } else if let Some(sent) = flow.requests.remove(&rest) {
             if sent != digest {
                 flow.mismatched += 1;
-                if flow.mismatched >= config.icmp_mismatched_replies {
+                if flow.mismatched >= self.settings.mismatched_replies {
                     reason.get_or_insert_with(|| {
                         format!("{} replies differ from their request", flow.mismatched)
                     });
@@ -121,7 +157,7 @@ impl IcmpTunnel {
             && !flow.random.contains(&digest)
         {
             flow.random.push(digest);
-            if flow.random.len() as u32 >= config.icmp_random_payloads {
+            if flow.random.len() as u32 >= self.settings.random_payloads {
                 reason.get_or_insert_with(|| {
                     format!("{} distinct random-looking payloads", flow.random.len())
                 });
@@ -129,25 +165,13 @@ impl IcmpTunnel {
         }
         if let Some(reason) = reason {
             flow.reported = true;
-            out(Finding {
-                sid: 9_200_401,
-                msg: "MIRADOR ICMP tunnel: echo traffic carrying data",
-                family: "icmp-tunnel",
-                classtype: "policy-violation",
-                priority: 2,
-                metadata: format!(
-                    "reason {reason}, payload_bytes {}, entropy {:.2}",
-                    payload.len(),
-                    entropy(payload)
-                ),
-                excerpt: excerpt(payload),
-            });
+            let metadata = format!(
+                "reason {reason}, payload_bytes {}, entropy {:.2}",
+                payload.len(),
+                entropy(payload)
+            );
+            out(Finding::new(&TUNNEL, metadata, payload));
         }
-    }
-
-    /// Forgets a flow.
-    pub fn end_flow(&mut self, flow_id: u64) {
-        self.flows.remove(&flow_id);
     }
 }
 

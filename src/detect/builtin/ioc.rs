@@ -1,5 +1,5 @@
 //! Indicator lists from threat intelligence, as plain text files in one
-//! folder (`[detectors] ioc_dir`, default `signatures/ioc`):
+//! folder (`[detectors.ioc] dir`, default `signatures/ioc`):
 //!
 //! - `*.ips`: IPv4 or IPv6 addresses and networks, matched against both
 //!   ends of every flow (once per flow);
@@ -12,16 +12,87 @@
 //! file and line and skipped. Findings carry the indicator, its label and
 //! the file it came from.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
 
+use super::{AppData, Detector, Finding, Signature};
 use crate::applayer::{AppEvent, HttpStage};
+use crate::detect::inspect::PacketView;
 use crate::detect::rules::address::Cidr;
 
-use super::Finding;
+const ADDRESS: Signature = Signature {
+    sid: 9_200_301,
+    msg: "MIRADOR IOC listed address",
+    family: "ioc",
+    classtype: "trojan-activity",
+    priority: 1,
+};
+
+const DOMAIN: Signature = Signature {
+    sid: 9_200_302,
+    msg: "MIRADOR IOC listed domain",
+    family: "ioc",
+    classtype: "trojan-activity",
+    priority: 1,
+};
+
+const JA3: Signature = Signature {
+    sid: 9_200_303,
+    msg: "MIRADOR IOC listed JA3 fingerprint",
+    family: "ioc",
+    classtype: "trojan-activity",
+    priority: 1,
+};
+
+/// Host names, each with a label; a name matches itself and its
+/// subdomains.
+#[derive(Debug, Default)]
+pub struct Domains {
+    names: HashMap<String, String, FxBuildHasher>,
+}
+
+impl Domains {
+    /// Adds `name` (case and a trailing dot ignored) with `label`; false
+    /// when it is not a host name.
+    pub fn insert(&mut self, name: &str, label: String) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+        if valid {
+            self.names.insert(name, label);
+        }
+        valid
+    }
+
+    /// The label of the listed name `name` is, or is under.
+    pub fn find(&self, name: &[u8]) -> Option<&str> {
+        if self.names.is_empty() {
+            return None;
+        }
+        let name = String::from_utf8_lossy(name)
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let mut rest = name.as_str();
+        loop {
+            if let Some(label) = self.names.get(rest) {
+                return Some(label);
+            }
+            rest = rest.split_once('.')?.1;
+        }
+    }
+
+    /// True when nothing is listed.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
 
 /// Where an indicator came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +122,8 @@ pub struct IocLists {
     sources: Vec<Source>,
     hosts: HashMap<IpAddr, usize, FxBuildHasher>,
     nets: Vec<(Cidr, usize)>,
-    domains: HashMap<String, usize, FxBuildHasher>,
+    /// Listed names, labelled with their source's index.
+    domains: Domains,
     ja3: HashMap<String, usize, FxBuildHasher>,
 }
 
@@ -124,17 +196,7 @@ impl IocLists {
                 }
                 None => false,
             },
-            "domain" => {
-                let name = indicator.trim_end_matches('.').to_ascii_lowercase();
-                let valid = !name.is_empty()
-                    && name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
-                if valid {
-                    self.domains.insert(name, index);
-                }
-                valid
-            }
+            "domain" => self.domains.insert(indicator, index.to_string()),
             _ => {
                 let hash = indicator.to_ascii_lowercase();
                 let valid = hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit());
@@ -165,103 +227,109 @@ impl IocLists {
 
     /// The listed domain `name` is, or is under.
     fn domain(&self, name: &[u8]) -> Option<usize> {
-        if self.domains.is_empty() {
-            return None;
-        }
-        let name = String::from_utf8_lossy(name)
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
-        let mut rest = name.as_str();
-        loop {
-            if let Some(&index) = self.domains.get(rest) {
-                return Some(index);
-            }
-            rest = rest.split_once('.')?.1;
-        }
+        self.domains.find(name).and_then(|index| index.parse().ok())
     }
 
-    fn finding(&self, index: usize, sid: u32, msg: &'static str, seen: &str) -> Finding {
+    fn finding(&self, index: usize, signature: &'static Signature, seen: &str) -> Finding {
         let source = &self.sources[index];
         let label = if source.label.is_empty() {
             String::new()
         } else {
             format!(", label {}", source.label)
         };
-        Finding {
-            sid,
-            msg,
-            family: "ioc",
-            classtype: "trojan-activity",
-            priority: 1,
-            metadata: format!(
-                "indicator {}, seen {seen}, list {}{label}",
-                source.indicator, source.file
-            ),
-            excerpt: Vec::new(),
+        let metadata = format!(
+            "indicator {}, seen {seen}, list {}{label}",
+            source.indicator, source.file
+        );
+        Finding::new(signature, metadata, &[])
+    }
+}
+
+/// `[detectors.ioc]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IocSettings {
+    /// Folder of indicator lists (`*.ips`, `*.domains`, `*.ja3`).
+    pub dir: PathBuf,
+}
+
+impl Default for IocSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("signatures/ioc"),
         }
     }
 }
 
-/// Per-worker state: the flows whose addresses were checked.
-#[derive(Debug, Default)]
+/// Indicator matching for one worker.
+#[derive(Debug)]
 pub struct Ioc {
-    checked: HashSet<u64, FxBuildHasher>,
+    lists: Arc<IocLists>,
 }
 
-impl Ioc {
+impl Detector for Ioc {
+    const SIDS: std::ops::RangeInclusive<u32> = 9_200_300..=9_200_399;
+    const SIGNATURES: &'static [Signature] = &[ADDRESS, DOMAIN, JA3];
+    type Settings = IocSettings;
+    /// The flow's addresses were checked.
+    type Flow = bool;
+    type Shared = IocLists;
+
+    fn load(settings: &IocSettings, problems: &mut Vec<String>) -> IocLists {
+        let (lists, errors) = IocLists::load(&settings.dir);
+        problems.extend(errors.iter().map(|e| format!("{e}; indicator skipped")));
+        if !lists.is_empty() {
+            tracing::info!(indicators = lists.len(), dir = %settings.dir.display(), "indicator lists loaded");
+        }
+        lists
+    }
+
+    fn new(_: &IocSettings, shared: &Arc<IocLists>) -> Self {
+        Self {
+            lists: Arc::clone(shared),
+        }
+    }
+
     /// Both ends of a flow, on its first packet.
-    pub fn flow(
+    fn packet(
         &mut self,
-        lists: &IocLists,
-        flow_id: u64,
-        ends: [IpAddr; 2],
+        checked: &mut bool,
+        packet: &PacketView<'_>,
         out: &mut impl FnMut(Finding),
     ) {
-        if lists.hosts.is_empty() && lists.nets.is_empty() || !self.checked.insert(flow_id) {
+        let lists = &self.lists;
+        if *checked || !packet.transport_valid || lists.hosts.is_empty() && lists.nets.is_empty() {
             return;
         }
-        for ip in ends {
+        *checked = true;
+        for ip in [packet.src, packet.dst] {
             if let Some(index) = lists.address(ip) {
-                out(lists.finding(
-                    index,
-                    9_200_301,
-                    "MIRADOR IOC listed address",
-                    &ip.to_string(),
-                ));
+                out(lists.finding(index, &ADDRESS, &ip.to_string()));
             }
         }
     }
 
     /// Names and fingerprints the parsers saw.
-    pub fn app(&mut self, lists: &IocLists, event: &AppEvent<'_>, out: &mut impl FnMut(Finding)) {
-        let (name, source) = match event {
+    fn app(&mut self, _: &mut bool, data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
+        let lists = &self.lists;
+        let (name, source) = match data.event {
             AppEvent::DnsQuery { name, .. } => (Some(*name), "dns"),
             AppEvent::TlsHello(hello) => {
                 if let Some(index) = lists.ja3.get(&hello.fingerprint_hash) {
-                    out(lists.finding(
-                        *index,
-                        9_200_303,
-                        "MIRADOR IOC listed JA3 fingerprint",
-                        &hello.fingerprint_hash,
-                    ));
+                    out(lists.finding(*index, &JA3, &hello.fingerprint_hash));
                 }
                 (hello.sni.as_deref(), "tls")
             }
             AppEvent::Http(tx, HttpStage::RequestHeaders) => (Some(tx.host.as_slice()), "http"),
-            AppEvent::Http(..) | AppEvent::TlsCertificate(..) => (None, ""),
+            _ => (None, ""),
         };
         if let Some(index) = name.and_then(|n| lists.domain(n)) {
             let seen = format!(
                 "{source} {}",
                 String::from_utf8_lossy(name.unwrap_or_default())
             );
-            out(lists.finding(index, 9_200_302, "MIRADOR IOC listed domain", &seen));
+            out(lists.finding(index, &DOMAIN, &seen));
         }
-    }
-
-    /// Forgets a flow.
-    pub fn end_flow(&mut self, flow_id: u64) {
-        self.checked.remove(&flow_id);
     }
 }
 
@@ -310,11 +378,31 @@ mod tests {
     #[test]
     fn a_flow_is_checked_once() {
         let (lists, _) = lists();
-        let mut ioc = Ioc::default();
+        let mut ioc = Ioc {
+            lists: Arc::new(lists),
+        };
         let mut found = Vec::new();
-        let ends = ["10.0.0.1".parse().unwrap(), "203.0.113.7".parse().unwrap()];
-        ioc.flow(&lists, 1, ends, &mut |f| found.push(f));
-        ioc.flow(&lists, 1, ends, &mut |f| found.push(f));
+        let packet = PacketView {
+            ts_ns: 0,
+            flow_id: 1,
+            to_server: true,
+            established: false,
+            reassembled: false,
+            proto: 6,
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "203.0.113.7".parse().unwrap(),
+            src_port: 1000,
+            dst_port: 443,
+            carrier: Default::default(),
+            transport_valid: true,
+            payload: &[],
+            payload_len: 0,
+            tcp: None,
+            icmp: None,
+        };
+        let mut checked = false;
+        ioc.packet(&mut checked, &packet, &mut |f| found.push(f));
+        ioc.packet(&mut checked, &packet, &mut |f| found.push(f));
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].metadata,

@@ -11,16 +11,46 @@
 //!   `attack_parse`): length, duration, attack vector, targets and options,
 //!   which are read into the finding's metadata.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use rustc_hash::FxBuildHasher;
+use serde::{Deserialize, Serialize};
 
+use super::{Detector, Finding, Recent, Signature, StreamData};
 use crate::decode::tcp_flags;
-use crate::reassembly::StreamId;
-
-use super::{excerpt, BuiltinConfig, Finding};
 use crate::detect::inspect::PacketView;
+
+const SCANNER: Signature = Signature {
+    sid: 9_200_101,
+    msg: "MIRADOR MIRAI scanner SYN (sequence number = destination address)",
+    family: "mirai",
+    classtype: "attempted-recon",
+    priority: 2,
+};
+
+const DEFAULT_LOGIN: Signature = Signature {
+    sid: 9_200_102,
+    msg: "MIRADOR MIRAI telnet login with a Mirai default credential",
+    family: "mirai",
+    classtype: "default-login-attempt",
+    priority: 2,
+};
+
+const BRUTE_FORCE: Signature = Signature {
+    sid: 9_200_103,
+    msg: "MIRADOR MIRAI telnet brute force with Mirai default credentials",
+    family: "mirai",
+    classtype: "attempted-admin",
+    priority: 1,
+};
+
+const ATTACK: Signature = Signature {
+    sid: 9_200_104,
+    msg: "MIRADOR MIRAI C2 attack command",
+    family: "mirai",
+    classtype: "trojan-activity",
+    priority: 1,
+};
 
 /// Telnet ports Mirai scans and logs in on.
 const TELNET: [u16; 2] = [23, 2323];
@@ -125,36 +155,73 @@ fn option_name(key: u8) -> &'static str {
     }
 }
 
-/// Hosts remembered at most per table before it is cleared.
-const MAX_HOSTS: usize = 1 << 16;
 /// Client bytes of a telnet session read for its login.
 const MAX_LOGIN_BYTES: usize = 256;
 
+/// `[detectors.mirai]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MiraiSettings {
+    /// Logins with Mirai's default credentials from one host, within
+    /// `telnet_window_secs`, that make a brute force.
+    pub telnet_attempts: u32,
+    /// The window those logins are counted over, seconds.
+    pub telnet_window_secs: u64,
+    /// Seconds between two reports of one scanning host.
+    pub scanner_report_secs: u64,
+    /// Scanning and brute-forcing hosts remembered at most; the least
+    /// recently seen is forgotten beyond it.
+    pub max_hosts: usize,
+}
+
+impl Default for MiraiSettings {
+    fn default() -> Self {
+        Self {
+            telnet_attempts: 3,
+            telnet_window_secs: 300,
+            scanner_report_secs: 3_600,
+            max_hosts: 65_536,
+        }
+    }
+}
+
+/// A telnet session's first client bytes, until its login is read.
 #[derive(Debug, Default)]
-struct Login {
+pub struct Login {
     bytes: Vec<u8>,
     done: bool,
 }
 
-/// Mirai state of one worker.
-#[derive(Debug, Default)]
+/// Mirai's scanner, brute forcer and C2.
+#[derive(Debug)]
 pub struct Mirai {
-    scanners: HashMap<IpAddr, u64, FxBuildHasher>,
-    attempts: HashMap<IpAddr, Vec<u64>, FxBuildHasher>,
-    logins: HashMap<u64, Login, FxBuildHasher>,
+    settings: MiraiSettings,
+    /// When each scanning host was last reported, ns.
+    scanners: Recent<IpAddr, u64>,
+    /// When each host logged in with a default credential, ns.
+    attempts: Recent<IpAddr, Vec<u64>>,
 }
 
 const NANOS: u64 = 1_000_000_000;
 
-impl Mirai {
+impl Detector for Mirai {
+    const SIDS: std::ops::RangeInclusive<u32> = 9_200_100..=9_200_199;
+    const SIGNATURES: &'static [Signature] = &[SCANNER, DEFAULT_LOGIN, BRUTE_FORCE, ATTACK];
+    type Settings = MiraiSettings;
+    type Flow = Login;
+    type Shared = ();
+
+    fn new(settings: &MiraiSettings, _: &Arc<()>) -> Self {
+        Self {
+            settings: settings.clone(),
+            scanners: Recent::new(settings.max_hosts),
+            attempts: Recent::new(settings.max_hosts),
+        }
+    }
+
     /// A scanner SYN: no ACK, a telnet port, the sequence number equal to
     /// the destination IPv4 address.
-    pub fn packet(
-        &mut self,
-        config: &BuiltinConfig,
-        packet: &PacketView<'_>,
-        out: &mut impl FnMut(Finding),
-    ) {
+    fn packet(&mut self, _: &mut Login, packet: &PacketView<'_>, out: &mut impl FnMut(Finding)) {
         let (Some(tcp), IpAddr::V4(dst)) = (packet.tcp, packet.dst) else {
             return;
         };
@@ -164,54 +231,29 @@ impl Mirai {
         {
             return;
         }
-        if self.scanners.len() >= MAX_HOSTS {
-            self.scanners.clear();
-        }
-        let last = self.scanners.entry(packet.src).or_insert(0);
-        if *last != 0 && packet.ts_ns.saturating_sub(*last) < config.scanner_report_secs * NANOS {
+        let every = self.settings.scanner_report_secs * NANOS;
+        let last = self.scanners.entry(packet.src, || 0);
+        if *last != 0 && packet.ts_ns.saturating_sub(*last) < every {
             return;
         }
         *last = packet.ts_ns.max(1);
-        out(Finding {
-            sid: 9_200_101,
-            msg: "MIRADOR MIRAI scanner SYN (sequence number = destination address)",
-            family: "mirai",
-            classtype: "attempted-recon",
-            priority: 2,
-            metadata: format!("tool scanner, port {}, seq {}", packet.dst_port, tcp.seq),
-            excerpt: Vec::new(),
-        });
+        let metadata = format!("tool scanner, port {}, seq {}", packet.dst_port, tcp.seq);
+        out(Finding::new(&SCANNER, metadata, &[]));
     }
 
     /// Telnet logins (client bytes) and C2 attack commands (server bytes).
-    pub fn stream(
-        &mut self,
-        config: &BuiltinConfig,
-        ts_ns: u64,
-        stream: &StreamId,
-        offset: u64,
-        bytes: &[u8],
-        out: &mut impl FnMut(Finding),
-    ) {
+    fn stream(&mut self, login: &mut Login, data: &StreamData<'_>, out: &mut impl FnMut(Finding)) {
+        let (stream, bytes) = (data.stream, data.bytes);
         if stream.dir == 1 {
             if let Some(command) = parse_command(bytes) {
-                out(Finding {
-                    sid: 9_200_104,
-                    msg: "MIRADOR MIRAI C2 attack command",
-                    family: "mirai",
-                    classtype: "trojan-activity",
-                    priority: 1,
-                    metadata: command,
-                    excerpt: excerpt(bytes),
-                });
+                out(Finding::new(&ATTACK, command, bytes));
             }
             return;
         }
-        if !TELNET.contains(&stream.dst.port()) || offset > MAX_LOGIN_BYTES as u64 {
-            return;
-        }
-        let login = self.logins.entry(stream.flow_id).or_default();
-        if login.done {
+        if !TELNET.contains(&stream.dst.port())
+            || data.offset > MAX_LOGIN_BYTES as u64
+            || login.done
+        {
             return;
         }
         let room = MAX_LOGIN_BYTES.saturating_sub(login.bytes.len());
@@ -230,42 +272,24 @@ impl Mirai {
         if !CREDENTIALS.contains(&(user, pass)) {
             return;
         }
-        out(Finding {
-            sid: 9_200_102,
-            msg: "MIRADOR MIRAI telnet login with a Mirai default credential",
-            family: "mirai",
-            classtype: "default-login-attempt",
-            priority: 2,
-            metadata: format!("tool bruteforce, user {user}, password {pass}"),
-            excerpt: excerpt(&login.bytes),
-        });
-        if self.attempts.len() >= MAX_HOSTS {
-            self.attempts.clear();
-        }
-        let window = config.telnet_window_secs * NANOS;
-        let times = self.attempts.entry(stream.src.ip()).or_default();
-        times.retain(|&t| ts_ns.saturating_sub(t) < window);
-        times.push(ts_ns);
-        if times.len() as u32 == config.telnet_attempts {
-            out(Finding {
-                sid: 9_200_103,
-                msg: "MIRADOR MIRAI telnet brute force with Mirai default credentials",
-                family: "mirai",
-                classtype: "attempted-admin",
-                priority: 1,
-                metadata: format!(
-                    "tool bruteforce, attempts {}, window_secs {}",
-                    times.len(),
-                    config.telnet_window_secs
-                ),
-                excerpt: Vec::new(),
-            });
+        let metadata = format!("tool bruteforce, user {user}, password {pass}");
+        out(Finding::new(&DEFAULT_LOGIN, metadata, &login.bytes));
+        let window = self.settings.telnet_window_secs * NANOS;
+        let times = self.attempts.entry(stream.src.ip(), Vec::new);
+        times.retain(|&t| data.ts_ns.saturating_sub(t) < window);
+        times.push(data.ts_ns);
+        if times.len() as u32 == self.settings.telnet_attempts {
+            let metadata = format!(
+                "tool bruteforce, attempts {}, window_secs {}",
+                times.len(),
+                self.settings.telnet_window_secs
+            );
+            out(Finding::new(&BRUTE_FORCE, metadata, &[]));
         }
     }
 
-    /// Forgets a flow's login.
-    pub fn end_flow(&mut self, flow_id: u64) {
-        self.logins.remove(&flow_id);
+    fn evicted(&self) -> u64 {
+        self.scanners.evicted() + self.attempts.evicted()
     }
 }
 
@@ -360,6 +384,7 @@ fn parse_command(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reassembly::StreamId;
 
     fn command() -> Vec<u8> {
         let mut body = 30u32.to_be_bytes().to_vec();
@@ -394,10 +419,27 @@ mod tests {
         assert_eq!(telnet_lines(bytes), ["root", "xc3511"]);
     }
 
+    fn send(
+        mirai: &mut Mirai,
+        login: &mut Login,
+        ts_ns: u64,
+        stream: &StreamId,
+        offset: u64,
+        bytes: &[u8],
+        found: &mut Vec<Finding>,
+    ) {
+        let data = StreamData {
+            ts_ns,
+            stream,
+            offset,
+            bytes,
+        };
+        mirai.stream(login, &data, &mut |f| found.push(f));
+    }
+
     #[test]
     fn default_credentials_make_a_brute_force_at_the_threshold() {
-        let config = BuiltinConfig::default();
-        let mut mirai = Mirai::default();
+        let mut mirai = Mirai::new(&MiraiSettings::default(), &Arc::new(()));
         let mut found = Vec::new();
         for flow_id in 0..4u64 {
             let stream = StreamId {
@@ -408,14 +450,27 @@ mod tests {
                 carrier: Default::default(),
             };
             let ts = flow_id * 1_000_000_000;
-            mirai.stream(&config, ts, &stream, 0, b"admin\r\n", &mut |f| {
-                found.push(f)
-            });
-            mirai.stream(&config, ts, &stream, 7, b"admin\r\n", &mut |f| {
-                found.push(f)
-            });
+            let mut login = Login::default();
+            send(
+                &mut mirai,
+                &mut login,
+                ts,
+                &stream,
+                0,
+                b"admin\r\n",
+                &mut found,
+            );
+            send(
+                &mut mirai,
+                &mut login,
+                ts,
+                &stream,
+                7,
+                b"admin\r\n",
+                &mut found,
+            );
         }
-        let sids: Vec<u32> = found.iter().map(|f| f.sid).collect();
+        let sids: Vec<u32> = found.iter().map(|f| f.signature.sid).collect();
         assert_eq!(
             sids,
             [9_200_102, 9_200_102, 9_200_102, 9_200_103, 9_200_102]
@@ -428,9 +483,15 @@ mod tests {
             dst: "10.0.1.9:23".parse().unwrap(),
             carrier: Default::default(),
         };
-        mirai.stream(&config, 0, &stream, 0, b"alice\r\nsecret\r\n", &mut |f| {
-            other.push(f)
-        });
+        send(
+            &mut mirai,
+            &mut Login::default(),
+            0,
+            &stream,
+            0,
+            b"alice\r\nsecret\r\n",
+            &mut other,
+        );
         assert!(other.is_empty(), "not a Mirai credential");
     }
 }

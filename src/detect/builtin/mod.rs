@@ -1,83 +1,67 @@
 //! Built-in detectors: behaviour that Suricata rules cannot express, in
-//! code. Each emits [`Finding`]s with a family and structured metadata,
-//! which the [`Detector`](super::Detector) writes as detections of
-//! generator [`GID`] beside the rules' own.
+//! code, written as detections of generator [`GID`] beside the rules' own.
 //!
-//! - [`cobalt`]: Cobalt Strike stager URIs, by their checksum8.
-//! - [`mirai`]: Mirai's scanner SYNs (sequence number = destination
-//!   address), telnet logins with its default credentials and brute force
-//!   with them, and its C2's attack commands parsed into their fields.
-//! - [`stratum`]: Stratum and XMRig mining sessions, with worker, wallet
-//!   and agent.
-//! - [`dns_tunnel`]: many long or random subdomains of one domain.
-//! - [`icmp`]: echo traffic carrying data (ICMP tunnels).
-//! - [`ioc`]: addresses, domains and JA3 hashes from indicator lists.
+//! A detector is one module implementing [`Detector`] plus one line of the
+//! registry at the end of this file. The module declares, once:
+//! - its signatures ([`Signature`]: sid, message, family, classtype,
+//!   priority), inside the sid range it owns;
+//! - its settings, the `[detectors.NAME]` section of the configuration
+//!   (NAME is its registry name);
+//! - what it keeps about one flow (`Flow`), which lives in the flow's slot
+//!   and is dropped with it;
+//! - what its workers share, loaded once per run (`Shared`, such as
+//!   indicator lists).
+//!
+//! It takes the events it needs (packets, in-order stream bytes,
+//! application events, flow ends) and says what it found as [`Finding`]s.
+//! State that spans flows (per host, per host pair) is kept by the
+//! detector in [`Recent`] tables bounded by its settings.
+//!
+//! The detectors, by family:
+//! - webshell: [`webshell`] (China Chopper, AntSword, Behinder, Godzilla by
+//!   how they encode, encrypt and frame their traffic);
+//! - c2: [`cobalt`] (stagers, beacon metadata, task output, the default
+//!   certificate), [`metasploit`] (stages pushed on connect, meterpreter
+//!   packets), [`reverse_shell`], [`beacon`] (regular connections between
+//!   two hosts), [`host_report`] (clients reporting host, user and OS);
+//! - mining: [`mining`] (Stratum in its dialects, XMR, getwork, pool
+//!   names);
+//! - mirai: [`mirai`] (scanner, telnet brute force, C2 commands) and
+//!   [`loader`] (shell command chains in exploit requests, droppers);
+//! - dns-tunnel: [`dns_tunnel`]; icmp-tunnel: [`icmp`];
+//! - ioc: [`ioc`] (addresses, domains and JA3 hashes from lists).
 
 pub mod cobalt;
 pub mod dns_tunnel;
 pub mod icmp;
 pub mod ioc;
+pub mod mining;
 pub mod mirai;
-pub mod stratum;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use rustc_hash::FxBuildHasher;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 pub use ioc::{IocError, IocLists};
 
-use crate::applayer::AppEvent;
-use crate::reassembly::StreamId;
-
+use super::app::Sender;
 use super::inspect::PacketView;
+use crate::applayer::AppEvent;
+use crate::flow::FlowRecord;
+use crate::reassembly::StreamId;
 
 /// Generator id of built-in detections (rules use 1).
 pub const GID: u32 = 9;
 
-/// What the built-in detectors look for, and their thresholds.
+/// A signature a detector raises, declared once in the detector's module.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuiltinConfig {
-    /// Run them at all.
-    pub enabled: bool,
-    /// Logins with Mirai's default credentials from one source, within
-    /// `telnet_window_secs`, that make a brute force.
-    pub telnet_attempts: u32,
-    /// The window those attempts are counted over, seconds.
-    pub telnet_window_secs: u64,
-    /// Seconds between two reports of one Mirai scanner.
-    pub scanner_report_secs: u64,
-    /// Echo replies unlike their request that make an ICMP tunnel.
-    pub icmp_mismatched_replies: u32,
-    /// Distinct random-looking echo payloads that make an ICMP tunnel.
-    pub icmp_random_payloads: u32,
-    /// The window DNS questions are counted over per domain, seconds.
-    pub dns_tunnel_window_secs: u64,
-    /// Distinct subdomains of one domain that may make a tunnel.
-    pub dns_tunnel_subdomains: u32,
-    /// Mean subdomain length (characters) at which they do.
-    pub dns_tunnel_mean_length: u32,
-    /// Or mean subdomain entropy at which they do, tenths of a bit per
-    /// character (35: 3.5 bits).
-    pub dns_tunnel_mean_entropy_tenths: u32,
-}
-
-impl Default for BuiltinConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            telnet_attempts: 3,
-            telnet_window_secs: 300,
-            scanner_report_secs: 3_600,
-            icmp_mismatched_replies: 3,
-            icmp_random_payloads: 5,
-            dns_tunnel_window_secs: 300,
-            dns_tunnel_subdomains: 30,
-            dns_tunnel_mean_length: 20,
-            dns_tunnel_mean_entropy_tenths: 35,
-        }
-    }
-}
-
-/// What a detector found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// Its signature id (with [`GID`]).
+pub struct Signature {
+    /// Signature id (with [`GID`]), inside its detector's range.
     pub sid: u32,
     /// What it means.
     pub msg: &'static str,
@@ -87,29 +71,234 @@ pub struct Finding {
     pub classtype: &'static str,
     /// Priority (1 highest).
     pub priority: u8,
-    /// Structured facts as `key value, key value`.
+}
+
+/// What a detector found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What it is.
+    pub signature: &'static Signature,
+    /// Why it fired: the features and their values, as `key value, key
+    /// value`.
     pub metadata: String,
-    /// The bytes it was found in (bounded).
+    /// The bytes it was found in, at most [`EXCERPT`] of them.
     pub excerpt: Vec<u8>,
 }
 
-/// Bytes of a finding's excerpt at most.
-const EXCERPT: usize = 128;
-
-fn excerpt(bytes: &[u8]) -> Vec<u8> {
-    bytes[..bytes.len().min(EXCERPT)].to_vec()
+impl Finding {
+    /// A finding of `signature` with `metadata`, showing the start of
+    /// `bytes`.
+    pub fn new(signature: &'static Signature, metadata: String, bytes: &[u8]) -> Self {
+        Self {
+            signature,
+            metadata,
+            excerpt: bytes[..bytes.len().min(EXCERPT)].to_vec(),
+        }
+    }
 }
 
-/// A 64-bit hash of `bytes`, to remember what was seen without keeping it.
-fn fingerprint(bytes: &[u8]) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    h.write(bytes);
-    h.finish()
+/// Bytes of a finding's excerpt at most.
+pub const EXCERPT: usize = 128;
+
+/// New in-order bytes of one TCP direction.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamData<'a> {
+    /// Time of the packet that delivered them, ns.
+    pub ts_ns: u64,
+    /// The direction.
+    pub stream: &'a StreamId,
+    /// Stream offset of the first byte.
+    pub offset: u64,
+    /// The bytes.
+    pub bytes: &'a [u8],
+}
+
+/// Something an application parser saw, and who sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct AppData<'a> {
+    /// Time of the packet that completed it, ns.
+    pub ts_ns: u64,
+    /// Sender and receiver.
+    pub sender: &'a Sender,
+    /// What was seen.
+    pub event: &'a AppEvent<'a>,
+}
+
+/// A built-in detector. Every event method does nothing unless the
+/// detector implements it.
+pub trait Detector: std::fmt::Debug + Sized {
+    /// The sids it owns; each of its signatures has one of them.
+    const SIDS: RangeInclusive<u32>;
+    /// Its signatures.
+    const SIGNATURES: &'static [Signature];
+    /// Its `[detectors.NAME]` section.
+    type Settings: Clone + std::fmt::Debug + Default + PartialEq + Serialize + DeserializeOwned;
+    /// What it keeps about one flow.
+    type Flow: Default;
+    /// What its workers share, loaded once per run.
+    type Shared: Default + std::fmt::Debug + Send + Sync;
+
+    /// Loads what workers share; problems that leave part of it out (a bad
+    /// line of a list) are added to `problems`.
+    fn load(settings: &Self::Settings, problems: &mut Vec<String>) -> Self::Shared {
+        let _ = (settings, problems);
+        Self::Shared::default()
+    }
+
+    /// One worker's detector.
+    fn new(settings: &Self::Settings, shared: &Arc<Self::Shared>) -> Self;
+
+    /// A packet of `flow` (every packet, before its flow's stream data).
+    fn packet(
+        &mut self,
+        flow: &mut Self::Flow,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        let _ = (flow, packet, out);
+    }
+
+    /// In-order bytes of a TCP direction of `flow`.
+    fn stream(
+        &mut self,
+        flow: &mut Self::Flow,
+        data: &StreamData<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        let _ = (flow, data, out);
+    }
+
+    /// What an application parser saw on `flow`.
+    fn app(&mut self, flow: &mut Self::Flow, data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
+        let _ = (flow, data, out);
+    }
+
+    /// `flow` ended with `record` (its last).
+    fn end(&mut self, flow: &mut Self::Flow, record: &FlowRecord, out: &mut impl FnMut(Finding)) {
+        let _ = (flow, record, out);
+    }
+
+    /// Entries its cross-flow tables evicted at their caps so far.
+    fn evicted(&self) -> u64 {
+        0
+    }
+}
+
+/// A detector as the registry lists it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its name: its settings section and module.
+    pub name: &'static str,
+    /// The sids it owns.
+    pub sids: RangeInclusive<u32>,
+    /// Its signatures.
+    pub signatures: &'static [Signature],
+}
+
+/// A map of at most `capacity` entries that, when full, evicts the one
+/// used least recently, and counts evictions: what a detector remembers
+/// across flows (per host, per host pair, per script).
+#[derive(Debug)]
+pub struct Recent<K, V> {
+    map: HashMap<K, (V, u64), FxBuildHasher>,
+    /// Keys by the time they were used; entries whose time is not the
+    /// key's latest are stale and skipped.
+    order: VecDeque<(K, u64)>,
+    capacity: usize,
+    clock: u64,
+    evicted: u64,
+}
+
+impl<K: Hash + Eq + Clone, V> Recent<K, V> {
+    /// An empty map of at most `capacity` entries (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::default(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+            clock: 0,
+            evicted: 0,
+        }
+    }
+
+    /// The entry of `key`, made with `make` when there is none (evicting
+    /// the least recently used one when full); it becomes the most recent.
+    pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
+            self.evict_one();
+        }
+        self.order.push_back((key.clone(), clock));
+        if self.order.len() > 2 * self.capacity + 64 {
+            self.compact();
+        }
+        let slot = self.map.entry(key).or_insert_with(|| (make(), clock));
+        slot.1 = clock;
+        &mut slot.0
+    }
+
+    /// The entry of `key`, if there is one; it becomes the most recent.
+    pub fn entry_if_present(&mut self, key: &K) -> Option<&mut V> {
+        if !self.map.contains_key(key) {
+            return None;
+        }
+        self.clock += 1;
+        let clock = self.clock;
+        self.order.push_back((key.clone(), clock));
+        if self.order.len() > 2 * self.capacity + 64 {
+            self.compact();
+        }
+        let slot = self.map.get_mut(key)?;
+        slot.1 = clock;
+        Some(&mut slot.0)
+    }
+
+    /// The entry of `key`, if there is one (it does not become recent).
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key).map(|(v, _)| v)
+    }
+
+    /// Removes `key`'s entry.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.map.remove(key).map(|(v, _)| v)
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Entries evicted at the cap so far.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    fn evict_one(&mut self) {
+        while let Some((key, at)) = self.order.pop_front() {
+            if self.map.get(&key).is_some_and(|(_, last)| *last == at) {
+                self.map.remove(&key);
+                self.evicted += 1;
+                return;
+            }
+        }
+    }
+
+    /// Drops the stale keys of the use order.
+    fn compact(&mut self) {
+        let map = &self.map;
+        self.order
+            .retain(|(key, at)| map.get(key).is_some_and(|(_, last)| last == at));
+    }
 }
 
 /// Shannon entropy of `bytes`, bits per byte.
-fn entropy(bytes: &[u8]) -> f64 {
+pub fn entropy(bytes: &[u8]) -> f64 {
     if bytes.is_empty() {
         return 0.0;
     }
@@ -128,86 +317,237 @@ fn entropy(bytes: &[u8]) -> f64 {
         .sum()
 }
 
-/// One worker's built-in detectors.
-#[derive(Debug, Default)]
-pub struct Builtin {
-    config: BuiltinConfig,
-    mirai: mirai::Mirai,
-    stratum: stratum::Stratum,
-    ioc: ioc::Ioc,
-    icmp: icmp::IcmpTunnel,
-    dns: dns_tunnel::DnsTunnel,
+/// A 64-bit hash of `bytes`, to remember what was seen without keeping it.
+pub fn fingerprint(bytes: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = FxBuildHasher.build_hasher();
+    h.write(bytes);
+    h.finish()
 }
 
-impl Builtin {
-    /// Detectors with `config`.
-    pub fn new(config: BuiltinConfig) -> Self {
-        Self {
-            config,
-            ..Self::default()
+/// Text for metadata: printable ASCII kept, anything else `.`, at most
+/// `max` characters.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    bytes
+        .iter()
+        .take(max)
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                char::from(b)
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+/// Declares the detectors: their settings sections, what their workers
+/// share, what they keep per flow, and the dispatch of each event to each.
+macro_rules! registry {
+    ($($name:ident: $detector:ty,)*) => {
+        /// `[detectors]`: whether the built-in detectors run, and each
+        /// one's section.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct DetectorsConfig {
+            /// Run the built-in detectors.
+            pub enabled: bool,
+            $(
+                #[doc = concat!("`[detectors.", stringify!($name), "]`")]
+                pub $name: <$detector as Detector>::Settings,
+            )*
+        }
+
+        impl Default for DetectorsConfig {
+            fn default() -> Self {
+                Self {
+                    enabled: true,
+                    $($name: Default::default(),)*
+                }
+            }
+        }
+
+        /// What the detectors' workers share, loaded once per run.
+        #[derive(Debug, Default)]
+        pub struct Shared {
+            $($name: Arc<<$detector as Detector>::Shared>,)*
+        }
+
+        impl Shared {
+            /// Loads what each detector shares, with the problems met.
+            pub fn load(config: &DetectorsConfig) -> (Self, Vec<String>) {
+                let mut problems = Vec::new();
+                let shared = Self {
+                    $($name: Arc::new(<$detector>::load(&config.$name, &mut problems)),)*
+                };
+                (shared, problems)
+            }
+        }
+
+        /// What the built-in detectors keep about one flow.
+        #[derive(Default)]
+        pub struct BuiltinFlow {
+            $($name: <$detector as Detector>::Flow,)*
+        }
+
+        /// One worker's built-in detectors.
+        #[derive(Debug)]
+        pub struct Builtin {
+            enabled: bool,
+            $($name: $detector,)*
+        }
+
+        impl Builtin {
+            /// The detectors of `config`, over what `shared` loaded.
+            pub fn new(config: &DetectorsConfig, shared: &Shared) -> Self {
+                Self {
+                    enabled: config.enabled,
+                    $($name: <$detector>::new(&config.$name, &shared.$name),)*
+                }
+            }
+
+            /// One packet of `flow`.
+            pub fn packet(
+                &mut self,
+                flow: &mut BuiltinFlow,
+                packet: &PacketView<'_>,
+                out: &mut impl FnMut(Finding),
+            ) {
+                if self.enabled {
+                    $(self.$name.packet(&mut flow.$name, packet, out);)*
+                }
+            }
+
+            /// New in-order bytes of a TCP direction of `flow`.
+            pub fn stream(
+                &mut self,
+                flow: &mut BuiltinFlow,
+                data: &StreamData<'_>,
+                out: &mut impl FnMut(Finding),
+            ) {
+                if self.enabled {
+                    $(self.$name.stream(&mut flow.$name, data, out);)*
+                }
+            }
+
+            /// What an application parser saw on `flow`.
+            pub fn app(
+                &mut self,
+                flow: &mut BuiltinFlow,
+                data: &AppData<'_>,
+                out: &mut impl FnMut(Finding),
+            ) {
+                if self.enabled {
+                    $(self.$name.app(&mut flow.$name, data, out);)*
+                }
+            }
+
+            /// `flow` ended with `record`.
+            pub fn end(
+                &mut self,
+                flow: &mut BuiltinFlow,
+                record: &FlowRecord,
+                out: &mut impl FnMut(Finding),
+            ) {
+                if self.enabled {
+                    $(self.$name.end(&mut flow.$name, record, out);)*
+                }
+            }
+
+            /// Entries the detectors' cross-flow tables evicted so far.
+            pub fn evicted(&self) -> u64 {
+                0 $(+ self.$name.evicted())*
+            }
+        }
+
+        /// Every detector, in registry order.
+        pub const REGISTRY: &[Entry] = &[
+            $(Entry {
+                name: stringify!($name),
+                sids: <$detector as Detector>::SIDS,
+                signatures: <$detector as Detector>::SIGNATURES,
+            },)*
+        ];
+    };
+}
+
+registry! {
+    cobalt: cobalt::CobaltStrike,
+    mining: mining::Mining,
+    mirai: mirai::Mirai,
+    dns_tunnel: dns_tunnel::DnsTunnel,
+    icmp: icmp::IcmpTunnel,
+    ioc: ioc::Ioc,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_detector_owns_a_disjoint_sid_range_holding_its_signatures() {
+        let mut ranges: Vec<&RangeInclusive<u32>> = REGISTRY.iter().map(|e| &e.sids).collect();
+        ranges.sort_by_key(|r| *r.start());
+        for pair in ranges.windows(2) {
+            assert!(pair[0].end() < pair[1].start(), "{pair:?} overlap");
+        }
+        let mut sids = Vec::new();
+        for entry in REGISTRY {
+            assert!(
+                !entry.signatures.is_empty(),
+                "{} raises nothing",
+                entry.name
+            );
+            for signature in entry.signatures {
+                assert!(
+                    entry.sids.contains(&signature.sid),
+                    "{}: sid {} outside {:?}",
+                    entry.name,
+                    signature.sid,
+                    entry.sids
+                );
+                sids.push(signature.sid);
+            }
+        }
+        let count = sids.len();
+        sids.sort_unstable();
+        sids.dedup();
+        assert_eq!(sids.len(), count, "a sid is declared twice");
+    }
+
+    #[test]
+    fn the_documentation_lists_every_signature_and_section() {
+        let docs = include_str!("../../../docs/detectors.md");
+        for entry in REGISTRY {
+            assert!(
+                docs.contains(&format!("[detectors.{}]", entry.name)),
+                "docs/detectors.md has no [detectors.{}] section",
+                entry.name
+            );
+            for signature in entry.signatures {
+                assert!(
+                    docs.contains(&format!("| {} |", signature.sid)),
+                    "docs/detectors.md does not list sid {}",
+                    signature.sid
+                );
+            }
         }
     }
 
-    /// One packet, with the indicator `lists`.
-    pub fn packet(
-        &mut self,
-        lists: &IocLists,
-        packet: &PacketView<'_>,
-        out: &mut impl FnMut(Finding),
-    ) {
-        if !self.config.enabled {
-            return;
+    #[test]
+    fn recent_evicts_the_least_recently_used_and_counts_it() {
+        let mut table = Recent::new(2);
+        *table.entry("a", || 1) += 0;
+        *table.entry("b", || 2) += 0;
+        *table.entry("a", || 0) += 10;
+        *table.entry("c", || 3) += 0;
+        assert_eq!(table.get(&"a"), Some(&11));
+        assert_eq!(table.get(&"b"), None, "b was used least recently");
+        assert_eq!((table.len(), table.evicted()), (2, 1));
+        for i in 0..1_000 {
+            *table.entry("a", || 0) += i;
         }
-        self.mirai.packet(&self.config, packet, out);
-        if let Some((icmp_type, _, rest)) = packet.icmp {
-            self.icmp.packet(&self.config, packet, icmp_type, rest, out);
-        }
-        if packet.transport_valid {
-            self.ioc
-                .flow(lists, packet.flow_id, [packet.src, packet.dst], out);
-        }
-    }
-
-    /// New in-order bytes of a TCP direction.
-    pub fn stream(
-        &mut self,
-        ts_ns: u64,
-        stream: &StreamId,
-        offset: u64,
-        bytes: &[u8],
-        out: &mut impl FnMut(Finding),
-    ) {
-        if !self.config.enabled {
-            return;
-        }
-        self.mirai
-            .stream(&self.config, ts_ns, stream, offset, bytes, out);
-        self.stratum.stream(stream, bytes, out);
-    }
-
-    /// What an application parser saw, with the indicator `lists`.
-    pub fn app(
-        &mut self,
-        lists: &IocLists,
-        ts_ns: u64,
-        event: &AppEvent<'_>,
-        out: &mut impl FnMut(Finding),
-    ) {
-        if !self.config.enabled {
-            return;
-        }
-        cobalt::app(event, out);
-        self.ioc.app(lists, event, out);
-        if let AppEvent::DnsQuery { name, qtype } = event {
-            self.dns.query(&self.config, ts_ns, name, *qtype, out);
-        }
-    }
-
-    /// A flow ended: its state goes.
-    pub fn end_flow(&mut self, flow_id: u64) {
-        self.mirai.end_flow(flow_id);
-        self.stratum.end_flow(flow_id);
-        self.ioc.end_flow(flow_id);
-        self.icmp.end_flow(flow_id);
+        assert!(table.order.len() <= 2 * 2 + 64);
+        assert_eq!(table.get(&"c"), Some(&3));
     }
 }
