@@ -109,6 +109,66 @@ fn session(
     packets
 }
 
+/// HTTP exchanges one after the other on one keep-alive TCP connection,
+/// each message in 700-byte segments.
+fn keep_alive(
+    client: (&str, u16),
+    server: (&str, u16),
+    exchanges: &[(Vec<u8>, Vec<u8>)],
+) -> Vec<Vec<u8>> {
+    let mut conn = Tcp::new(
+        client,
+        server,
+        0x1000_0000 + u32::from(client.1),
+        0x7000_0000,
+    );
+    let mut packets = vec![
+        conn.segment(true, SYN, b""),
+        conn.segment(false, SYN | ACK, b""),
+        conn.segment(true, ACK, b""),
+    ];
+    for (request, response) in exchanges {
+        for piece in request.chunks(700) {
+            packets.push(conn.segment(true, PSH | ACK, piece));
+        }
+        packets.push(conn.segment(false, ACK, b""));
+        for piece in response.chunks(700) {
+            packets.push(conn.segment(false, PSH | ACK, piece));
+        }
+        packets.push(conn.segment(true, ACK, b""));
+    }
+    packets.push(conn.segment(true, FIN | ACK, b""));
+    packets.push(conn.segment(false, FIN | ACK, b""));
+    packets.push(conn.segment(true, ACK, b""));
+    packets
+}
+
+/// `data` XOR-ed with a key of hex digits the way Godzilla and Behinder
+/// do (`key[(i + 1) & 15]`).
+fn xor_hex(key: &[u8; 16], data: &[u8]) -> Vec<u8> {
+    data.iter()
+        .enumerate()
+        .map(|(i, b)| b ^ key[(i + 1) & 15])
+        .collect()
+}
+
+/// A key of 16 hex digits drawn from `seed`.
+fn hex_key(seed: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    for (k, n) in key.iter_mut().zip(noise(seed, 16)) {
+        *k = b"0123456789abcdef"[usize::from(n & 15)];
+    }
+    key
+}
+
+/// What a gzip stream of `len` compressed bytes looks like on the wire: its
+/// fixed header, then bytes as random as deflate's.
+fn gzip_like(seed: u64, len: usize) -> Vec<u8> {
+    let mut data = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03".to_vec();
+    data.extend(noise(seed, len));
+    data
+}
+
 fn write(path: &Path, sessions: Vec<Vec<Vec<u8>>>) -> std::io::Result<()> {
     let mut c = Capture::default();
     let mut t = T0;
@@ -127,10 +187,12 @@ const BROWSER: &str =
 
 /// Webshell managers against 10.20.0.80, one client port each:
 /// 51001 China Chopper (PHP `eval(base64_decode($_POST[z0]))`, answers
-/// between `->|` and `|<-`), 51002 AntSword (its default User-Agent and
-/// URL-encoded PHP prologue), 51003 Behinder 3 (AES body in base64 with its
-/// fixed Accept header), 51004 Godzilla (PHP_XOR_BASE64 with the default
-/// `pass`/`key`: the answer between md5(pass + md5(key)[..16]) halves).
+/// between `->|` and `|<-`), 51002 AntSword (URL-encoded PHP prologue, the
+/// answer between the markers the request split in two), 51003 Behinder 3
+/// (four AES bodies of one payload class under one key: the same first
+/// blocks, block-aligned answers), 51004 Godzilla (PHP_XOR_BASE64 with a
+/// key and password of its own: gzip XOR-ed with hex digits, answers
+/// between the halves of an MD5).
 pub fn webshell(path: &Path) -> std::io::Result<()> {
     let server = ("10.20.0.80", 80);
     let chopper_code = STANDARD.encode(
@@ -157,10 +219,10 @@ pub fn webshell(path: &Path) -> std::io::Result<()> {
         4,
     );
 
-    let antsword_body = format!(
-        "ant={}",
-        url_encode("@ini_set(\"display_errors\", \"0\");@set_time_limit(0);$opdir=@ini_get(\"open_basedir\");echo @getcwd();")
-    );
+    let antsword_code = "@ini_set(\"display_errors\", \"0\");@set_time_limit(0);function asenc($out){return $out;};\
+         function asoutput(){$output=ob_get_contents();ob_end_clean();echo \"5e1\".\"c9a\";echo @asenc($output);echo \"0f9\".\"d3b\";}\
+         ob_start();try{$D=dirname($_SERVER[\"SCRIPT_FILENAME\"]);echo $D;}catch(Exception $e){echo \"ERROR://\".$e->getMessage();};asoutput();die();";
+    let antsword_body = format!("f3a9={}", url_encode(antsword_code));
     let antsword = session(
         ("10.20.0.5", 51002),
         server,
@@ -169,73 +231,87 @@ pub fn webshell(path: &Path) -> std::io::Result<()> {
             "/images/logo.php",
             &[
                 ("Host", "10.20.0.80"),
-                ("User-Agent", "antSword/v2.1"),
+                ("User-Agent", BROWSER),
                 ("Content-Type", "application/x-www-form-urlencoded"),
                 ("Connection", "close"),
             ],
             antsword_body.as_bytes(),
         ),
-        &response("text/html", b"a6c2e1/var/www/html/images0f9d3b"),
+        &response("text/html", b"5e1c9a/var/www/html/images0f9d3b"),
         3,
     );
 
-    let behinder_body = STANDARD.encode(noise(3, 1_488));
-    let behinder = session(
+    // Behinder's AES transport: the same payload class encrypted under one
+    // key and IV each time, so every body starts with the same blocks, and
+    // only the command at its end differs; answers are whole blocks.
+    let class = noise(3, 1_472);
+    let behinder_exchanges: Vec<(Vec<u8>, Vec<u8>)> = (0..4u64)
+        .map(|i| {
+            let mut body = class.clone();
+            body.extend(noise(30 + i, 48 + 16 * i as usize));
+            let request = request(
+                "POST",
+                "/manager/shell.jsp",
+                &[
+                    ("Content-Type", "application/octet-stream"),
+                    (
+                        "Accept",
+                        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                    ),
+                    ("User-Agent", BROWSER),
+                    ("Cache-Control", "no-cache"),
+                    ("Pragma", "no-cache"),
+                    ("Host", "10.20.0.80:8080"),
+                    ("Connection", "keep-alive"),
+                    ("Cookie", "JSESSIONID=5A3F8E2B9C1D7E4F6A0B2C8D3E9F1A7B"),
+                ],
+                &body,
+            );
+            (
+                request,
+                response("text/html;charset=UTF-8", &noise(40 + i, 64)),
+            )
+        })
+        .collect();
+    let behinder = keep_alive(
         ("10.20.0.5", 51003),
         ("10.20.0.80", 8080),
-        &request(
-            "POST",
-            "/manager/shell.jsp",
-            &[
-                ("Content-type", "application/x-www-form-urlencoded"),
-                ("Accept", "application/json, text/javascript, */*; q=0.01"),
-                (
-                    "Accept-Language",
-                    "zh-CN,zh;q=0.8,zh-TW;q=0.7,zh-HK;q=0.5,en-US;q=0.3,en;q=0.2",
-                ),
-                ("User-Agent", BROWSER),
-                ("Host", "10.20.0.80:8080"),
-                ("Connection", "Keep-Alive"),
-                ("Cookie", "JSESSIONID=5A3F8E2B9C1D7E4F6A0B2C8D3E9F1A7B"),
-            ],
-            behinder_body.as_bytes(),
-        ),
-        &response(
-            "text/html;charset=UTF-8",
-            STANDARD.encode(noise(4, 96)).as_bytes(),
-        ),
-        5,
+        &behinder_exchanges,
     );
 
-    let godzilla_body = format!("pass={}", url_encode(&STANDARD.encode(noise(5, 900))));
-    let godzilla_answer = format!(
-        "11CD6A8758984163{}6C37AC826A2A04BC",
-        STANDARD.encode(noise(6, 120))
-    );
-    let godzilla = session(
-        ("10.20.0.5", 51004),
-        server,
-        &request(
-            "POST",
-            "/wp-content/plugins/cache.php",
-            &[
-                ("User-Agent", BROWSER),
-                (
-                    "Accept",
-                    "text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,*/*;q=0.8",
-                ),
-                (
-                    "Accept-Language",
-                    "zh-CN,zh;q=0.8,zh-TW;q=0.7,zh-HK;q=0.5,en-US;q=0.3,en;q=0.2",
-                ),
-                ("Content-Type", "application/x-www-form-urlencoded"),
-                ("Host", "10.20.0.80"),
-            ],
-            godzilla_body.as_bytes(),
-        ),
-        &response("text/html; charset=UTF-8", godzilla_answer.as_bytes()),
-        4,
-    );
+    // Godzilla's PHP_XOR_BASE64: gzip XOR-ed with half the key's MD5, in
+    // one base64 form value; answers framed by the two halves of
+    // md5(pass + key).
+    let key = hex_key(5);
+    let frame: String = noise(6, 16).iter().map(|b| format!("{b:02x}")).collect();
+    let godzilla_exchanges: Vec<(Vec<u8>, Vec<u8>)> = (0..3u64)
+        .map(|i| {
+            let body = format!(
+                "k7={}",
+                url_encode(&STANDARD.encode(xor_hex(&key, &gzip_like(50 + i, 60))))
+            );
+            let answer = format!(
+                "{}{}{}",
+                &frame[..16],
+                STANDARD.encode(xor_hex(&key, &gzip_like(60 + i, 90))),
+                &frame[16..]
+            );
+            let request = request(
+                "POST",
+                "/wp-content/plugins/cache.php",
+                &[
+                    ("User-Agent", BROWSER),
+                    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,*/*;q=0.8"),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Host", "10.20.0.80"),
+                    ("Cookie", "PHPSESSID=0b6ql1n9lfe0vtjbtsr7hd7d41;"),
+                ],
+                body.as_bytes(),
+            );
+            (request, response("text/html; charset=UTF-8", answer.as_bytes()))
+        })
+        .collect();
+    let godzilla = keep_alive(("10.20.0.5", 51004), server, &godzilla_exchanges);
     write(path, vec![chopper, antsword, behinder, godzilla])
 }
 

@@ -33,10 +33,12 @@
 
 pub mod cobalt;
 pub mod dns_tunnel;
+pub mod encoding;
 pub mod icmp;
 pub mod ioc;
 pub mod mining;
 pub mod mirai;
+pub mod webshell;
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
@@ -472,6 +474,7 @@ macro_rules! registry {
 }
 
 registry! {
+    webshell: webshell::Webshell,
     cobalt: cobalt::CobaltStrike,
     mining: mining::Mining,
     mirai: mirai::Mirai,

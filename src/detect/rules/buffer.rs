@@ -464,7 +464,7 @@ impl Transforms {
 }
 
 /// `%XX` to its byte and `+` to a space.
-fn url_decode(input: &[u8]) -> Vec<u8> {
+pub(crate) fn url_decode(input: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
