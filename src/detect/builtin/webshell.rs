@@ -783,7 +783,7 @@ mod tests {
     fn encrypt(key: &[u8], plain: &[u8]) -> Vec<u8> {
         let mut padded = plain.to_vec();
         let pad = BLOCK - padded.len() % BLOCK;
-        padded.extend(std::iter::repeat(pad as u8).take(pad));
+        padded.extend(std::iter::repeat_n(pad as u8, pad));
         padded
             .chunks(BLOCK)
             .flat_map(|block| {
