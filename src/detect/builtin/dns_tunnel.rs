@@ -402,31 +402,12 @@ impl Detector for DnsTunnel {
 
 #[cfg(test)]
 mod tests {
+    use super::super::variants::{Random, HEX, LETTERS};
     use super::*;
     use crate::applayer::{AnswerRecord, DnsAnswer};
     use crate::decode::ip_proto;
     use crate::detect::Sender;
 
-    /// A small deterministic generator.
-    struct Random(u64);
-
-    impl Random {
-        fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
-        }
-
-        fn text(&mut self, alphabet: &[u8], len: usize) -> String {
-            (0..len)
-                .map(|_| char::from(alphabet[self.next() as usize % alphabet.len()]))
-                .collect()
-        }
-    }
-
-    const HEX: &[u8] = b"0123456789abcdef";
     const BASE32: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
     const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -469,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_dozen_encoded_questions_make_a_tunnel_whatever_the_domain_and_encoding() {
-        let mut random = Random(99);
+        let mut random = Random::new(99);
         for (alphabet, qtype) in [
             (HEX, 15),
             (HEX, 1),
@@ -481,7 +462,7 @@ mod tests {
             for _ in 0..10 {
                 let domain = format!(
                     "{}.{}",
-                    random.text(b"abcdefghijklmnopqrstuvwxyz", 8),
+                    random.string(LETTERS, 8),
                     ["com", "net", "io", "co.uk"][random.next() as usize % 4]
                 );
                 let mut tunnel = tunnel();
@@ -489,7 +470,7 @@ mod tests {
                 let mut asked = 0;
                 for i in 0..12u64 {
                     let len = 20 + random.next() as usize % 43;
-                    let name = format!("{}.{domain}", random.text(alphabet, len));
+                    let name = format!("{}.{domain}", random.string(alphabet, len));
                     found.extend(ask(
                         &mut tunnel,
                         i * 1_000_000_000,
@@ -548,12 +529,12 @@ mod tests {
 
     #[test]
     fn groups_are_per_client_and_answers_with_data_score() {
-        let mut random = Random(5);
+        let mut random = Random::new(5);
         let mut tunnel = tunnel();
         let mut found = Vec::new();
         for i in 0..5u64 {
             for client in ["10.0.0.1", "10.0.0.2"] {
-                let name = format!("{}.t.example.org", random.text(HEX, 34));
+                let name = format!("{}.t.example.org", random.string(HEX, 34));
                 found.extend(ask(&mut tunnel, i, client, &name, 1));
                 let answer = DnsAnswer {
                     name: name.clone().into_bytes(),
@@ -561,7 +542,7 @@ mod tests {
                     rcode: 0,
                     records: vec![AnswerRecord {
                         rtype: 5,
-                        data: format!("{}.example.org", random.text(HEX, 40)).into_bytes(),
+                        data: format!("{}.example.org", random.string(HEX, 40)).into_bytes(),
                     }],
                 };
                 let event = AppEvent::DnsAnswer(&answer);
@@ -580,7 +561,7 @@ mod tests {
             &mut tunnel,
             9,
             "10.0.0.1",
-            &format!("{}.t.example.org", random.text(HEX, 34)),
+            &format!("{}.t.example.org", random.string(HEX, 34)),
             1,
         ));
         assert_eq!(found.len(), 1);

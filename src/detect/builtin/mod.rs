@@ -38,6 +38,8 @@ pub mod icmp;
 pub mod ioc;
 pub mod mining;
 pub mod mirai;
+#[cfg(test)]
+pub mod variants;
 pub mod webshell;
 
 use std::collections::{HashMap, VecDeque};

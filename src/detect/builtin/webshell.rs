@@ -732,51 +732,13 @@ fn hidden(bytes: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::variants::{Random, LETTERS};
     use super::*;
     use crate::applayer::{AppFlow, AppLayer, HttpLimits};
     use crate::detect::Sender;
     use crate::reassembly::StreamId;
 
-    /// A small deterministic generator.
-    struct Random(u64);
-
-    impl Random {
-        fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
-        }
-
-        fn bytes(&mut self, len: usize) -> Vec<u8> {
-            (0..len).map(|_| self.next() as u8).collect()
-        }
-
-        fn text(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
-            (0..len)
-                .map(|_| alphabet[self.next() as usize % alphabet.len()])
-                .collect()
-        }
-
-        /// `min` to `min + spread - 1` characters of `alphabet`.
-        fn text_of(&mut self, alphabet: &[u8], min: usize, spread: usize) -> Vec<u8> {
-            let len = min + self.next() as usize % spread;
-            self.text(alphabet, len)
-        }
-
-        /// `min` to `min + spread - 1` random bytes.
-        fn bytes_of(&mut self, min: usize, spread: usize) -> Vec<u8> {
-            let len = min + self.next() as usize % spread;
-            self.bytes(len)
-        }
-
-        fn hex_key(&mut self) -> Vec<u8> {
-            self.text(b"0123456789abcdef", 16)
-        }
-    }
-
-    const NAME: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+    const NAME: &[u8] = LETTERS;
 
     /// A keyed block cipher stand-in: ECB over a keyed mix, deterministic
     /// as AES with a fixed key and IV is, which is what the detector sees.
@@ -921,15 +883,15 @@ mod tests {
 
     #[test]
     fn chopper_and_antsword_code_is_found_whatever_the_password_and_markers() {
-        let mut random = Random(1);
+        let mut random = Random::new(1);
         for round in 0..50 {
             let mut session = Session::new(&mut random);
             let password = random.text_of(NAME, 1, 10);
             let (m1, m2, m3, m4) = (
-                random.text_of(b"0123456789abcdef", 3, 4),
-                random.text_of(b"0123456789abcdef", 3, 4),
-                random.text_of(b"0123456789abcdef", 3, 4),
-                random.text_of(b"0123456789abcdef", 3, 4),
+                random.text_of(super::super::variants::HEX, 3, 4),
+                random.text_of(super::super::variants::HEX, 3, 4),
+                random.text_of(super::super::variants::HEX, 3, 4),
+                random.text_of(super::super::variants::HEX, 3, 4),
             );
             let s = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
             let code = match round % 3 {
@@ -948,7 +910,7 @@ mod tests {
             body.extend(url_encode(code.as_bytes()));
             body.extend_from_slice(b"&");
             body.extend(random.text(NAME, 1));
-            body.extend(random.text(b"0123456789abcdef", 13));
+            body.extend(random.text(super::super::variants::HEX, 13));
             body.push(b'=');
             body.extend(url_encode(&b64(b"/var/www/html")));
             let mut answer = if round % 3 == 2 {
@@ -996,12 +958,12 @@ mod tests {
 
     #[test]
     fn godzilla_base64_and_raw_modes_are_found_whatever_the_key() {
-        let mut random = Random(2);
+        let mut random = Random::new(2);
         for round in 0..40 {
             let mut session = Session::new(&mut random);
             let key = random.hex_key();
             let pass = random.text_of(NAME, 2, 8);
-            let frame = random.text(b"0123456789abcdef", 32);
+            let frame = random.text(super::super::variants::HEX, 32);
             let frame = if round % 2 == 0 {
                 frame.to_ascii_uppercase()
             } else {
@@ -1042,7 +1004,7 @@ mod tests {
 
     #[test]
     fn aes_sessions_of_behinder_and_godzilla_are_found_whatever_the_key() {
-        let mut random = Random(3);
+        let mut random = Random::new(3);
         for round in 0..40 {
             let mut session = Session::new(&mut random);
             let key = random.bytes(16);
@@ -1075,7 +1037,7 @@ mod tests {
 
     #[test]
     fn behinder_xor_is_found_whatever_the_key() {
-        let mut random = Random(4);
+        let mut random = Random::new(4);
         for _ in 0..40 {
             let mut session = Session::new(&mut random);
             let key = random.hex_key();
@@ -1090,9 +1052,9 @@ mod tests {
 
     #[test]
     fn ordinary_posts_are_not_webshells() {
-        let mut random = Random(5);
+        let mut random = Random::new(5);
         let mut session = Session::new(&mut random);
-        let token = random.text(b"0123456789abcdef", 40);
+        let token = random.text(super::super::variants::HEX, 40);
         let bodies: Vec<(&[u8], Vec<u8>)> = vec![
             (FORM, b"username=john&password=seasonedcop&login=Login".to_vec()),
             (FORM, [&b"tokenCSRF="[..], &token, b"&content=%3Cp%3Eeval%28x%29+is+bad%3C%2Fp%3E"].concat()),
