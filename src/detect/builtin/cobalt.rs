@@ -198,20 +198,20 @@ impl Detector for CobaltStrike {
                 stage(tx, out);
                 self.checkin(flow, tx, data, &tx.response.body, out);
             }
-            AppEvent::TlsCertificate(cert, _) => {
-                if cert.subject == cert.issuer && blank_name(&cert.subject) {
-                    let metadata = format!(
-                        "tool cobalt-strike, subject {}, serial {}, sha256 {}",
-                        if cert.subject.is_empty() {
-                            "none"
-                        } else {
-                            &cert.subject
-                        },
-                        cert.serial,
-                        cert.sha256
-                    );
-                    out(Finding::new(&CERTIFICATE, metadata, &[]));
-                }
+            AppEvent::TlsCertificate(cert, _)
+                if cert.subject == cert.issuer && blank_name(&cert.subject) =>
+            {
+                let metadata = format!(
+                    "tool cobalt-strike, subject {}, serial {}, sha256 {}",
+                    if cert.subject.is_empty() {
+                        "none"
+                    } else {
+                        &cert.subject
+                    },
+                    cert.serial,
+                    cert.sha256
+                );
+                out(Finding::new(&CERTIFICATE, metadata, &[]));
             }
             _ => {}
         }
@@ -656,7 +656,7 @@ mod tests {
             wire.exchange(0, request.as_bytes(), &response(b""));
             assert!(wire.found.is_empty());
             wire.exchange(
-                30 + random.next() % 60,
+                30 + random.draw() % 60,
                 request.as_bytes(),
                 &response(&task),
             );
@@ -674,7 +674,7 @@ mod tests {
                 "POST /{}?{}={} HTTP/1.1\r\nHost: cdn\r\nContent-Length: {}\r\n\r\n",
                 random.word(4),
                 random.word(2),
-                random.next(),
+                random.draw(),
                 output.len()
             )
             .into_bytes();
@@ -719,7 +719,7 @@ mod tests {
             let pe_len = random.between(4_096, 20_000);
             let mut pe = b"MZ".to_vec();
             pe.extend(random.bytes(pe_len - 2));
-            let mut key = random.next() as u32 | 1;
+            let mut key = random.draw() as u32 | 1;
             let mut body = stub.clone();
             body.extend(key.to_le_bytes());
             body.extend(((pe_len as u32) ^ key).to_le_bytes());

@@ -463,13 +463,13 @@ mod tests {
                 let domain = format!(
                     "{}.{}",
                     random.string(LETTERS, 8),
-                    ["com", "net", "io", "co.uk"][random.next() as usize % 4]
+                    ["com", "net", "io", "co.uk"][random.draw() as usize % 4]
                 );
                 let mut tunnel = tunnel();
                 let mut found = Vec::new();
                 let mut asked = 0;
                 for i in 0..12u64 {
-                    let len = 20 + random.next() as usize % 43;
+                    let len = 20 + random.draw() as usize % 43;
                     let name = format!("{}.{domain}", random.string(alphabet, len));
                     found.extend(ask(
                         &mut tunnel,

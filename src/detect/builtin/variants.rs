@@ -18,7 +18,7 @@ impl Random {
     }
 
     /// The next 31 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn draw(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -28,12 +28,12 @@ impl Random {
 
     /// A number from `min` to `min + spread - 1`.
     pub fn between(&mut self, min: usize, spread: usize) -> usize {
-        min + self.next() as usize % spread.max(1)
+        min + self.draw() as usize % spread.max(1)
     }
 
     /// `len` random bytes.
     pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
+        (0..len).map(|_| self.draw() as u8).collect()
     }
 
     /// `min` to `min + spread - 1` random bytes.
@@ -45,7 +45,7 @@ impl Random {
     /// `len` characters of `alphabet`.
     pub fn text(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
         (0..len)
-            .map(|_| alphabet[self.next() as usize % alphabet.len()])
+            .map(|_| alphabet[self.draw() as usize % alphabet.len()])
             .collect()
     }
 

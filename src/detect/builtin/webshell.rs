@@ -807,7 +807,7 @@ mod tests {
             let mut uri = b"/".to_vec();
             uri.extend(random.text(NAME, 6));
             uri.extend_from_slice(
-                [&b".php"[..], b".jsp", b".aspx", b""][random.next() as usize % 4],
+                [&b".php"[..], b".jsp", b".aspx", b""][random.draw() as usize % 4],
             );
             Self {
                 detector: Webshell::new(&WebshellSettings::default(), &Arc::new(())),
@@ -970,7 +970,7 @@ mod tests {
                 frame
             };
             for _ in 0..3 {
-                let len = 40 + random.next() as usize % 200;
+                let len = 40 + random.draw() as usize % 200;
                 let request = xor(&key, &gzip_of(&mut random, len));
                 let reply = xor(&key, &gzip_of(&mut random, len / 2));
                 if round % 4 < 2 {
