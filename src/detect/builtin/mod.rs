@@ -36,8 +36,10 @@ pub mod dns_tunnel;
 pub mod encoding;
 pub mod icmp;
 pub mod ioc;
+pub mod metasploit;
 pub mod mining;
 pub mod mirai;
+pub mod reverse_shell;
 #[cfg(test)]
 pub mod variants;
 pub mod webshell;
@@ -478,6 +480,8 @@ macro_rules! registry {
 registry! {
     webshell: webshell::Webshell,
     cobalt: cobalt::CobaltStrike,
+    metasploit: metasploit::Metasploit,
+    reverse_shell: reverse_shell::ReverseShell,
     mining: mining::Mining,
     mirai: mirai::Mirai,
     dns_tunnel: dns_tunnel::DnsTunnel,

@@ -65,6 +65,12 @@ impl Random {
         self.string(LETTERS, len)
     }
 
+    /// A lower-case word of `min` to `min + spread - 1` letters.
+    pub fn word_of(&mut self, min: usize, spread: usize) -> String {
+        let len = self.between(min, spread);
+        self.word(len)
+    }
+
     /// A key of 16 hex digits, as tools derive from an MD5.
     pub fn hex_key(&mut self) -> Vec<u8> {
         self.text(HEX, 16)
