@@ -230,7 +230,7 @@ mod tests {
                 (format!("Windows PowerShell\r\nCopyright (C) Microsoft Corporation.\r\n\r\nPS {drive}:\\{dir}> "), "powershell"),
                 (format!("{user}@{host}:~/{dir}$ "), "sh"),
                 (format!("bash: cannot set terminal process group: Inappropriate ioctl\nbash: no job control in this shell\n[{user}@{host} {dir}]# "), "sh"),
-                (format!("sh: 0: can't access tty; job control turned off\n$ "), "sh"),
+                ("sh: 0: can't access tty; job control turned off\n$ ".to_owned(), "sh"),
                 (format!("bash-{}.{}$ ", random.between(3, 3), random.between(0, 3)), "sh"),
             ];
             for (text, shell) in shells {
