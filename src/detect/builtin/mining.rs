@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::ioc::Domains;
 use super::{AppData, Detector, Finding, Signature, StreamData};
 use crate::applayer::{AppEvent, HttpStage};
+use crate::flow::FlowRecord;
 
 const SESSION: Signature = Signature {
     sid: 9_200_201,
@@ -266,26 +267,14 @@ impl Detector for Mining {
             (None, Some(_)) => "pool work",
             _ => return,
         };
-        flow.reported = true;
-        let mut metadata = String::new();
-        match &flow.call {
-            Some(c) => {
-                metadata.push_str(&format!("tool {}, method {}", c.dialect.name(), c.method));
-                if let Some(wallet) = &c.wallet {
-                    metadata.push_str(&format!(", wallet {wallet}"));
-                }
-            }
-            None => metadata.push_str("tool stratum"),
+        report(flow, evidence, data.bytes, out);
+    }
+
+    /// A miner's calls that no pool answered are still a mining attempt.
+    fn end(&mut self, flow: &mut MiningFlow, _: &FlowRecord, out: &mut impl FnMut(Finding)) {
+        if !flow.reported && flow.call.is_some() {
+            report(flow, "client calls, unanswered", &[], out);
         }
-        if let Some(agent) = &flow.agent {
-            metadata.push_str(&format!(", agent {agent}"));
-        }
-        if let Some(work) = flow.work {
-            metadata.push_str(&format!(", work {work}"));
-        }
-        metadata.push_str(&format!(", evidence {evidence}"));
-        out(Finding::new(&SESSION, metadata, data.bytes));
-        flow.lines = Default::default();
     }
 
     fn app(&mut self, _: &mut MiningFlow, data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
@@ -318,6 +307,30 @@ impl Detector for Mining {
             out(Finding::new(&POOL, metadata, name));
         }
     }
+}
+
+/// Reports `flow`'s session once, with what named it.
+fn report(flow: &mut MiningFlow, evidence: &str, bytes: &[u8], out: &mut impl FnMut(Finding)) {
+    flow.reported = true;
+    let mut metadata = String::new();
+    match &flow.call {
+        Some(c) => {
+            metadata.push_str(&format!("tool {}, method {}", c.dialect.name(), c.method));
+            if let Some(wallet) = &c.wallet {
+                metadata.push_str(&format!(", wallet {wallet}"));
+            }
+        }
+        None => metadata.push_str("tool stratum"),
+    }
+    if let Some(agent) = &flow.agent {
+        metadata.push_str(&format!(", agent {agent}"));
+    }
+    if let Some(work) = flow.work {
+        metadata.push_str(&format!(", work {work}"));
+    }
+    metadata.push_str(&format!(", evidence {evidence}"));
+    out(Finding::new(&SESSION, metadata, bytes));
+    flow.lines = Default::default();
 }
 
 fn string(value: Option<&Value>) -> Option<String> {

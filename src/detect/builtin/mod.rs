@@ -31,11 +31,14 @@
 //! - dns-tunnel: [`dns_tunnel`]; icmp-tunnel: [`icmp`];
 //! - ioc: [`ioc`] (addresses, domains and JA3 hashes from lists).
 
+pub mod beacon;
 pub mod cobalt;
 pub mod dns_tunnel;
 pub mod encoding;
+pub mod host_report;
 pub mod icmp;
 pub mod ioc;
+pub mod loader;
 pub mod metasploit;
 pub mod mining;
 pub mod mirai;
@@ -482,8 +485,11 @@ registry! {
     cobalt: cobalt::CobaltStrike,
     metasploit: metasploit::Metasploit,
     reverse_shell: reverse_shell::ReverseShell,
+    beacon: beacon::Beacon,
+    host_report: host_report::HostReport,
     mining: mining::Mining,
     mirai: mirai::Mirai,
+    loader: loader::Loader,
     dns_tunnel: dns_tunnel::DnsTunnel,
     icmp: icmp::IcmpTunnel,
     ioc: ioc::Ioc,
