@@ -11,9 +11,10 @@ use crate::applayer::{AppEvent, AppFlow, AppLayer, HttpLimits};
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
-    self, checksum, decode_transport, Carrier, DecodeError, DecodeStats, Decoded, DecodedPacket,
-    Transport,
+    self, checksum, decode_transport, tcp_flags, Carrier, DecodeError, DecodeStats, Decoded,
+    DecodedPacket, Transport,
 };
+use crate::detect::builtin::Events;
 use crate::detect::dataset::WorkerSets;
 use crate::detect::{DetectStats, FlowState, Inspector, PacketView, Sender};
 use crate::flow::{
@@ -471,8 +472,25 @@ impl<S: RecordSink> AfterDecode<'_, S> {
     }
 }
 
-/// Runs the packet rules over a packet of flow `tracked` (none: the
-/// transport header is broken, only `ip` rules apply).
+/// The kinds a packet is, for the detectors that read packets.
+fn packet_kind(packet: &DecodedPacket<'_>, tracked: Option<Tracked>) -> Events {
+    let mut kind = Events::NONE;
+    match packet.transport {
+        Transport::Tcp(h) if h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN => {
+            kind = kind.union(Events::TCP_SYN);
+        }
+        Transport::Icmp { .. } => kind = kind.union(Events::ICMP),
+        _ => {}
+    }
+    if tracked.is_some_and(|t| t.opened) {
+        kind = kind.union(Events::FIRST_PACKET);
+    }
+    kind
+}
+
+/// Runs the packet rules and the detectors that read it over a packet of
+/// flow `tracked` (none: the transport header is broken, only `ip` rules
+/// apply).
 fn inspect<S: RecordSink>(
     inspector: &mut Inspector,
     sink: &mut S,
@@ -480,6 +498,10 @@ fn inspect<S: RecordSink>(
     packet: &DecodedPacket<'_>,
     tracked: Option<Tracked>,
 ) {
+    let kind = packet_kind(packet, tracked);
+    if !inspector.reads_packet(kind) {
+        return;
+    }
     let view = PacketView {
         ts_ns: packet.meta.ts_ns,
         flow_id: tracked.map_or(0, |t| t.flow_id),
@@ -508,5 +530,5 @@ fn inspect<S: RecordSink>(
             _ => None,
         },
     };
-    inspector.inspect_packet(flow, &view, &mut |d| sink.detection(d));
+    inspector.inspect_packet(flow, kind, &view, &mut |d| sink.detection(d));
 }

@@ -21,7 +21,7 @@ use hyperscan::prelude::*;
 use rustc_hash::FxBuildHasher;
 
 use super::app::Sender;
-use super::builtin::{AppData, Builtin, BuiltinFlow, Finding, StreamData, GID};
+use super::builtin::{AppData, Builtin, BuiltinFlow, Events, Finding, StreamData, GID};
 use super::dataset::WorkerSets;
 use super::engine::{CompiledRule, Engine, Group};
 use super::rules::{Dsize, FlowbitOp, Protocol, ThresholdKind, Track};
@@ -271,6 +271,28 @@ struct Context {
     app_proto: Option<&'static str>,
 }
 
+/// The match context of a packet's payload.
+fn packet_context(packet: &PacketView<'_>) -> Context {
+    Context {
+        ts_ns: packet.ts_ns,
+        flow_id: packet.flow_id,
+        proto: packet.proto,
+        src: packet.src,
+        dst: packet.dst,
+        src_port: packet.src_port,
+        dst_port: packet.dst_port,
+        carrier: packet.carrier,
+        to_server: packet.to_server,
+        established: packet.established,
+        payload_len: Some(packet.payload_len),
+        tcp_flags: packet.tcp.map(|h| h.flags),
+        icmp: packet.icmp.map(|(icmp_type, code, _)| (icmp_type, code)),
+        stream_base: None,
+        transport_valid: packet.transport_valid,
+        app_proto: None,
+    }
+}
+
 /// What a detection says of the rule or built-in detector that raised it.
 struct Signature {
     gid: u32,
@@ -419,14 +441,23 @@ impl Inspector {
         std::mem::take(&mut self.state.sets)
     }
 
-    /// Inspects one packet payload of `flow` with the packet rules.
+    /// True when packets of `kind` are inspected: by rules, or by a
+    /// built-in detector that reads them.
+    pub fn reads_packet(&self, kind: Events) -> bool {
+        !self.engine.rules.is_empty() || self.state.builtin.reads(kind)
+    }
+
+    /// Inspects one packet payload of `flow`, of the kinds `kind`, with the
+    /// packet rules and the detectors that read it.
     pub fn inspect_packet(
         &mut self,
         flow: &mut FlowState,
+        kind: Events,
         packet: &PacketView<'_>,
         out: &mut impl FnMut(Detection),
     ) {
-        self.state.inspect_packet(&self.engine, flow, packet, out);
+        self.state
+            .inspect_packet(&self.engine, flow, kind, packet, out);
     }
 
     /// Inspects new in-order stream data of one TCP direction of `flow`.
@@ -489,28 +520,34 @@ impl Inspection {
         &mut self,
         engine: &Engine,
         flow: &mut FlowState,
+        kind: Events,
         packet: &PacketView<'_>,
         out: &mut impl FnMut(Detection),
     ) {
         self.stats.packets += 1;
-        let context = Context {
-            ts_ns: packet.ts_ns,
-            flow_id: packet.flow_id,
-            proto: packet.proto,
-            src: packet.src,
-            dst: packet.dst,
-            src_port: packet.src_port,
-            dst_port: packet.dst_port,
-            carrier: packet.carrier,
-            to_server: packet.to_server,
-            established: packet.established,
-            payload_len: Some(packet.payload_len),
-            tcp_flags: packet.tcp.map(|h| h.flags),
-            icmp: packet.icmp.map(|(icmp_type, code, _)| (icmp_type, code)),
-            stream_base: None,
-            transport_valid: packet.transport_valid,
-            app_proto: None,
-        };
+        if !engine.rules.is_empty() {
+            self.packet_rules(engine, flow, &packet_context(packet), packet, out);
+        }
+        let mut found = Vec::new();
+        self.builtin
+            .packet(&mut flow.builtin, kind, packet, &mut |f| found.push(f));
+        if !found.is_empty() {
+            let context = packet_context(packet);
+            for finding in found {
+                self.raise_finding(flow, finding, &context, out);
+            }
+        }
+    }
+
+    /// Runs the packet rules over a packet.
+    fn packet_rules(
+        &mut self,
+        engine: &Engine,
+        flow: &mut FlowState,
+        context: &Context,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Detection),
+    ) {
         if packet.reassembled {
             self.collect_packet(&[&engine.packet], packet.payload);
         } else {
@@ -526,15 +563,9 @@ impl Inspection {
                     .run_past(payload, 0)
                     .map(|end| (end, payload))
             };
-            self.verify(engine, compiled, flow, &context, run, out);
+            self.verify(engine, compiled, flow, context, run, out);
         }
         self.candidates = candidates;
-        let mut found = Vec::new();
-        self.builtin
-            .packet(&mut flow.builtin, packet, &mut |f| found.push(f));
-        for finding in found {
-            self.raise_finding(flow, finding, &context, out);
-        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -549,6 +580,59 @@ impl Inspection {
         out: &mut impl FnMut(Detection),
     ) {
         self.stats.stream_bytes += bytes.len() as u64;
+        let context = || Context {
+            ts_ns,
+            flow_id: stream.flow_id,
+            proto: ip_proto::TCP,
+            src: stream.src.ip(),
+            dst: stream.dst.ip(),
+            src_port: stream.src.port(),
+            dst_port: stream.dst.port(),
+            carrier: stream.carrier,
+            to_server: stream.dir == 0,
+            established: true,
+            payload_len: None,
+            tcp_flags: None,
+            icmp: None,
+            stream_base: None,
+            transport_valid: true,
+            app_proto: None,
+        };
+        // Without rules, no window is kept: only the built-in detectors
+        // read the stream.
+        if !engine.rules.is_empty() {
+            self.stream_rules(engine, flow, &mut context(), stream, offset, bytes, out);
+        }
+        let mut found = Vec::new();
+        let data = StreamData {
+            ts_ns,
+            stream,
+            offset,
+            bytes,
+        };
+        self.builtin
+            .stream(&mut flow.builtin, &data, &mut |f| found.push(f));
+        if !found.is_empty() {
+            let context = context();
+            for finding in found {
+                self.raise_finding(flow, finding, &context, out);
+            }
+        }
+    }
+
+    /// Adds new stream bytes to the direction's window and runs the stream
+    /// rules over it.
+    #[allow(clippy::too_many_arguments)]
+    fn stream_rules(
+        &mut self,
+        engine: &Engine,
+        flow: &mut FlowState,
+        context: &mut Context,
+        stream: &StreamId,
+        offset: u64,
+        bytes: &[u8],
+        out: &mut impl FnMut(Detection),
+    ) {
         let window_bytes = self.limits.window_bytes;
         let state = &mut *flow;
         let window = &mut state.windows[stream.dir];
@@ -566,24 +650,7 @@ impl Inspection {
         window.extend_from_slice(bytes);
         let base = state.bases[stream.dir];
         let buffer = std::mem::take(window);
-        let context = Context {
-            ts_ns,
-            flow_id: stream.flow_id,
-            proto: ip_proto::TCP,
-            src: stream.src.ip(),
-            dst: stream.dst.ip(),
-            src_port: stream.src.port(),
-            dst_port: stream.dst.port(),
-            carrier: stream.carrier,
-            to_server: stream.dir == 0,
-            established: true,
-            payload_len: None,
-            tcp_flags: None,
-            icmp: None,
-            stream_base: Some(base),
-            transport_valid: true,
-            app_proto: None,
-        };
+        context.stream_base = Some(base);
         self.collect_stream(engine, flow, stream, bytes);
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
@@ -605,21 +672,9 @@ impl Inspection {
                     })
                     .map(|end| (end, buffer))
             };
-            self.verify(engine, compiled, flow, &context, run, out);
+            self.verify(engine, compiled, flow, context, run, out);
         }
         self.candidates = candidates;
-        let mut found = Vec::new();
-        let data = StreamData {
-            ts_ns,
-            stream,
-            offset,
-            bytes,
-        };
-        self.builtin
-            .stream(&mut flow.builtin, &data, &mut |f| found.push(f));
-        for finding in found {
-            self.raise_finding(flow, finding, &context, out);
-        }
         if self.window_memory + buffer.len() > self.limits.window_memcap {
             // Over the cap: this direction keeps no history.
             self.stats.windows_dropped += 1;
@@ -664,6 +719,34 @@ impl Inspection {
                 AppEvent::TlsHello(_) | AppEvent::TlsCertificate(..) => "tls",
             }),
         };
+        if !engine.rules.is_empty() {
+            self.app_rules(engine, flow, &context, sender, event, datagram, out);
+        }
+        let mut found = Vec::new();
+        let data = AppData {
+            ts_ns,
+            sender,
+            event,
+        };
+        self.builtin
+            .app(&mut flow.builtin, &data, &mut |f| found.push(f));
+        for finding in found {
+            self.raise_finding(flow, finding, &context, out);
+        }
+    }
+
+    /// Runs the application rules over what a parser saw.
+    #[allow(clippy::too_many_arguments)]
+    fn app_rules(
+        &mut self,
+        engine: &Engine,
+        flow: &mut FlowState,
+        context: &Context,
+        sender: &Sender,
+        event: &AppEvent<'_>,
+        datagram: Option<&[u8]>,
+        out: &mut impl FnMut(Detection),
+    ) {
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
             for (buffer, group) in &engine.app {
@@ -718,7 +801,7 @@ impl Inspection {
                 }
                 Some(matched)
             };
-            if self.verify(engine, compiled, flow, &context, run, out) {
+            if self.verify(engine, compiled, flow, context, run, out) {
                 if let Some(key) = body_of {
                     let alerts = &mut flow.body_alerts;
                     if alerts.len() >= MAX_BODY_ALERTS {
@@ -730,17 +813,6 @@ impl Inspection {
         }
         self.candidates = candidates;
         self.sets = sets;
-        let mut found = Vec::new();
-        let data = AppData {
-            ts_ns,
-            sender,
-            event,
-        };
-        self.builtin
-            .app(&mut flow.builtin, &data, &mut |f| found.push(f));
-        for finding in found {
-            self.raise_finding(flow, finding, &context, out);
-        }
         if datagram.is_none() {
             flow.windows[dir] = window;
         }

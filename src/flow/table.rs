@@ -185,6 +185,8 @@ pub struct Tracked {
     pub established: bool,
     /// The packet's TCP direction is being reassembled.
     pub reassembled: bool,
+    /// The packet opened the flow.
+    pub opened: bool,
 }
 
 /// Counters of one flow table.
@@ -493,6 +495,7 @@ impl<X: Default> FlowTable<X> {
         let syn_seq = tcp
             .filter(|h| h.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN)
             .map(|h| h.seq);
+        let mut opened = true;
         let slot = match self.index.get(&key).copied() {
             Some(slot)
                 if syn_seq.is_some_and(|seq| self.slots[slot as usize].tcp.is_reuse(seq)) =>
@@ -504,7 +507,10 @@ impl<X: Default> FlowTable<X> {
                 self.end(slot, reason, sink);
                 self.create(key, side, packet, sink)
             }
-            Some(slot) => slot,
+            Some(slot) => {
+                opened = false;
+                slot
+            }
             None => self.create(key, side, packet, sink),
         };
         let active_timeout = self.config.active_timeout_ns;
@@ -564,6 +570,7 @@ impl<X: Default> FlowTable<X> {
                 _ => flow.responder_seen,
             },
             reassembled: flow.streams[dir].is_anchored(),
+            opened,
         };
         self.unlink(slot);
         self.slots[slot as usize].class = class;

@@ -247,6 +247,42 @@ pub fn parse(head: &[u8], origin: Origin) -> Message {
     }
 }
 
+/// True for a request header every client sends for the protocol's sake
+/// (`Host`, `User-Agent`, `Accept*`, `Content-*`, `Cookie`, `Referer` ...):
+/// what it carries is the client's software, never data of its own.
+pub fn is_standard_request_header(name: &[u8]) -> bool {
+    let mut buffer = [0u8; 32];
+    let Some(lower) = buffer.get_mut(..name.len()) else {
+        return false;
+    };
+    for (to, from) in lower.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    matches!(
+        &*lower,
+        b"host"
+            | b"user-agent"
+            | b"accept"
+            | b"accept-encoding"
+            | b"accept-language"
+            | b"accept-charset"
+            | b"connection"
+            | b"content-length"
+            | b"content-type"
+            | b"cookie"
+            | b"referer"
+            | b"origin"
+            | b"cache-control"
+            | b"pragma"
+            | b"upgrade-insecure-requests"
+            | b"dnt"
+            | b"te"
+            | b"if-modified-since"
+            | b"if-none-match"
+            | b"x-requested-with"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +351,13 @@ mod tests {
         assert_eq!(value(&m, "content-encoding"), Some("gzip, deflate"));
         assert_eq!(m.header_block, b"Content-Encoding: gzip, deflate\r\n");
         assert_eq!(m.start_line, b"HTTP/1.1 200 ok");
+    }
+
+    #[test]
+    fn standard_request_headers_are_known_whatever_their_case() {
+        assert!(is_standard_request_header(b"User-Agent"));
+        assert!(is_standard_request_header(b"ACCEPT-LANGUAGE"));
+        assert!(!is_standard_request_header(b"X-Session"));
+        assert!(!is_standard_request_header(&[b'a'; 40]));
     }
 }

@@ -16,12 +16,15 @@
 //! infrastructure (DNS, NTP, NetBIOS, mDNS, SSDP, DHCP) and broadcast or
 //! multicast destinations (discovery announcements) are left out.
 
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use rustc_hash::FxHasher;
+
 use serde::{Deserialize, Serialize};
 
-use super::{Detector, Finding, Recent, Signature};
+use super::{Detector, Events, Finding, Recent, Signature};
 use crate::decode::ip_proto;
 use crate::flow::FlowRecord;
 
@@ -39,6 +42,7 @@ const HISTORY: usize = 16;
 const REGULAR: f64 = 0.8;
 
 const NANOS: u64 = 1_000_000_000;
+const MILLIS: u64 = 1_000_000;
 
 /// `[detectors.beacon]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,12 +80,79 @@ impl Default for BeaconSettings {
     }
 }
 
-/// One pair's last connections: (start, client payload bytes), in start
-/// order.
+/// One pair's last connections, in start order: when each started and
+/// what its client sent. Held inline and small (start times as
+/// milliseconds after the first kept), so that a pair is one place in
+/// memory.
 #[derive(Debug, Default)]
 struct History {
-    connections: Vec<(u64, u64)>,
+    /// Start of the first connection kept, nanoseconds.
+    base_ns: u64,
     reported_ns: u64,
+    /// Starts, milliseconds after `base_ns`.
+    starts: [u32; HISTORY],
+    /// Client payload bytes (at most `u32::MAX`).
+    sizes: [u32; HISTORY],
+    len: usize,
+}
+
+impl History {
+    /// Adds a connection in start order; beyond `HISTORY` the earliest is
+    /// dropped, and so is a connection older than all those kept when
+    /// they are that many.
+    fn add(&mut self, start_ns: u64, bytes: u64) {
+        if self.len == 0 || start_ns < self.base_ns {
+            self.rebase(start_ns);
+        }
+        let mut start = (start_ns - self.base_ns) / MILLIS;
+        if start > u64::from(u32::MAX) {
+            // Weeks after the first: the ones kept are too old to matter.
+            self.len = 0;
+            self.rebase(start_ns);
+            start = 0;
+        }
+        let start = start as u32;
+        let size = u32::try_from(bytes).unwrap_or(u32::MAX);
+        let n = self.len;
+        let at = self.starts[..n].partition_point(|&s| s <= start);
+        if n < HISTORY {
+            self.starts.copy_within(at..n, at + 1);
+            self.sizes.copy_within(at..n, at + 1);
+            self.starts[at] = start;
+            self.sizes[at] = size;
+            self.len += 1;
+        } else if at > 0 {
+            self.starts.copy_within(1..at, 0);
+            self.sizes.copy_within(1..at, 0);
+            self.starts[at - 1] = start;
+            self.sizes[at - 1] = size;
+        }
+    }
+
+    /// Makes `start_ns` the base, when it is no later than what is kept
+    /// (the offsets kept grow by the difference, or the oldest go).
+    fn rebase(&mut self, start_ns: u64) {
+        if self.len > 0 {
+            let shift = (self.base_ns - start_ns) / MILLIS;
+            let limit = u64::from(u32::MAX);
+            let kept = self.starts[..self.len]
+                .iter()
+                .take_while(|&&s| u64::from(s) + shift <= limit)
+                .count();
+            for s in &mut self.starts[..kept] {
+                *s += shift as u32;
+            }
+            self.len = kept;
+        }
+        self.base_ns = start_ns;
+    }
+
+    /// The intervals between consecutive starts, milliseconds.
+    fn intervals(&self) -> impl Iterator<Item = u64> + '_ {
+        self.starts[..self.len]
+            .windows(2)
+            .map(|pair| u64::from(pair[1] - pair[0]))
+    }
 }
 
 /// What the intervals of a pair's connections measure.
@@ -101,34 +172,69 @@ fn median(values: &mut [u64]) -> u64 {
     values[values.len() / 2]
 }
 
-/// Values of `values` within `spread` of `center`, as a share.
-fn near(values: &[u64], center: u64, spread: f64) -> (f64, Vec<u64>) {
-    let close: Vec<u64> = values
-        .iter()
-        .copied()
-        .filter(|&v| (v as f64 - center as f64).abs() <= spread * center as f64)
-        .collect();
-    (close.len() as f64 / values.len() as f64, close)
+/// How many of `values` lie within `spread` of `center`, as a share, and
+/// the shortest and longest of those.
+fn near(values: &[u64], center: u64, spread: f64) -> (f64, u64, u64) {
+    let (mut count, mut lowest, mut highest) = (0, u64::MAX, 0);
+    for &v in values {
+        if (v as f64 - center as f64).abs() <= spread * center as f64 {
+            count += 1;
+            lowest = lowest.min(v);
+            highest = highest.max(v);
+        }
+    }
+    (count as f64 / values.len().max(1) as f64, lowest, highest)
 }
 
-/// The rhythm of `connections` (start, bytes) in start order, when their
-/// intervals and sizes are regular within `jitter` and `size_spread`.
-fn rhythm(connections: &[(u64, u64)], jitter: f64, size_spread: f64) -> Option<Rhythm> {
-    let mut intervals: Vec<u64> = connections.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    let interval = median(&mut intervals);
-    let (share, regular) = near(&intervals, interval, jitter);
-    let mut sizes: Vec<u64> = connections.iter().map(|c| c.1).collect();
-    let size = median(&mut sizes);
-    let (size_share, _) = near(&sizes, size, size_spread);
+/// The rhythm of a history's connections, when their intervals and sizes
+/// are regular within `jitter` and `size_spread`.
+fn rhythm(history: &History, jitter: f64, size_spread: f64) -> Option<Rhythm> {
+    let n = history.len;
+    if n < 2 {
+        return None;
+    }
+    let mut intervals = [0u64; HISTORY];
+    let mut sizes = [0u64; HISTORY];
+    for (i, interval) in history.intervals().enumerate() {
+        intervals[i] = interval;
+    }
+    for (i, &size) in history.sizes[..n].iter().enumerate() {
+        sizes[i] = u64::from(size);
+    }
+    let (intervals, sizes) = (&mut intervals[..n - 1], &mut sizes[..n]);
+    let interval = median(intervals);
+    let (share, shortest, longest) = near(intervals, interval, jitter);
+    let size = median(sizes);
+    let (size_share, _, _) = near(sizes, size, size_spread);
     if interval == 0 || share < REGULAR || size_share < REGULAR {
         return None;
     }
-    let (shortest, longest) = (*regular.iter().min()?, *regular.iter().max()?);
     Some(Rhythm {
-        interval_secs: interval as f64 / NANOS as f64,
-        jitter: (longest - shortest) as f64 / longest as f64,
+        interval_secs: interval as f64 / 1_000.0,
+        jitter: (longest - shortest) as f64 / longest.max(1) as f64,
         median_bytes: size,
     })
+}
+
+/// A quick bound before the medians: intervals near a median of at least
+/// `min_interval_secs` are at least `(1 - max_jitter)` of it, so without
+/// enough intervals that long there is no beacon.
+fn long_enough(history: &History, settings: &BeaconSettings) -> bool {
+    let shortest = settings.min_interval_secs as f64 * 1_000.0 * (1.0 - settings.max_jitter);
+    let intervals = history.len.saturating_sub(1);
+    let long = history
+        .intervals()
+        .filter(|&interval| interval as f64 >= shortest)
+        .count();
+    long as f64 >= REGULAR * intervals as f64
+}
+
+/// A 64-bit hash of a flow's (client, server, port, protocol): what a
+/// pair is remembered by, in a fraction of the room of the addresses.
+fn pair_key(record: &FlowRecord) -> u64 {
+    let mut hasher = FxHasher::default();
+    (record.src, record.dst, record.dst_port, record.proto).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// True for an address of one host: not multicast, nor a broadcast
@@ -144,12 +250,14 @@ fn unicast(address: IpAddr) -> bool {
 #[derive(Debug)]
 pub struct Beacon {
     settings: BeaconSettings,
-    pairs: Recent<(IpAddr, IpAddr, u16, u8), History>,
+    /// Histories by `pair_key`.
+    pairs: Recent<u64, History>,
 }
 
 impl Detector for Beacon {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_900..=9_200_999;
     const SIGNATURES: &'static [Signature] = &[BEACON];
+    const EVENTS: Events = Events::FLOW_END;
     type Settings = BeaconSettings;
     type Flow = ();
     type Shared = ();
@@ -169,33 +277,23 @@ impl Detector for Beacon {
         {
             return;
         }
-        let key = (record.src, record.dst, record.dst_port, record.proto);
+        let key = pair_key(record);
         let history = self.pairs.entry(key, History::default);
-        let start = record.ts_start_ns;
-        let at = history.connections.partition_point(|c| c.0 <= start);
-        history
-            .connections
-            .insert(at, (start, record.payload_bytes[0]));
-        if history.connections.len() > HISTORY {
-            history.connections.remove(0);
-        }
+        history.add(record.ts_start_ns, record.payload_bytes[0]);
         let needed = (self.settings.min_connections.max(3) as usize).min(HISTORY);
-        if history.connections.len() < needed {
-            return;
-        }
         let settings = &self.settings;
-        let Some(rhythm) = rhythm(
-            &history.connections,
-            settings.max_jitter,
-            settings.max_size_spread,
-        ) else {
-            return;
-        };
         let report = settings.report_secs.saturating_mul(NANOS);
-        if rhythm.interval_secs < settings.min_interval_secs as f64
+        if history.len < needed
             || history.reported_ns != 0
                 && record.ts_end_ns.saturating_sub(history.reported_ns) < report
+            || !long_enough(history, settings)
         {
+            return;
+        }
+        let Some(rhythm) = rhythm(history, settings.max_jitter, settings.max_size_spread) else {
+            return;
+        };
+        if rhythm.interval_secs < settings.min_interval_secs as f64 {
             return;
         }
         history.reported_ns = record.ts_end_ns.max(1);
@@ -203,7 +301,7 @@ impl Detector for Beacon {
             "tool beacon, interval_secs {:.1}, jitter {:.2}, connections {}, client_bytes {}, proto {}, port {}",
             rhythm.interval_secs,
             rhythm.jitter,
-            history.connections.len(),
+            history.len,
             rhythm.median_bytes,
             if record.proto == ip_proto::TCP { "tcp" } else { "udp" },
             record.dst_port
@@ -221,6 +319,37 @@ mod tests {
     use super::super::variants::Random;
     use super::*;
     use crate::flow::{ConnState, EndReason};
+
+    #[test]
+    fn history_keeps_the_latest_connections_in_start_order() {
+        let mut history = History::default();
+        let at = |ms: u64| 5_000 * MILLIS + ms * MILLIS;
+        for start in (0..HISTORY as u64 + 4).rev() {
+            history.add(at(start * 10 + 100), start);
+        }
+        let starts = |h: &History| {
+            h.starts[..h.len]
+                .iter()
+                .map(|&s| h.base_ns / MILLIS + u64::from(s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(history.len, HISTORY);
+        assert!(starts(&history).windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(starts(&history)[0], 5_140, "the earliest four were dropped");
+        history.add(at(5), 1);
+        assert_eq!(starts(&history)[0], 5_140, "older than all kept: not added");
+        history.add(at(145), 7);
+        assert_eq!(
+            (&starts(&history)[..2], history.sizes[0]),
+            (&[5_145, 5_150][..], 7)
+        );
+        let mut late = History::default();
+        late.add(at(1_000), 1);
+        late.add(at(0), 2);
+        assert_eq!(starts(&late), [5_000, 6_000], "an earlier start rebases");
+        late.add(at(0) + 60 * 86_400 * NANOS, 3);
+        assert_eq!(late.len, 1, "weeks later, the old ones are gone");
+    }
 
     fn record(start_ns: u64, bytes: u64, port: u16) -> FlowRecord {
         FlowRecord {

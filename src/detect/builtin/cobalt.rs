@@ -21,13 +21,17 @@
 //!
 //! The generic [`beacon`](super::beacon) detector times the check-ins.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{base64, netbios};
-use super::{entropy, fingerprint, printable, AppData, Detector, Finding, Recent, Signature};
+use super::{
+    entropy, fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature,
+};
+use crate::applayer::http::head::is_standard_request_header;
 use crate::applayer::http::uri::percent_decode;
 use crate::applayer::{AppEvent, HttpStage, Transaction};
 
@@ -77,28 +81,18 @@ const X86: u32 = 92;
 const X64: u32 = 93;
 /// A stager's answer this long is a stage whatever its content type, bytes.
 const STAGE_BYTES: u64 = 50_000;
-/// Offsets of the stage decoder's key searched at most, bytes.
-const DECODER_REACH: usize = 4_096;
+/// Offsets of the stage decoder's key searched at most, bytes (its stub
+/// is some 60 to 100 bytes of code).
+const DECODER_REACH: usize = 1_024;
+/// The shortest text a metadata block is sent as (base64 of 128 bytes,
+/// unpadded).
+const MIN_BLOCK_TEXT: usize = 170;
 /// Bytes of an RSA-1024 block, and of one masked (a 4-byte key before it).
 const RSA_BLOCK: usize = 128;
 const MASKED_BLOCK: usize = 132;
 /// Bytes of an AES block and of the HMAC after the blocks.
 const AES_BLOCK: usize = 16;
 const HMAC: usize = 16;
-/// Headers whose values are the browser's or the protocol's, never a
-/// beacon's metadata.
-const PLAIN_HEADERS: &[&[u8]] = &[
-    b"host",
-    b"user-agent",
-    b"accept",
-    b"accept-encoding",
-    b"accept-language",
-    b"connection",
-    b"content-length",
-    b"content-type",
-    b"referer",
-];
-
 const NANOS: u64 = 1_000_000_000;
 
 /// `[detectors.cobalt]`
@@ -158,6 +152,11 @@ pub struct CobaltStrike {
 impl Detector for CobaltStrike {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_000..=9_200_099;
     const SIGNATURES: &'static [Signature] = &[STAGER, STAGE, METADATA, OUTPUT, CERTIFICATE];
+    const EVENTS: Events = Events::HTTP_REQUEST
+        .union(Events::HTTP_REQUEST_BODY)
+        .union(Events::HTTP_RESPONSE)
+        .union(Events::HTTP_RESPONSE_BODY)
+        .union(Events::TLS_CERTIFICATE);
     type Settings = CobaltSettings;
     type Flow = Option<Box<Pending>>;
     type Shared = ();
@@ -235,7 +234,7 @@ impl CobaltStrike {
         let Some(pending) = flow.take_if(|p| p.tx == tx.seq) else {
             return;
         };
-        if !answer.is_empty() && !decodings(answer).iter().any(|(d, _)| tasks(d)) {
+        if !answer.is_empty() && !decodings(answer).iter().any(|f| tasks(f.len())) {
             return;
         }
         let metadata = pending.metadata;
@@ -316,27 +315,39 @@ fn stager(tx: &Transaction, out: &mut impl FnMut(Finding)) {
     }
 }
 
-fn dword(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// An answer holding a stage: at an offset within reach, a key, the rest's
 /// length XOR the key, and a first word that decodes to `MZ`.
 fn stage(tx: &Transaction, out: &mut impl FnMut(Finding)) {
     let body = &tx.response.body;
     let total = content_length(tx).unwrap_or(body.len() as u64);
-    if total < 4_096 {
+    // A stage starts with its decoder's machine code, not text.
+    if total < 4_096 || super::encoding::binary_share(&body[..body.len().min(64)]) < 0.1 {
         return;
     }
-    for p in 0..DECODER_REACH.min(body.len().saturating_sub(12)) {
-        let (Some(key), Some(size), Some(first)) =
-            (dword(body, p), dword(body, p + 4), dword(body, p + 8))
-        else {
-            return;
-        };
-        let size = u64::from(size ^ key);
+    let reach = &body[..body.len().min(DECODER_REACH + 12)];
+    if reach.len() < 12 {
+        return;
+    }
+    // Where a word XOR the word two further on reads `MZ`: each byte XOR
+    // the byte eight on, searched for the pair.
+    let mut mixed = [0u8; DECODER_REACH + 4];
+    let mixed = &mut mixed[..reach.len() - 8];
+    for (i, m) in mixed.iter_mut().enumerate() {
+        *m = reach[i] ^ reach[i + 8];
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([reach[at], reach[at + 1], reach[at + 2], reach[at + 3]]);
+    for p in memchr::memmem::find_iter(mixed, b"MZ") {
+        if p + 12 > reach.len() {
+            break;
+        }
+        let key = word(p);
+        if key == 0 {
+            continue;
+        }
+        let size = u64::from(word(p + 4) ^ key);
         let rest = total.saturating_sub(p as u64 + 8);
-        if key == 0 || size > rest || rest - size > 3 || (first ^ key) & 0xffff != 0x5a4d {
+        if size > rest || rest - size > 3 {
             continue;
         }
         let metadata = format!(
@@ -374,7 +385,7 @@ fn metadata(tx: &Transaction) -> Option<Metadata> {
                     look("cookie", &cookie[at + 1..]);
                 }
             }
-        } else if !PLAIN_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        } else if value.len() >= MIN_BLOCK_TEXT && !is_standard_request_header(name) {
             look("header", value);
         }
     }
@@ -394,7 +405,7 @@ fn metadata(tx: &Transaction) -> Option<Metadata> {
 /// encoding, whether masked.
 fn block(value: &[u8]) -> Option<(u64, &'static str, bool)> {
     let value = super::encoding::trim(value);
-    if !(170..=264).contains(&value.len()) {
+    if !(MIN_BLOCK_TEXT..=264).contains(&value.len()) {
         return None;
     }
     let unescaped;
@@ -431,52 +442,113 @@ fn block(value: &[u8]) -> Option<(u64, &'static str, bool)> {
     })
 }
 
-/// The bytes an encoded body may stand for, named: as sent, base64,
-/// NetBIOS, and each of these unmasked (XOR-ed with its first four bytes).
-fn decodings(body: &[u8]) -> Vec<(Vec<u8>, &'static str)> {
-    let mut forms = vec![(body.to_vec(), "raw")];
-    if let Some(decoded) = base64(body, 8) {
-        forms.push((decoded, "base64"));
+/// A body as one of the output encodings reads it: decoded, and, masked,
+/// XOR-ed with its first four bytes (which are then not part of it).
+struct Form<'a> {
+    bytes: Cow<'a, [u8]>,
+    masked: bool,
+    name: &'static str,
+}
+
+impl Form<'_> {
+    fn len(&self) -> usize {
+        self.bytes.len() - if self.masked { 4 } else { 0 }
     }
-    if let Some(decoded) = netbios(super::encoding::trim(body)) {
-        forms.push((decoded, "netbios"));
+
+    fn byte(&self, at: usize) -> u8 {
+        if self.masked {
+            self.bytes[4 + at] ^ self.bytes[at % 4]
+        } else {
+            self.bytes[at]
+        }
     }
-    let unmasked: Vec<(Vec<u8>, &'static str)> = forms
-        .iter()
-        .filter(|(f, _)| f.len() > 4)
-        .map(|(f, name)| {
-            let data = f[4..]
-                .iter()
-                .enumerate()
-                .map(|(i, b)| b ^ f[i % 4])
-                .collect();
-            let name = match *name {
+
+    /// Shannon entropy of the bytes from `start`, bits per byte.
+    fn entropy_from(&self, start: usize) -> f64 {
+        let mut counts = [0u32; 256];
+        for at in start..self.len() {
+            counts[usize::from(self.byte(at))] += 1;
+        }
+        let len = (self.len() - start) as f64;
+        counts
+            .iter()
+            .filter(|&&c| c > 0)
+            .map(|&c| {
+                let p = f64::from(c) / len;
+                -p * p.log2()
+            })
+            .sum()
+    }
+}
+
+/// The forms an encoded body may stand for: as sent, base64, NetBIOS, and
+/// each of these masked. Only the decodings copy.
+fn decodings(body: &[u8]) -> Vec<Form<'_>> {
+    let mut decoded = vec![(Cow::Borrowed(body), "raw")];
+    if let Some(bytes) = base64(body, 8) {
+        decoded.push((Cow::Owned(bytes), "base64"));
+    }
+    let text = super::encoding::trim(body);
+    let nibbles = text.len() >= 8
+        && (text.iter().all(|b| (b'a'..=b'p').contains(b))
+            || text.iter().all(|b| (b'A'..=b'P').contains(b)));
+    if let Some(bytes) = nibbles.then(|| netbios(text)).flatten() {
+        decoded.push((Cow::Owned(bytes), "netbios"));
+    }
+    let mut forms = Vec::with_capacity(2 * decoded.len());
+    for (bytes, name) in decoded {
+        if bytes.len() > 4 {
+            let masked_name = match name {
                 "raw" => "mask",
                 "base64" => "mask+base64",
                 _ => "mask+netbios",
             };
-            (data, name)
-        })
-        .collect();
-    forms.extend(unmasked);
+            forms.push(Form {
+                bytes: bytes.clone(),
+                masked: true,
+                name: masked_name,
+            });
+        }
+        forms.push(Form {
+            bytes,
+            masked: false,
+            name,
+        });
+    }
     forms
 }
 
 /// Tasks as a team server sends them: AES blocks and an HMAC.
-fn tasks(bytes: &[u8]) -> bool {
-    bytes.len() >= AES_BLOCK + HMAC && bytes.len() % AES_BLOCK == 0
+fn tasks(length: usize) -> bool {
+    length >= AES_BLOCK + HMAC && length % AES_BLOCK == 0
+}
+
+/// True when `body`, raw, as base64 or as NetBIOS, masked or not, is as
+/// long as task output can be: measured before anything is decoded.
+fn output_sized(body: &[u8]) -> bool {
+    let fits = |n: usize| (n >= 4 && tasks(n - 4)) || (n >= 8 && tasks(n - 8));
+    let text = super::encoding::trim(body);
+    let base64_like = text.iter().take(64).all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=' | b'\r' | b'\n')
+    });
+    let symbols = || {
+        text.iter()
+            .filter(|b| !matches!(b, b'=' | b'\r' | b'\n'))
+            .count()
+    };
+    fits(body.len()) || fits(text.len() / 2) || base64_like && fits(symbols() * 3 / 4)
 }
 
 /// Task output as a beacon posts it: a 4-byte length that is the rest of
 /// the body, AES blocks and an HMAC, random-looking.
-fn task_output(bytes: &[u8]) -> bool {
-    let Some(length) = bytes.get(..4) else {
+fn task_output(form: &Form<'_>) -> bool {
+    if form.len() < 4 {
         return false;
-    };
-    let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
-    let rest = &bytes[4..];
-    let most = (rest.len().min(256) as f64).log2();
-    length == rest.len() && tasks(rest) && entropy(rest) >= 0.8 * most
+    }
+    let length =
+        u32::from_be_bytes([form.byte(0), form.byte(1), form.byte(2), form.byte(3)]) as usize;
+    let rest = form.len() - 4;
+    length == rest && tasks(rest) && form.entropy_from(4) >= 0.8 * (rest.min(256) as f64).log2()
 }
 
 /// A POST whose body is task output in one of the encodings.
@@ -485,17 +557,18 @@ fn output(tx: &Transaction, out: &mut impl FnMut(Finding)) {
         return;
     }
     let body = &tx.request.body;
-    if body.len() > 1 << 20 {
+    if body.len() > 1 << 20 || !output_sized(body) {
         return;
     }
     let forms = decodings(body);
-    let Some((output, encoding)) = forms.iter().find(|(f, _)| task_output(f)) else {
+    let Some(form) = forms.iter().find(|f| task_output(f)) else {
         return;
     };
     let metadata = format!(
-        "tool cobalt-strike, encoding {encoding}, body_bytes {}, output_bytes {}, uri {}",
+        "tool cobalt-strike, encoding {}, body_bytes {}, output_bytes {}, uri {}",
+        form.name,
         body.len(),
-        output.len() - 4,
+        form.len() - 4,
         printable(&tx.uri, 120)
     );
     out(Finding::new(&OUTPUT, metadata, body));

@@ -27,7 +27,9 @@ use std::sync::Arc;
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
-use super::{entropy, fingerprint, printable, AppData, Detector, Finding, Recent, Signature};
+use super::{
+    entropy, fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature,
+};
 use crate::applayer::AppEvent;
 
 const TUNNEL: Signature = Signature {
@@ -118,31 +120,76 @@ fn transitions(label: &[u8]) -> f64 {
     changes as f64 / (label.len().max(2) - 1) as f64
 }
 
+/// What one pass over a label counts.
+#[derive(Debug, Default)]
+struct Census {
+    digits: usize,
+    upper: usize,
+    lower: usize,
+    /// `-` and `_`, which base-N encoders never write.
+    joiners: usize,
+    /// Bytes outside letters, digits, `-` and `_`.
+    other: usize,
+    /// Letters beyond `f`.
+    past_hex: usize,
+}
+
+impl Census {
+    fn of(label: &[u8]) -> Self {
+        let mut census = Self::default();
+        for &b in label {
+            match b {
+                b'0'..=b'9' => census.digits += 1,
+                b'A'..=b'Z' => {
+                    census.upper += 1;
+                    census.past_hex += usize::from(b > b'F');
+                }
+                b'a'..=b'z' => {
+                    census.lower += 1;
+                    census.past_hex += usize::from(b > b'f');
+                }
+                b'-' | b'_' => census.joiners += 1,
+                _ => census.other += 1,
+            }
+        }
+        census
+    }
+}
+
 /// The encoding a label's data is in, when it looks like data.
 fn label_encoding(label: &[u8]) -> Option<Encoding> {
     if label.len() < MIN_LABEL {
         return None;
     }
-    if !is_ldh(label) {
+    let census = Census::of(label);
+    if census.other > 0 {
         return Some(Encoding::Raw);
     }
-    let digits = label.iter().filter(|b| b.is_ascii_digit()).count();
-    let upper = label.iter().filter(|b| b.is_ascii_uppercase()).count();
-    let lower = label.iter().filter(|b| b.is_ascii_lowercase()).count();
-    let letters = upper + lower;
-    if label.iter().all(u8::is_ascii_hexdigit) && digits > 0 && letters > 0 {
+    let letters = census.upper + census.lower;
+    if census.joiners == 0 && census.past_hex == 0 && census.digits > 0 && letters > 0 {
         return Some(Encoding::Hex);
     }
-    // Base-N encoders never write `-` or `_`.
-    if label.contains(&b'-') || label.contains(&b'_') {
+    if census.joiners > 0 {
+        return None;
+    }
+    let mixed_case = census.upper >= 3 && census.lower >= 3;
+    let base32_like = label.len() >= 20 && census.digits >= 2;
+    if !mixed_case && !base32_like {
         return None;
     }
     let changes = transitions(label);
-    let bits = entropy(&label.to_ascii_lowercase());
-    if upper >= 3 && lower >= 3 && changes >= 0.25 && (bits >= 3.5 || digits > 0) {
+    let bits = || {
+        let mut buffer = [0u8; 64];
+        let folded = &mut buffer[..label.len().min(64)];
+        for (to, from) in folded.iter_mut().zip(label) {
+            *to = from.to_ascii_lowercase();
+        }
+        entropy(folded)
+    };
+    if mixed_case && changes >= 0.25 && (census.digits > 0 || bits() >= 3.5) {
         return Some(Encoding::Base64);
     }
-    if label.len() >= 20 && digits >= 2 && changes >= 0.2 && bits >= 3.5 {
+    if base32_like && changes >= 0.2 && bits() >= 3.5 {
         return Some(Encoding::Base32);
     }
     None
@@ -150,13 +197,18 @@ fn label_encoding(label: &[u8]) -> Option<Encoding> {
 
 /// The encoding of a subdomain's data: its most telling label's, or raw
 /// when its labels together hold bytes outside host-name characters.
-fn subdomain_encoding(labels: &[&[u8]]) -> Option<Encoding> {
-    let found: Vec<Encoding> = labels.iter().filter_map(|l| label_encoding(l)).collect();
-    if let Some(best) = Encoding::ALL.iter().find(|e| found.contains(e)) {
+fn subdomain_encoding(subdomain: &[u8]) -> Option<Encoding> {
+    let mut found = [false; 4];
+    for label in subdomain.split(|&b| b == b'.') {
+        if let Some(encoding) = label_encoding(label) {
+            found[encoding as usize] = true;
+        }
+    }
+    if let Some(best) = Encoding::ALL.iter().find(|e| found[**e as usize]) {
         return Some(*best);
     }
-    let length: usize = labels.iter().map(|l| l.len()).sum();
-    (length >= 12 && labels.iter().any(|l| !is_ldh(l))).then_some(Encoding::Raw)
+    let length = subdomain.iter().filter(|&&b| b != b'.').count();
+    (length >= 12 && subdomain.split(|&b| b == b'.').any(|l| !is_ldh(l))).then_some(Encoding::Raw)
 }
 
 /// Second-level labels under which country codes register names.
@@ -165,31 +217,51 @@ const SECOND_LEVEL: &[&[u8]] = &[
     b"ltd", b"plc", b"sch", b"nom",
 ];
 
-/// Splits a name into its subdomain's labels and its registered domain.
-/// dnscat2 run without a domain asks for `dnscat.` followed by its data:
-/// that prefix stands for the domain.
-fn split(name: &[u8]) -> Option<(Vec<&[u8]>, Vec<u8>)> {
+/// Splits a name into its subdomain and its registered domain (slices of
+/// it, the trailing dot left out). dnscat2 run without a domain asks for
+/// `dnscat.` followed by its data: that prefix stands for the domain.
+fn split(name: &[u8]) -> Option<(&[u8], &[u8])> {
     let name = name.strip_suffix(b".").unwrap_or(name);
-    let labels: Vec<&[u8]> = name.split(|&b| b == b'.').collect();
-    if labels.len() >= 2 && labels[0].eq_ignore_ascii_case(b"dnscat") {
-        return Some((labels[1..].to_vec(), b"dnscat".to_vec()));
+    if name.len() > 7 && name[..7].eq_ignore_ascii_case(b"dnscat.") {
+        return Some((&name[7..], &name[..6]));
     }
-    let n = labels.len();
-    let keep = if n >= 3
-        && labels[n - 1].len() == 2
-        && SECOND_LEVEL
-            .iter()
-            .any(|s| labels[n - 2].eq_ignore_ascii_case(s))
-    {
-        3
-    } else {
-        2
-    };
-    if n <= keep || labels.iter().any(|l| l.is_empty()) {
+    if name.split(|&b| b == b'.').any(<[u8]>::is_empty) {
         return None;
     }
-    let domain = labels[n - keep..].join(&b'.').to_ascii_lowercase();
-    Some((labels[..n - keep].to_vec(), domain))
+    // Dots from the end: the registered domain keeps two labels, three
+    // under a country code's second level.
+    let dots: Vec<usize> = name
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|(_, &b)| b == b'.')
+        .map(|(at, _)| at)
+        .take(3)
+        .collect();
+    let label = |from: usize, to: usize| &name[from..to];
+    let keep = match dots.as_slice() {
+        [last, second, ..]
+            if name.len() - last - 1 == 2
+                && SECOND_LEVEL
+                    .iter()
+                    .any(|s| label(second + 1, *last).eq_ignore_ascii_case(s)) =>
+        {
+            3
+        }
+        _ => 2,
+    };
+    let cut = *dots.get(keep - 1)?;
+    Some((&name[..cut], &name[cut + 1..]))
+}
+
+/// A fingerprint of `name` whatever its case.
+fn folded_fingerprint(name: &[u8]) -> u64 {
+    let mut buffer = [0u8; 256];
+    let folded = &mut buffer[..name.len().min(256)];
+    for (to, from) in folded.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
+    }
+    fingerprint(folded)
 }
 
 /// Points a question type adds: (with an encoded name, without).
@@ -213,8 +285,8 @@ fn answer_carries_data(rtype: u16, data: &[u8], domain: &[u8]) -> bool {
                 && (label_encoding(&data[..data.len().min(63)]).is_some()
                     || data.iter().all(u8::is_ascii_hexdigit))
         }
-        5 | 15 | 2 | 12 => split(data).is_some_and(|(labels, parent)| {
-            parent.eq_ignore_ascii_case(domain) && subdomain_encoding(&labels).is_some()
+        5 | 15 | 2 | 12 => split(data).is_some_and(|(subdomain, parent)| {
+            parent.eq_ignore_ascii_case(domain) && subdomain_encoding(subdomain).is_some()
         }),
         _ => false,
     }
@@ -254,9 +326,9 @@ impl Group {
 }
 
 /// What a tool's names say about it.
-fn tool_of(labels: &[&[u8]], qtype: u16) -> Option<&'static str> {
-    if labels
-        .iter()
+fn tool_of(subdomain: &[u8], qtype: u16) -> Option<&'static str> {
+    if subdomain
+        .split(|&b| b == b'.')
         .any(|l| l.starts_with(b"=auth") || l.starts_with(b"=connect"))
     {
         return Some("dns2tcp");
@@ -277,6 +349,7 @@ pub struct DnsTunnel {
 impl Detector for DnsTunnel {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_500..=9_200_599;
     const SIGNATURES: &'static [Signature] = &[TUNNEL];
+    const EVENTS: Events = Events::DNS_QUERY.union(Events::DNS_ANSWER);
     type Settings = DnsTunnelSettings;
     type Flow = ();
     type Shared = ();
@@ -294,15 +367,31 @@ impl Detector for DnsTunnel {
             AppEvent::DnsAnswer(answer) => (answer.name.as_slice(), data.sender.dst.ip(), None),
             _ => return,
         };
-        let lower = name.to_ascii_lowercase();
-        if lower.ends_with(b".local") || lower.ends_with(b".arpa") || lower.ends_with(b".local.") {
+        // Only what can score is counted: a long label, a record type
+        // that carries data, an answer that may carry it back.
+        let scores = match data.event {
+            AppEvent::DnsQuery { qtype, .. } => {
+                type_points(*qtype).1 > 0 || name.split(|&b| b == b'.').any(|l| l.len() >= 12)
+            }
+            AppEvent::DnsAnswer(answer) => answer
+                .records
+                .iter()
+                .any(|r| matches!(r.rtype, 2 | 5 | 10 | 12 | 15 | 16 | 65_280..=65_534)),
+            _ => false,
+        };
+        if !scores {
             return;
         }
-        let Some((labels, domain)) = split(name) else {
+        let Some((subdomain, domain)) = split(name) else {
             return;
         };
+        if [&b"local"[..], b"arpa"].iter().any(|t| {
+            domain.len() >= t.len() && domain[domain.len() - t.len()..].eq_ignore_ascii_case(t)
+        }) {
+            return;
+        }
         let window = self.settings.window_secs * NANOS;
-        let key = (client, fingerprint(&domain));
+        let key = (client, folded_fingerprint(domain));
         let ts_ns = data.ts_ns;
         let group = match query {
             Some(_) => self.groups.entry(key, Group::default),
@@ -317,7 +406,7 @@ impl Detector for DnsTunnel {
                 ..Group::default()
             };
         }
-        let id = fingerprint(&lower);
+        let id = folded_fingerprint(name);
         match (query, data.event) {
             (Some(qtype), _) => {
                 group.queries += 1;
@@ -325,7 +414,7 @@ impl Detector for DnsTunnel {
                 if group.names.contains_key(&id) || group.names.len() >= MAX_NAMES {
                     return;
                 }
-                let encoding = subdomain_encoding(&labels);
+                let encoding = subdomain_encoding(subdomain);
                 let mut points = 0;
                 if let Some(encoding) = encoding {
                     points += if encoding == Encoding::Raw { 3 } else { 2 };
@@ -342,7 +431,8 @@ impl Detector for DnsTunnel {
                     group.odd_types += 1;
                 }
                 if encoding == Some(Encoding::Hex) {
-                    if let Some(header) = labels.first().and_then(|l| l.get(4..10)) {
+                    let first = subdomain.split(|&b| b == b'.').next();
+                    if let Some(header) = first.and_then(|l| l.get(4..10)) {
                         let header: [u8; 6] =
                             header.to_ascii_lowercase().try_into().unwrap_or_default();
                         if header == group.dnscat_header {
@@ -351,11 +441,11 @@ impl Detector for DnsTunnel {
                         group.dnscat_header = header;
                     }
                 }
-                let dnscat = domain == b"dnscat" || group.dnscat_repeats >= 2;
+                let dnscat = domain.eq_ignore_ascii_case(b"dnscat") || group.dnscat_repeats >= 2;
                 group.tool = group.tool.or(if dnscat {
                     Some("dnscat2")
                 } else {
-                    tool_of(&labels, qtype)
+                    tool_of(subdomain, qtype)
                 });
                 group.names.insert(id, (points, false));
                 group.score += points;
@@ -367,7 +457,7 @@ impl Detector for DnsTunnel {
                 let carries = answer
                     .records
                     .iter()
-                    .any(|r| answer_carries_data(r.rtype, &r.data, &domain));
+                    .any(|r| answer_carries_data(r.rtype, &r.data, domain));
                 if *answered || !carries {
                     return;
                 }
@@ -399,7 +489,7 @@ impl Detector for DnsTunnel {
         let metadata = format!(
             "tool {}, domain {}, names {distinct}, queries {}, score {}, encoded {}, encodings {}, qtypes {}, data_answers {}, secs {:.1}",
             group.tool.unwrap_or("generic"),
-            printable(&domain, 253),
+            printable(&domain.to_ascii_lowercase(), 253),
             group.queries,
             group.score,
             group.encoded,
@@ -640,8 +730,17 @@ mod tests {
         assert_eq!(label_encoding(b"abcdefabcdefabcd"), None, "letters only");
         assert_eq!(
             split(b"a.b.example.co.uk."),
-            Some((vec![&b"a"[..], b"b"], b"example.co.uk".to_vec()))
+            Some((&b"a.b"[..], &b"example.co.uk"[..]))
+        );
+        assert_eq!(
+            split(b"x.Example.COM"),
+            Some((&b"x"[..], &b"Example.COM"[..]))
+        );
+        assert_eq!(
+            split(b"dnscat.1a2b3c"),
+            Some((&b"1a2b3c"[..], &b"dnscat"[..]))
         );
         assert_eq!(split(b"example.com"), None);
+        assert_eq!(split(b"a..example.com"), None);
     }
 }

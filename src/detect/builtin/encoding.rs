@@ -3,6 +3,8 @@
 //! `application/x-www-form-urlencoded` bodies, and the tell-tale of data
 //! XOR-ed with a key written in hex digits.
 
+use std::borrow::Cow;
+
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 
@@ -121,8 +123,16 @@ pub fn xor_hex_key(payload: &[u8], known: &[u8]) -> bool {
             .all(|(p, k)| (p ^ k).is_ascii_hexdigit())
 }
 
-/// The parameters of a form body (`name=value&...`), URL-decoded.
-pub fn form(body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The parameters of a form body (`name=value&...`), URL-decoded; only
+/// those with escapes are copied.
+pub fn form(body: &[u8]) -> impl Iterator<Item = (Cow<'_, [u8]>, Cow<'_, [u8]>)> {
+    fn decoded(bytes: &[u8]) -> Cow<'_, [u8]> {
+        if bytes.iter().any(|&b| b == b'%' || b == b'+') {
+            Cow::Owned(url_decode(bytes))
+        } else {
+            Cow::Borrowed(bytes)
+        }
+    }
     body.split(|&b| b == b'&')
         .filter(|p| !p.is_empty())
         .map(|pair| {
@@ -130,9 +140,25 @@ pub fn form(body: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
                 Some(at) => (&pair[..at], &pair[at + 1..]),
                 None => (pair, &[][..]),
             };
-            (url_decode(name), url_decode(value))
+            (decoded(name), decoded(value))
         })
-        .collect()
+}
+
+/// Where `needle` first is in `haystack`, ASCII case ignored.
+pub fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let last = haystack.len().checked_sub(needle.len())?;
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        &haystack[..=last],
+    )
+    .find(|&at| haystack[at + 1..at + needle.len()].eq_ignore_ascii_case(rest))
+}
+
+/// True when `needle` is in `haystack`, ASCII case ignored.
+pub fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    find_ignore_case(haystack, needle).is_some()
 }
 
 /// Bytes the least repeated: how many distinct byte values `bytes` has.
@@ -200,9 +226,20 @@ mod tests {
     }
 
     #[test]
+    fn case_is_ignored_in_searches() {
+        assert_eq!(find_ignore_case(b"cd /tmp; WGet http", b"wget"), Some(9));
+        assert_eq!(find_ignore_case(b"wge", b"wget"), None);
+        assert_eq!(find_ignore_case(b"xxWGET", b"wget"), Some(2));
+        assert_eq!(find_ignore_case(b"wwwwget", b"wget"), Some(3));
+        assert!(!contains_ignore_case(b"widget", b"wget"));
+    }
+
+    #[test]
     fn form_bodies_are_split_and_decoded() {
         assert_eq!(
-            form(b"a=%40eval(x)&b=1+2&flag"),
+            form(b"a=%40eval(x)&b=1+2&flag")
+                .map(|(name, value)| (name.into_owned(), value.into_owned()))
+                .collect::<Vec<_>>(),
             vec![
                 (b"a".to_vec(), b"@eval(x)".to_vec()),
                 (b"b".to_vec(), b"1 2".to_vec()),

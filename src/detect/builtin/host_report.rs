@@ -18,13 +18,15 @@
 //! from one client to one server `min_reports` times is a finding, with
 //! the values read.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{base64, binary_share, form};
-use super::{fingerprint, printable, AppData, Detector, Finding, Recent, Signature};
+use super::{fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature};
+use crate::applayer::http::head::is_standard_request_header;
 use crate::applayer::http::uri::percent_decode;
 use crate::applayer::{AppEvent, HttpStage, Transaction};
 
@@ -36,29 +38,6 @@ const REPORT: Signature = Signature {
     priority: 1,
 };
 
-/// Headers every client sends, never a report.
-const STANDARD_HEADERS: &[&[u8]] = &[
-    b"host",
-    b"user-agent",
-    b"accept",
-    b"accept-encoding",
-    b"accept-language",
-    b"accept-charset",
-    b"connection",
-    b"content-length",
-    b"content-type",
-    b"cookie",
-    b"referer",
-    b"origin",
-    b"cache-control",
-    b"pragma",
-    b"upgrade-insecure-requests",
-    b"dnt",
-    b"te",
-    b"if-modified-since",
-    b"if-none-match",
-    b"x-requested-with",
-];
 /// Parameter names of host names and user names.
 const HOST_NAMES: &[&[u8]] = &[
     b"host",
@@ -84,9 +63,15 @@ const USER_NAMES: &[&[u8]] = &[
     b"owner",
 ];
 /// Bytes of a body read at most.
-const MAX_BODY: usize = 16 << 10;
+const MAX_BODY: usize = 4 << 10;
 /// Values read per request at most.
 const MAX_VALUES: usize = 64;
+/// Values longer than this are no OS's name, bytes.
+const MAX_OS: usize = 64;
+/// Path segments shorter than this name no OS, host or user with them.
+const MIN_SEGMENT: usize = 8;
+/// Values shorter than this are no base64 of a report.
+const MIN_BASE64: usize = 16;
 /// Characters of a value written in the metadata at most.
 const SHOWN: usize = 64;
 
@@ -111,9 +96,20 @@ impl Default for HostReportSettings {
     }
 }
 
+/// Which values a pass over a request reads.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Host and user names, and whatever base64 decodes to.
+    #[default]
+    Names,
+    /// Operating systems, in plain values.
+    Systems,
+}
+
 /// What one request said of its host.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct Report {
+    pass: Pass,
     os: Option<Vec<u8>>,
     host: Option<Vec<u8>>,
     user: Option<Vec<u8>>,
@@ -127,26 +123,48 @@ impl Report {
         self.os.is_some() && (self.host.is_some() || self.user.is_some())
     }
 
+    /// Reads values with `walk`: first for host and user names (and the
+    /// text base64 values decode to, whole), then, only when one was
+    /// found, for an OS among the plain values.
+    fn read(&mut self, mut walk: impl FnMut(&mut Self)) {
+        self.pass = Pass::Names;
+        walk(self);
+        if self.host.is_some() || self.user.is_some() {
+            self.pass = Pass::Systems;
+            walk(self);
+        }
+    }
+
     /// Reads one named value, and the text it decodes to.
     fn value(&mut self, name: &[u8], value: &[u8], place: &'static str, depth: u8) {
         let value = super::encoding::trim(value);
-        if value.is_empty() || value.len() > 512 {
+        if value.len() < 3 || value.len() > 512 {
             return;
         }
-        let name = name.to_ascii_lowercase();
-        let name = name.strip_prefix(b"x-").unwrap_or(&name);
+        let name = match name.get(..2) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(b"x-") => &name[2..],
+            _ => name,
+        };
+        let named = |names: &[&[u8]]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        let (names, systems) = match (depth, self.pass) {
+            (0, Pass::Names) => (true, false),
+            (0, Pass::Systems) => (false, true),
+            _ => (true, true),
+        };
         let before = (self.os.is_some(), self.host.is_some(), self.user.is_some());
-        if self.os.is_none() && names_os(value) {
+        if systems && self.os.is_none() && value.len() <= MAX_OS && names_os(value) {
             self.os = Some(value.to_vec());
         }
-        if self.host.is_none()
-            && (HOST_NAMES.contains(&name) || machine_name(value))
+        if names
+            && self.host.is_none()
+            && (named(HOST_NAMES) || machine_name(value))
             && host_like(value)
         {
             self.host = Some(value.to_vec());
         }
-        if self.user.is_none()
-            && (USER_NAMES.contains(&name) || domain_user(value))
+        if names
+            && self.user.is_none()
+            && (named(USER_NAMES) || domain_user(value))
             && user_like(value)
         {
             self.user = Some(value.to_vec());
@@ -157,7 +175,7 @@ impl Report {
             self.place = place;
             self.encoding = if depth > 0 { "base64" } else { "plain" };
         }
-        if depth == 0 && value.len() >= 12 {
+        if depth == 0 && self.pass == Pass::Names && value.len() >= MIN_BASE64 {
             if let Some(decoded) = base64(value, 8).filter(|d| binary_share(d) < 0.05) {
                 self.text(&decoded, place, depth + 1);
             }
@@ -180,8 +198,8 @@ impl Report {
             }
         }
         if text.contains(&b'=') {
-            for (name, value) in form(text).iter().take(MAX_VALUES) {
-                self.value(name, value, place, depth);
+            for (name, value) in form(text).take(MAX_VALUES) {
+                self.value(&name, &value, place, depth);
             }
         }
         for value in text
@@ -193,41 +211,60 @@ impl Report {
     }
 }
 
+/// Operating systems, named with a version or an edition after them.
+const SYSTEMS: &[&[u8]] = &[
+    b"windows",
+    b"win",
+    b"linux",
+    b"ubuntu",
+    b"debian",
+    b"centos",
+    b"macos",
+    b"mac os x",
+    b"darwin",
+];
+/// Editions that stand for a version after a system's name.
+const EDITIONS: &[&[u8]] = &[
+    b"xp",
+    b"vista",
+    b"server",
+    b"nt",
+    b"pro",
+    b"home",
+    b"enterprise",
+];
+
 /// True when `value` names an operating system with a version or edition.
 fn names_os(value: &[u8]) -> bool {
-    let lower = value.to_ascii_lowercase();
-    let has = |what: &[u8]| lower.windows(what.len()).any(|w| w == what);
-    let versioned = |name: &[u8]| {
-        lower.windows(name.len()).enumerate().any(|(at, w)| {
-            w == name && {
-                let rest = &lower[at + name.len()..];
-                let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-                rest.first().is_some_and(u8::is_ascii_digit)
-                    || [
-                        &b"xp"[..],
-                        b"vista",
-                        b"server",
-                        b"nt",
-                        b"pro",
-                        b"home",
-                        b"enterprise",
-                    ]
-                    .iter()
-                    .any(|e| rest.starts_with(e))
-            }
+    if windows_build(value) {
+        return true;
+    }
+    // One pass: where a system's first letter is, its name may start.
+    (0..value.len().saturating_sub(2)).any(|at| {
+        let first = value[at] | 0x20;
+        if !matches!(first, b'w' | b'l' | b'u' | b'd' | b'c' | b'm') {
+            return false;
+        }
+        let tail = &value[at..];
+        if tail.len() >= 17 && tail[..17].eq_ignore_ascii_case(b"microsoft windows") {
+            return true;
+        }
+        SYSTEMS.iter().any(|system| {
+            system[0] == first
+                && tail
+                    .get(..system.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(system))
+                && {
+                    let rest = &tail[system.len()..];
+                    let rest = rest.strip_prefix(b" ").unwrap_or(rest);
+                    rest.first().is_some_and(u8::is_ascii_digit)
+                        || EDITIONS.iter().any(|e| {
+                            rest.get(..e.len())
+                                .is_some_and(|r| r.eq_ignore_ascii_case(e))
+                        })
+                }
         })
-    };
-    versioned(b"windows")
-        || versioned(b"win")
-        || has(b"microsoft windows")
-        || versioned(b"linux")
-        || versioned(b"ubuntu")
-        || versioned(b"debian")
-        || versioned(b"centos")
-        || versioned(b"macos")
-        || versioned(b"mac os x")
-        || versioned(b"darwin")
-        || windows_build(&lower)
+    })
 }
 
 /// `6.1.7601`, `10.0.19045`: a Windows version and build.
@@ -266,8 +303,11 @@ fn host_like(value: &[u8]) -> bool {
 
 /// `DOMAIN\user`.
 fn domain_user(value: &[u8]) -> bool {
-    let parts: Vec<&[u8]> = value.split(|&b| b == b'\\').collect();
-    parts.len() == 2 && parts.iter().all(|p| !p.is_empty() && host_like(p))
+    let mut parts = value.split(|&b| b == b'\\');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(domain), Some(user), None) => host_like(domain) && host_like(user),
+        _ => false,
+    }
 }
 
 fn user_like(value: &[u8]) -> bool {
@@ -278,17 +318,28 @@ fn user_like(value: &[u8]) -> bool {
         })
 }
 
-/// What a request says of its host, from the URI, cookies and headers.
-fn head_report(tx: &Transaction) -> Report {
-    let mut report = Report::default();
+/// `value` with its `%XX` escapes decoded.
+fn unescaped(value: &[u8]) -> Cow<'_, [u8]> {
+    if value.contains(&b'%') {
+        Cow::Owned(percent_decode(value))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// Reads the URI, cookies and headers of a request into `report`.
+fn walk_head(tx: &Transaction, report: &mut Report) {
     let uri = &tx.uri_raw;
     if let Some(at) = uri.iter().position(|&b| b == b'?') {
-        for (name, value) in form(&uri[at + 1..]).iter().take(MAX_VALUES) {
-            report.value(name, value, "query", 0);
+        for (name, value) in form(&uri[at + 1..]).take(MAX_VALUES) {
+            report.value(&name, &value, "query", 0);
         }
     }
-    for segment in uri.split(|&b| b == b'/' || b == b'?').take(MAX_VALUES) {
-        report.value(b"", &percent_decode(segment), "path", 0);
+    let path = uri.split(|&b| b == b'?').next().unwrap_or(uri);
+    for segment in path.split(|&b| b == b'/').take(MAX_VALUES) {
+        if segment.len() >= MIN_SEGMENT {
+            report.value(b"", &unescaped(segment), "path", 0);
+        }
     }
     for (name, value) in tx.request.headers.iter().take(MAX_VALUES) {
         if name.eq_ignore_ascii_case(b"cookie") {
@@ -297,23 +348,33 @@ fn head_report(tx: &Transaction) -> Report {
                     Some(at) => (&cookie[..at], &cookie[at + 1..]),
                     None => (&b""[..], cookie),
                 };
-                report.value(super::encoding::trim(n), &percent_decode(v), "cookie", 0);
+                report.value(super::encoding::trim(n), &unescaped(v), "cookie", 0);
             }
-        } else if !STANDARD_HEADERS
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h))
-        {
+        } else if !is_standard_request_header(name) {
             report.value(name, value, "header", 0);
         }
     }
+}
+
+/// What a request says of its host, from its head and, when it has one
+/// that is text, its body.
+fn read_report(tx: &Transaction, body: bool) -> Report {
+    let body = &tx.request.body[..if body { tx.request.body.len() } else { 0 }];
+    let text = !body.is_empty() && binary_share(&body[..body.len().min(512)]) < 0.05;
+    let mut report = Report::default();
+    report.read(|report| {
+        walk_head(tx, report);
+        if text {
+            report.text(body, "body", 0);
+        }
+    });
     report
 }
 
-/// The request being read on a flow: what its head said.
+/// The request of a flow whose body is awaited.
 #[derive(Debug)]
 pub struct Pending {
     tx: u64,
-    report: Report,
 }
 
 /// HTTP check-ins that report the host.
@@ -326,6 +387,7 @@ pub struct HostReport {
 impl Detector for HostReport {
     const SIDS: std::ops::RangeInclusive<u32> = 9_201_000..=9_201_099;
     const SIGNATURES: &'static [Signature] = &[REPORT];
+    const EVENTS: Events = Events::HTTP_REQUEST.union(Events::HTTP_REQUEST_BODY);
     type Settings = HostReportSettings;
     type Flow = Option<Box<Pending>>;
     type Shared = ();
@@ -348,27 +410,23 @@ impl Detector for HostReport {
         };
         let report = match stage {
             HttpStage::RequestHeaders => {
-                let report = head_report(tx);
                 let body_follows = tx
                     .request
                     .header(b"content-length")
                     .is_some_and(|v| v != b"0")
                     || tx.request.header(b"transfer-encoding").is_some();
-                if body_follows && !report.complete() {
-                    *flow = Some(Box::new(Pending { tx: tx.seq, report }));
+                if body_follows {
+                    // Read once the body is there, with it.
+                    *flow = Some(Box::new(Pending { tx: tx.seq }));
                     return;
                 }
-                report
+                read_report(tx, false)
             }
             HttpStage::RequestBody => {
-                let Some(pending) = flow.take_if(|p| p.tx == tx.seq) else {
+                if flow.take_if(|p| p.tx == tx.seq).is_none() {
                     return;
-                };
-                let mut report = pending.report;
-                if binary_share(&tx.request.body[..tx.request.body.len().min(512)]) < 0.05 {
-                    report.text(&tx.request.body, "body", 0);
                 }
-                report
+                read_report(tx, true)
             }
             _ => return,
         };

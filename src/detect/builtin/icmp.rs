@@ -15,7 +15,7 @@ use std::sync::Arc;
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
-use super::{entropy, fingerprint, Detector, Finding, Signature};
+use super::{entropy, fingerprint, Detector, Events, Finding, Signature};
 use crate::decode::ip_proto;
 use crate::detect::inspect::PacketView;
 
@@ -100,6 +100,7 @@ fn carries_ipv4(bytes: &[u8]) -> bool {
 impl Detector for IcmpTunnel {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_400..=9_200_499;
     const SIGNATURES: &'static [Signature] = &[TUNNEL];
+    const EVENTS: Events = Events::ICMP;
     type Settings = IcmpSettings;
     type Flow = Option<Box<EchoFlow>>;
     type Shared = ();

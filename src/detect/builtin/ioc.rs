@@ -20,7 +20,7 @@ use std::sync::Arc;
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
-use super::{AppData, Detector, Finding, Signature};
+use super::{AppData, Detector, Events, Finding, Signature};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::detect::inspect::PacketView;
 use crate::detect::rules::address::Cidr;
@@ -76,10 +76,14 @@ impl Domains {
         if self.names.is_empty() {
             return None;
         }
-        let name = String::from_utf8_lossy(name)
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
-        let mut rest = name.as_str();
+        // Names are at most 253 characters: lower-cased on the stack.
+        let name = name.strip_suffix(b".").unwrap_or(name);
+        let mut buffer = [0u8; 256];
+        let lower = buffer.get_mut(..name.len())?;
+        for (to, from) in lower.iter_mut().zip(name) {
+            *to = from.to_ascii_lowercase();
+        }
+        let mut rest = std::str::from_utf8(lower).ok()?;
         loop {
             if let Some(label) = self.names.get(rest) {
                 return Some(label);
@@ -270,6 +274,10 @@ pub struct Ioc {
 impl Detector for Ioc {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_300..=9_200_399;
     const SIGNATURES: &'static [Signature] = &[ADDRESS, DOMAIN, JA3];
+    const EVENTS: Events = Events::FIRST_PACKET
+        .union(Events::DNS_QUERY)
+        .union(Events::TLS_HELLO)
+        .union(Events::HTTP_REQUEST);
     type Settings = IocSettings;
     /// The flow's addresses were checked.
     type Flow = bool;

@@ -14,11 +14,12 @@
 //! - Over telnet, the loader types the same chains, or writes its binary
 //!   with `echo` and `\x7f\x45\x4c\x46` escapes. [`ECHO`], [`CHAIN`]
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
+use aho_corasick::AhoCorasick;
 use serde::{Deserialize, Serialize};
 
-use super::{printable, AppData, Detector, Finding, Signature, StreamData};
+use super::{printable, AppData, Detector, Events, Finding, Signature, StreamData};
 use crate::applayer::{AppEvent, HttpStage, Transaction};
 use crate::detect::rules::buffer::url_decode;
 
@@ -55,6 +56,10 @@ const MAX_LINE: usize = 2 << 10;
 const MAX_BODY: usize = 16 << 10;
 /// Commands that fetch.
 const FETCHES: &[&str] = &["wget", "curl", "tftp", "ftpget"];
+/// Any of [`FETCHES`]: one pass over what a request sends. Commands are
+/// case-sensitive, so what runs is spelled in lower case.
+static FETCH_WORDS: LazyLock<AhoCorasick> =
+    LazyLock::new(|| AhoCorasick::new(FETCHES).expect("fixed patterns build"));
 /// ELF machines of embedded CPUs: SPARC, 68k, MIPS, PowerPC, ARM, SuperH.
 const EMBEDDED: &[(u16, &str)] = &[
     (2, "sparc"),
@@ -106,7 +111,7 @@ fn find(text: &[u8], what: &[u8]) -> Option<usize> {
 
 /// The download-and-run chain in `raw`, when there is one.
 fn chain(raw: &[u8]) -> Option<Chain> {
-    if raw.len() < 12 {
+    if raw.len() < 12 || !FETCH_WORDS.is_match(raw) {
         return None;
     }
     let text = shell_text(raw);
@@ -236,15 +241,25 @@ pub struct Loader;
 impl Detector for Loader {
     const SIDS: std::ops::RangeInclusive<u32> = 9_201_100..=9_201_199;
     const SIGNATURES: &'static [Signature] = &[CHAIN, DROPPER, ECHO];
+    const EVENTS: Events = Events::STREAM
+        .union(Events::HTTP_REQUEST)
+        .union(Events::HTTP_REQUEST_BODY)
+        .union(Events::HTTP_RESPONSE_BODY);
     type Settings = LoaderSettings;
-    type Flow = TelnetLine;
+    /// Kept for telnet sessions only.
+    type Flow = Option<Box<TelnetLine>>;
     type Shared = ();
 
     fn new(_: &LoaderSettings, _: &Arc<()>) -> Self {
         Self
     }
 
-    fn app(&mut self, _: &mut TelnetLine, data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
+    fn app(
+        &mut self,
+        _: &mut Option<Box<TelnetLine>>,
+        data: &AppData<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
         let AppEvent::Http(tx, stage) = data.event else {
             return;
         };
@@ -291,11 +306,15 @@ impl Detector for Loader {
     /// Telnet client lines.
     fn stream(
         &mut self,
-        flow: &mut TelnetLine,
+        flow: &mut Option<Box<TelnetLine>>,
         data: &StreamData<'_>,
         out: &mut impl FnMut(Finding),
     ) {
-        if flow.reported || data.stream.dir != 0 || !TELNET.contains(&data.stream.dst.port()) {
+        if data.stream.dir != 0 || !TELNET.contains(&data.stream.dst.port()) {
+            return;
+        }
+        let flow = flow.get_or_insert_with(Box::default);
+        if flow.reported {
             return;
         }
         for &b in data.bytes {
@@ -371,7 +390,7 @@ mod tests {
                         sender: &sender,
                         event: &event,
                     };
-                    loader.app(&mut TelnetLine::default(), &data, &mut |f| found.push(f));
+                    loader.app(&mut None, &data, &mut |f| found.push(f));
                 },
             );
         }
@@ -451,7 +470,7 @@ mod tests {
             assert!(browser.is_empty(), "a browser download");
         }
         let mut loader = Loader;
-        let mut line = TelnetLine::default();
+        let mut line = None;
         let stream = StreamId {
             flow_id: 2,
             dir: 0,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detector, Finding, Signature, StreamData};
+use super::{Detector, Events, Finding, Signature, StreamData};
 
 const STAGE: Signature = Signature {
     sid: 9_200_701,
@@ -69,23 +69,47 @@ impl Default for MetasploitSettings {
 /// the length and the DOS header up to its PE offset.
 const OPENING: usize = 4 + 0x40;
 
-/// Where a direction's packet chain stands.
+/// The first bytes of a direction, gathered from pieces.
+#[derive(Debug)]
+struct Gathered {
+    bytes: [u8; OPENING],
+    len: usize,
+}
+
+impl Gathered {
+    /// Adds what of `bytes` fits; true once full.
+    fn add(&mut self, bytes: &[u8]) -> bool {
+        let take = (OPENING - self.len).min(bytes.len());
+        self.bytes[self.len..self.len + take].copy_from_slice(&bytes[..take]);
+        self.len += take;
+        self.len == OPENING
+    }
+}
+
+/// Where a direction's packet chain stands. Only a direction whose first
+/// bytes are a stage or a packet header keeps anything.
 #[derive(Debug, Default)]
 enum Chain {
     /// Its first bytes, until there are [`OPENING`] of them.
     #[default]
     Opening,
     /// The first bytes came in pieces: those so far.
-    Gathering(Vec<u8>),
-    /// Following packets: the offset of the next header, packets so far,
-    /// and the bytes of a header that arrived in pieces.
-    Following {
-        next: u64,
-        packets: u32,
-        partial: Vec<u8>,
-    },
+    Gathering(Box<Gathered>),
+    /// Following packets.
+    Following(Box<Follow>),
     /// Not meterpreter, or already reported.
     Done,
+}
+
+/// A packet chain being followed.
+#[derive(Debug, Default)]
+struct Follow {
+    /// Stream offset of the next header.
+    next: u64,
+    /// Packets chained so far.
+    packets: u32,
+    /// The bytes of a header that arrived in pieces.
+    partial: Vec<u8>,
 }
 
 /// What one flow showed.
@@ -104,6 +128,7 @@ pub struct Metasploit {
 impl Detector for Metasploit {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_700..=9_200_799;
     const SIGNATURES: &'static [Signature] = &[STAGE, TLV];
+    const EVENTS: Events = Events::STREAM;
     type Settings = MetasploitSettings;
     type Flow = MetasploitFlow;
     type Shared = ();
@@ -124,28 +149,31 @@ impl Detector for Metasploit {
         let gathered = match &mut flow.chains[dir] {
             Chain::Opening if data.offset == 0 && data.bytes.len() >= OPENING => None,
             Chain::Opening if data.offset == 0 => {
-                flow.chains[dir] = Chain::Gathering(data.bytes.to_vec());
+                let mut first = Box::new(Gathered {
+                    bytes: [0; OPENING],
+                    len: 0,
+                });
+                first.add(data.bytes);
+                flow.chains[dir] = Chain::Gathering(first);
                 return;
             }
-            Chain::Gathering(first) if data.offset == first.len() as u64 => {
-                let take = (OPENING - first.len()).min(data.bytes.len());
-                first.extend_from_slice(&data.bytes[..take]);
-                if first.len() < OPENING {
+            Chain::Gathering(first) if data.offset == first.len as u64 => {
+                if !first.add(data.bytes) {
                     return;
                 }
-                Some(std::mem::take(first))
+                Some(first.bytes)
             }
             Chain::Opening | Chain::Gathering(_) => {
                 flow.chains[dir] = Chain::Done;
                 return;
             }
-            Chain::Following { .. } => {
+            Chain::Following(_) => {
                 self.follow(flow, data, out);
                 return;
             }
             Chain::Done => return,
         };
-        let first = gathered.as_deref().unwrap_or(data.bytes);
+        let first = gathered.as_ref().map_or(data.bytes, |bytes| &bytes[..]);
         let mut next = 0;
         if let Some(length) = stage_length(first) {
             next = 4 + u64::from(length);
@@ -159,11 +187,15 @@ impl Detector for Metasploit {
                 out(Finding::new(&STAGE, metadata, first));
             }
         }
-        flow.chains[dir] = Chain::Following {
+        if next == 0 && packet_length(&first[..HEADER]).is_none() {
+            // Neither a stage nor a packet: nothing to follow.
+            flow.chains[dir] = Chain::Done;
+            return;
+        }
+        flow.chains[dir] = Chain::Following(Box::new(Follow {
             next,
-            packets: 0,
-            partial: Vec::new(),
-        };
+            ..Follow::default()
+        }));
         match gathered {
             Some(first) => {
                 // The first bytes, then what this piece holds past them.
@@ -197,14 +229,14 @@ impl Metasploit {
         out: &mut impl FnMut(Finding),
     ) {
         let dir = data.stream.dir;
-        let Chain::Following {
+        let Chain::Following(follow) = &mut flow.chains[dir] else {
+            return;
+        };
+        let Follow {
             next,
             packets,
             partial,
-        } = &mut flow.chains[dir]
-        else {
-            return;
-        };
+        } = &mut **follow;
         let end = data.offset + data.bytes.len() as u64;
         let mut outcome = None;
         while *next + partial.len() as u64 >= data.offset && *next < end {

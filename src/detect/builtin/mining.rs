@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ioc::Domains;
-use super::{AppData, Detector, Finding, Signature, StreamData};
+use super::{AppData, Detector, Events, Finding, Signature, StreamData};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::flow::FlowRecord;
 
@@ -135,12 +135,16 @@ impl Lines {
                 }
                 continue;
             }
-            if self.pending.is_empty()
-                && self.lines == 0
-                && !matches!(b, b'{' | 0 | b' ' | b'\r' | b'\t')
-            {
-                self.finish();
-                return;
+            if self.pending.is_empty() {
+                // A line starts at its first byte that is not padding, and
+                // the first line with a JSON object.
+                if matches!(b, 0 | b' ' | b'\r' | b'\t') {
+                    continue;
+                }
+                if self.lines == 0 && b != b'{' {
+                    self.finish();
+                    return;
+                }
             }
             self.pending.push(b);
         }
@@ -163,14 +167,26 @@ fn trim(line: &[u8]) -> &[u8] {
     &line[start..end]
 }
 
-/// What one flow showed so far.
+/// What one flow showed so far: nothing is kept until its first bytes
+/// open a JSON object.
 #[derive(Debug, Default)]
-pub struct MiningFlow {
+pub enum MiningFlow {
+    /// No data yet (or only padding).
+    #[default]
+    Unread,
+    /// JSON lines being read.
+    Reading(Box<Session>),
+    /// Not mining, or reported.
+    Done,
+}
+
+/// A flow whose first bytes opened a JSON object.
+#[derive(Debug, Default)]
+pub struct Session {
     lines: [Lines; 2],
     call: Option<Call>,
     agent: Option<String>,
     work: Option<&'static str>,
-    reported: bool,
 }
 
 /// Mining pools' host names.
@@ -188,6 +204,12 @@ pub struct Mining {
 impl Detector for Mining {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_200..=9_200_299;
     const SIGNATURES: &'static [Signature] = &[SESSION, GETWORK, POOL];
+    const EVENTS: Events = Events::STREAM
+        .union(Events::FLOW_END)
+        .union(Events::DNS_QUERY)
+        .union(Events::TLS_HELLO)
+        .union(Events::HTTP_REQUEST)
+        .union(Events::HTTP_REQUEST_BODY);
     type Settings = MiningSettings;
     type Flow = MiningFlow;
     type Shared = Pools;
@@ -230,17 +252,27 @@ impl Detector for Mining {
         data: &StreamData<'_>,
         out: &mut impl FnMut(Finding),
     ) {
-        if flow.reported {
-            return;
+        if let MiningFlow::Unread = flow {
+            match data
+                .bytes
+                .iter()
+                .find(|b| !matches!(b, 0 | b' ' | b'\r' | b'\t' | b'\n'))
+            {
+                Some(b'{') => *flow = MiningFlow::Reading(Box::default()),
+                Some(_) => *flow = MiningFlow::Done,
+                None => return,
+            }
         }
+        let MiningFlow::Reading(session) = flow else {
+            return;
+        };
         let dir = data.stream.dir;
-        let MiningFlow {
+        let Session {
             lines,
             call,
             agent,
             work,
-            ..
-        } = flow;
+        } = &mut **session;
         lines[dir].feed(data.bytes, &mut |line| {
             let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(line) else {
                 return;
@@ -260,20 +292,28 @@ impl Detector for Mining {
             }
         });
         let named = call.as_ref().is_some_and(|c| c.wallet.is_some());
-        let client_done = flow.lines[0].done || flow.lines[0].lines >= 2;
-        let evidence = match (&flow.call, flow.work) {
+        let client_done = session.lines[0].done || session.lines[0].lines >= 2;
+        let evidence = match (&session.call, session.work) {
             (Some(_), Some(_)) => "client calls and pool work",
             (Some(_), None) if named || client_done => "client calls",
             (None, Some(_)) => "pool work",
-            _ => return,
+            _ => {
+                if session.lines.iter().all(|l| l.done) {
+                    *flow = MiningFlow::Done;
+                }
+                return;
+            }
         };
-        report(flow, evidence, data.bytes, out);
+        report(session, evidence, data.bytes, out);
+        *flow = MiningFlow::Done;
     }
 
     /// A miner's calls that no pool answered are still a mining attempt.
     fn end(&mut self, flow: &mut MiningFlow, _: &FlowRecord, out: &mut impl FnMut(Finding)) {
-        if !flow.reported && flow.call.is_some() {
-            report(flow, "client calls, unanswered", &[], out);
+        if let MiningFlow::Reading(session) = flow {
+            if session.call.is_some() {
+                report(session, "client calls, unanswered", &[], out);
+            }
         }
     }
 
@@ -309,11 +349,10 @@ impl Detector for Mining {
     }
 }
 
-/// Reports `flow`'s session once, with what named it.
-fn report(flow: &mut MiningFlow, evidence: &str, bytes: &[u8], out: &mut impl FnMut(Finding)) {
-    flow.reported = true;
+/// Reports a session, with what named it.
+fn report(session: &Session, evidence: &str, bytes: &[u8], out: &mut impl FnMut(Finding)) {
     let mut metadata = String::new();
-    match &flow.call {
+    match &session.call {
         Some(c) => {
             metadata.push_str(&format!("tool {}, method {}", c.dialect.name(), c.method));
             if let Some(wallet) = &c.wallet {
@@ -322,15 +361,14 @@ fn report(flow: &mut MiningFlow, evidence: &str, bytes: &[u8], out: &mut impl Fn
         }
         None => metadata.push_str("tool stratum"),
     }
-    if let Some(agent) = &flow.agent {
+    if let Some(agent) = &session.agent {
         metadata.push_str(&format!(", agent {agent}"));
     }
-    if let Some(work) = flow.work {
+    if let Some(work) = session.work {
         metadata.push_str(&format!(", work {work}"));
     }
     metadata.push_str(&format!(", evidence {evidence}"));
     out(Finding::new(&SESSION, metadata, bytes));
-    flow.lines = Default::default();
 }
 
 fn string(value: Option<&Value>) -> Option<String> {
@@ -457,7 +495,10 @@ fn mentions(value: &Value, word: &str) -> bool {
 /// A mining call in an HTTP request body (getwork and its successors).
 fn http_call(body: &[u8]) -> Option<Call> {
     let body = trim(body);
-    if body.first() != Some(&b'{') || body.len() > MAX_BYTES {
+    if body.first() != Some(&b'{')
+        || body.len() > MAX_BYTES
+        || memchr::memmem::find(body, b"\"method\"").is_none()
+    {
         return None;
     }
     let Value::Object(message) = serde_json::from_slice::<Value>(body).ok()? else {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detector, Finding, Recent, Signature, StreamData};
+use super::{Detector, Events, Finding, Recent, Signature, StreamData};
 use crate::decode::tcp_flags;
 use crate::detect::inspect::PacketView;
 
@@ -207,8 +207,10 @@ const NANOS: u64 = 1_000_000_000;
 impl Detector for Mirai {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_100..=9_200_199;
     const SIGNATURES: &'static [Signature] = &[SCANNER, DEFAULT_LOGIN, BRUTE_FORCE, ATTACK];
+    const EVENTS: Events = Events::TCP_SYN.union(Events::STREAM);
     type Settings = MiraiSettings;
-    type Flow = Login;
+    /// Kept for telnet sessions only.
+    type Flow = Option<Box<Login>>;
     type Shared = ();
 
     fn new(settings: &MiraiSettings, _: &Arc<()>) -> Self {
@@ -221,7 +223,12 @@ impl Detector for Mirai {
 
     /// A scanner SYN: no ACK, a telnet port, the sequence number equal to
     /// the destination IPv4 address.
-    fn packet(&mut self, _: &mut Login, packet: &PacketView<'_>, out: &mut impl FnMut(Finding)) {
+    fn packet(
+        &mut self,
+        _: &mut Option<Box<Login>>,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
         let (Some(tcp), IpAddr::V4(dst)) = (packet.tcp, packet.dst) else {
             return;
         };
@@ -242,7 +249,12 @@ impl Detector for Mirai {
     }
 
     /// Telnet logins (client bytes) and C2 attack commands (server bytes).
-    fn stream(&mut self, login: &mut Login, data: &StreamData<'_>, out: &mut impl FnMut(Finding)) {
+    fn stream(
+        &mut self,
+        flow: &mut Option<Box<Login>>,
+        data: &StreamData<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
         let (stream, bytes) = (data.stream, data.bytes);
         if stream.dir == 1 {
             if let Some(command) = parse_command(bytes) {
@@ -250,10 +262,11 @@ impl Detector for Mirai {
             }
             return;
         }
-        if !TELNET.contains(&stream.dst.port())
-            || data.offset > MAX_LOGIN_BYTES as u64
-            || login.done
-        {
+        if !TELNET.contains(&stream.dst.port()) || data.offset > MAX_LOGIN_BYTES as u64 {
+            return;
+        }
+        let login = flow.get_or_insert_with(Box::default);
+        if login.done {
             return;
         }
         let room = MAX_LOGIN_BYTES.saturating_sub(login.bytes.len());
@@ -421,7 +434,7 @@ mod tests {
 
     fn send(
         mirai: &mut Mirai,
-        login: &mut Login,
+        login: &mut Option<Box<Login>>,
         ts_ns: u64,
         stream: &StreamId,
         offset: u64,
@@ -450,7 +463,7 @@ mod tests {
                 carrier: Default::default(),
             };
             let ts = flow_id * 1_000_000_000;
-            let mut login = Login::default();
+            let mut login = None;
             send(
                 &mut mirai,
                 &mut login,
@@ -485,7 +498,7 @@ mod tests {
         };
         send(
             &mut mirai,
-            &mut Login::default(),
+            &mut None,
             0,
             &stream,
             0,

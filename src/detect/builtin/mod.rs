@@ -47,7 +47,7 @@ pub mod reverse_shell;
 pub mod variants;
 pub mod webshell;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -60,7 +60,7 @@ pub use ioc::{IocError, IocLists};
 
 use super::app::Sender;
 use super::inspect::PacketView;
-use crate::applayer::AppEvent;
+use crate::applayer::{AppEvent, HttpStage};
 use crate::flow::FlowRecord;
 use crate::reassembly::StreamId;
 
@@ -133,6 +133,66 @@ pub struct AppData<'a> {
     pub event: &'a AppEvent<'a>,
 }
 
+/// Kinds of event, as a set: which events a detector reads, so that the
+/// others never reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Events(u16);
+
+impl Events {
+    /// None.
+    pub const NONE: Events = Events(0);
+    /// TCP SYNs without ACK.
+    pub const TCP_SYN: Events = Events(1);
+    /// ICMP and ICMPv6 packets.
+    pub const ICMP: Events = Events(1 << 1);
+    /// The packet that opened its flow.
+    pub const FIRST_PACKET: Events = Events(1 << 2);
+    /// In-order TCP stream bytes.
+    pub const STREAM: Events = Events(1 << 3);
+    /// A flow's end.
+    pub const FLOW_END: Events = Events(1 << 4);
+    /// An HTTP request's line and headers.
+    pub const HTTP_REQUEST: Events = Events(1 << 5);
+    /// An HTTP request's body.
+    pub const HTTP_REQUEST_BODY: Events = Events(1 << 6);
+    /// An HTTP response's status line and headers.
+    pub const HTTP_RESPONSE: Events = Events(1 << 7);
+    /// An HTTP response's body.
+    pub const HTTP_RESPONSE_BODY: Events = Events(1 << 8);
+    /// A DNS question.
+    pub const DNS_QUERY: Events = Events(1 << 9);
+    /// A DNS response.
+    pub const DNS_ANSWER: Events = Events(1 << 10);
+    /// A TLS hello.
+    pub const TLS_HELLO: Events = Events(1 << 11);
+    /// A TLS server certificate.
+    pub const TLS_CERTIFICATE: Events = Events(1 << 12);
+
+    /// Both sets.
+    pub const fn union(self, other: Events) -> Events {
+        Events(self.0 | other.0)
+    }
+
+    /// True when the sets share a kind.
+    pub const fn meets(self, other: Events) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The kind of an application event.
+    pub fn of(event: &AppEvent<'_>) -> Events {
+        match event {
+            AppEvent::Http(_, HttpStage::RequestHeaders) => Self::HTTP_REQUEST,
+            AppEvent::Http(_, HttpStage::RequestBody) => Self::HTTP_REQUEST_BODY,
+            AppEvent::Http(_, HttpStage::ResponseHeaders) => Self::HTTP_RESPONSE,
+            AppEvent::Http(_, HttpStage::ResponseBody) => Self::HTTP_RESPONSE_BODY,
+            AppEvent::DnsQuery { .. } => Self::DNS_QUERY,
+            AppEvent::DnsAnswer(_) => Self::DNS_ANSWER,
+            AppEvent::TlsHello(_) => Self::TLS_HELLO,
+            AppEvent::TlsCertificate(..) => Self::TLS_CERTIFICATE,
+        }
+    }
+}
+
 /// A built-in detector. Every event method does nothing unless the
 /// detector implements it.
 pub trait Detector: std::fmt::Debug + Sized {
@@ -140,6 +200,8 @@ pub trait Detector: std::fmt::Debug + Sized {
     const SIDS: RangeInclusive<u32>;
     /// Its signatures.
     const SIGNATURES: &'static [Signature];
+    /// The events it reads: its methods are called for those only.
+    const EVENTS: Events;
     /// Its `[detectors.NAME]` section.
     type Settings: Clone + std::fmt::Debug + Default + PartialEq + Serialize + DeserializeOwned;
     /// What it keeps about one flow.
@@ -157,7 +219,8 @@ pub trait Detector: std::fmt::Debug + Sized {
     /// One worker's detector.
     fn new(settings: &Self::Settings, shared: &Arc<Self::Shared>) -> Self;
 
-    /// A packet of `flow` (every packet, before its flow's stream data).
+    /// A packet of `flow` of a kind in [`Detector::EVENTS`], before its
+    /// flow's stream data.
     fn packet(
         &mut self,
         flow: &mut Self::Flow,
@@ -204,43 +267,43 @@ pub struct Entry {
     pub signatures: &'static [Signature],
 }
 
-/// A map of at most `capacity` entries that, when full, evicts the one
+/// A map of at most `capacity` entries that, when full, evicts the ones
 /// used least recently, and counts evictions: what a detector remembers
 /// across flows (per host, per host pair, per script).
+///
+/// Each entry carries the tick of its last use, so a use is one hash
+/// lookup. At the cap, one pass evicts the least recently used eighth of
+/// the entries (at least one), which keeps eviction off the path of the
+/// uses in between.
 #[derive(Debug)]
 pub struct Recent<K, V> {
     map: HashMap<K, (V, u64), FxBuildHasher>,
-    /// Keys by the time they were used; entries whose time is not the
-    /// key's latest are stale and skipped.
-    order: VecDeque<(K, u64)>,
     capacity: usize,
     clock: u64,
     evicted: u64,
+    /// Last-use ticks, gathered at eviction (kept to reuse its memory).
+    ticks: Vec<u64>,
 }
 
-impl<K: Hash + Eq + Clone, V> Recent<K, V> {
+impl<K: Hash + Eq, V> Recent<K, V> {
     /// An empty map of at most `capacity` entries (at least one).
     pub fn new(capacity: usize) -> Self {
         Self {
             map: HashMap::default(),
-            order: VecDeque::new(),
             capacity: capacity.max(1),
             clock: 0,
             evicted: 0,
+            ticks: Vec::new(),
         }
     }
 
     /// The entry of `key`, made with `make` when there is none (evicting
-    /// the least recently used one when full); it becomes the most recent.
+    /// the least recently used ones when full); it becomes the most recent.
     pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         self.clock += 1;
         let clock = self.clock;
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            self.evict_one();
-        }
-        self.order.push_back((key.clone(), clock));
-        if self.order.len() > 2 * self.capacity + 64 {
-            self.compact();
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            self.evict_oldest();
         }
         let slot = self.map.entry(key).or_insert_with(|| (make(), clock));
         slot.1 = clock;
@@ -249,17 +312,9 @@ impl<K: Hash + Eq + Clone, V> Recent<K, V> {
 
     /// The entry of `key`, if there is one; it becomes the most recent.
     pub fn entry_if_present(&mut self, key: &K) -> Option<&mut V> {
-        if !self.map.contains_key(key) {
-            return None;
-        }
-        self.clock += 1;
-        let clock = self.clock;
-        self.order.push_back((key.clone(), clock));
-        if self.order.len() > 2 * self.capacity + 64 {
-            self.compact();
-        }
         let slot = self.map.get_mut(key)?;
-        slot.1 = clock;
+        self.clock += 1;
+        slot.1 = self.clock;
         Some(&mut slot.0)
     }
 
@@ -288,21 +343,15 @@ impl<K: Hash + Eq + Clone, V> Recent<K, V> {
         self.evicted
     }
 
-    fn evict_one(&mut self) {
-        while let Some((key, at)) = self.order.pop_front() {
-            if self.map.get(&key).is_some_and(|(_, last)| *last == at) {
-                self.map.remove(&key);
-                self.evicted += 1;
-                return;
-            }
-        }
-    }
-
-    /// Drops the stale keys of the use order.
-    fn compact(&mut self) {
-        let map = &self.map;
-        self.order
-            .retain(|(key, at)| map.get(key).is_some_and(|(_, last)| last == at));
+    /// Evicts the least recently used eighth of the entries (at least one):
+    /// ticks are unique, so exactly that many are at or below the cut.
+    fn evict_oldest(&mut self) {
+        let batch = (self.map.len() / 8).max(1);
+        self.ticks.clear();
+        self.ticks.extend(self.map.values().map(|(_, tick)| *tick));
+        let (_, &mut cut, _) = self.ticks.select_nth_unstable(batch - 1);
+        self.map.retain(|_, (_, tick)| *tick > cut);
+        self.evicted += batch as u64;
     }
 }
 
@@ -415,15 +464,28 @@ macro_rules! registry {
                 }
             }
 
-            /// One packet of `flow`.
+            /// The kinds of event some detector reads.
+            pub const EVENTS: Events = Events::NONE$(.union(<$detector as Detector>::EVENTS))*;
+
+            /// True when some detector reads events of `kind`.
+            pub fn reads(&self, kind: Events) -> bool {
+                self.enabled && Self::EVENTS.meets(kind)
+            }
+
+            /// One packet of `flow`, of the kinds `kind`.
             pub fn packet(
                 &mut self,
                 flow: &mut BuiltinFlow,
+                kind: Events,
                 packet: &PacketView<'_>,
                 out: &mut impl FnMut(Finding),
             ) {
                 if self.enabled {
-                    $(self.$name.packet(&mut flow.$name, packet, out);)*
+                    $(
+                        if <$detector as Detector>::EVENTS.meets(kind) {
+                            self.$name.packet(&mut flow.$name, packet, out);
+                        }
+                    )*
                 }
             }
 
@@ -435,7 +497,11 @@ macro_rules! registry {
                 out: &mut impl FnMut(Finding),
             ) {
                 if self.enabled {
-                    $(self.$name.stream(&mut flow.$name, data, out);)*
+                    $(
+                        if <$detector as Detector>::EVENTS.meets(Events::STREAM) {
+                            self.$name.stream(&mut flow.$name, data, out);
+                        }
+                    )*
                 }
             }
 
@@ -447,7 +513,12 @@ macro_rules! registry {
                 out: &mut impl FnMut(Finding),
             ) {
                 if self.enabled {
-                    $(self.$name.app(&mut flow.$name, data, out);)*
+                    let kind = Events::of(data.event);
+                    $(
+                        if <$detector as Detector>::EVENTS.meets(kind) {
+                            self.$name.app(&mut flow.$name, data, out);
+                        }
+                    )*
                 }
             }
 
@@ -459,7 +530,11 @@ macro_rules! registry {
                 out: &mut impl FnMut(Finding),
             ) {
                 if self.enabled {
-                    $(self.$name.end(&mut flow.$name, record, out);)*
+                    $(
+                        if <$detector as Detector>::EVENTS.meets(Events::FLOW_END) {
+                            self.$name.end(&mut flow.$name, record, out);
+                        }
+                    )*
                 }
             }
 
@@ -562,7 +637,27 @@ mod tests {
         for i in 0..1_000 {
             *table.entry("a", || 0) += i;
         }
-        assert!(table.order.len() <= 2 * 2 + 64);
         assert_eq!(table.get(&"c"), Some(&3));
+    }
+
+    #[test]
+    fn recent_evicts_an_eighth_at_a_time_oldest_first() {
+        let mut table = Recent::new(64);
+        for key in 0..64u32 {
+            table.entry(key, || key);
+        }
+        for key in (0..64u32).step_by(2) {
+            table.entry_if_present(&key);
+        }
+        table.entry(64, || 64);
+        // The eight used least recently: the odd keys 1 to 15.
+        assert_eq!((table.len(), table.evicted()), (57, 8));
+        assert!((1..16).step_by(2).all(|key| table.get(&key).is_none()));
+        assert!(table.get(&17).is_some() && table.get(&0).is_some());
+        for key in 65..200u32 {
+            table.entry(key, || key);
+        }
+        assert!(table.len() <= 64);
+        assert_eq!(table.evicted(), 200 - table.len() as u64);
     }
 }

@@ -6,7 +6,7 @@
 //! prompt before the listener sends anything. Clients of ordinary protocols
 //! either wait for the server or send a request, never a prompt. So the
 //! initiator's bytes, until the responder first sends, are read (up to
-//! 4 KiB); when their last line is a prompt (`C:\...>`, `PS C:\...>`,
+//! 1 KiB); when their last line is a prompt (`C:\...>`, `PS C:\...>`,
 //! `user@host:~$`, `[user@host dir]#`, `bash-5.1$`, or a bare `$`/`#`
 //! after a shell's job-control warning), the flow is reported once, with
 //! the shell and any banner it showed.
@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{printable, Detector, Finding, Signature, StreamData};
+use super::encoding::contains_ignore_case;
+use super::{printable, Detector, Events, Finding, Signature, StreamData};
 
 const SHELL: Signature = Signature {
     sid: 9_200_801,
@@ -26,7 +27,7 @@ const SHELL: Signature = Signature {
 };
 
 /// Initiator bytes read at most before the responder speaks.
-const MAX_BYTES: usize = 4 << 10;
+const MAX_BYTES: usize = 1 << 10;
 
 /// `[detectors.reverse_shell]`: nothing to set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -35,9 +36,14 @@ pub struct ReverseShellSettings {}
 
 /// The initiator's first words.
 #[derive(Debug, Default)]
-pub struct FirstWords {
-    bytes: Vec<u8>,
-    done: bool,
+pub enum FirstWords {
+    /// Nothing read yet.
+    #[default]
+    Unread,
+    /// The initiator's bytes so far, before any answer.
+    Reading(Box<Vec<u8>>),
+    /// Not a shell, or reported.
+    Done,
 }
 
 /// Reverse shells.
@@ -47,6 +53,7 @@ pub struct ReverseShell;
 impl Detector for ReverseShell {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_800..=9_200_899;
     const SIGNATURES: &'static [Signature] = &[SHELL];
+    const EVENTS: Events = Events::STREAM;
     type Settings = ReverseShellSettings;
     type Flow = FirstWords;
     type Shared = ();
@@ -61,33 +68,60 @@ impl Detector for ReverseShell {
         data: &StreamData<'_>,
         out: &mut impl FnMut(Finding),
     ) {
-        if flow.done {
+        let kept = match flow {
+            FirstWords::Done => return,
+            FirstWords::Unread => 0,
+            FirstWords::Reading(bytes) => bytes.len(),
+        };
+        // An answer, or lost bytes, end the first words; a shell's are
+        // text, and no protocol's request.
+        if data.stream.dir == 1
+            || data.offset as usize != kept
+            || data.offset == 0 && !shell_like(data.bytes)
+        {
+            *flow = FirstWords::Done;
             return;
         }
-        if data.stream.dir == 1 || data.offset as usize != flow.bytes.len() {
-            flow.done = true;
-            flow.bytes = Vec::new();
-            return;
+        if let FirstWords::Reading(bytes) = flow {
+            let room = MAX_BYTES.saturating_sub(bytes.len());
+            bytes.extend_from_slice(&data.bytes[..data.bytes.len().min(room)]);
         }
-        let room = MAX_BYTES - flow.bytes.len();
-        flow.bytes
-            .extend_from_slice(&data.bytes[..data.bytes.len().min(room)]);
-        if let Some(shell) = prompt(&flow.bytes) {
-            let banner = banner(&flow.bytes);
-            let line = last_line(&flow.bytes);
+        let seen: &[u8] = match flow {
+            FirstWords::Reading(bytes) => bytes,
+            _ => data.bytes,
+        };
+        if let Some(shell) = prompt(seen) {
             let metadata = format!(
-                "tool reverse-shell, shell {shell}, banner {banner}, prompt {}, bytes {}",
-                printable(line, 80),
-                flow.bytes.len()
+                "tool reverse-shell, shell {shell}, banner {}, prompt {}, bytes {}",
+                banner(seen),
+                printable(last_line(seen), 80),
+                seen.len()
             );
-            out(Finding::new(&SHELL, metadata, &flow.bytes));
-            flow.done = true;
+            out(Finding::new(&SHELL, metadata, seen));
+            *flow = FirstWords::Done;
+            return;
         }
-        if flow.done || flow.bytes.len() >= MAX_BYTES {
-            flow.done = true;
-            flow.bytes = Vec::new();
+        match flow {
+            FirstWords::Unread => {
+                let first = data.bytes[..data.bytes.len().min(MAX_BYTES)].to_vec();
+                *flow = FirstWords::Reading(Box::new(first));
+            }
+            FirstWords::Reading(bytes) if bytes.len() >= MAX_BYTES => *flow = FirstWords::Done,
+            _ => {}
         }
     }
+}
+
+/// True when a direction's first bytes may be a shell's: text in any
+/// encoding (no control bytes but line ends and tabs), and not an HTTP
+/// request.
+fn shell_like(first: &[u8]) -> bool {
+    let head = &first[..first.len().min(64)];
+    let controls = head
+        .iter()
+        .filter(|&&b| (b < 0x20 && !matches!(b, b'\t' | b'\r' | b'\n')) || b == 0x7f)
+        .count();
+    controls * 10 < head.len().max(1) && !crate::applayer::http::looks_like_http(first)
 }
 
 /// The last line of `text` that is not blank, without its line end and
@@ -151,12 +185,13 @@ fn prompt(text: &[u8]) -> Option<&'static str> {
         }
     }
     // A bare prompt after a shell's warning that it has no terminal.
-    let lower = text.to_ascii_lowercase();
-    let warned = [&b"job control"[..], b"can't access tty", b"no tty"]
-        .iter()
-        .any(|w| lower.windows(w.len()).any(|x| x == *w));
-    (body.iter().all(u8::is_ascii_whitespace) && matches!(last, b'$' | b'#') && warned)
-        .then_some("sh")
+    let bare = body.iter().all(u8::is_ascii_whitespace) && matches!(last, b'$' | b'#');
+    let warned = || {
+        [&b"job control"[..], b"can't access tty", b"no tty"]
+            .iter()
+            .any(|w| contains_ignore_case(text, w))
+    };
+    (bare && warned()).then_some("sh")
 }
 
 /// `X:\path>`: a Windows command prompt.

@@ -28,13 +28,14 @@
 //! names (the shell's password), keys and the MD5 framing are not written:
 //! excerpts start at the value, or hide the bytes that would show them.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{base64, binary_share, distinct, form, is_hex, trim, xor_hex_key};
-use super::{entropy, fingerprint, AppData, Detector, Finding, Recent, Signature};
+use super::{entropy, fingerprint, AppData, Detector, Events, Finding, Recent, Signature};
 use crate::applayer::{AppEvent, HttpStage, Transaction};
 
 const CODE: Signature = Signature {
@@ -168,9 +169,9 @@ impl Carrier {
 
 /// What a request's body holds, once read.
 #[derive(Debug)]
-struct Request {
-    /// The data carried, decoded, and how.
-    payload: Option<(Vec<u8>, Carrier)>,
+struct Request<'a> {
+    /// The data carried, decoded (or the body itself), and how.
+    payload: Option<(Cow<'a, [u8]>, Carrier)>,
     /// Its length on the wire when the body was cut short, bytes.
     declared_len: Option<usize>,
     /// Code in a form value: the tool it points to and the value.
@@ -223,6 +224,7 @@ pub struct Webshell {
 impl Detector for Webshell {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_600..=9_200_699;
     const SIGNATURES: &'static [Signature] = &SIGNATURES;
+    const EVENTS: Events = Events::HTTP_REQUEST_BODY.union(Events::HTTP_RESPONSE_BODY);
     type Settings = WebshellSettings;
     type Flow = Option<Box<Pending>>;
     type Shared = ();
@@ -390,11 +392,11 @@ impl Webshell {
             }
         }
         let framed = md5_framed(body);
-        let payload = match &framed {
+        let payload: Option<Cow<'_, [u8]>> = match framed {
             Some((decoded, upper)) => {
                 let metadata = format!(
                     "tool godzilla, mode base64, server {}, answer_bytes {}, decoded_bytes {}, block_aligned {}",
-                    if *upper { "java-or-csharp" } else { "php" },
+                    if upper { "java-or-csharp" } else { "php" },
                     body.len(),
                     decoded.len(),
                     decoded.len() % BLOCK == 0
@@ -408,10 +410,12 @@ impl Webshell {
                     &hidden(body),
                     out,
                 );
-                Some(decoded.clone())
+                Some(Cow::Owned(decoded))
             }
-            None if binary_share(&body[..body.len().min(SNIFF)]) > BINARY => Some(body.clone()),
-            None => base64(body, BLOCK),
+            None if binary_share(&body[..body.len().min(SNIFF)]) > BINARY => {
+                Some(Cow::Borrowed(body))
+            }
+            None => base64(body, BLOCK).map(Cow::Owned),
         };
         let Some(payload) = payload else {
             return;
@@ -500,7 +504,7 @@ fn encrypted_session(
 }
 
 /// Reads a POST body: its form values, or its base64, or its bytes.
-fn read_request(tx: &Transaction) -> Request {
+fn read_request(tx: &Transaction) -> Request<'_> {
     let body = &tx.request.body;
     let content_type = tx.request.header(b"content-type").unwrap_or_default();
     let has = |what: &[u8]| {
@@ -530,11 +534,11 @@ fn read_request(tx: &Transaction) -> Request {
         } else {
             Carrier::Binary
         };
-        request.payload = Some((body.clone(), carrier));
+        request.payload = Some((Cow::Borrowed(body), carrier));
         return request;
     }
     if let Some(decoded) = base64(body, BLOCK) {
-        request.payload = Some((decoded, Carrier::Base64));
+        request.payload = Some((Cow::Owned(decoded), Carrier::Base64));
         request.declared_len = None;
         return request;
     }
@@ -542,16 +546,16 @@ fn read_request(tx: &Transaction) -> Request {
         return request;
     }
     request.declared_len = None;
-    let params = form(body);
+    let params: Vec<_> = form(body).collect();
     for (_, value) in &params {
         if let Some(tool) = code_tool(value) {
-            request.code = Some((tool, value.clone()));
+            request.code = Some((tool, value.to_vec()));
             break;
         }
     }
     if let [(_, value)] = params.as_slice() {
         if let Some(decoded) = base64(value, BLOCK) {
-            request.payload = Some((decoded, Carrier::FormParameter));
+            request.payload = Some((Cow::Owned(decoded), Carrier::FormParameter));
         }
     }
     request.markers = markers(&params);
@@ -602,11 +606,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A form's name and value, decoded.
+type FormPair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// AntSword's markers: hex strings split in two literals joined by `.`
 /// (PHP) or `&` (ASP), found in the form's values as sent or as base64
 /// (after the two characters AntSword puts before its arguments). The
 /// first is the prefix of the answer, the last its suffix.
-fn markers(params: &[(Vec<u8>, Vec<u8>)]) -> Option<(Vec<u8>, Vec<u8>)> {
+fn markers(params: &[FormPair<'_>]) -> Option<(Vec<u8>, Vec<u8>)> {
     let mut found = Vec::new();
     for (_, value) in params.iter().take(MARKER_PARAMS) {
         split_literals(value, &mut found);
