@@ -473,6 +473,7 @@ impl<S: RecordSink> AfterDecode<'_, S> {
 }
 
 /// The kinds a packet is, for the detectors that read packets.
+#[inline]
 fn packet_kind(packet: &DecodedPacket<'_>, tracked: Option<Tracked>) -> Events {
     let mut kind = Events::NONE;
     match packet.transport {
@@ -491,6 +492,7 @@ fn packet_kind(packet: &DecodedPacket<'_>, tracked: Option<Tracked>) -> Events {
 /// Runs the packet rules and the detectors that read it over a packet of
 /// flow `tracked` (none: the transport header is broken, only `ip` rules
 /// apply).
+#[inline]
 fn inspect<S: RecordSink>(
     inspector: &mut Inspector,
     sink: &mut S,
@@ -499,9 +501,21 @@ fn inspect<S: RecordSink>(
     tracked: Option<Tracked>,
 ) {
     let kind = packet_kind(packet, tracked);
-    if !inspector.reads_packet(kind) {
-        return;
+    if inspector.reads_packet(kind) {
+        inspect_packet(inspector, sink, flow, packet, tracked, kind);
     }
+}
+
+/// Inspects a packet of the kinds `kind`.
+#[inline(never)]
+fn inspect_packet<S: RecordSink>(
+    inspector: &mut Inspector,
+    sink: &mut S,
+    flow: &mut FlowState,
+    packet: &DecodedPacket<'_>,
+    tracked: Option<Tracked>,
+    kind: Events,
+) {
     let view = PacketView {
         ts_ns: packet.meta.ts_ns,
         flow_id: tracked.map_or(0, |t| t.flow_id),

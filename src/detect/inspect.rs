@@ -344,6 +344,8 @@ impl Context {
 /// touching the shared reference count.
 pub struct Inspector {
     engine: Arc<Engine>,
+    /// True when rules are loaded: every packet is then inspected.
+    rules: bool,
     state: Inspection,
 }
 
@@ -425,7 +427,11 @@ impl Inspector {
             sets: WorkerSets::new(&engine.datasets),
             stats: DetectStats::default(),
         };
-        Self { engine, state }
+        Self {
+            rules: !engine.rules.is_empty(),
+            engine,
+            state,
+        }
     }
 
     /// Counters so far.
@@ -443,8 +449,9 @@ impl Inspector {
 
     /// True when packets of `kind` are inspected: by rules, or by a
     /// built-in detector that reads them.
+    #[inline]
     pub fn reads_packet(&self, kind: Events) -> bool {
-        !self.engine.rules.is_empty() || self.state.builtin.reads(kind)
+        self.rules || self.state.builtin.reads(kind)
     }
 
     /// Inspects one packet payload of `flow`, of the kinds `kind`, with the

@@ -362,6 +362,10 @@ fn stage(tx: &Transaction, out: &mut impl FnMut(Finding)) {
 /// The metadata block a request carries, when it carries one.
 fn metadata(tx: &Transaction) -> Option<Metadata> {
     let uri = &tx.uri_raw;
+    let long = |value: &[u8]| value.len() >= MIN_BLOCK_TEXT;
+    if !long(uri) && !tx.request.headers.iter().any(|(_, value)| long(value)) {
+        return None;
+    }
     let (path, query) = match uri.iter().position(|&b| b == b'?') {
         Some(at) => (&uri[..at], &uri[at + 1..]),
         None => (&uri[..], &[][..]),

@@ -345,6 +345,12 @@ impl Detector for Loader {
             }
         }
     }
+
+    fn stream_done(&self, flow: &Option<Box<TelnetLine>>, data: &StreamData<'_>) -> bool {
+        data.stream.dir != 0
+            || !TELNET.contains(&data.stream.dst.port())
+            || flow.as_ref().is_some_and(|line| line.reported)
+    }
 }
 
 fn report(chain: &Chain, place: &str, bytes: &[u8], out: &mut impl FnMut(Finding)) {

@@ -218,6 +218,10 @@ impl Detector for Metasploit {
             None => self.follow(flow, data, out),
         }
     }
+
+    fn stream_done(&self, flow: &MetasploitFlow, data: &StreamData<'_>) -> bool {
+        matches!(flow.chains[data.stream.dir], Chain::Done)
+    }
 }
 
 impl Metasploit {

@@ -308,6 +308,10 @@ impl Detector for Mining {
         *flow = MiningFlow::Done;
     }
 
+    fn stream_done(&self, flow: &MiningFlow, _: &StreamData<'_>) -> bool {
+        matches!(flow, MiningFlow::Done)
+    }
+
     /// A miner's calls that no pool answered are still a mining attempt.
     fn end(&mut self, flow: &mut MiningFlow, _: &FlowRecord, out: &mut impl FnMut(Finding)) {
         if let MiningFlow::Reading(session) = flow {

@@ -301,6 +301,15 @@ impl Detector for Mirai {
         }
     }
 
+    /// Server bytes are read to the end (attack commands come any time);
+    /// client bytes up to a telnet login.
+    fn stream_done(&self, flow: &Option<Box<Login>>, data: &StreamData<'_>) -> bool {
+        data.stream.dir == 0
+            && (!TELNET.contains(&data.stream.dst.port())
+                || data.offset > MAX_LOGIN_BYTES as u64
+                || flow.as_ref().is_some_and(|login| login.done))
+    }
+
     fn evicted(&self) -> u64 {
         self.scanners.evicted() + self.attempts.evicted()
     }

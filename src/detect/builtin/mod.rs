@@ -240,6 +240,14 @@ pub trait Detector: std::fmt::Debug + Sized {
         let _ = (flow, data, out);
     }
 
+    /// True once nothing more of the direction of `data` (just given to
+    /// [`Detector::stream`]) can matter to it on `flow`: that direction's
+    /// bytes are no longer given it. Once true, true for good.
+    fn stream_done(&self, flow: &Self::Flow, data: &StreamData<'_>) -> bool {
+        let _ = (flow, data);
+        false
+    }
+
     /// What an application parser saw on `flow`.
     fn app(&mut self, flow: &mut Self::Flow, data: &AppData<'_>, out: &mut impl FnMut(Finding)) {
         let _ = (flow, data, out);
@@ -445,7 +453,16 @@ macro_rules! registry {
         /// What the built-in detectors keep about one flow.
         #[derive(Default)]
         pub struct BuiltinFlow {
+            /// The directions each detector is done reading, side by side
+            /// so that a done flow's bytes touch nothing else.
+            stream_done: StreamDone,
             $($name: <$detector as Detector>::Flow,)*
+        }
+
+        /// Per detector, per direction: nothing more to read.
+        #[derive(Default)]
+        struct StreamDone {
+            $($name: [bool; 2],)*
         }
 
         /// One worker's built-in detectors.
@@ -468,6 +485,7 @@ macro_rules! registry {
             pub const EVENTS: Events = Events::NONE$(.union(<$detector as Detector>::EVENTS))*;
 
             /// True when some detector reads events of `kind`.
+            #[inline]
             pub fn reads(&self, kind: Events) -> bool {
                 self.enabled && Self::EVENTS.meets(kind)
             }
@@ -497,9 +515,14 @@ macro_rules! registry {
                 out: &mut impl FnMut(Finding),
             ) {
                 if self.enabled {
+                    let dir = data.stream.dir;
                     $(
-                        if <$detector as Detector>::EVENTS.meets(Events::STREAM) {
+                        if <$detector as Detector>::EVENTS.meets(Events::STREAM)
+                            && !flow.stream_done.$name[dir]
+                        {
                             self.$name.stream(&mut flow.$name, data, out);
+                            flow.stream_done.$name[dir] =
+                                self.$name.stream_done(&flow.$name, data);
                         }
                     )*
                 }
@@ -573,6 +596,51 @@ registry! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_direction_no_detector_reads_is_no_longer_given_them_and_one_still_read_is() {
+        let mut builtin = Builtin::new(&DetectorsConfig::default(), &Shared::default());
+        let mut flow = BuiltinFlow::default();
+        let (client, server) = (
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:443".parse().unwrap(),
+        );
+        let toward = |dir: usize| StreamId {
+            flow_id: 1,
+            dir,
+            src: if dir == 0 { client } else { server },
+            dst: if dir == 0 { server } else { client },
+            carrier: Default::default(),
+        };
+        let (up, down) = (toward(0), toward(1));
+        let mut found = Vec::new();
+        let mut feed = |flow: &mut BuiltinFlow, stream: &StreamId, offset: u64, bytes: &[u8]| {
+            let data = StreamData {
+                ts_ns: 1,
+                stream,
+                offset,
+                bytes,
+            };
+            builtin.stream(flow, &data, &mut |f| found.push(f.signature.sid));
+        };
+        // A TLS hello: no shell, stage, JSON or telnet login.
+        let hello = [
+            0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+        ];
+        feed(&mut flow, &up, 0, &hello.repeat(8));
+        let done = &flow.stream_done;
+        assert!(done.reverse_shell[0] && done.metasploit[0] && done.mining[0]);
+        assert!(done.loader[0] && done.mirai[0], "not telnet");
+        // Server bytes stay with Mirai: an attack command comes any time.
+        feed(&mut flow, &down, 0, &hello.repeat(8));
+        assert!(!flow.stream_done.mirai[1]);
+        let mut command = 30u32.to_be_bytes().to_vec();
+        command.extend_from_slice(&[0, 1, 10, 60, 9, 9, 32, 0]);
+        let mut framed = ((command.len() + 2) as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&command);
+        feed(&mut flow, &down, 88, &framed);
+        assert_eq!(found, [9_200_104]);
+    }
 
     #[test]
     fn each_detector_owns_a_disjoint_sid_range_holding_its_signatures() {

@@ -110,6 +110,10 @@ impl Detector for ReverseShell {
             _ => {}
         }
     }
+
+    fn stream_done(&self, flow: &FirstWords, _: &StreamData<'_>) -> bool {
+        matches!(flow, FirstWords::Done)
+    }
 }
 
 /// True when a direction's first bytes may be a shell's: text in any
