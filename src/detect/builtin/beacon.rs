@@ -82,21 +82,46 @@ impl Default for BeaconSettings {
 
 /// One pair's last connections, in start order: when each started and
 /// what its client sent. Held inline and small (start times as
-/// milliseconds after the first kept), so that a pair is one place in
-/// memory.
+/// milliseconds after the first kept, sizes in 16 bits), so that a pair
+/// with its key is two cache lines.
 #[derive(Debug, Default)]
 struct History {
     /// Start of the first connection kept, nanoseconds.
     base_ns: u64,
-    reported_ns: u64,
     /// Starts, milliseconds after `base_ns`.
     starts: [u32; HISTORY],
-    /// Client payload bytes (at most `u32::MAX`).
-    sizes: [u32; HISTORY],
-    len: usize,
+    /// Client payload bytes, as [`size_code`]s.
+    sizes: [u16; HISTORY],
+    /// When the pair was last reported, seconds (0: never).
+    reported_secs: u32,
+    len: u8,
+}
+
+/// A client payload size in 16 bits: exact below 32,768 bytes, else its
+/// 11 leading bits and a shift, within 0.1% (sizes are compared within a
+/// spread of a fraction of their median).
+fn size_code(bytes: u64) -> u16 {
+    let bytes = bytes.min(u64::from(u32::MAX));
+    if bytes < 0x8000 {
+        return bytes as u16;
+    }
+    let shift = 64 - bytes.leading_zeros() - 11;
+    0x8000 | ((shift as u16) << 10) | ((bytes >> shift) as u16 & 0x3ff)
+}
+
+/// The size a [`size_code`] stands for.
+fn code_size(code: u16) -> u64 {
+    if code < 0x8000 {
+        return u64::from(code);
+    }
+    (u64::from(code & 0x3ff) | 0x400) << ((code >> 10) & 0x1f)
 }
 
 impl History {
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
     /// Adds a connection in start order; beyond `HISTORY` the earliest is
     /// dropped, and so is a connection older than all those kept when
     /// they are that many.
@@ -112,8 +137,8 @@ impl History {
             start = 0;
         }
         let start = start as u32;
-        let size = u32::try_from(bytes).unwrap_or(u32::MAX);
-        let n = self.len;
+        let size = size_code(bytes);
+        let n = self.len();
         let at = self.starts[..n].partition_point(|&s| s <= start);
         if n < HISTORY {
             self.starts.copy_within(at..n, at + 1);
@@ -135,21 +160,21 @@ impl History {
         if self.len > 0 {
             let shift = (self.base_ns - start_ns) / MILLIS;
             let limit = u64::from(u32::MAX);
-            let kept = self.starts[..self.len]
+            let kept = self.starts[..self.len()]
                 .iter()
                 .take_while(|&&s| u64::from(s) + shift <= limit)
                 .count();
             for s in &mut self.starts[..kept] {
                 *s += shift as u32;
             }
-            self.len = kept;
+            self.len = kept as u8;
         }
         self.base_ns = start_ns;
     }
 
     /// The intervals between consecutive starts, milliseconds.
     fn intervals(&self) -> impl Iterator<Item = u64> + '_ {
-        self.starts[..self.len]
+        self.starts[..self.len()]
             .windows(2)
             .map(|pair| u64::from(pair[1] - pair[0]))
     }
@@ -189,7 +214,7 @@ fn near(values: &[u64], center: u64, spread: f64) -> (f64, u64, u64) {
 /// The rhythm of a history's connections, when their intervals and sizes
 /// are regular within `jitter` and `size_spread`.
 fn rhythm(history: &History, jitter: f64, size_spread: f64) -> Option<Rhythm> {
-    let n = history.len;
+    let n = history.len();
     if n < 2 {
         return None;
     }
@@ -199,7 +224,7 @@ fn rhythm(history: &History, jitter: f64, size_spread: f64) -> Option<Rhythm> {
         intervals[i] = interval;
     }
     for (i, &size) in history.sizes[..n].iter().enumerate() {
-        sizes[i] = u64::from(size);
+        sizes[i] = code_size(size);
     }
     let (intervals, sizes) = (&mut intervals[..n - 1], &mut sizes[..n]);
     let interval = median(intervals);
@@ -221,7 +246,7 @@ fn rhythm(history: &History, jitter: f64, size_spread: f64) -> Option<Rhythm> {
 /// enough intervals that long there is no beacon.
 fn long_enough(history: &History, settings: &BeaconSettings) -> bool {
     let shortest = settings.min_interval_secs as f64 * 1_000.0 * (1.0 - settings.max_jitter);
-    let intervals = history.len.saturating_sub(1);
+    let intervals = history.len().saturating_sub(1);
     let long = history
         .intervals()
         .filter(|&interval| interval as f64 >= shortest)
@@ -282,10 +307,12 @@ impl Detector for Beacon {
         history.add(record.ts_start_ns, record.payload_bytes[0]);
         let needed = (self.settings.min_connections.max(3) as usize).min(HISTORY);
         let settings = &self.settings;
-        let report = settings.report_secs.saturating_mul(NANOS);
-        if history.len < needed
-            || history.reported_ns != 0
-                && record.ts_end_ns.saturating_sub(history.reported_ns) < report
+        let now_secs = u32::try_from(record.ts_end_ns / NANOS)
+            .unwrap_or(u32::MAX)
+            .max(1);
+        if history.len() < needed
+            || history.reported_secs != 0
+                && u64::from(now_secs.saturating_sub(history.reported_secs)) < settings.report_secs
             || !long_enough(history, settings)
         {
             return;
@@ -296,12 +323,12 @@ impl Detector for Beacon {
         if rhythm.interval_secs < settings.min_interval_secs as f64 {
             return;
         }
-        history.reported_ns = record.ts_end_ns.max(1);
+        history.reported_secs = now_secs;
         let metadata = format!(
             "tool beacon, interval_secs {:.1}, jitter {:.2}, connections {}, client_bytes {}, proto {}, port {}",
             rhythm.interval_secs,
             rhythm.jitter,
-            history.len,
+            history.len(),
             rhythm.median_bytes,
             if record.proto == ip_proto::TCP { "tcp" } else { "udp" },
             record.dst_port
@@ -321,6 +348,27 @@ mod tests {
     use crate::flow::{ConnState, EndReason};
 
     #[test]
+    fn sizes_in_16_bits_are_exact_when_small_and_within_a_thousandth_else() {
+        let mut random = Random::new(7);
+        for bytes in (0..70_000).chain((0..10_000).map(|_| random.draw() >> 32)) {
+            let back = code_size(size_code(bytes));
+            if bytes < 0x8000 {
+                assert_eq!(back, bytes);
+            } else {
+                assert!(
+                    back <= bytes && (bytes - back) as f64 <= bytes as f64 / 1024.0,
+                    "{bytes} {back}"
+                );
+            }
+        }
+        assert_eq!(
+            code_size(size_code(u64::MAX)),
+            code_size(size_code(u64::from(u32::MAX)))
+        );
+        assert_eq!(std::mem::size_of::<(u64, (History, u64))>(), 128);
+    }
+
+    #[test]
     fn history_keeps_the_latest_connections_in_start_order() {
         let mut history = History::default();
         let at = |ms: u64| 5_000 * MILLIS + ms * MILLIS;
@@ -328,12 +376,12 @@ mod tests {
             history.add(at(start * 10 + 100), start);
         }
         let starts = |h: &History| {
-            h.starts[..h.len]
+            h.starts[..h.len()]
                 .iter()
                 .map(|&s| h.base_ns / MILLIS + u64::from(s))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(history.len, HISTORY);
+        assert_eq!(history.len(), HISTORY);
         assert!(starts(&history).windows(2).all(|pair| pair[0] < pair[1]));
         assert_eq!(starts(&history)[0], 5_140, "the earliest four were dropped");
         history.add(at(5), 1);
@@ -348,7 +396,7 @@ mod tests {
         late.add(at(0), 2);
         assert_eq!(starts(&late), [5_000, 6_000], "an earlier start rebases");
         late.add(at(0) + 60 * 86_400 * NANOS, 3);
-        assert_eq!(late.len, 1, "weeks later, the old ones are gone");
+        assert_eq!(late.len(), 1, "weeks later, the old ones are gone");
     }
 
     fn record(start_ns: u64, bytes: u64, port: u16) -> FlowRecord {

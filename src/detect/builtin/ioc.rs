@@ -54,6 +54,9 @@ const JA3: Signature = Signature {
 #[derive(Debug, Default)]
 pub struct Domains {
     names: HashMap<String, String, FxBuildHasher>,
+    /// The fewest and the most labels of a listed name: only the suffixes
+    /// of a name with as many are looked up.
+    labels: (usize, usize),
 }
 
 impl Domains {
@@ -66,6 +69,12 @@ impl Domains {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
         if valid {
+            let labels = name.split('.').count();
+            self.labels = if self.names.is_empty() {
+                (labels, labels)
+            } else {
+                (self.labels.0.min(labels), self.labels.1.max(labels))
+            };
             self.names.insert(name, label);
         }
         valid
@@ -76,20 +85,33 @@ impl Domains {
         if self.names.is_empty() {
             return None;
         }
-        // Names are at most 253 characters: lower-cased on the stack.
         let name = name.strip_suffix(b".").unwrap_or(name);
+        let (fewest, most) = self.labels;
+        let labels = memchr::memchr_iter(b'.', name).count() + 1;
+        if labels < fewest {
+            return None;
+        }
+        // The suffix of `most` labels, lower-cased on the stack (names are
+        // at most 253 characters).
+        let skip = labels.saturating_sub(most);
+        let start = match skip {
+            0 => 0,
+            n => memchr::memchr_iter(b'.', name).nth(n - 1)? + 1,
+        };
+        let name = &name[start..];
         let mut buffer = [0u8; 256];
         let lower = buffer.get_mut(..name.len())?;
         for (to, from) in lower.iter_mut().zip(name) {
             *to = from.to_ascii_lowercase();
         }
         let mut rest = std::str::from_utf8(lower).ok()?;
-        loop {
+        for _ in 0..=(labels - skip - fewest) {
             if let Some(label) = self.names.get(rest) {
                 return Some(label);
             }
             rest = rest.split_once('.')?.1;
         }
+        None
     }
 
     /// True when nothing is listed.
@@ -360,6 +382,22 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored\n").unwrap();
         IocLists::load(dir.path())
+    }
+
+    #[test]
+    fn listed_names_match_themselves_and_their_subdomains_at_any_depth() {
+        let mut domains = Domains::default();
+        assert!(domains.insert("pool.example", "a".into()));
+        assert!(domains.insert("eu.mine.example.org.", "b".into()));
+        assert_eq!(domains.labels, (2, 4));
+        assert_eq!(domains.find(b"pool.example"), Some("a"));
+        assert_eq!(domains.find(b"x.y.z.w.POOL.example."), Some("a"));
+        assert_eq!(domains.find(b"eu.mine.example.org"), Some("b"));
+        assert_eq!(domains.find(b"1.2.3.eu.mine.example.org"), Some("b"));
+        assert_eq!(domains.find(b"mine.example.org"), None);
+        assert_eq!(domains.find(b"example"), None);
+        assert_eq!(domains.find(b"pool.example.net"), None);
+        assert_eq!(domains.find(b""), None);
     }
 
     #[test]

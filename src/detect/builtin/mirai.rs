@@ -9,7 +9,9 @@
 //!   `telnet_window_secs` a brute-force finding;
 //! - its C2 sends attack commands in one binary frame (`attack.c`'s
 //!   `attack_parse`): length, duration, attack vector, targets and options,
-//!   which are read into the finding's metadata.
+//!   which are read into the finding's metadata. They are looked for on
+//!   connections whose client spoke first with zero bytes, as a bot does
+//!   (`00 00 00 01` on connecting, `00 00` keep-alives after).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -185,6 +187,25 @@ impl Default for MiraiSettings {
     }
 }
 
+/// What Mirai keeps about a flow.
+#[derive(Debug, Default)]
+pub struct MiraiFlow {
+    login: Option<Box<Login>>,
+    client: Client,
+}
+
+/// What a flow's client said first.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// Nothing yet.
+    #[default]
+    Silent,
+    /// Zero bytes, as a bot greets its C2 or keeps the connection alive.
+    Bot,
+    /// Anything else.
+    Other,
+}
+
 /// A telnet session's first client bytes, until its login is read.
 #[derive(Debug, Default)]
 pub struct Login {
@@ -210,7 +231,7 @@ impl Detector for Mirai {
     const EVENTS: Events = Events::TCP_SYN.union(Events::STREAM);
     type Settings = MiraiSettings;
     /// Kept for telnet sessions only.
-    type Flow = Option<Box<Login>>;
+    type Flow = MiraiFlow;
     type Shared = ();
 
     fn new(settings: &MiraiSettings, _: &Arc<()>) -> Self {
@@ -225,7 +246,7 @@ impl Detector for Mirai {
     /// the destination IPv4 address.
     fn packet(
         &mut self,
-        _: &mut Option<Box<Login>>,
+        _: &mut MiraiFlow,
         packet: &PacketView<'_>,
         out: &mut impl FnMut(Finding),
     ) {
@@ -251,21 +272,30 @@ impl Detector for Mirai {
     /// Telnet logins (client bytes) and C2 attack commands (server bytes).
     fn stream(
         &mut self,
-        flow: &mut Option<Box<Login>>,
+        flow: &mut MiraiFlow,
         data: &StreamData<'_>,
         out: &mut impl FnMut(Finding),
     ) {
         let (stream, bytes) = (data.stream, data.bytes);
         if stream.dir == 1 {
-            if let Some(command) = parse_command(bytes) {
-                out(Finding::new(&ATTACK, command, bytes));
+            if flow.client != Client::Other {
+                if let Some(command) = parse_command(bytes) {
+                    out(Finding::new(&ATTACK, command, bytes));
+                }
             }
             return;
+        }
+        if flow.client == Client::Silent {
+            flow.client = if bytes.starts_with(&[0, 0]) {
+                Client::Bot
+            } else {
+                Client::Other
+            };
         }
         if !TELNET.contains(&stream.dst.port()) || data.offset > MAX_LOGIN_BYTES as u64 {
             return;
         }
-        let login = flow.get_or_insert_with(Box::default);
+        let login = flow.login.get_or_insert_with(Box::default);
         if login.done {
             return;
         }
@@ -301,13 +331,15 @@ impl Detector for Mirai {
         }
     }
 
-    /// Server bytes are read to the end (attack commands come any time);
-    /// client bytes up to a telnet login.
-    fn stream_done(&self, flow: &Option<Box<Login>>, data: &StreamData<'_>) -> bool {
-        data.stream.dir == 0
-            && (!TELNET.contains(&data.stream.dst.port())
-                || data.offset > MAX_LOGIN_BYTES as u64
-                || flow.as_ref().is_some_and(|login| login.done))
+    /// A bot's server bytes are read to the end (attack commands come any
+    /// time); client bytes up to a telnet login.
+    fn stream_done(&self, flow: &MiraiFlow, data: &StreamData<'_>) -> bool {
+        if data.stream.dir == 1 {
+            return flow.client == Client::Other;
+        }
+        !TELNET.contains(&data.stream.dst.port())
+            || data.offset > MAX_LOGIN_BYTES as u64
+            || flow.login.as_ref().is_some_and(|login| login.done)
     }
 
     fn evicted(&self) -> u64 {
@@ -420,6 +452,39 @@ mod tests {
     }
 
     #[test]
+    fn attack_commands_are_looked_for_where_the_client_spoke_as_a_bot() {
+        let mirai = &mut Mirai::new(&MiraiSettings::default(), &Arc::new(()));
+        let stream = |dir: usize| {
+            let (bot, c2) = (
+                "10.0.0.13:40000".parse().unwrap(),
+                "10.0.0.9:1312".parse().unwrap(),
+            );
+            StreamId {
+                flow_id: 1,
+                dir,
+                src: if dir == 0 { bot } else { c2 },
+                dst: if dir == 0 { c2 } else { bot },
+                carrier: Default::default(),
+            }
+        };
+        for (client, reported) in [
+            (&[0u8, 0, 0, 1, 4, b'b', b'o', b't', b's'][..], true),
+            (&[0, 0][..], true),
+            (&[][..], true),
+            (&b"GET / HTTP/1.1\r\n\r\n"[..], false),
+        ] {
+            let mut flow = MiraiFlow::default();
+            let mut found = Vec::new();
+            let (up, down) = (stream(0), stream(1));
+            if !client.is_empty() {
+                send(mirai, &mut flow, 1, &up, 0, client, &mut found);
+            }
+            send(mirai, &mut flow, 2, &down, 0, &command(), &mut found);
+            assert_eq!(found.len(), usize::from(reported), "{client:?}");
+        }
+    }
+
+    #[test]
     fn attack_commands_are_read_whole_or_not_at_all() {
         assert_eq!(
             parse_command(&command()).as_deref(),
@@ -443,7 +508,7 @@ mod tests {
 
     fn send(
         mirai: &mut Mirai,
-        login: &mut Option<Box<Login>>,
+        login: &mut MiraiFlow,
         ts_ns: u64,
         stream: &StreamId,
         offset: u64,
@@ -472,7 +537,7 @@ mod tests {
                 carrier: Default::default(),
             };
             let ts = flow_id * 1_000_000_000;
-            let mut login = None;
+            let mut login = MiraiFlow::default();
             send(
                 &mut mirai,
                 &mut login,
@@ -507,7 +572,7 @@ mod tests {
         };
         send(
             &mut mirai,
-            &mut None,
+            &mut MiraiFlow::default(),
             0,
             &stream,
             0,

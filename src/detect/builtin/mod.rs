@@ -598,7 +598,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_direction_no_detector_reads_is_no_longer_given_them_and_one_still_read_is() {
+    fn a_direction_no_detector_reads_is_no_longer_given_them_and_one_read_still_is() {
         let mut builtin = Builtin::new(&DetectorsConfig::default(), &Shared::default());
         let mut flow = BuiltinFlow::default();
         let (client, server) = (
@@ -631,14 +631,19 @@ mod tests {
         let done = &flow.stream_done;
         assert!(done.reverse_shell[0] && done.metasploit[0] && done.mining[0]);
         assert!(done.loader[0] && done.mirai[0], "not telnet");
-        // Server bytes stay with Mirai: an attack command comes any time.
         feed(&mut flow, &down, 0, &hello.repeat(8));
-        assert!(!flow.stream_done.mirai[1]);
+        assert!(flow.stream_done.mirai[1], "not a bot's connection");
+        // A bot's: server bytes stay with Mirai, an attack command comes
+        // any time.
+        let mut bot = BuiltinFlow::default();
+        feed(&mut bot, &up, 0, &[0, 0, 0, 1]);
+        feed(&mut bot, &down, 0, &hello.repeat(8));
+        assert!(!bot.stream_done.mirai[1]);
         let mut command = 30u32.to_be_bytes().to_vec();
         command.extend_from_slice(&[0, 1, 10, 60, 9, 9, 32, 0]);
         let mut framed = ((command.len() + 2) as u16).to_be_bytes().to_vec();
         framed.extend_from_slice(&command);
-        feed(&mut flow, &down, 88, &framed);
+        feed(&mut bot, &down, 88, &framed);
         assert_eq!(found, [9_200_104]);
     }
 
