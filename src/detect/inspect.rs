@@ -468,6 +468,7 @@ impl Inspector {
     }
 
     /// Inspects new in-order stream data of one TCP direction of `flow`.
+    #[inline]
     pub fn inspect_stream(
         &mut self,
         flow: &mut FlowState,
@@ -477,8 +478,11 @@ impl Inspector {
         bytes: &[u8],
         out: &mut impl FnMut(Detection),
     ) {
-        self.state
-            .inspect_stream(&self.engine, flow, ts_ns, stream, offset, bytes, out);
+        self.state.stats.stream_bytes += bytes.len() as u64;
+        if self.rules || self.state.builtin.streaming(&flow.builtin, stream.dir) {
+            self.state
+                .inspect_stream(&self.engine, flow, ts_ns, stream, offset, bytes, out);
+        }
     }
 
     /// Inspects what an application parser saw on `flow`, sent from
@@ -586,7 +590,6 @@ impl Inspection {
         bytes: &[u8],
         out: &mut impl FnMut(Detection),
     ) {
-        self.stats.stream_bytes += bytes.len() as u64;
         let context = || Context {
             ts_ns,
             flow_id: stream.flow_id,
@@ -609,6 +612,9 @@ impl Inspection {
         // read the stream.
         if !engine.rules.is_empty() {
             self.stream_rules(engine, flow, &mut context(), stream, offset, bytes, out);
+        }
+        if !self.builtin.streaming(&flow.builtin, stream.dir) {
+            return;
         }
         let mut found = Vec::new();
         let data = StreamData {

@@ -459,9 +459,11 @@ macro_rules! registry {
             $($name: <$detector as Detector>::Flow,)*
         }
 
-        /// Per detector, per direction: nothing more to read.
+        /// Per detector, per direction: nothing more to read; `all_`: no
+        /// detector has.
         #[derive(Default)]
         struct StreamDone {
+            all_: [bool; 2],
             $($name: [bool; 2],)*
         }
 
@@ -507,6 +509,13 @@ macro_rules! registry {
                 }
             }
 
+            /// True when some detector still reads direction `dir` of
+            /// `flow`'s stream.
+            #[inline]
+            pub fn streaming(&self, flow: &BuiltinFlow, dir: usize) -> bool {
+                self.enabled && !flow.stream_done.all_[dir]
+            }
+
             /// New in-order bytes of a TCP direction of `flow`.
             pub fn stream(
                 &mut self,
@@ -514,18 +523,22 @@ macro_rules! registry {
                 data: &StreamData<'_>,
                 out: &mut impl FnMut(Finding),
             ) {
-                if self.enabled {
-                    let dir = data.stream.dir;
-                    $(
-                        if <$detector as Detector>::EVENTS.meets(Events::STREAM)
-                            && !flow.stream_done.$name[dir]
-                        {
-                            self.$name.stream(&mut flow.$name, data, out);
-                            flow.stream_done.$name[dir] =
-                                self.$name.stream_done(&flow.$name, data);
-                        }
-                    )*
+                if !self.streaming(flow, data.stream.dir) {
+                    return;
                 }
+                let dir = data.stream.dir;
+                let mut all = true;
+                $(
+                    if <$detector as Detector>::EVENTS.meets(Events::STREAM)
+                        && !flow.stream_done.$name[dir]
+                    {
+                        self.$name.stream(&mut flow.$name, data, out);
+                        let done = self.$name.stream_done(&flow.$name, data);
+                        flow.stream_done.$name[dir] = done;
+                        all &= done;
+                    }
+                )*
+                flow.stream_done.all_[dir] = all;
             }
 
             /// What an application parser saw on `flow`.
@@ -631,14 +644,16 @@ mod tests {
         let done = &flow.stream_done;
         assert!(done.reverse_shell[0] && done.metasploit[0] && done.mining[0]);
         assert!(done.loader[0] && done.mirai[0], "not telnet");
+        assert!(done.all_[0]);
         feed(&mut flow, &down, 0, &hello.repeat(8));
         assert!(flow.stream_done.mirai[1], "not a bot's connection");
+        assert!(flow.stream_done.all_[1]);
         // A bot's: server bytes stay with Mirai, an attack command comes
         // any time.
         let mut bot = BuiltinFlow::default();
         feed(&mut bot, &up, 0, &[0, 0, 0, 1]);
         feed(&mut bot, &down, 0, &hello.repeat(8));
-        assert!(!bot.stream_done.mirai[1]);
+        assert!(!bot.stream_done.mirai[1] && !bot.stream_done.all_[1]);
         let mut command = 30u32.to_be_bytes().to_vec();
         command.extend_from_slice(&[0, 1, 10, 60, 9, 9, 32, 0]);
         let mut framed = ((command.len() + 2) as u16).to_be_bytes().to_vec();
