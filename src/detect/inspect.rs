@@ -542,12 +542,7 @@ impl Inspection {
         let mut found = Vec::new();
         self.builtin
             .packet(&mut flow.builtin, kind, packet, &mut |f| found.push(f));
-        if !found.is_empty() {
-            let context = packet_context(packet);
-            for finding in found {
-                self.raise_finding(flow, finding, &context, out);
-            }
-        }
+        self.raise_findings(flow, found, || packet_context(packet), out);
     }
 
     /// Runs the packet rules over a packet.
@@ -613,9 +608,6 @@ impl Inspection {
         if !engine.rules.is_empty() {
             self.stream_rules(engine, flow, &mut context(), stream, offset, bytes, out);
         }
-        if !self.builtin.streaming(&flow.builtin, stream.dir) {
-            return;
-        }
         let mut found = Vec::new();
         let data = StreamData {
             ts_ns,
@@ -625,12 +617,7 @@ impl Inspection {
         };
         self.builtin
             .stream(&mut flow.builtin, &data, &mut |f| found.push(f));
-        if !found.is_empty() {
-            let context = context();
-            for finding in found {
-                self.raise_finding(flow, finding, &context, out);
-            }
-        }
+        self.raise_findings(flow, found, context, out);
     }
 
     /// Adds new stream bytes to the direction's window and runs the stream
@@ -743,9 +730,7 @@ impl Inspection {
         };
         self.builtin
             .app(&mut flow.builtin, &data, &mut |f| found.push(f));
-        for finding in found {
-            self.raise_finding(flow, finding, &context, out);
-        }
+        self.raise_findings(flow, found, || context, out);
     }
 
     /// Runs the application rules over what a parser saw.
@@ -849,32 +834,28 @@ impl Inspection {
         let mut found = Vec::new();
         self.builtin
             .end(&mut flow.builtin, record, &mut |f| found.push(f));
-        if !found.is_empty() {
-            let context = Context {
-                ts_ns: record.ts_end_ns,
-                flow_id: record.flow_id,
-                proto: record.proto,
-                src: record.src,
-                dst: record.dst,
-                src_port: record.src_port,
-                dst_port: record.dst_port,
-                carrier: Carrier {
-                    vlans: record.vlans,
-                    tunnel: record.tunnel,
-                },
-                to_server: true,
-                established: true,
-                payload_len: None,
-                tcp_flags: None,
-                icmp: None,
-                stream_base: None,
-                transport_valid: true,
-                app_proto: record.app_proto,
-            };
-            for finding in found {
-                self.raise_finding(flow, finding, &context, out);
-            }
-        }
+        let context = || Context {
+            ts_ns: record.ts_end_ns,
+            flow_id: record.flow_id,
+            proto: record.proto,
+            src: record.src,
+            dst: record.dst,
+            src_port: record.src_port,
+            dst_port: record.dst_port,
+            carrier: Carrier {
+                vlans: record.vlans,
+                tunnel: record.tunnel,
+            },
+            to_server: true,
+            established: true,
+            payload_len: None,
+            tcp_flags: None,
+            icmp: None,
+            stream_base: None,
+            transport_valid: true,
+            app_proto: record.app_proto,
+        };
+        self.raise_findings(flow, found, context, out);
         self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
         flow.windows = Default::default();
         for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
@@ -892,6 +873,25 @@ impl Inspection {
             None => {
                 self.stats.by_family.insert(family.to_owned(), 1);
             }
+        }
+    }
+
+    /// Writes what the built-in detectors found, addressed like rules'
+    /// detections in the context `context` makes (made only when they found
+    /// something).
+    fn raise_findings(
+        &mut self,
+        flow: &mut FlowState,
+        found: Vec<Finding>,
+        context: impl FnOnce() -> Context,
+        out: &mut impl FnMut(Detection),
+    ) {
+        if found.is_empty() {
+            return;
+        }
+        let context = context();
+        for finding in found {
+            self.raise_finding(flow, finding, &context, out);
         }
     }
 

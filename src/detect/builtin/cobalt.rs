@@ -34,6 +34,7 @@ use super::{
 use crate::applayer::http::head::is_standard_request_header;
 use crate::applayer::http::uri::percent_decode;
 use crate::applayer::{AppEvent, HttpStage, Transaction};
+use crate::detect::rules::entropy_of_counts;
 
 const STAGER: Signature = Signature {
     sid: 9_200_001,
@@ -473,15 +474,7 @@ impl Form<'_> {
         for at in start..self.len() {
             counts[usize::from(self.byte(at))] += 1;
         }
-        let len = (self.len() - start) as f64;
-        counts
-            .iter()
-            .filter(|&&c| c > 0)
-            .map(|&c| {
-                let p = f64::from(c) / len;
-                -p * p.log2()
-            })
-            .sum()
+        entropy_of_counts(&counts, self.len() - start)
     }
 }
 

@@ -106,7 +106,7 @@ fn shell_text(raw: &[u8]) -> Vec<u8> {
 }
 
 fn find(text: &[u8], what: &[u8]) -> Option<usize> {
-    text.windows(what.len()).position(|w| w == what)
+    memchr::memmem::find(text, what)
 }
 
 /// The download-and-run chain in `raw`, when there is one.

@@ -363,25 +363,7 @@ impl<K: Hash + Eq, V> Recent<K, V> {
     }
 }
 
-/// Shannon entropy of `bytes`, bits per byte.
-pub fn entropy(bytes: &[u8]) -> f64 {
-    if bytes.is_empty() {
-        return 0.0;
-    }
-    let mut counts = [0u32; 256];
-    for &b in bytes {
-        counts[usize::from(b)] += 1;
-    }
-    let len = bytes.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / len;
-            -p * p.log2()
-        })
-        .sum()
-}
+pub use crate::detect::rules::shannon_entropy as entropy;
 
 /// A 64-bit hash of `bytes`, to remember what was seen without keeping it.
 pub fn fingerprint(bytes: &[u8]) -> u64 {

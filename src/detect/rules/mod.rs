@@ -148,7 +148,13 @@ pub fn shannon_entropy(bytes: &[u8]) -> f64 {
     for &b in bytes {
         counts[usize::from(b)] += 1;
     }
-    let n = bytes.len() as f64;
+    entropy_of_counts(&counts, bytes.len())
+}
+
+/// Shannon entropy, bits per byte, of `total` bytes whose values were
+/// counted in `counts`.
+pub fn entropy_of_counts(counts: &[u32; 256], total: usize) -> f64 {
+    let n = total as f64;
     counts
         .iter()
         .filter(|&&c| c > 0)
