@@ -105,6 +105,9 @@ pub struct TlsHello {
     pub fingerprint: String,
     /// Its MD5, hex.
     pub fingerprint_hash: String,
+    /// ServerHello: the JA3 hash of the flow's ClientHello, when it was
+    /// read (the pair names client and server software together).
+    pub client_hash: Option<String>,
 }
 
 /// GREASE values (RFC 8701) are left out of fingerprints.
@@ -231,6 +234,7 @@ impl TlsFlow {
                     sni,
                     fingerprint: text,
                     fingerprint_hash: hash,
+                    client_hash: None,
                 }));
                 true
             }
@@ -245,6 +249,7 @@ impl TlsFlow {
                     sni: None,
                     fingerprint: text,
                     fingerprint_hash: hash,
+                    client_hash: summary.ja3.clone(),
                 }));
                 false
             }
@@ -294,5 +299,73 @@ mod tests {
     fn ja3_of_the_known_empty_hello_text() {
         // The MD5 of a hello with nothing in it (Python's hashlib agrees).
         assert_eq!(md5_hex("769,,,,"), "f5d1076d0d11b5cd81c4c4e8e8ee881a");
+    }
+
+    /// A handshake record holding one message of `kind`.
+    fn record(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut message = vec![kind, 0, (body.len() >> 8) as u8, body.len() as u8];
+        message.extend_from_slice(body);
+        let mut record = vec![
+            HANDSHAKE,
+            3,
+            3,
+            (message.len() >> 8) as u8,
+            message.len() as u8,
+        ];
+        record.extend(message);
+        record
+    }
+
+    /// Version 1.2, a zero random, no session id, then `rest`.
+    fn hello(rest: &[u8]) -> Vec<u8> {
+        let mut body = vec![3, 3];
+        body.extend([0; 32]);
+        body.push(0);
+        body.extend_from_slice(rest);
+        body
+    }
+
+    #[test]
+    fn the_server_hello_carries_the_client_hello_fingerprint() {
+        // Ciphers 49200 and GREASE, null compression; extensions
+        // supported_groups (29), ec_point_formats (0) and GREASE.
+        let client = record(
+            1,
+            &hello(&[
+                0, 4, 0xc0, 0x30, 0x0a, 0x0a, 1, 0, 0, 18, 0, 10, 0, 4, 0, 2, 0, 29, 0, 11, 0, 2,
+                1, 0, 0x1a, 0x1a, 0, 0,
+            ]),
+        );
+        // Cipher 49200, null compression, renegotiation_info then
+        // extended_master_secret.
+        let server = record(
+            2,
+            &hello(&[0xc0, 0x30, 0, 0, 9, 0xff, 0x01, 0, 1, 0, 0, 23, 0, 0]),
+        );
+        let (mut flow, mut summary) = (TlsFlow::default(), TlsSummary::default());
+        let mut hellos = Vec::new();
+        let mut on = |event: TlsEvent<'_>| {
+            if let TlsEvent::Hello(hello) = event {
+                hellos.push(hello.clone());
+            }
+        };
+        flow.data(0, &client, &mut summary, &mut on);
+        flow.data(1, &server, &mut summary, &mut on);
+        assert_eq!(hellos.len(), 2);
+        assert_eq!(hellos[0].fingerprint, "771,49200,10-11,29,0");
+        assert_eq!(hellos[0].client_hash, None);
+        assert_eq!(hellos[1].fingerprint, "771,49200,65281-23");
+        assert_eq!(
+            hellos[1].fingerprint_hash,
+            "fd4bc6cea4877646ccd62f0792ec0b62"
+        );
+        assert_eq!(
+            hellos[1].client_hash.as_deref(),
+            Some(hellos[0].fingerprint_hash.as_str())
+        );
+        assert_eq!(
+            summary.ja3.as_deref(),
+            Some(hellos[0].fingerprint_hash.as_str())
+        );
     }
 }

@@ -93,3 +93,32 @@ def test_benign_look_alikes_and_logins_raise_no_threat(tmp_path: Path, threat_di
     replay(out, pcap, extra=["--rules", str(SIGNATURES)])
     threats = [d for d in detections(out) if d["family"] in THREAT_FAMILIES]
     assert threats == [], threats
+
+
+def tls_pairs(pcap: Path) -> dict[frozenset, tuple[str, str]]:
+    """The JA3 and JA3S tshark computes for each TLS connection, by endpoint pair."""
+    cmd = [require("tshark"), "-r", str(pcap), "-Y", "tls.handshake.type == 1 || tls.handshake.type == 2",
+           "-T", "fields", "-e", "ip.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "tcp.dstport",
+           "-e", "tls.handshake.ja3", "-e", "tls.handshake.ja3s"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
+    hashes: dict[frozenset, list[str]] = {}
+    for line in out.splitlines():
+        src, sport, dst, dport, ja3, ja3s = (line.split("\t") + [""] * 6)[:6]
+        pair = hashes.setdefault(frozenset({(src, int(sport)), (dst, int(dport))}), ["", ""])
+        pair[0] = ja3 or pair[0]
+        pair[1] = ja3s or pair[1]
+    return {flow: (ja3, ja3s) for flow, (ja3, ja3s) in hashes.items() if ja3 and ja3s}
+
+
+@pytest.mark.parametrize("pcap", [p for p in captures("c2") if "https" in p.name] or [None],
+                         ids=lambda p: p.name if p else "missing")
+def test_cobalt_strike_tls_pairs_are_the_ones_tshark_computes(tmp_path: Path, threat_dir, pcap):
+    out = tmp_path / "out"
+    replay(out, pcap)
+    found = [d for d in detections(out) if d["sid"] == 9200006]
+    assert found, f"no Cobalt Strike TLS pair in {pcap.name}"
+    pairs = tls_pairs(pcap)
+    for d in found:
+        flow = frozenset({(d["src_ip"], d["src_port"]), (d["dst_ip"], d["dst_port"])})
+        ja3, ja3s = pairs[flow]
+        assert f"ja3 {ja3}, ja3s {ja3s}," in d["metadata"], (d["metadata"], ja3, ja3s)

@@ -18,6 +18,11 @@
 //!   number of blocks. [`OUTPUT`]
 //! - Over HTTPS, the default keystore's certificate is self-signed with
 //!   every name field empty. [`CERTIFICATE`]
+//! - Over HTTPS, a beacon's hello is the Windows TLS stack's and the team
+//!   server's answer is Java's: a JA3 and JA3S pair from the published
+//!   pairs of beacons and team servers across Windows and Java versions
+//!   ([`TLS_PAIRS`]). Either hash alone is common; the two together are
+//!   rare elsewhere. [`TLS_PAIR`]
 //!
 //! The generic [`beacon`](super::beacon) detector times the check-ins.
 
@@ -75,6 +80,57 @@ const CERTIFICATE: Signature = Signature {
     classtype: "command-and-control",
     priority: 2,
 };
+
+const TLS_PAIR: Signature = Signature {
+    sid: 9_200_006,
+    msg: "MIRADOR C2 Cobalt Strike TLS fingerprint pair (beacon ClientHello JA3 with team server JA3S)",
+    family: "c2",
+    classtype: "command-and-control",
+    priority: 2,
+};
+
+/// `JA3:JA3S` pairs of Cobalt Strike's beacon and team server as a
+/// published network signature lists them: each JA3S is a Java TLS stack's
+/// answer to the hello of a Windows one.
+pub const TLS_PAIRS: &[&str] = &[
+    "a0e9f5d64349fb13191bc781f81f42e1:ae4edc6faf64d08308082ad26be60767",
+    "72a589da586844d7f0818ce684948eea:ae4edc6faf64d08308082ad26be60767",
+    "a0e9f5d64349fb13191bc781f81f42e1:f176ba63b4d68e576b5ba345bec2c7b7",
+    "d0ec4b50a944b182fc10ff51f883ccf7:ae4edc6faf64d08308082ad26be60767",
+    "294b2f1dc22c6e6c3231d2fe311d504b:ae4edc6faf64d08308082ad26be60767",
+    "a0e9f5d64349fb13191bc781f81f42e1:e35df3e00ca4ef31d42b34bebaa2f86e",
+    "a0e9f5d64349fb13191bc781f81f42e1:fd4bc6cea4877646ccd62f0792ec0b62",
+    "a0e9f5d64349fb13191bc781f81f42e1:46e8c907c5cc3cf4b4420e76da5b4dba",
+    "a0e9f5d64349fb13191bc781f81f42e1:b31c0b82752ea0e2c48b8ce46e9263e5",
+    "72a589da586844d7f0818ce684948eea:fd4bc6cea4877646ccd62f0792ec0b62",
+    "a0e9f5d64349fb13191bc781f81f42e1:6d6b821affda5de6562d217770a7ead0",
+    "a0e9f5d64349fb13191bc781f81f42e1:567bb420d39046dbfd1f68b558d86382",
+    "a0e9f5d64349fb13191bc781f81f42e1:ec74a5c51106f0419184d0dd08fb05bc",
+    "51c64c77e60f3980eea90869b68c58a8:ae4edc6faf64d08308082ad26be60767",
+    "72a589da586844d7f0818ce684948eea:8cb68dc6ad0365d44af24b254ef70844",
+    "a0e9f5d64349fb13191bc781f81f42e1:b7bd51222a09f3ad66a340710ae9c01a",
+    "a0e9f5d64349fb13191bc781f81f42e1:8cb68dc6ad0365d44af24b254ef70844",
+    "d0ec4b50a944b182fc10ff51f883ccf7:b31c0b82752ea0e2c48b8ce46e9263e5",
+    "ce5f3254611a8c095a3d821d44539877:ae4edc6faf64d08308082ad26be60767",
+    "d0ec4b50a944b182fc10ff51f883ccf7:758945630046fd37070521b8544d1fe8",
+    "8916410db85077a5460817142dcbc8de:ae4edc6faf64d08308082ad26be60767",
+    "a0e9f5d64349fb13191bc781f81f42e1:394441ab65754e2207b1e1b457b3641d",
+    "72a589da586844d7f0818ce684948eea:1af33e1657631357c73119488045302c",
+    "a0e9f5d64349fb13191bc781f81f42e1:ccc514751b175866924439bdbb5bba34",
+    "a0e9f5d64349fb13191bc781f81f42e1:beb7069ae409bccfed702c17ad004223",
+    "1770c51ee209c73547f5e53e366b6152:46e8c907c5cc3cf4b4420e76da5b4dba",
+    "a0e9f5d64349fb13191bc781f81f42e1:1af33e1657631357c73119488045302c",
+    "51c64c77e60f3980eea90869b68c58a8:1af33e1657631357c73119488045302c",
+    "d0ec4b50a944b182fc10ff51f883ccf7:f176ba63b4d68e576b5ba345bec2c7b7",
+    "d0ec4b50a944b182fc10ff51f883ccf7:fd4bc6cea4877646ccd62f0792ec0b62",
+    "8916410db85077a5460817142dcbc8de:fd4bc6cea4877646ccd62f0792ec0b62",
+    "c35a61411ee5bdf666b4d64b05c29e64:ae4edc6faf64d08308082ad26be60767",
+    "d0ec4b50a944b182fc10ff51f883ccf7:6d6b821affda5de6562d217770a7ead0",
+    "a0e9f5d64349fb13191bc781f81f42e1:466556e923186364e82cbdb4cad8df2c",
+    "72a589da586844d7f0818ce684948eea:649d6810e8392f63dc311eecb6b7098b",
+    "d0ec4b50a944b182fc10ff51f883ccf7:84aaf6d03fc8c5bfb56d1d188735b268",
+    "a0e9f5d64349fb13191bc781f81f42e1:098e26e2609212ac1bfac552fbe04127",
+];
 
 /// Checksum8 of x86 stager URIs.
 const X86: u32 = 92;
@@ -152,11 +208,13 @@ pub struct CobaltStrike {
 
 impl Detector for CobaltStrike {
     const SIDS: std::ops::RangeInclusive<u32> = 9_200_000..=9_200_099;
-    const SIGNATURES: &'static [Signature] = &[STAGER, STAGE, METADATA, OUTPUT, CERTIFICATE];
+    const SIGNATURES: &'static [Signature] =
+        &[STAGER, STAGE, METADATA, OUTPUT, CERTIFICATE, TLS_PAIR];
     const EVENTS: Events = Events::HTTP_REQUEST
         .union(Events::HTTP_REQUEST_BODY)
         .union(Events::HTTP_RESPONSE)
         .union(Events::HTTP_RESPONSE_BODY)
+        .union(Events::TLS_HELLO)
         .union(Events::TLS_CERTIFICATE);
     type Settings = CobaltSettings;
     type Flow = Option<Box<Pending>>;
@@ -212,6 +270,21 @@ impl Detector for CobaltStrike {
                     cert.sha256
                 );
                 out(Finding::new(&CERTIFICATE, metadata, &[]));
+            }
+            AppEvent::TlsHello(hello) => {
+                if let Some(client) = hello.client_hash.as_deref() {
+                    let server = hello.fingerprint_hash.as_str();
+                    if TLS_PAIRS
+                        .iter()
+                        .any(|pair| pair.split_once(':') == Some((client, server)))
+                    {
+                        let metadata = format!(
+                            "tool cobalt-strike, ja3 {client}, ja3s {server}, server_hello {}",
+                            hello.fingerprint
+                        );
+                        out(Finding::new(&TLS_PAIR, metadata, &[]));
+                    }
+                }
             }
             _ => {}
         }
@@ -586,7 +659,7 @@ fn blank_name(name: &str) -> bool {
 mod tests {
     use super::super::variants::Random;
     use super::*;
-    use crate::applayer::{AppFlow, AppLayer, HttpLimits};
+    use crate::applayer::{AppFlow, AppLayer, HttpLimits, TlsHello};
     use crate::detect::Sender;
     use crate::reassembly::StreamId;
     use base64::Engine as _;
@@ -823,5 +896,60 @@ mod tests {
         assert!(blank_name(""));
         assert!(!blank_name("C=, ST=, L=, O=, OU=, CN=Major Cobalt Strike"));
         assert!(!blank_name("CN=www.example.com"));
+    }
+
+    /// The detector's findings on a ServerHello of `ja3s` after a
+    /// ClientHello of `ja3` (none when the client's was not read).
+    fn server_hello(ja3: Option<&str>, ja3s: &str) -> Vec<Finding> {
+        let mut detector = CobaltStrike::new(&CobaltSettings::default(), &Arc::new(()));
+        let hello = TlsHello {
+            from_client: false,
+            sni: None,
+            fingerprint: "771,49200,65281-23".into(),
+            fingerprint_hash: ja3s.into(),
+            client_hash: ja3.map(String::from),
+        };
+        let event = AppEvent::TlsHello(&hello);
+        let sender = Sender {
+            flow_id: 1,
+            dir: 1,
+            proto: 6,
+            src: "198.51.100.4:443".parse().unwrap(),
+            dst: "10.0.0.9:40000".parse().unwrap(),
+            carrier: Default::default(),
+        };
+        let data = AppData {
+            ts_ns: 0,
+            sender: &sender,
+            event: &event,
+        };
+        let mut found = Vec::new();
+        detector.app(&mut None, &data, &mut |f| found.push(f));
+        found
+    }
+
+    #[test]
+    fn a_listed_pair_is_a_team_server_and_either_half_alone_is_not() {
+        let mut random = Random::new(6);
+        assert!(!TLS_PAIRS.is_empty());
+        for pair in TLS_PAIRS {
+            let (ja3, ja3s) = pair.split_once(':').expect("JA3:JA3S");
+            assert!([ja3, ja3s]
+                .iter()
+                .all(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())));
+            let found = server_hello(Some(ja3), ja3s);
+            assert_eq!(found.len(), 1, "{ja3}:{ja3s}");
+            assert_eq!(found[0].signature.sid, 9_200_006);
+            assert!(found[0]
+                .metadata
+                .contains(&format!("ja3 {ja3}, ja3s {ja3s}")));
+            let other = random.string(b"0123456789abcdef", 32);
+            assert!(server_hello(Some(ja3), &other).is_empty(), "{ja3} alone");
+            assert!(server_hello(Some(&other), ja3s).is_empty(), "{ja3s} alone");
+            assert!(
+                server_hello(None, ja3s).is_empty(),
+                "{ja3s} without a client"
+            );
+        }
     }
 }
