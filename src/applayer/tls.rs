@@ -58,18 +58,23 @@ impl TlsSummary {
     }
 }
 
+/// `bytes` in hex, two digits each, `separator` between them (one string
+/// built in place: handshakes are hashed on every TLS connection).
 fn hex(bytes: &[u8], separator: &str, upper: bool) -> String {
-    bytes
-        .iter()
-        .map(|b| {
-            if upper {
-                format!("{b:02X}")
-            } else {
-                format!("{b:02x}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(separator)
+    let digits = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let mut text = String::with_capacity(bytes.len() * (2 + separator.len()));
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            text.push_str(separator);
+        }
+        text.push(char::from(digits[usize::from(b >> 4)]));
+        text.push(char::from(digits[usize::from(b & 15)]));
+    }
+    text
 }
 
 /// Reads a DER certificate.
@@ -124,10 +129,7 @@ fn joined(values: impl Iterator<Item = u16>) -> String {
 }
 
 fn md5_hex(text: &str) -> String {
-    Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Md5::digest(text.as_bytes()), "", false)
 }
 
 /// A hello's extensions, none when absent or malformed.
@@ -293,6 +295,13 @@ mod tests {
         assert!(grease(0x0a0a) && grease(0xfafa) && grease(0x1a1a));
         assert!(!grease(0x0a1a) && !grease(0x1301) && !grease(0x000a));
         assert_eq!(joined([0x0a0a, 4865, 23].into_iter()), "4865-23");
+    }
+
+    #[test]
+    fn hex_digits_and_separators() {
+        assert_eq!(hex(&[0x0a, 0xff, 0x10], ":", true), "0A:FF:10");
+        assert_eq!(hex(&[0x0a, 0xff], "", false), "0aff");
+        assert_eq!(hex(&[], ":", false), "");
     }
 
     #[test]

@@ -274,10 +274,9 @@ impl Detector for CobaltStrike {
             AppEvent::TlsHello(hello) => {
                 if let Some(client) = hello.client_hash.as_deref() {
                     let server = hello.fingerprint_hash.as_str();
-                    if TLS_PAIRS
-                        .iter()
-                        .any(|pair| pair.split_once(':') == Some((client, server)))
-                    {
+                    if TLS_PAIRS.iter().any(|pair| {
+                        pair.get(..32) == Some(client) && pair.get(33..) == Some(server)
+                    }) {
                         let metadata = format!(
                             "tool cobalt-strike, ja3 {client}, ja3s {server}, server_hello {}",
                             hello.fingerprint
