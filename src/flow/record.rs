@@ -168,3 +168,36 @@ pub struct FlowRecord {
     /// first DNS query and response).
     pub app: AppSummary,
 }
+
+#[cfg(test)]
+impl FlowRecord {
+    /// A TCP flow's record, 10.0.0.1:1000 to 10.0.0.2:80, for tests to
+    /// change what they look at.
+    pub fn example() -> Self {
+        use crate::decode::ip_proto;
+        Self {
+            flow_id: 1,
+            worker: 0,
+            ts_start_ns: 0,
+            ts_end_ns: 0,
+            proto: ip_proto::TCP,
+            src: "10.0.0.1".parse().unwrap(),
+            dst: "10.0.0.2".parse().unwrap(),
+            src_port: 1000,
+            dst_port: 80,
+            vlans: Default::default(),
+            tunnel: None,
+            app_proto: None,
+            pkts: [1, 1],
+            bytes: [60, 60],
+            payload_bytes: [0, 0],
+            tcp_flags: [0, 0],
+            history: Default::default(),
+            state: crate::flow::ConnState::SF,
+            end_reason: crate::flow::EndReason::Fin,
+            reassembly: Default::default(),
+            detections: 0,
+            app: Default::default(),
+        }
+    }
+}

@@ -169,7 +169,9 @@ fn gzip_like(seed: u64, len: usize) -> Vec<u8> {
     data
 }
 
-fn write(path: &Path, sessions: Vec<Vec<Vec<u8>>>) -> std::io::Result<()> {
+/// Writes sessions one after the other: packets 3 ms apart, a second
+/// between sessions.
+pub fn write(path: &Path, sessions: Vec<Vec<Vec<u8>>>) -> std::io::Result<()> {
     let mut c = Capture::default();
     let mut t = T0;
     for packets in sessions {

@@ -35,12 +35,16 @@
 //! - `benign.pcap`: Ethernet. Ordinary traffic shaped like those families
 //!   (a login form, a jQuery API call, JSON-RPC, a base64 upload, CDN host
 //!   names, a large ping).
+//! - `credentials.pcap`: Ethernet. Clear-text logins over FTP, POP3, IMAP,
+//!   SMTP (`AUTH PLAIN`, `AUTH LOGIN`), Redis and HTTP (Basic, form, JSON),
+//!   weak and strong, accepted and refused.
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
 mod build;
 mod families;
 mod files;
+mod logins;
 
 use std::path::PathBuf;
 
@@ -61,5 +65,6 @@ fn main() -> std::io::Result<()> {
     families::mirai(&dir.join("mirai.pcap"))?;
     families::covert(&dir.join("covert.pcap"))?;
     families::benign(&dir.join("benign.pcap"))?;
+    logins::credentials(&dir.join("credentials.pcap"))?;
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 
+use super::secret::Masker;
 use super::{AppData, Detector, Events, Finding, Signature};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::detect::inspect::PacketView;
@@ -305,7 +306,7 @@ impl Detector for Ioc {
     type Flow = bool;
     type Shared = IocLists;
 
-    fn load(settings: &IocSettings, problems: &mut Vec<String>) -> IocLists {
+    fn load(settings: &IocSettings, _: &Masker, problems: &mut Vec<String>) -> IocLists {
         let (lists, errors) = IocLists::load(&settings.dir);
         problems.extend(errors.iter().map(|e| format!("{e}; indicator skipped")));
         if !lists.is_empty() {

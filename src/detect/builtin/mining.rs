@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ioc::Domains;
+use super::secret::Masker;
 use super::{AppData, Detector, Events, Finding, Signature, StreamData};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::flow::FlowRecord;
@@ -214,7 +215,7 @@ impl Detector for Mining {
     type Flow = MiningFlow;
     type Shared = Pools;
 
-    fn load(settings: &MiningSettings, problems: &mut Vec<String>) -> Pools {
+    fn load(settings: &MiningSettings, _: &Masker, problems: &mut Vec<String>) -> Pools {
         let mut domains = Domains::default();
         match std::fs::read_to_string(&settings.pools) {
             Ok(text) => {

@@ -29,10 +29,14 @@
 //! - mirai: [`mirai`] (scanner, telnet brute force, C2 commands) and
 //!   [`loader`] (shell command chains in exploit requests, droppers);
 //! - dns-tunnel: [`dns_tunnel`]; icmp-tunnel: [`icmp`];
-//! - ioc: [`ioc`] (addresses, domains and JA3 hashes from lists).
+//! - ioc: [`ioc`] (addresses, domains and JA3 hashes from lists);
+//! - weak-password and cleartext-credential: [`credentials`] (logins in
+//!   FTP, POP3, IMAP, SMTP, Redis and HTTP, their passwords judged by
+//!   [`password`] and shown only as [`secret`] masks them).
 
 pub mod beacon;
 pub mod cobalt;
+pub mod credentials;
 pub mod dns_tunnel;
 pub mod encoding;
 pub mod host_report;
@@ -42,7 +46,9 @@ pub mod loader;
 pub mod metasploit;
 pub mod mining;
 pub mod mirai;
+pub mod password;
 pub mod reverse_shell;
+pub mod secret;
 #[cfg(test)]
 pub mod variants;
 pub mod webshell;
@@ -63,6 +69,7 @@ use super::inspect::PacketView;
 use crate::applayer::{AppEvent, HttpStage};
 use crate::flow::FlowRecord;
 use crate::reassembly::StreamId;
+use secret::Masker;
 
 /// Generator id of built-in detections (rules use 1).
 pub const GID: u32 = 9;
@@ -209,10 +216,15 @@ pub trait Detector: std::fmt::Debug + Sized {
     /// What its workers share, loaded once per run.
     type Shared: Default + std::fmt::Debug + Send + Sync;
 
-    /// Loads what workers share; problems that leave part of it out (a bad
-    /// line of a list) are added to `problems`.
-    fn load(settings: &Self::Settings, problems: &mut Vec<String>) -> Self::Shared {
-        let _ = (settings, problems);
+    /// Loads what workers share (`masker` shows secrets in findings);
+    /// problems that leave part of it out (a bad line of a list) are added
+    /// to `problems`.
+    fn load(
+        settings: &Self::Settings,
+        masker: &Masker,
+        problems: &mut Vec<String>,
+    ) -> Self::Shared {
+        let _ = (settings, masker, problems);
         Self::Shared::default()
     }
 
@@ -400,6 +412,9 @@ macro_rules! registry {
         pub struct DetectorsConfig {
             /// Run the built-in detectors.
             pub enabled: bool,
+            /// Key of the hash that findings show beside a masked secret
+            /// (empty: no hash); see [`secret`].
+            pub secret_hash_key: String,
             $(
                 #[doc = concat!("`[detectors.", stringify!($name), "]`")]
                 pub $name: <$detector as Detector>::Settings,
@@ -410,6 +425,7 @@ macro_rules! registry {
             fn default() -> Self {
                 Self {
                     enabled: true,
+                    secret_hash_key: String::new(),
                     $($name: Default::default(),)*
                 }
             }
@@ -425,8 +441,9 @@ macro_rules! registry {
             /// Loads what each detector shares, with the problems met.
             pub fn load(config: &DetectorsConfig) -> (Self, Vec<String>) {
                 let mut problems = Vec::new();
+                let masker = Masker::new(&config.secret_hash_key);
                 let shared = Self {
-                    $($name: Arc::new(<$detector>::load(&config.$name, &mut problems)),)*
+                    $($name: Arc::new(<$detector>::load(&config.$name, &masker, &mut problems)),)*
                 };
                 (shared, problems)
             }
@@ -586,6 +603,7 @@ registry! {
     dns_tunnel: dns_tunnel::DnsTunnel,
     icmp: icmp::IcmpTunnel,
     ioc: ioc::Ioc,
+    credentials: credentials::Credentials,
 }
 
 #[cfg(test)]

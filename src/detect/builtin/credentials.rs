@@ -1,0 +1,1153 @@
+//! Clear-text logins, and whether their passwords are weak
+//! ([`password`](super::password) says why):
+//!
+//! - FTP and POP3 `USER` / `PASS`;
+//! - IMAP `LOGIN` and `AUTHENTICATE PLAIN`;
+//! - SMTP and POP3 `AUTH PLAIN` and `AUTH LOGIN` (base64 exchanges);
+//! - Redis `AUTH`, in RESP or inline;
+//! - HTTP `Authorization: Basic`, and form or JSON fields of a user and a
+//!   password in a request's query or body.
+//!
+//! A login with a weak password is a `weak-password` finding; any other is
+//! a `cleartext-credential` one, at a lower priority. Each says the
+//! protocol, the user, the password masked ([`secret`](super::secret)),
+//! and whether the server accepted it: `yes` or `no` from its answer (a
+//! `230`/`235`, `+OK`, tagged `OK`; an HTTP redirect or cookie, a 401), or
+//! `unknown` when no answer was seen. The excerpt is left empty: it would
+//! hold the password.
+//!
+//! Line protocols are read from a TCP connection's first bytes while both
+//! sides speak text that is not HTTP or TLS (a line with control bytes, or
+//! longer than [`MAX_LINE`], ends it), until a login is accepted, up to
+//! `max_logins` logins or [`MAX_BYTES`].
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
+
+use serde::{Deserialize, Serialize};
+
+use super::encoding::{base64, form, trim};
+use super::password::{Policy, Rules};
+use super::secret::Masker;
+use super::{AppData, Detector, Events, Finding, Signature, StreamData};
+use crate::applayer::http::looks_like_http;
+use crate::applayer::{AppEvent, HttpStage, Transaction};
+use crate::flow::FlowRecord;
+
+const WEAK: Signature = Signature {
+    sid: 9_201_201,
+    msg: "MIRADOR WEAK-PASSWORD clear-text login with a weak password",
+    family: "weak-password",
+    classtype: "default-login-attempt",
+    priority: 2,
+};
+
+const CLEARTEXT: Signature = Signature {
+    sid: 9_201_202,
+    msg: "MIRADOR CLEARTEXT-CREDENTIAL clear-text login",
+    family: "cleartext-credential",
+    classtype: "policy-violation",
+    priority: 3,
+};
+
+/// Bytes of a connection read for logins at most, both ways.
+pub const MAX_BYTES: u64 = 16 << 10;
+/// Longest line kept; longer ones are skipped.
+const MAX_LINE: usize = 1_024;
+/// Elements of a RESP command read at most.
+const MAX_RESP: usize = 4;
+
+/// Form and JSON field names of user names.
+const USER_FIELDS: &[&[u8]] = &[
+    b"user",
+    b"username",
+    b"user_name",
+    b"userid",
+    b"user_id",
+    b"uid",
+    b"uname",
+    b"usr",
+    b"login",
+    b"loginname",
+    b"login_name",
+    b"email",
+    b"mail",
+    b"account",
+    b"acct",
+    b"j_username",
+    b"log",
+];
+/// Form and JSON field names of passwords (and any name ending in
+/// `password`, `passwd` or `pwd`).
+const PASSWORD_FIELDS: &[&[u8]] = &[b"pass", b"pw", b"passwort", b"j_password", b"userpass"];
+const PASSWORD_ENDINGS: &[&[u8]] = &[b"password", b"passwd", b"pwd"];
+
+/// What every password field name holds, any case: a query or body
+/// without one of these is not parsed.
+static PASSWORD_HINTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build(["pass", "pwd", "pw=", "\"pw\""])
+        .expect("fixed patterns build")
+});
+
+/// `[detectors.credentials]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialSettings {
+    /// Weak passwords, one per line.
+    pub dictionary: PathBuf,
+    /// A password in the dictionary is weak.
+    pub check_dictionary: bool,
+    /// A password that is or contains the user name is weak.
+    pub check_user_name: bool,
+    /// A password of digits only is weak.
+    pub check_digits_only: bool,
+    /// A keyboard, alphabet or number run, or one repeated character, is
+    /// weak.
+    pub check_keyboard_run: bool,
+    /// A password shorter than this is weak (0: any length).
+    pub min_length: usize,
+    /// Logins reported per connection at most.
+    pub max_logins: u32,
+}
+
+impl Default for CredentialSettings {
+    fn default() -> Self {
+        Self {
+            dictionary: PathBuf::from("signatures/weak-passwords.txt"),
+            check_dictionary: true,
+            check_user_name: true,
+            check_digits_only: true,
+            check_keyboard_run: true,
+            min_length: 8,
+            max_logins: 16,
+        }
+    }
+}
+
+/// What the workers share: the password rules and the masker.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    policy: Policy,
+    masker: Masker,
+}
+
+/// A login seen, waiting for the server's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    protocol: &'static str,
+    user: Vec<u8>,
+    password: Vec<u8>,
+    /// IMAP's command tag, which its answer repeats; the HTTP transaction.
+    tag: Vec<u8>,
+    tx: u64,
+}
+
+/// A SASL exchange in progress: what the client's next line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Sasl {
+    #[default]
+    None,
+    /// `\0user\0password` in base64.
+    Plain,
+    /// The user name in base64.
+    LoginUser,
+    /// The password in base64.
+    LoginPassword,
+}
+
+/// What the server's first line said it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Greeting {
+    #[default]
+    Unknown,
+    /// `220 ...`: FTP or SMTP.
+    Numeric,
+    /// `+OK ...`
+    Pop3,
+    /// `* OK ...`
+    Imap,
+}
+
+/// A text connection being read for logins.
+#[derive(Debug, Default)]
+pub struct Lines {
+    partial: [Vec<u8>; 2],
+    /// The client's direction: the connection's initiator, unless its
+    /// first bytes were a server's greeting or came from a service port
+    /// (a connection picked up midstream).
+    client_dir: usize,
+    /// Bytes read, both ways.
+    bytes: u64,
+    greeting: Greeting,
+    server_port: u16,
+    user: Vec<u8>,
+    sasl: Sasl,
+    sasl_tag: Vec<u8>,
+    /// Elements still to come of a RESP array, and those read.
+    resp_left: usize,
+    resp: Vec<Vec<u8>>,
+    /// Bulk string length announced (the next line is its data).
+    resp_bulk: bool,
+    pending: Option<Login>,
+    logins: u32,
+}
+
+/// What the detector keeps about a flow.
+#[derive(Debug, Default)]
+pub enum CredentialFlow {
+    /// No bytes yet.
+    #[default]
+    Unread,
+    /// A text connection.
+    Lines(Box<Lines>),
+    /// An HTTP login waiting for its answer.
+    Http(Box<Login>),
+    /// Nothing (more) to read.
+    Done,
+}
+
+/// Clear-text logins.
+#[derive(Debug)]
+pub struct Credentials {
+    settings: CredentialSettings,
+    loaded: Arc<Loaded>,
+}
+
+impl Detector for Credentials {
+    const SIDS: std::ops::RangeInclusive<u32> = 9_201_200..=9_201_299;
+    const SIGNATURES: &'static [Signature] = &[WEAK, CLEARTEXT];
+    const EVENTS: Events = Events::STREAM
+        .union(Events::HTTP_REQUEST)
+        .union(Events::HTTP_REQUEST_BODY)
+        .union(Events::HTTP_RESPONSE)
+        .union(Events::FLOW_END);
+    type Settings = CredentialSettings;
+    type Flow = CredentialFlow;
+    type Shared = Loaded;
+
+    fn load(settings: &CredentialSettings, masker: &Masker, problems: &mut Vec<String>) -> Loaded {
+        let rules = Rules {
+            dictionary: settings.check_dictionary,
+            user_name: settings.check_user_name,
+            digits_only: settings.check_digits_only,
+            keyboard_run: settings.check_keyboard_run,
+            min_length: settings.min_length,
+        };
+        let policy = if settings.check_dictionary {
+            Policy::load(rules, &settings.dictionary, problems)
+        } else {
+            Policy::new(rules, "")
+        };
+        Loaded {
+            policy,
+            masker: masker.clone(),
+        }
+    }
+
+    fn new(settings: &CredentialSettings, loaded: &Arc<Loaded>) -> Self {
+        Self {
+            settings: settings.clone(),
+            loaded: Arc::clone(loaded),
+        }
+    }
+
+    fn stream(
+        &mut self,
+        flow: &mut CredentialFlow,
+        data: &StreamData<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        if let CredentialFlow::Unread = flow {
+            *flow = if data.offset == 0 && text_like(data.bytes) {
+                CredentialFlow::Lines(Box::new(Lines::new(data)))
+            } else {
+                CredentialFlow::Done
+            };
+        }
+        let CredentialFlow::Lines(lines) = flow else {
+            return;
+        };
+        lines.bytes += data.bytes.len() as u64;
+        let mut found = Vec::new();
+        let text = lines.read(data.stream.dir, data.bytes, &mut found);
+        // After an accepted login, the session logs in no more.
+        let mut session = false;
+        for (login, accepted) in found {
+            session |= accepted == "yes";
+            self.report(&login, accepted, out);
+        }
+        if !text || session || lines.logins >= self.settings.max_logins || lines.bytes > MAX_BYTES {
+            if let Some(login) = lines.pending.take() {
+                self.report(&login, "unknown", out);
+            }
+            *flow = CredentialFlow::Done;
+        }
+    }
+
+    fn stream_done(&self, flow: &CredentialFlow, _: &StreamData<'_>) -> bool {
+        matches!(flow, CredentialFlow::Done | CredentialFlow::Http(_))
+    }
+
+    fn app(
+        &mut self,
+        flow: &mut CredentialFlow,
+        data: &AppData<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        let AppEvent::Http(tx, stage) = data.event else {
+            return;
+        };
+        match stage {
+            HttpStage::RequestHeaders | HttpStage::RequestBody => {
+                let login = match stage {
+                    HttpStage::RequestHeaders => basic(tx).or_else(|| {
+                        let query = tx.uri_raw.splitn(2, |&b| b == b'?').nth(1)?;
+                        fields(query, "http-query", tx.seq)
+                    }),
+                    _ => fields(&tx.request.body, "http-form", tx.seq),
+                };
+                let Some(login) = login else { return };
+                if let CredentialFlow::Http(earlier) = std::mem::take(flow) {
+                    self.report(&earlier, "unknown", out);
+                }
+                *flow = CredentialFlow::Http(Box::new(login));
+            }
+            HttpStage::ResponseHeaders => {
+                let CredentialFlow::Http(login) = flow else {
+                    return;
+                };
+                if login.tx != tx.seq {
+                    return;
+                }
+                let accepted = http_accepted(tx, login.protocol);
+                let login = std::mem::replace(flow, CredentialFlow::Done);
+                if let CredentialFlow::Http(login) = login {
+                    self.report(&login, accepted, out);
+                }
+            }
+            HttpStage::ResponseBody => {}
+        }
+    }
+
+    fn end(&mut self, flow: &mut CredentialFlow, _: &FlowRecord, out: &mut impl FnMut(Finding)) {
+        let pending = match std::mem::take(flow) {
+            CredentialFlow::Http(login) => Some(*login),
+            CredentialFlow::Lines(mut lines) => lines.pending.take(),
+            _ => None,
+        };
+        if let Some(login) = pending {
+            self.report(&login, "unknown", out);
+        }
+    }
+}
+
+impl Credentials {
+    /// Reports `login`: weak or not, masked.
+    fn report(&self, login: &Login, accepted: &str, out: &mut impl FnMut(Finding)) {
+        let Loaded { policy, masker } = &*self.loaded;
+        let weakness = policy.weakness(&login.user, &login.password);
+        // A user name that is the password is masked like it.
+        let user = if login.user.is_empty() {
+            Cow::Borrowed("none")
+        } else if login.user.eq_ignore_ascii_case(&login.password) {
+            Cow::Owned(masker.mask(&login.user))
+        } else {
+            String::from_utf8_lossy(&login.user)
+        };
+        let mut metadata = format!(
+            "protocol {}, user {user}, password {}, accepted {accepted}",
+            login.protocol,
+            masker.mask(&login.password),
+        );
+        let signature = match weakness {
+            Some(reason) => {
+                metadata.push_str(", weakness ");
+                metadata.push_str(reason);
+                &WEAK
+            }
+            None => &CLEARTEXT,
+        };
+        out(Finding::new(signature, metadata, &[]));
+    }
+}
+
+/// True when a connection's first bytes may be a text protocol's: text,
+/// and not HTTP (or TLS, which is not text).
+fn text_like(first: &[u8]) -> bool {
+    let head = &first[..first.len().min(64)];
+    head.first().is_some_and(|&b| b >= 0x20) && !looks_like_http(first) && text(head)
+}
+
+/// True for bytes without control bytes but line ends and tabs, counted
+/// without a branch per byte.
+fn text(bytes: &[u8]) -> bool {
+    let controls: usize = bytes
+        .iter()
+        .map(|&b| {
+            usize::from(((b < 0x20) & (b != b'\r') & (b != b'\n') & (b != b'\t')) | (b == 0x7f))
+        })
+        .sum();
+    controls == 0
+}
+
+/// Ports of the services read here.
+const SERVICE_PORTS: &[u16] = &[21, 25, 110, 143, 465, 587, 6379];
+
+/// A server's first words.
+fn greeting(first: &[u8]) -> bool {
+    [&b"220"[..], b"+OK", b"* OK", b"* PREAUTH"]
+        .iter()
+        .any(|g| first.starts_with(g))
+}
+
+impl Lines {
+    /// A connection whose first bytes are `data`'s.
+    fn new(data: &StreamData<'_>) -> Self {
+        let (sender, receiver) = (data.stream.src.port(), data.stream.dst.port());
+        let from_server = greeting(data.bytes)
+            || SERVICE_PORTS.contains(&sender) && !SERVICE_PORTS.contains(&receiver);
+        let dir = data.stream.dir;
+        Self {
+            client_dir: if from_server { 1 - dir } else { dir },
+            server_port: if from_server { sender } else { receiver },
+            ..Self::default()
+        }
+    }
+
+    /// Reads bytes of direction `dir`; logins answered, or whose answer
+    /// will not come (another login began), go to `found` with the verdict.
+    /// False once the connection is no line protocol: a line too long, or
+    /// one with control bytes.
+    fn read(&mut self, dir: usize, bytes: &[u8], found: &mut Vec<(Login, &'static str)>) -> bool {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (line, complete) = match memchr::memchr(b'\n', rest) {
+                Some(end) => (&rest[..end], true),
+                None => (rest, false),
+            };
+            rest = &rest[(line.len() + usize::from(complete)).min(rest.len())..];
+            if self.partial[dir].len() + line.len() > MAX_LINE || !text(line) {
+                return false;
+            }
+            self.partial[dir].extend_from_slice(line);
+            if !complete {
+                return true;
+            }
+            let mut text = std::mem::take(&mut self.partial[dir]);
+            if text.last() == Some(&b'\r') {
+                text.pop();
+            }
+            if dir == self.client_dir {
+                self.client_line(&text, found);
+            } else {
+                self.server_line(&text, found);
+            }
+            text.clear();
+            self.partial[dir] = text;
+        }
+        true
+    }
+
+    /// A login the client sent (`tag`: IMAP's); the one before it went
+    /// unanswered.
+    fn login(
+        &mut self,
+        protocol: &'static str,
+        user: Vec<u8>,
+        password: Vec<u8>,
+        tag: Vec<u8>,
+        found: &mut Vec<(Login, &'static str)>,
+    ) {
+        let login = Login {
+            protocol,
+            user,
+            password,
+            tag,
+            tx: 0,
+        };
+        if let Some(earlier) = self.pending.replace(login) {
+            found.push((earlier, "unknown"));
+        }
+        self.logins += 1;
+    }
+
+    fn client_line(&mut self, line: &[u8], found: &mut Vec<(Login, &'static str)>) {
+        if self.resp_left > 0 {
+            return self.resp_line(line, found);
+        }
+        if let Some(count) = line
+            .strip_prefix(b"*")
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+        {
+            if (1..=MAX_RESP).contains(&count) {
+                self.resp.clear();
+                self.resp_left = count;
+                self.resp_bulk = false;
+            }
+            return;
+        }
+        match std::mem::take(&mut self.sasl) {
+            Sasl::None => {}
+            Sasl::Plain => {
+                if let Some((user, password)) = base64(trim(line), 1).and_then(|d| sasl_plain(&d)) {
+                    let protocol = self.protocol("smtp");
+                    let tag = std::mem::take(&mut self.sasl_tag);
+                    self.login(protocol, user, password, tag, found);
+                }
+                return;
+            }
+            Sasl::LoginUser => {
+                if let Some(user) = base64(trim(line), 1) {
+                    self.user = user;
+                    self.sasl = Sasl::LoginPassword;
+                }
+                return;
+            }
+            Sasl::LoginPassword => {
+                if let Some(password) = base64(trim(line), 1) {
+                    let protocol = self.protocol("smtp");
+                    let user = std::mem::take(&mut self.user);
+                    self.login(protocol, user, password, Vec::new(), found);
+                }
+                return;
+            }
+        }
+        let mut words = line.splitn(3, |&b| b == b' ');
+        let first = words.next().unwrap_or_default();
+        let second = words.next().unwrap_or_default();
+        let rest = words.next().unwrap_or_default();
+        let arguments = || {
+            [second, rest]
+                .iter()
+                .filter(|w| !w.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(&b' ')
+        };
+        if first.eq_ignore_ascii_case(b"USER") {
+            self.user = trim(&arguments()).to_vec();
+        } else if first.eq_ignore_ascii_case(b"PASS") {
+            let protocol = self.protocol("ftp");
+            let user = std::mem::take(&mut self.user);
+            let password = trim(&arguments()).to_vec();
+            self.login(protocol, user, password, Vec::new(), found);
+        } else if first.eq_ignore_ascii_case(b"AUTH") {
+            self.auth(second, rest, Vec::new(), found);
+        } else if second.eq_ignore_ascii_case(b"LOGIN") {
+            let mut arguments = imap_strings(rest).into_iter();
+            if let (Some(user), Some(password)) = (arguments.next(), arguments.next()) {
+                let tag = first.to_vec();
+                self.login("imap", user, password, tag, found);
+            }
+        } else if second.eq_ignore_ascii_case(b"AUTHENTICATE") {
+            let mut words = rest.splitn(2, |&b| b == b' ');
+            let mechanism = words.next().unwrap_or_default();
+            let initial = words.next().unwrap_or_default();
+            self.auth(mechanism, initial, first.to_vec(), found);
+        }
+    }
+
+    /// `AUTH` (SMTP, POP3, Redis inline) or IMAP's `AUTHENTICATE`, with
+    /// the mechanism (or Redis's arguments) and what follows it.
+    fn auth(
+        &mut self,
+        mechanism: &[u8],
+        rest: &[u8],
+        tag: Vec<u8>,
+        found: &mut Vec<(Login, &'static str)>,
+    ) {
+        let protocol = if tag.is_empty() {
+            self.protocol("smtp")
+        } else {
+            "imap"
+        };
+        if mechanism.eq_ignore_ascii_case(b"PLAIN") {
+            match base64(trim(rest), 1).and_then(|d| sasl_plain(&d)) {
+                Some((user, password)) => {
+                    self.login(protocol, user, password, tag, found);
+                }
+                None => {
+                    self.sasl = Sasl::Plain;
+                    self.sasl_tag = tag;
+                }
+            }
+        } else if mechanism.eq_ignore_ascii_case(b"LOGIN") {
+            match base64(trim(rest), 1) {
+                Some(user) => {
+                    self.user = user;
+                    self.sasl = Sasl::LoginPassword;
+                }
+                None => self.sasl = Sasl::LoginUser,
+            }
+        } else if tag.is_empty() && !mechanism.is_empty() && self.protocol("redis") == "redis" {
+            let (user, password) = match trim(rest) {
+                [] => (Vec::new(), mechanism.to_vec()),
+                password => (mechanism.to_vec(), password.to_vec()),
+            };
+            self.login("redis", user, password, tag, found);
+        }
+    }
+
+    /// A line of a RESP array: `$length`, then the string.
+    fn resp_line(&mut self, line: &[u8], found: &mut Vec<(Login, &'static str)>) {
+        if !self.resp_bulk && line.first() == Some(&b'$') {
+            self.resp_bulk = true;
+            return;
+        }
+        self.resp_bulk = false;
+        self.resp.push(line.to_vec());
+        self.resp_left -= 1;
+        if self.resp_left > 0 {
+            return;
+        }
+        let command = std::mem::take(&mut self.resp);
+        if command
+            .first()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"AUTH"))
+        {
+            let (user, password) = match &command[1..] {
+                [password] => (Vec::new(), password.clone()),
+                [user, password] => (user.clone(), password.clone()),
+                _ => return,
+            };
+            self.login("redis", user, password, Vec::new(), found);
+        }
+    }
+
+    fn server_line(&mut self, line: &[u8], found: &mut Vec<(Login, &'static str)>) {
+        if self.greeting == Greeting::Unknown {
+            self.greeting = if line.starts_with(b"220") {
+                Greeting::Numeric
+            } else if line.starts_with(b"+OK") {
+                Greeting::Pop3
+            } else if line.starts_with(b"* OK") || line.starts_with(b"* PREAUTH") {
+                Greeting::Imap
+            } else {
+                Greeting::Unknown
+            };
+        }
+        let Some(login) = &self.pending else { return };
+        let verdict = if !login.tag.is_empty() {
+            match line
+                .strip_prefix(login.tag.as_slice())
+                .and_then(|r| r.strip_prefix(b" "))
+            {
+                Some(r) if r.starts_with(b"OK") => Some("yes"),
+                Some(r) if r.starts_with(b"NO") || r.starts_with(b"BAD") => Some("no"),
+                _ => None,
+            }
+        } else if line.starts_with(b"230") || line.starts_with(b"235") || line.starts_with(b"+OK") {
+            Some("yes")
+        } else if line.starts_with(b"5") || line.starts_with(b"4") || line.starts_with(b"-") {
+            Some("no")
+        } else {
+            None
+        };
+        if let Some(verdict) = verdict {
+            found.extend(self.pending.take().map(|login| (login, verdict)));
+        }
+    }
+
+    /// The protocol of a login, from the server's greeting and port; the
+    /// command's usual one when neither says.
+    fn protocol(&self, usual: &'static str) -> &'static str {
+        match (self.greeting, self.server_port) {
+            (Greeting::Pop3, _) | (_, 110) => "pop3",
+            (Greeting::Imap, _) | (_, 143) => "imap",
+            (_, 21) => "ftp",
+            (_, 25 | 465 | 587) => "smtp",
+            (_, 6379) => "redis",
+            (Greeting::Numeric, _) if usual == "ftp" || usual == "smtp" => usual,
+            (Greeting::Numeric, _) => "smtp",
+            _ => usual,
+        }
+    }
+}
+
+/// SASL PLAIN's `authzid \0 authcid \0 password`.
+fn sasl_plain(decoded: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut parts = decoded.split(|&b| b == 0);
+    let _authorization = parts.next()?;
+    let user = parts.next()?;
+    let password = parts.next()?;
+    (!password.is_empty()).then(|| (user.to_vec(), password.to_vec()))
+}
+
+/// IMAP arguments: atoms, or quoted strings with `\` escapes.
+fn imap_strings(text: &[u8]) -> Vec<Vec<u8>> {
+    let mut strings = Vec::new();
+    let mut at = 0;
+    while at < text.len() {
+        match text[at] {
+            b' ' => at += 1,
+            b'"' => {
+                let mut value = Vec::new();
+                at += 1;
+                while at < text.len() && text[at] != b'"' {
+                    if text[at] == b'\\' && at + 1 < text.len() {
+                        at += 1;
+                    }
+                    value.push(text[at]);
+                    at += 1;
+                }
+                at += 1;
+                strings.push(value);
+            }
+            _ => {
+                let end = text[at..]
+                    .iter()
+                    .position(|&b| b == b' ')
+                    .map_or(text.len(), |e| at + e);
+                strings.push(text[at..end].to_vec());
+                at = end;
+            }
+        }
+    }
+    strings
+}
+
+/// `Authorization: Basic` of a request.
+fn basic(tx: &Transaction) -> Option<Login> {
+    let value = tx.request.header(b"authorization")?;
+    let encoded = value
+        .get(..6)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"basic "))
+        .map(|_| trim(&value[6..]))?;
+    let decoded = base64(encoded, 1)?;
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some(Login {
+        protocol: "http-basic",
+        user: decoded[..colon].to_vec(),
+        password: decoded[colon + 1..].to_vec(),
+        tag: Vec::new(),
+        tx: tx.seq,
+    })
+}
+
+/// The last name of a field (`user[password]` is `password`), lower case.
+fn field_name(name: &[u8]) -> Vec<u8> {
+    let name = name.strip_suffix(b"]").unwrap_or(name);
+    let last = name
+        .rsplit(|&b| b == b'[' || b == b'.')
+        .next()
+        .unwrap_or(name);
+    last.to_ascii_lowercase()
+}
+
+fn is_password_field(name: &[u8]) -> bool {
+    PASSWORD_FIELDS.contains(&name) || PASSWORD_ENDINGS.iter().any(|e| name.ends_with(e))
+}
+
+/// A user and a non-empty password in form fields or a JSON object.
+fn fields(text: &[u8], protocol: &'static str, tx: u64) -> Option<Login> {
+    let text = trim(text);
+    if !PASSWORD_HINTS.is_match(text) {
+        return None;
+    }
+    let (mut user, mut password) = (None, None);
+    let mut take = |name: &[u8], value: Cow<'_, [u8]>| {
+        let name = field_name(name);
+        if password.is_none() && is_password_field(&name) && !value.is_empty() {
+            password = Some(value.into_owned());
+        } else if user.is_none() && USER_FIELDS.contains(&name.as_slice()) {
+            user = Some(value.into_owned());
+        }
+    };
+    let protocol = if text.first() == Some(&b'{') {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(text) else {
+            return None;
+        };
+        for (name, value) in &map {
+            if let Some(value) = value.as_str() {
+                take(name.as_bytes(), Cow::Borrowed(value.as_bytes()));
+            }
+        }
+        "http-json"
+    } else {
+        if !text.contains(&b'=') {
+            return None;
+        }
+        for (name, value) in form(text).take(64) {
+            take(&name, value);
+        }
+        protocol
+    };
+    Some(Login {
+        protocol,
+        user: user.unwrap_or_default(),
+        password: password?,
+        tag: Vec::new(),
+        tx,
+    })
+}
+
+/// Whether an HTTP login was accepted, from its answer's head.
+fn http_accepted(tx: &Transaction, protocol: &str) -> &'static str {
+    let status = tx.status.as_slice();
+    let cookie = tx.response.header(b"set-cookie").is_some();
+    match status.first() {
+        _ if status == b"401" || status == b"403" => "no",
+        Some(b'3') => "yes",
+        Some(b'2') if protocol == "http-basic" || cookie => "yes",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::variants::Random;
+    use super::*;
+    use crate::applayer::{AppFlow, AppLayer, HttpLimits};
+    use crate::detect::Sender;
+    use crate::reassembly::StreamId;
+    use base64::Engine as _;
+
+    fn detector() -> Credentials {
+        let settings = CredentialSettings::default();
+        let rules = Rules {
+            dictionary: true,
+            user_name: true,
+            digits_only: true,
+            keyboard_run: true,
+            min_length: 8,
+        };
+        let loaded = Loaded {
+            policy: Policy::new(rules, "admin\n123456\npassword\n"),
+            masker: Masker::default(),
+        };
+        Credentials::new(&settings, &Arc::new(loaded))
+    }
+
+    /// A conversation to `port`: (from the client?, bytes) in order,
+    /// through the detector's stream reading; the findings' metadata.
+    fn converse(port: u16, turns: &[(bool, &[u8])]) -> Vec<(u32, String)> {
+        let mut detector = detector();
+        let mut flow = CredentialFlow::default();
+        let stream = StreamId {
+            flow_id: 1,
+            dir: 0,
+            src: "10.0.0.9:40001".parse().unwrap(),
+            dst: format!("192.0.2.1:{port}").parse().unwrap(),
+            carrier: Default::default(),
+        };
+        let mut offsets = [0u64; 2];
+        let mut found = Vec::new();
+        for &(client, bytes) in turns {
+            let dir = usize::from(!client);
+            let id = stream.toward(dir);
+            let data = StreamData {
+                ts_ns: 0,
+                stream: &id,
+                offset: offsets[dir],
+                bytes,
+            };
+            offsets[dir] += bytes.len() as u64;
+            detector.stream(&mut flow, &data, &mut |f| found.push(f));
+        }
+        let record = FlowRecord::example();
+        detector.end(&mut flow, &record, &mut |f| found.push(f));
+        found
+            .into_iter()
+            .map(|f| (f.signature.sid, f.metadata))
+            .collect()
+    }
+
+    #[test]
+    fn line_protocol_logins_with_their_answers() {
+        let ftp = converse(
+            21,
+            &[
+                (false, b"220 (vsFTPd 3.0.2)\r\n"),
+                (true, b"USER ccso\r\n"),
+                (false, b"331 Please specify the password.\r\n"),
+                (true, b"PASS SecurePasswordHere\r\n"),
+                (false, b"230 Login successful.\r\n"),
+            ],
+        );
+        assert_eq!(
+            ftp,
+            [(
+                9_201_202,
+                "protocol ftp, user ccso, password S…e (18 chars), accepted yes".into()
+            )]
+        );
+        let pop3 = converse(
+            110,
+            &[
+                (false, b"+OK ready\r\n"),
+                (true, b"USER bob\r\nPASS 123456\r\n"),
+                (false, b"-ERR denied\r\n"),
+            ],
+        );
+        assert_eq!(
+            pop3,
+            [(
+                9_201_201,
+                "protocol pop3, user bob, password 1…6 (6 chars), accepted no, weakness dictionary"
+                    .into()
+            )]
+        );
+        let imap = converse(
+            143,
+            &[
+                (false, b"* OK IMAP4rev1\r\n"),
+                (true, b"a1 LOGIN \"alice\" \"alice2024\"\r\n"),
+                (
+                    false,
+                    b"* CAPABILITY IMAP4rev1\r\na1 OK LOGIN completed\r\n",
+                ),
+            ],
+        );
+        assert_eq!(imap[0].1, "protocol imap, user alice, password a…4 (9 chars), accepted yes, weakness contains-user-name");
+        let plain = base64::engine::general_purpose::STANDARD.encode(b"\0mailer\0Tr0ub4dor&3x");
+        let smtp = converse(
+            587,
+            &[
+                (false, b"220 mx ESMTP\r\n"),
+                (true, b"EHLO me\r\n"),
+                (false, b"250 AUTH PLAIN LOGIN\r\n"),
+                (true, format!("AUTH PLAIN {plain}\r\n").as_bytes()),
+                (false, b"235 2.7.0 Authentication successful\r\n"),
+            ],
+        );
+        assert_eq!(
+            smtp,
+            [(
+                9_201_202,
+                "protocol smtp, user mailer, password T…x (12 chars), accepted yes".into()
+            )]
+        );
+        let login = converse(
+            25,
+            &[
+                (false, b"220 mx ESMTP\r\n"),
+                (true, b"AUTH LOGIN\r\n"),
+                (false, b"334 VXNlcm5hbWU6\r\n"),
+                (true, b"cm9vdA==\r\n"),
+                (false, b"334 UGFzc3dvcmQ6\r\n"),
+                (true, b"cGFzc3dvcmQ=\r\n"),
+                (false, b"535 5.7.8 failed\r\n"),
+            ],
+        );
+        assert_eq!(
+            login[0].1,
+            "protocol smtp, user root, password p…d (8 chars), accepted no, weakness dictionary"
+        );
+    }
+
+    #[test]
+    fn redis_auth_in_resp_and_inline() {
+        let resp = converse(
+            6379,
+            &[
+                (true, b"*2\r\n$4\r\nAUTH\r\n$11\r\nfoobared123\r\n"),
+                (false, b"+OK\r\n"),
+            ],
+        );
+        assert_eq!(
+            resp,
+            [(
+                9_201_202,
+                "protocol redis, user none, password f…3 (11 chars), accepted yes".into()
+            )]
+        );
+        let acl = converse(
+            7000,
+            &[
+                (
+                    true,
+                    b"*3\r\n$4\r\nauth\r\n$7\r\ndefault\r\n$5\r\nredis\r\n",
+                ),
+                (false, b"-WRONGPASS invalid\r\n"),
+            ],
+        );
+        assert_eq!(
+            acl[0].1,
+            "protocol redis, user default, password r…s (5 chars), accepted no, weakness short"
+        );
+        let inline = converse(7000, &[(true, b"AUTH s3cr3tpassw0rd!\r\n")]);
+        assert_eq!(
+            inline[0].1,
+            "protocol redis, user none, password s…! (15 chars), accepted unknown"
+        );
+    }
+
+    #[test]
+    fn binary_tls_and_http_connections_are_not_read() {
+        for first in [
+            &b"\x16\x03\x01\x02\x00\x01"[..],
+            b"GET / HTTP/1.1\r\n",
+            b"\x00\x01USER x\r\n",
+        ] {
+            let mut detector = detector();
+            let mut flow = CredentialFlow::default();
+            let stream = StreamId {
+                flow_id: 1,
+                dir: 0,
+                src: "10.0.0.9:40001".parse().unwrap(),
+                dst: "192.0.2.1:21".parse().unwrap(),
+                carrier: Default::default(),
+            };
+            let data = StreamData {
+                ts_ns: 0,
+                stream: &stream,
+                offset: 0,
+                bytes: first,
+            };
+            detector.stream(&mut flow, &data, &mut |_| panic!("a finding"));
+            assert!(detector.stream_done(&flow, &data));
+        }
+    }
+
+    #[test]
+    fn generated_logins_are_named_weak_or_not_and_never_shown() {
+        let mut random = Random::new(21);
+        for round in 0..300 {
+            let user = random.word_of(4, 8);
+            let strong = random.string(
+                b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789",
+                16,
+            );
+            let weak = ["admin", "123456", user.as_str(), "qwertyui"][round % 4].to_string();
+            for (password, sid) in [(&strong, 9_201_202), (&weak, 9_201_201)] {
+                let login = format!("USER {user}\r\nPASS {password}\r\n");
+                let found = converse(
+                    21,
+                    &[
+                        (false, b"220 ftp\r\n"),
+                        (true, login.as_bytes()),
+                        (false, b"230 ok\r\n"),
+                    ],
+                );
+                assert_eq!(found.len(), 1, "{user} {password}");
+                assert_eq!(found[0].0, sid, "{user} {password}: {}", found[0].1);
+                if password.len() > 4 {
+                    assert!(!found[0].1.contains(password.as_str()), "{}", found[0].1);
+                }
+            }
+        }
+    }
+
+    /// An HTTP exchange through the parser and the detector.
+    fn http(request: &[u8], response: &[u8]) -> Vec<(u32, String)> {
+        let mut detector = detector();
+        let mut flow = CredentialFlow::default();
+        let mut applayer = AppLayer::new(HttpLimits::default());
+        let mut app = AppFlow::default();
+        let stream = StreamId {
+            flow_id: 1,
+            dir: 0,
+            src: "10.0.0.9:40001".parse().unwrap(),
+            dst: "192.0.2.1:80".parse().unwrap(),
+            carrier: Default::default(),
+        };
+        let mut found = Vec::new();
+        for (dir, bytes) in [(0, request), (1, response)] {
+            let id = stream.toward(dir);
+            applayer.data(&mut app, &id, 0, bytes, &mut |event, sent| {
+                let sender = Sender::of_stream(&stream.toward(sent));
+                let data = AppData {
+                    ts_ns: 0,
+                    sender: &sender,
+                    event: &event,
+                };
+                detector.app(&mut flow, &data, &mut |f| found.push(f));
+            });
+        }
+        detector.end(&mut flow, &FlowRecord::example(), &mut |f| found.push(f));
+        found
+            .into_iter()
+            .map(|f| (f.signature.sid, f.metadata))
+            .collect()
+    }
+
+    #[test]
+    fn http_basic_form_and_json_logins() {
+        let basic = base64::engine::general_purpose::STANDARD.encode(b"admin:admin");
+        let found = http(
+            format!("GET /cgi-bin/ HTTP/1.1\r\nHost: cam\r\nAuthorization: Basic {basic}\r\n\r\n")
+                .as_bytes(),
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(found, [(9_201_201, "protocol http-basic, user a…n (5 chars), password a…n (5 chars), accepted no, weakness dictionary".into())]);
+        let body = b"tokenCSRF=81ea&username=fergus&password=RolandDeschain&save=";
+        let request = format!(
+            "POST /admin/login HTTP/1.1\r\nHost: cms\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let found = http(
+            &[request.as_bytes(), body].concat(),
+            b"HTTP/1.1 302 Found\r\nLocation: /admin/\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert_eq!(
+            found,
+            [(
+                9_201_202,
+                "protocol http-form, user fergus, password R…n (14 chars), accepted yes".into()
+            )]
+        );
+        let json = br#"{"email":"ops@example.org","user[password]":"x","password":"Summer2024"}"#;
+        let request = format!(
+            "POST /api/login HTTP/1.1\r\nHost: app\r\nContent-Length: {}\r\n\r\n",
+            json.len()
+        );
+        let found = http(&[request.as_bytes(), json].concat(), b"");
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .1
+                .starts_with("protocol http-json, user ops@example.org, password "),
+            "{}",
+            found[0].1
+        );
+        assert!(found[0].1.ends_with("accepted unknown"));
+        let empty = b"account=0&password=&Loginin.x=52";
+        let request = format!(
+            "POST /home.asp HTTP/1.1\r\nHost: dev\r\nContent-Length: {}\r\n\r\n",
+            empty.len()
+        );
+        assert!(
+            http(&[request.as_bytes(), empty].concat(), b"").is_empty(),
+            "no password, no login"
+        );
+    }
+
+    #[test]
+    fn a_connection_picked_up_at_the_server_greeting_reads_the_client_right() {
+        let mut detector = detector();
+        let mut flow = CredentialFlow::default();
+        // The initiator, as the flow table saw it, is the server.
+        let server = StreamId {
+            flow_id: 1,
+            dir: 0,
+            src: "192.0.2.1:21".parse().unwrap(),
+            dst: "10.0.0.9:27014".parse().unwrap(),
+            carrier: Default::default(),
+        };
+        let client = server.toward(1);
+        let mut found = Vec::new();
+        for (id, offset, bytes) in [
+            (&server, 0, &b"220 (vsFTPd 3.0.2)\r\n"[..]),
+            (&client, 0, b"USER ccso\r\n"),
+            (&client, 11, b"PASS SecurePasswordHere\r\n"),
+            (&server, 20, b"230 Login successful.\r\n"),
+        ] {
+            let data = StreamData {
+                ts_ns: 0,
+                stream: id,
+                offset,
+                bytes,
+            };
+            detector.stream(&mut flow, &data, &mut |f| found.push(f.metadata));
+        }
+        assert_eq!(
+            found,
+            ["protocol ftp, user ccso, password S…e (18 chars), accepted yes"]
+        );
+    }
+}
