@@ -445,11 +445,12 @@ impl Default for DpdkSection {
             "--no-pci",
             "--no-shconf",
             // The samples, one queue each: ordinary traffic, the threat
-            // families, clear-text logins, and look-alikes that must raise
-            // nothing.
+            // families, clear-text logins and leaked keys, and look-alikes
+            // that must raise nothing.
             "--vdev=net_pcap0,rx_pcap=pcaps/basic.pcap,rx_pcap=pcaps/webshell.pcap,\
              rx_pcap=pcaps/c2.pcap,rx_pcap=pcaps/mining.pcap,rx_pcap=pcaps/mirai.pcap,\
-             rx_pcap=pcaps/covert.pcap,rx_pcap=pcaps/credentials.pcap,rx_pcap=pcaps/benign.pcap",
+             rx_pcap=pcaps/covert.pcap,rx_pcap=pcaps/credentials.pcap,rx_pcap=pcaps/leaks.pcap,\
+             rx_pcap=pcaps/benign.pcap",
         ];
         Self {
             eal: eal.into_iter().map(String::from).collect(),

@@ -263,7 +263,11 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         )),
         i64s(records, |r| u64::from(r.detections)),
         http_text(records, |h| h.method.as_deref()),
-        http_text(records, |h| h.uri.as_deref()),
+        // Secrets in a URI's query are masked (see `secret::redact`).
+        Arc::new(StringArray::from_iter(records.iter().map(|r| {
+            let uri = r.app.http.as_ref().and_then(|h| h.uri.as_deref());
+            uri.map(crate::detect::builtin::secret::redact)
+        }))),
         http_text(records, |h| h.host.as_deref()),
         http_text(records, |h| h.user_agent.as_deref()),
         Arc::new(Int32Array::from_iter(records.iter().map(|r| {

@@ -7,6 +7,7 @@ output of the run (Parquet, EVE, the log) may hold a password in full."""
 
 import base64
 import glob
+import re
 import subprocess
 from pathlib import Path
 
@@ -165,7 +166,12 @@ def test_no_output_holds_a_password_in_full(tmp_path: Path, real_dir):
     passwords = {p for pcap in pcaps for u, p in logins(pcap).values()
                  if len(p) >= 6 and p != u and p.lower() != "password"}
     passwords.add("foobared")
-    assert len(passwords) >= 8, passwords
+    pcaps.append(LEAKS)
+    data = payloads(LEAKS)
+    for port, provider in LEAK_PORTS.items():
+        if provider and provider != "pem":
+            passwords.update(m.decode() for m in re.findall(SECRET_FORMATS[provider], data[port]))
+    assert len(passwords) >= 14, passwords
     rules = ET_OPEN if ET_OPEN.exists() else ROOT / "signatures"
     out = tmp_path / "out"
     result = replay(out, *pcaps, extra=["--midstream", "--rules", str(rules), "--set", "eve.enabled=true"])
@@ -180,3 +186,74 @@ def test_no_output_holds_a_password_in_full(tmp_path: Path, real_dir):
     assert credential_findings(out), "no logins found: the search would prove nothing"
     leaks = [(name, p) for name, text in texts.items() for p in passwords if p in text]
     assert leaks == [], leaks
+
+
+LEAKS = PCAPS / "leaks.pcap"
+# Client port: provider found (None: a look-alike that is no leak).
+LEAK_PORTS = {57001: "aws", 57002: "alibaba", 57003: "github", 57004: "pem", 57005: None,
+              57006: None, 57007: None, 57008: "google", 57009: "tencent", 57010: "slack"}
+# The secret each provider's finding masks, as this test reads the formats.
+SECRET_FORMATS = {
+    "aws": rb"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])",
+    "alibaba": rb"(?<=SECRET=)[A-Za-z0-9]{30}",
+    "github": rb"ghp_[A-Za-z0-9]{36}",
+    "pem": rb"(?<=PRIVATE KEY-----\n)[A-Za-z0-9+/=\n]{64,}",
+    "google": rb"AIza[A-Za-z0-9_\-]{35}",
+    "tencent": rb"(?<=SecretKey=)[A-Za-z0-9]{32}",
+    "slack": rb"xoxb-[0-9]+-[0-9]+-[A-Za-z0-9]+",
+}
+
+
+def payloads(pcap: Path) -> dict[int, bytes]:
+    """The TCP payload bytes of each connection, by client port, as tshark reads them."""
+    data: dict[int, bytes] = {}
+    for sport, dport, payload in tshark_fields(pcap, "tcp.len > 0", "tcp.srcport", "tcp.dstport", "tcp.payload"):
+        port = int(sport) if int(sport) > 50000 else int(dport)
+        data[port] = data.get(port, b"") + bytes.fromhex(payload.replace(":", ""))
+    return data
+
+
+def leak_findings(out: Path) -> list[dict]:
+    rows = []
+    for f in glob.glob(f"{out}/detections/**/*.parquet", recursive=True):
+        rows += [r for r in pq.read_table(f).to_pylist() if r["family"] == "secret-leak"]
+    return rows
+
+
+def test_generated_leaks_are_found_and_look_alikes_are_not(tmp_path: Path):
+    out = tmp_path / "out"
+    replay(out, LEAKS)
+    data = payloads(LEAKS)
+    found = {}
+    for row in leak_findings(out):
+        port = row["src_port"] if row["src_port"] in LEAK_PORTS else row["dst_port"]
+        assert port not in found, f"two findings for {port}"
+        found[port] = metadata(row)
+    assert set(found) == {p for p, provider in LEAK_PORTS.items() if provider}, found
+    for port, meta in found.items():
+        provider = LEAK_PORTS[port]
+        assert meta["provider"] == provider, (port, meta)
+        secrets = re.findall(SECRET_FORMATS[provider], data[port])
+        assert secrets, (port, provider)
+        secret = secrets[-1].decode()
+        if provider == "pem":
+            # The key's first 64 base64 characters, with the line ends among them.
+            count = 0
+            for end, char in enumerate(secret, 1):
+                count += char != "\n"
+                if count == 64:
+                    break
+            secret = secret[:end]
+        assert meta["secret"] == masked(secret), (port, meta, masked(secret))
+        assert secret not in str(meta)
+
+
+@pytest.mark.parametrize("pcap", ["ndpi-benign-mix.pcap", "threats/benign"])
+def test_benign_traffic_leaks_nothing(tmp_path: Path, pcap: str):
+    path = ROOT.parent / "shared" / "pcaps" / pcap
+    if not path.exists():
+        pytest.skip(f"SKIPPED: {path} is not here; benign traffic was not checked for leaks")
+    inputs = sorted(path.iterdir()) if path.is_dir() else [path]
+    out = tmp_path / "out"
+    replay(out, *inputs, extra=["--midstream"])
+    assert leak_findings(out) == []

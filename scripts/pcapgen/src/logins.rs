@@ -1,5 +1,6 @@
 //! Clear-text logins over every protocol mirador reads them in, with weak
-//! and strong passwords, accepted and refused: `credentials.pcap`.
+//! and strong passwords, accepted and refused (`credentials.pcap`), and
+//! credentials leaking in clear traffic (`leaks.pcap`).
 
 use std::path::Path;
 
@@ -171,6 +172,124 @@ pub fn credentials(path: &Path) -> std::io::Result<()> {
             ),
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}",
         ),
+    ];
+    write(path, sessions)
+}
+
+/// `len` characters of `alphabet` drawn from `seed`, with both cases when
+/// the alphabet has them (as real secrets have).
+fn drawn(seed: u64, alphabet: &[u8], len: usize) -> String {
+    let mut state = seed;
+    loop {
+        let text: String = (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                char::from(alphabet[(state >> 33) as usize % alphabet.len()])
+            })
+            .collect();
+        let mixed = text.bytes().any(|b| b.is_ascii_lowercase())
+            && text.bytes().any(|b| b.is_ascii_uppercase());
+        if mixed || !alphabet.iter().any(u8::is_ascii_lowercase) {
+            return text;
+        }
+    }
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn post(port: u16, target: &str, content_type: &str, body: &str) -> Vec<Vec<u8>> {
+    http(
+        port,
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: 10.80.1.80\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+        "HTTP/1.1 204 No Content\r\n\r\n",
+    )
+}
+
+fn answer(port: u16, target: &str, body: &str) -> Vec<Vec<u8>> {
+    http(
+        port,
+        format!("GET {target} HTTP/1.1\r\nHost: 10.80.1.80\r\n\r\n"),
+        &format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// Credentials in clear traffic, by client port:
+/// - 57001 an AWS key id and secret in a JSON request body;
+/// - 57002 an Alibaba Cloud AccessKey pair in an answered `.env`;
+/// - 57003 a GitHub token in a request header;
+/// - 57004 an OpenSSH private key stored over a raw TCP (Redis) connection;
+/// - 57005 an AWS key id without its secret (not a leak);
+/// - 57006 AWS's documentation example pair (not a leak);
+/// - 57007 a web page's Google browser key in an answer (not a leak);
+/// - 57008 a Google API key a client sends in a query;
+/// - 57009 a Tencent Cloud SecretId and SecretKey in a query;
+/// - 57010 a Slack bot token in a form body.
+pub fn leaks(path: &Path) -> std::io::Result<()> {
+    let aws_id = format!("AKIA{}", drawn(1, B32, 16));
+    let aws_secret = drawn(2, B64, 40);
+    let ali = (format!("LTAI{}", drawn(3, ALNUM, 20)), drawn(4, ALNUM, 30));
+    let github = format!("ghp_{}", drawn(5, ALNUM, 36));
+    let key: String = (0..4).map(|i| drawn(10 + i, B64, 70) + "\n").collect();
+    let google = |seed| format!("AIza{}", drawn(seed, ALNUM, 35));
+    let tencent = (format!("AKID{}", drawn(6, ALNUM, 32)), drawn(7, ALNUM, 32));
+    let slack = format!(
+        "xoxb-{}-{}-{}",
+        drawn(8, b"0123456789", 12),
+        drawn(9, b"0123456789", 13),
+        drawn(20, ALNUM, 24)
+    );
+    let stored =
+        format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{key}-----END OPENSSH PRIVATE KEY-----\n");
+    let redis = format!(
+        "*3\r\n$3\r\nSET\r\n$10\r\ndeploy:key\r\n${}\r\n{stored}\r\n",
+        stored.len()
+    );
+    let sessions = vec![
+        post(
+            57001,
+            "/api/config",
+            "application/json",
+            &format!("{{\"accessKeyId\":\"{aws_id}\",\"secretAccessKey\":\"{aws_secret}\",\"region\":\"us-east-1\"}}"),
+        ),
+        answer(
+            57002,
+            "/.env",
+            &format!("APP_ENV=production\nALIBABA_CLOUD_ACCESS_KEY_ID={}\nALIBABA_CLOUD_ACCESS_KEY_SECRET={}\n", ali.0, ali.1),
+        ),
+        http(
+            57003,
+            format!("GET /repos/acme/app HTTP/1.1\r\nHost: 10.80.1.80\r\nAuthorization: token {github}\r\n\r\n"),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        ),
+        dialog(57004, ("10.80.1.63", 6379), &[client(&redis), server("+OK\r\n")]),
+        post(57005, "/api/audit", "application/json", &format!("{{\"rotated\":\"{}\"}}", format_args!("AKIA{}", drawn(30, B32, 16)))),
+        answer(
+            57006,
+            "/docs/credentials.txt",
+            "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+        ),
+        answer(57007, "/map.html", &format!("<script src=\"https://maps.googleapis.com/maps/api/js?key={}\"></script>", google(40))),
+        http(
+            57008,
+            format!("GET /v1/geocode?address=Berlin&key={} HTTP/1.1\r\nHost: 10.80.1.80\r\n\r\n", google(41)),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        ),
+        http(
+            57009,
+            format!("GET /?Action=DescribeInstances&SecretId={}&SecretKey={}&Region=ap-guangzhou HTTP/1.1\r\nHost: 10.80.1.80\r\n\r\n", tencent.0, tencent.1),
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+        ),
+        post(57010, "/hooks", "application/x-www-form-urlencoded", &format!("channel=ops&token={slack}&text=deploy")),
     ];
     write(path, sessions)
 }

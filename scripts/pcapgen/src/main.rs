@@ -38,6 +38,9 @@
 //! - `credentials.pcap`: Ethernet. Clear-text logins over FTP, POP3, IMAP,
 //!   SMTP (`AUTH PLAIN`, `AUTH LOGIN`), Redis and HTTP (Basic, form, JSON),
 //!   weak and strong, accepted and refused.
+//! - `leaks.pcap`: Ethernet. Cloud access keys with their secrets, API
+//!   tokens and a private key in HTTP and raw TCP, and look-alikes that
+//!   are no leak (an id alone, a documentation example, a browser key).
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
@@ -66,5 +69,6 @@ fn main() -> std::io::Result<()> {
     families::covert(&dir.join("covert.pcap"))?;
     families::benign(&dir.join("benign.pcap"))?;
     logins::credentials(&dir.join("credentials.pcap"))?;
+    logins::leaks(&dir.join("leaks.pcap"))?;
     Ok(())
 }

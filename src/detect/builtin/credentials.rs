@@ -378,14 +378,14 @@ impl Credentials {
 
 /// True when a connection's first bytes may be a text protocol's: text,
 /// and not HTTP (or TLS, which is not text).
-fn text_like(first: &[u8]) -> bool {
+pub(super) fn text_like(first: &[u8]) -> bool {
     let head = &first[..first.len().min(64)];
     head.first().is_some_and(|&b| b >= 0x20) && !looks_like_http(first) && text(head)
 }
 
 /// True for bytes without control bytes but line ends and tabs, counted
 /// without a branch per byte.
-fn text(bytes: &[u8]) -> bool {
+pub(super) fn text(bytes: &[u8]) -> bool {
     let controls: usize = bytes
         .iter()
         .map(|&b| {
@@ -730,7 +730,7 @@ fn basic(tx: &Transaction) -> Option<Login> {
 }
 
 /// The last name of a field (`user[password]` is `password`), lower case.
-fn field_name(name: &[u8]) -> Vec<u8> {
+pub(super) fn field_name(name: &[u8]) -> Vec<u8> {
     let name = name.strip_suffix(b"]").unwrap_or(name);
     let last = name
         .rsplit(|&b| b == b'[' || b == b'.')
@@ -739,7 +739,8 @@ fn field_name(name: &[u8]) -> Vec<u8> {
     last.to_ascii_lowercase()
 }
 
-fn is_password_field(name: &[u8]) -> bool {
+/// True for the (lower-case) name of a password field.
+pub(super) fn is_password_field(name: &[u8]) -> bool {
     PASSWORD_FIELDS.contains(&name) || PASSWORD_ENDINGS.iter().any(|e| name.ends_with(e))
 }
 

@@ -32,7 +32,9 @@
 //! - ioc: [`ioc`] (addresses, domains and JA3 hashes from lists);
 //! - weak-password and cleartext-credential: [`credentials`] (logins in
 //!   FTP, POP3, IMAP, SMTP, Redis and HTTP, their passwords judged by
-//!   [`password`] and shown only as [`secret`] masks them).
+//!   [`password`] and shown only as [`secret`] masks them);
+//! - secret-leak: [`secret_leak`] (cloud access keys with their secrets,
+//!   API tokens, private keys in clear traffic).
 
 pub mod beacon;
 pub mod cobalt;
@@ -49,6 +51,7 @@ pub mod mirai;
 pub mod password;
 pub mod reverse_shell;
 pub mod secret;
+pub mod secret_leak;
 #[cfg(test)]
 pub mod variants;
 pub mod webshell;
@@ -604,6 +607,7 @@ registry! {
     icmp: icmp::IcmpTunnel,
     ioc: ioc::Ioc,
     credentials: credentials::Credentials,
+    secret_leak: secret_leak::SecretLeak,
 }
 
 #[cfg(test)]

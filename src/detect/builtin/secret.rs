@@ -6,8 +6,13 @@
 //! the secret, its first 8 bytes in hex), so that two sightings of one
 //! secret can be matched without either being readable.
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+use super::credentials::{field_name, is_password_field};
+use super::secret_leak;
 
 /// Shortest secret whose first and last characters are shown.
 const MIN_SHOWN: usize = 5;
@@ -62,6 +67,48 @@ impl Masker {
     }
 }
 
+/// `text` with its secrets masked: the values of password fields in its
+/// query (`?user=bob&password=...`), and the credentials
+/// [`secret_leak::find`] finds in it.
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    if let Some(query) = memchr::memchr(b'?', bytes) {
+        let mut at = query + 1;
+        for pair in bytes[query + 1..].split(|&b| b == b'&') {
+            if let Some(eq) = memchr::memchr(b'=', pair) {
+                if eq + 1 < pair.len() && is_password_field(&field_name(&pair[..eq])) {
+                    spans.push((at + eq + 1, at + pair.len()));
+                }
+            }
+            at += pair.len() + 1;
+        }
+    }
+    secret_leak::find(bytes, |leak, _| {
+        let start = leak.secret.as_ptr() as usize - bytes.as_ptr() as usize;
+        spans.push((start, start + leak.secret.len()));
+    });
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    spans.sort_unstable();
+    let masker = Masker::default();
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for (start, end) in spans {
+        if start < done {
+            continue;
+        }
+        out.push_str(&String::from_utf8_lossy(&bytes[done..start]));
+        out.push('[');
+        out.push_str(&masker.mask(&bytes[start..end]));
+        out.push(']');
+        done = end;
+    }
+    out.push_str(&String::from_utf8_lossy(&bytes[done..]));
+    Cow::Owned(out)
+}
+
 /// A character as metadata shows it: itself when printable, else `.`.
 fn printable(c: char) -> char {
     if c.is_control() {
@@ -89,6 +136,21 @@ mod tests {
             let shown = masker.mask(secret.as_bytes());
             assert!(!shown.contains(&secret[1..secret.len() - 1]), "{shown}");
         }
+    }
+
+    #[test]
+    fn redacted_text_keeps_all_but_its_secrets() {
+        let uri = "/login?user=bob&password=Hunter22x&next=/home";
+        assert_eq!(
+            redact(uri),
+            "/login?user=bob&password=[H…x (9 chars)]&next=/home"
+        );
+        let key = "AIzaSyB1c2D3e4F5g6H7i8J9k0LmNoPqRsTuVwX";
+        assert_eq!(
+            redact(&format!("/geo?key={key}&q=x")),
+            "/geo?key=[A…X (39 chars)]&q=x"
+        );
+        assert_eq!(redact("/index.html?page=2"), "/index.html?page=2");
     }
 
     #[test]
