@@ -33,6 +33,7 @@ GENERATED = {
     56008: ("http-basic", "weak-password", "no", "dictionary"),
     56009: ("http-form", "cleartext-credential", "yes", None),
     56010: ("http-json", "weak-password", "unknown", "short"),
+    56011: ("telnet", "weak-password", "yes", "dictionary"),
 }
 
 
@@ -82,6 +83,15 @@ def logins(pcap: Path) -> dict[int, tuple[str, str]]:
         members = dict(zip(keys.split(","), values.split(",")))
         if members.get("password"):
             found[int(port)] = [members.get("email", ""), members["password"]]
+    # Telnet: the client's keystrokes as tshark reads them (commands
+    # removed), in lines; the first is the user, the second the password.
+    typed: dict[int, str] = {}
+    for port, data in tshark_fields(pcap, "telnet.data and tcp.dstport == 23", "tcp.srcport", "telnet.data"):
+        typed[int(port)] = typed.get(int(port), "") + data.replace("\\r", "\r")
+    for port, keys in typed.items():
+        lines = [line for line in keys.split("\r") if line]
+        if len(lines) >= 2:
+            found[port] = lines[:2]
     return {port: (user, password) for port, (user, password) in found.items()}
 
 
@@ -105,7 +115,7 @@ def test_generated_logins_name_protocol_user_verdict_and_weakness(tmp_path: Path
     out = tmp_path / "out"
     replay(out, CREDENTIALS)
     seen = logins(CREDENTIALS)
-    assert set(seen) >= {56001, 56002, 56003, 56004, 56005, 56006, 56008, 56009, 56010}, seen
+    assert set(seen) >= {56001, 56002, 56003, 56004, 56005, 56006, 56008, 56009, 56010, 56011}, seen
     # tshark has no RESP dissector: the Redis login is the capture's own.
     seen[56007] = ("", "foobared")
     by_port = {}

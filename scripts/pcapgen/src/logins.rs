@@ -62,12 +62,35 @@ fn http(port: u16, request: String, answer: &str) -> Vec<Vec<u8>> {
 /// - 56007 Redis RESP `AUTH foobared` (dictionary), accepted (`+OK`);
 /// - 56008 HTTP Basic `admin:admin`, refused (401);
 /// - 56009 HTTP form `dana` / strong, accepted (302 with a cookie);
-/// - 56010 HTTP JSON `eve@example.org` / `eve2024` (short), answered 200.
+/// - 56010 HTTP JSON `eve@example.org` / `eve2024` (short), answered 200;
+/// - 56011 Telnet `support` / `support` (dictionary, and the user name), typed a key at a
+///   time after option negotiation, accepted (a shell prompt).
 pub fn credentials(path: &Path) -> std::io::Result<()> {
     let plain = STANDARD.encode(b"\0mailer\0Tr0ub4dor&3x");
     let form = "csrf=9f1c2a&username=dana&password=Gl4ss-Harbor-71&remember=on";
     let json = r#"{"email":"eve@example.org","password":"eve2024"}"#;
+    let mut telnet = vec![
+        (
+            false,
+            vec![255, 253, 24, 255, 253, 32, 255, 251, 1, 255, 251, 3],
+        ),
+        (
+            true,
+            vec![255, 252, 24, 255, 252, 32, 255, 253, 1, 255, 253, 3],
+        ),
+        server("\r\nrouter login: "),
+    ];
+    for key in "support\r".bytes() {
+        telnet.push((true, vec![key]));
+        telnet.push((false, vec![key]));
+    }
+    telnet.push(server("\nPassword: "));
+    telnet.extend("support\r".bytes().map(|key| (true, vec![key])));
+    telnet.push(server(
+        "\r\nLast login: Mon Mar  4 09:12:01 2024\r\nrouter# ",
+    ));
     let sessions = vec![
+        dialog(56011, ("10.80.1.23", 23), &telnet),
         dialog(
             56001,
             ("10.80.1.21", 21),

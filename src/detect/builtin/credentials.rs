@@ -5,6 +5,10 @@
 //! - IMAP `LOGIN` and `AUTHENTICATE PLAIN`;
 //! - SMTP and POP3 `AUTH PLAIN` and `AUTH LOGIN` (base64 exchanges);
 //! - Redis `AUTH`, in RESP or inline;
+//! - Telnet: commands removed, the server's `login:` and `Password:`
+//!   prompts followed and the client's keystrokes (echoed one at a time or
+//!   sent as lines) gathered; a shell prompt or `Last login` accepts, a
+//!   new prompt or `incorrect` refuses;
 //! - HTTP `Authorization: Basic`, and form or JSON fields of a user and a
 //!   password in a request's query or body.
 //!
@@ -205,6 +209,8 @@ pub enum CredentialFlow {
     Unread,
     /// A text connection.
     Lines(Box<Lines>),
+    /// A Telnet connection.
+    Telnet(Box<Telnet>),
     /// An HTTP login waiting for its answer.
     Http(Box<Login>),
     /// Nothing (more) to read.
@@ -263,11 +269,30 @@ impl Detector for Credentials {
         out: &mut impl FnMut(Finding),
     ) {
         if let CredentialFlow::Unread = flow {
-            *flow = if data.offset == 0 && text_like(data.bytes) {
+            *flow = if data.offset != 0 {
+                CredentialFlow::Done
+            } else if let Some(telnet) = Telnet::new(data) {
+                CredentialFlow::Telnet(Box::new(telnet))
+            } else if text_like(data.bytes) {
                 CredentialFlow::Lines(Box::new(Lines::new(data)))
             } else {
                 CredentialFlow::Done
             };
+        }
+        if let CredentialFlow::Telnet(telnet) = flow {
+            let mut found = Vec::new();
+            telnet.read(data.stream.dir, data.bytes, &mut found);
+            let session = found.iter().any(|(_, accepted)| *accepted == "yes");
+            for (login, accepted) in found {
+                self.report(&login, accepted, out);
+            }
+            if session || telnet.logins >= self.settings.max_logins || telnet.bytes > MAX_BYTES {
+                if let Some(login) = telnet.pending.take() {
+                    self.report(&login, "unknown", out);
+                }
+                *flow = CredentialFlow::Done;
+            }
+            return;
         }
         let CredentialFlow::Lines(lines) = flow else {
             return;
@@ -338,6 +363,7 @@ impl Detector for Credentials {
         let pending = match std::mem::take(flow) {
             CredentialFlow::Http(login) => Some(*login),
             CredentialFlow::Lines(mut lines) => lines.pending.take(),
+            CredentialFlow::Telnet(mut telnet) => telnet.pending.take(),
             _ => None,
         };
         if let Some(login) = pending {
@@ -666,6 +692,183 @@ impl Lines {
             (Greeting::Numeric, _) => "smtp",
             _ => usual,
         }
+    }
+}
+
+/// Telnet's command byte, and the commands that take an option.
+const IAC: u8 = 255;
+const SB: u8 = 250;
+const SE: u8 = 240;
+/// Telnet ports.
+const TELNET_PORTS: &[u16] = &[23, 2323];
+/// Server output kept to read prompts and answers from, bytes.
+const SCREEN: usize = 256;
+
+/// Where a Telnet direction is in the command syntax.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Iac {
+    #[default]
+    Data,
+    /// After IAC.
+    Command,
+    /// After IAC WILL/WONT/DO/DONT: the option byte.
+    Option,
+    /// Inside IAC SB ... IAC SE.
+    Sub,
+    /// IAC inside a subnegotiation.
+    SubCommand,
+}
+
+/// What the server last prompted for.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Prompt {
+    #[default]
+    None,
+    User,
+    Password,
+}
+
+/// A Telnet connection: commands removed, the server's prompts followed,
+/// the client's keystrokes (one per packet or a line at once) gathered into
+/// lines.
+#[derive(Debug, Default)]
+pub struct Telnet {
+    client_dir: usize,
+    iac: [Iac; 2],
+    /// Server output since the client's last line.
+    screen: Vec<u8>,
+    typed: Vec<u8>,
+    prompt: Prompt,
+    user: Vec<u8>,
+    pending: Option<Login>,
+    bytes: u64,
+    logins: u32,
+}
+
+impl Telnet {
+    /// A Telnet connection whose first bytes are `data`'s: to or from a
+    /// Telnet port, or opening with a command (servers negotiate first).
+    fn new(data: &StreamData<'_>) -> Option<Self> {
+        let (sender, receiver) = (data.stream.src.port(), data.stream.dst.port());
+        let to_server = TELNET_PORTS.contains(&receiver);
+        let from_server = TELNET_PORTS.contains(&sender) || data.bytes.first() == Some(&IAC);
+        let dir = data.stream.dir;
+        (to_server || from_server).then(|| Self {
+            client_dir: if to_server { dir } else { 1 - dir },
+            ..Self::default()
+        })
+    }
+
+    /// Reads bytes of direction `dir`; logins answered, or left when
+    /// another began, go to `found`.
+    fn read(&mut self, dir: usize, bytes: &[u8], found: &mut Vec<(Login, &'static str)>) {
+        self.bytes += bytes.len() as u64;
+        for &b in bytes {
+            let state = self.iac[dir];
+            self.iac[dir] = match (state, b) {
+                (Iac::Data, IAC) => Iac::Command,
+                (Iac::Command, IAC) | (Iac::Data, _) => {
+                    if dir == self.client_dir {
+                        self.key(b, found);
+                    } else {
+                        self.shown(b);
+                    }
+                    Iac::Data
+                }
+                (Iac::Command, SB) => Iac::Sub,
+                (Iac::Command, 251..=254) => Iac::Option,
+                (Iac::Command | Iac::Option, _) => Iac::Data,
+                (Iac::Sub, IAC) => Iac::SubCommand,
+                (Iac::SubCommand, SE) => Iac::Data,
+                (Iac::Sub | Iac::SubCommand, _) => Iac::Sub,
+            };
+        }
+        if dir != self.client_dir {
+            self.answer(found);
+        }
+    }
+
+    /// A byte the client typed.
+    fn key(&mut self, b: u8, found: &mut Vec<(Login, &'static str)>) {
+        match b {
+            b'\r' | b'\n' => {
+                if self.typed.is_empty() {
+                    return;
+                }
+                let line = std::mem::take(&mut self.typed);
+                match self.prompt {
+                    Prompt::User => self.user = line,
+                    Prompt::Password => {
+                        let user = std::mem::take(&mut self.user);
+                        let login = Login {
+                            protocol: "telnet",
+                            user,
+                            password: line,
+                            tag: Vec::new(),
+                            tx: 0,
+                        };
+                        if let Some(earlier) = self.pending.replace(login) {
+                            found.push((earlier, "unknown"));
+                        }
+                        self.logins += 1;
+                    }
+                    Prompt::None => {}
+                }
+                self.prompt = Prompt::None;
+                self.screen.clear();
+            }
+            0x08 | 0x7f => {
+                self.typed.pop();
+            }
+            0 => {}
+            _ if self.typed.len() < MAX_LINE => self.typed.push(b),
+            _ => {}
+        }
+    }
+
+    /// A byte the server wrote.
+    fn shown(&mut self, b: u8) {
+        if self.screen.len() == SCREEN {
+            self.screen.drain(..SCREEN / 2);
+        }
+        self.screen.push(b);
+    }
+
+    /// Reads the screen for a prompt, and for the answer to a login.
+    fn answer(&mut self, found: &mut Vec<(Login, &'static str)>) {
+        let screen = self.screen.to_ascii_lowercase();
+        let end = trim(&screen);
+        let ends = |words: &[&[u8]]| words.iter().any(|w| end.ends_with(w));
+        if ends(&[b"password:", b"passwd:"]) {
+            self.prompt = Prompt::Password;
+        } else if ends(&[b"login:", b"username:", b"user name:", b"user:"]) {
+            self.prompt = Prompt::User;
+        }
+        if self.pending.is_none() {
+            return;
+        }
+        let refused = [
+            &b"incorrect"[..],
+            b"failed",
+            b"denied",
+            b"invalid",
+            b"bad password",
+        ]
+        .iter()
+        .any(|w| memchr::memmem::find(&screen, w).is_some())
+            || self.prompt != Prompt::None;
+        let accepted = memchr::memmem::find(&screen, b"last login").is_some()
+            || end.ends_with(b"#")
+            || end.ends_with(b"$")
+            || end.ends_with(b">");
+        let verdict = if refused {
+            "no"
+        } else if accepted {
+            "yes"
+        } else {
+            return;
+        };
+        found.extend(self.pending.take().map(|login| (login, verdict)));
     }
 }
 
@@ -1149,6 +1352,53 @@ mod tests {
         assert_eq!(
             found,
             ["protocol ftp, user ccso, password S…e (18 chars), accepted yes"]
+        );
+    }
+
+    #[test]
+    fn telnet_logins_typed_a_key_at_a_time_through_negotiation() {
+        let mut turns: Vec<(bool, Vec<u8>)> = vec![
+            (false, vec![IAC, 253, 24, IAC, 253, 32, IAC, 251, 1]),
+            (true, vec![IAC, 252, 24, IAC, SB, 31, 0, 80, 0, 24, IAC, SE]),
+            (false, b"\r\nBusyBox on router login: ".to_vec()),
+        ];
+        for key in b"root\r\0" {
+            turns.push((true, vec![*key]));
+            turns.push((false, vec![*key]));
+        }
+        turns.push((false, b"\r\nPassword: ".to_vec()));
+        for key in b"xc3511\r" {
+            turns.push((true, vec![*key]));
+        }
+        turns.push((
+            false,
+            b"\r\n\r\nBusyBox v1.19.4 built-in shell (ash)\r\n# ".to_vec(),
+        ));
+        let turns: Vec<(bool, &[u8])> = turns.iter().map(|(c, b)| (*c, b.as_slice())).collect();
+        assert_eq!(
+            converse(23, &turns),
+            [(
+                9_201_201,
+                "protocol telnet, user root, password x…1 (6 chars), accepted yes, weakness short"
+                    .to_string()
+            )]
+        );
+        let refused = converse(
+            2323,
+            &[
+                (false, b"login: "),
+                (true, b"admin\r\n"),
+                (false, b"Password: "),
+                (true, b"Zq8!vLp2#Wm4\r\n"),
+                (false, b"\r\nLogin incorrect\r\nlogin: "),
+            ],
+        );
+        assert_eq!(
+            refused,
+            [(
+                9_201_202,
+                "protocol telnet, user admin, password Z…4 (12 chars), accepted no".into()
+            )]
         );
     }
 }
