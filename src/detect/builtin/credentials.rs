@@ -479,8 +479,7 @@ impl Lines {
         true
     }
 
-    /// A login the client sent (`tag`: IMAP's); the one before it went
-    /// unanswered.
+    /// A login the client sent (`tag`: IMAP's).
     fn login(
         &mut self,
         protocol: &'static str,
@@ -496,10 +495,7 @@ impl Lines {
             tag,
             tx: 0,
         };
-        if let Some(earlier) = self.pending.replace(login) {
-            found.push((earlier, "unknown"));
-        }
-        self.logins += 1;
+        awaiting(&mut self.pending, &mut self.logins, login, found);
     }
 
     fn client_line(&mut self, line: &[u8], found: &mut Vec<(Login, &'static str)>) {
@@ -807,10 +803,7 @@ impl Telnet {
                             tag: Vec::new(),
                             tx: 0,
                         };
-                        if let Some(earlier) = self.pending.replace(login) {
-                            found.push((earlier, "unknown"));
-                        }
-                        self.logins += 1;
+                        awaiting(&mut self.pending, &mut self.logins, login, found);
                     }
                     Prompt::None => {}
                 }
@@ -870,6 +863,20 @@ impl Telnet {
         };
         found.extend(self.pending.take().map(|login| (login, verdict)));
     }
+}
+
+/// `login`, just sent, becomes the one awaiting its answer; the one before
+/// it went unanswered.
+fn awaiting(
+    pending: &mut Option<Login>,
+    logins: &mut u32,
+    login: Login,
+    found: &mut Vec<(Login, &'static str)>,
+) {
+    if let Some(earlier) = pending.replace(login) {
+        found.push((earlier, "unknown"));
+    }
+    *logins += 1;
 }
 
 /// SASL PLAIN's `authzid \0 authcid \0 password`.
@@ -1011,6 +1018,17 @@ mod tests {
     use crate::reassembly::StreamId;
     use base64::Engine as _;
 
+    /// Direction 0 of a TCP connection from `src` to `dst`.
+    fn stream_id(src: &str, dst: &str) -> StreamId {
+        StreamId {
+            flow_id: 1,
+            dir: 0,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            carrier: Default::default(),
+        }
+    }
+
     fn detector() -> Credentials {
         let settings = CredentialSettings::default();
         let rules = Rules {
@@ -1032,13 +1050,7 @@ mod tests {
     fn converse(port: u16, turns: &[(bool, &[u8])]) -> Vec<(u32, String)> {
         let mut detector = detector();
         let mut flow = CredentialFlow::default();
-        let stream = StreamId {
-            flow_id: 1,
-            dir: 0,
-            src: "10.0.0.9:40001".parse().unwrap(),
-            dst: format!("192.0.2.1:{port}").parse().unwrap(),
-            carrier: Default::default(),
-        };
+        let stream = stream_id("10.0.0.9:40001", &format!("192.0.2.1:{port}"));
         let mut offsets = [0u64; 2];
         let mut found = Vec::new();
         for &(client, bytes) in turns {
@@ -1190,13 +1202,7 @@ mod tests {
         ] {
             let mut detector = detector();
             let mut flow = CredentialFlow::default();
-            let stream = StreamId {
-                flow_id: 1,
-                dir: 0,
-                src: "10.0.0.9:40001".parse().unwrap(),
-                dst: "192.0.2.1:21".parse().unwrap(),
-                carrier: Default::default(),
-            };
+            let stream = stream_id("10.0.0.9:40001", "192.0.2.1:21");
             let data = StreamData {
                 ts_ns: 0,
                 stream: &stream,
@@ -1243,13 +1249,7 @@ mod tests {
         let mut flow = CredentialFlow::default();
         let mut applayer = AppLayer::new(HttpLimits::default());
         let mut app = AppFlow::default();
-        let stream = StreamId {
-            flow_id: 1,
-            dir: 0,
-            src: "10.0.0.9:40001".parse().unwrap(),
-            dst: "192.0.2.1:80".parse().unwrap(),
-            carrier: Default::default(),
-        };
+        let stream = stream_id("10.0.0.9:40001", "192.0.2.1:80");
         let mut found = Vec::new();
         for (dir, bytes) in [(0, request), (1, response)] {
             let id = stream.toward(dir);
@@ -1326,13 +1326,7 @@ mod tests {
         let mut detector = detector();
         let mut flow = CredentialFlow::default();
         // The initiator, as the flow table saw it, is the server.
-        let server = StreamId {
-            flow_id: 1,
-            dir: 0,
-            src: "192.0.2.1:21".parse().unwrap(),
-            dst: "10.0.0.9:27014".parse().unwrap(),
-            carrier: Default::default(),
-        };
+        let server = stream_id("192.0.2.1:21", "10.0.0.9:27014");
         let client = server.toward(1);
         let mut found = Vec::new();
         for (id, offset, bytes) in [
