@@ -36,7 +36,10 @@ def tshark_conversations(pcap: Path) -> dict:
         raise SystemExit("tshark is not installed: run scripts/setup.sh")
     # Per-packet dissection: with TCP reassembly on, tshark marks a benign
     # overlapping re-send (same bytes, other boundaries) as malformed.
-    cmd = [tshark, "-r", str(pcap), "-o", "tcp.desegment_tcp_streams:FALSE",
+    # tshark's SNMP dissector gives an agent's response a UDP stream index
+    # of its own, apart from its request's; the addresses and ports say one
+    # conversation, so SNMP is not dissected here.
+    cmd = [tshark, "-r", str(pcap), "-o", "tcp.desegment_tcp_streams:FALSE", "--disable-protocol", "snmp",
            "-T", "fields", "-E", "separator=\t", "-E", "occurrence=l",
            "-Y", "(tcp or udp) and not icmp and not icmpv6 and not _ws.malformed"]
     for f in TSHARK_FIELDS:

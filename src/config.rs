@@ -15,6 +15,7 @@ use crate::detect::builtin::DetectorsConfig;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::eve::{EveConfig, EveTarget};
+use crate::output::services::ServicesConfig;
 use crate::output::{OutputConfig, WhenFull};
 use crate::reassembly::{HostPolicies, OverlapPolicy, ReassemblyConfig};
 use crate::worker::WorkerConfig;
@@ -44,6 +45,9 @@ pub enum ConfigError {
         /// The cause.
         source: std::io::Error,
     },
+    /// `HOME_NET` is no address expression.
+    #[error("rules.address_groups.HOME_NET: {0}")]
+    HomeNet(String),
     /// The file is not valid TOML for this schema.
     #[error("{path}: {source}")]
     Parse {
@@ -273,6 +277,9 @@ pub struct OutputSection {
     pub chunk_records: usize,
     /// Chunks the writer's channel holds; beyond it, `when_full` applies.
     pub channel_chunks: usize,
+    /// Server endpoints the `services` table gathers at once at most;
+    /// beyond it the least recently seen are written early.
+    pub max_service_endpoints: usize,
 }
 
 /// `[flow]`
@@ -386,6 +393,7 @@ impl Default for OutputSection {
             max_file_mib: 256,
             chunk_records: 1_024,
             channel_chunks: 256,
+            max_service_endpoints: 65_536,
         }
     }
 }
@@ -445,12 +453,12 @@ impl Default for DpdkSection {
             "--no-pci",
             "--no-shconf",
             // The samples, one queue each: ordinary traffic, the threat
-            // families, clear-text logins and leaked keys, and look-alikes
-            // that must raise nothing.
+            // families, clear-text logins, leaked keys and exposed
+            // services, and look-alikes that must raise nothing.
             "--vdev=net_pcap0,rx_pcap=pcaps/basic.pcap,rx_pcap=pcaps/webshell.pcap,\
              rx_pcap=pcaps/c2.pcap,rx_pcap=pcaps/mining.pcap,rx_pcap=pcaps/mirai.pcap,\
              rx_pcap=pcaps/covert.pcap,rx_pcap=pcaps/credentials.pcap,rx_pcap=pcaps/leaks.pcap,\
-             rx_pcap=pcaps/benign.pcap",
+             rx_pcap=pcaps/services.pcap,rx_pcap=pcaps/benign.pcap",
         ];
         Self {
             eal: eal.into_iter().map(String::from).collect(),
@@ -591,8 +599,12 @@ impl Config {
     }
 
     /// The output settings this configuration sets.
-    pub fn output(&self) -> OutputConfig {
-        OutputConfig {
+    pub fn output(&self) -> Result<OutputConfig, ConfigError> {
+        let home_net = self
+            .rule_vars()
+            .address("$HOME_NET")
+            .map_err(|e| ConfigError::HomeNet(e.to_string()))?;
+        Ok(OutputConfig {
             dir: self.output.dir.clone(),
             sensor: self.sensor.clone(),
             rotate_secs: self.output.rotate_secs,
@@ -604,7 +616,11 @@ impl Config {
                 rotate_bytes: self.eve.rotate_mib.saturating_mul(MIB),
                 keep: self.eve.keep,
             }),
-        }
+            services: ServicesConfig {
+                home_net,
+                max_endpoints: self.output.max_service_endpoints,
+            },
+        })
     }
 }
 

@@ -481,6 +481,9 @@ fn packet_kind(packet: &DecodedPacket<'_>, tracked: Option<Tracked>) -> Events {
             kind = kind.union(Events::TCP_SYN);
         }
         Transport::Icmp { .. } => kind = kind.union(Events::ICMP),
+        Transport::Udp { .. } if packet.payload.first() == Some(&0x30) => {
+            kind = kind.union(Events::BER_DATAGRAM)
+        }
         _ => {}
     }
     if tracked.is_some_and(|t| t.opened) {

@@ -7,14 +7,16 @@
 //! record is written hand over what they learnt (the application protocol
 //! and its summary fields). Flows that turn out not to speak a known
 //! protocol keep no state. Parsers live one per module: [`http`], [`dns`],
-//! [`tls`].
+//! [`tls`]; [`service`] recognises the high-risk servers a flow talks to.
 
 pub mod dns;
 pub mod http;
+pub mod service;
 pub mod tls;
 
 pub use dns::{AnswerRecord, DnsAnswer, DnsMessage, DnsStream, DnsSummary};
 pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
+pub use service::{Service, ServiceFlow, ServiceSummary};
 pub use tls::{TlsCertificate, TlsEvent, TlsFlow, TlsHello, TlsSummary};
 
 use crate::reassembly::StreamId;
@@ -28,6 +30,8 @@ pub struct AppSummary {
     pub dns: Option<DnsSummary>,
     /// TLS, when the flow opened with a handshake.
     pub tls: Option<TlsSummary>,
+    /// The service its server is, when recognised.
+    pub service: Option<ServiceSummary>,
 }
 
 impl AppSummary {
@@ -82,6 +86,23 @@ fn sender(client: usize, stage: HttpStage) -> usize {
     }
 }
 
+/// Feeds the service recogniser, made at a flow's first bytes when they
+/// may be a service's.
+fn read_service(flow: &mut AppFlow, dir: usize, offset: u64, bytes: &[u8]) {
+    let service = match flow.service.as_deref_mut() {
+        Some(service) => service,
+        None if offset == 0 && service::wire::candidate(bytes) => {
+            flow.service.insert(Box::default())
+        }
+        None => {
+            flow.service_settled = true;
+            return;
+        }
+    };
+    service.data(dir, offset, bytes);
+    flow.service_settled = service.is_done();
+}
+
 /// What the parsers keep about one flow, in the flow's slot: nothing until
 /// its bytes look like a protocol they read.
 #[derive(Debug, Default)]
@@ -92,6 +113,9 @@ pub struct AppFlow {
     dns: Option<Box<DnsSummary>>,
     dns_stream: Option<Box<DnsStream>>,
     tls: Option<Box<(TlsFlow, TlsSummary)>>,
+    service: Option<Box<ServiceFlow>>,
+    /// The service recogniser reads no more bytes.
+    service_settled: bool,
 }
 
 impl AppFlow {
@@ -110,6 +134,11 @@ impl AppFlow {
                 .as_deref()
                 .map(|(_, s)| s)
                 .filter(|s| s.is_tls())
+                .cloned(),
+            service: self
+                .service
+                .as_deref()
+                .and_then(ServiceFlow::summary)
                 .cloned(),
         }
     }
@@ -159,6 +188,9 @@ impl AppLayer {
         on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) {
         let dir = stream.dir;
+        if !flow.service_settled {
+            read_service(flow, dir, offset, bytes);
+        }
         let dns_port = stream.src.port() == dns::PORT || stream.dst.port() == dns::PORT;
         if dns_port && flow.http.is_none() && !http::looks_like_http(bytes) {
             let summary = flow.dns.get_or_insert_with(Box::default);
@@ -187,7 +219,9 @@ impl AppLayer {
         }
         let http = flow.http.get_or_insert_with(Box::default);
         let client = http.orient(dir, bytes);
+        let service = &mut flow.service;
         http.data(dir, bytes, &self.http_limits, &mut |tx, stage| {
+            service::http(service, tx, stage, client);
             on_app(AppEvent::Http(tx, stage), sender(client, stage))
         });
         if http.is_done() && !http.summary().is_http() {
@@ -204,11 +238,14 @@ impl AppLayer {
         dir: usize,
         on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) {
+        flow.service_settled = true;
         if let Some(http) = flow.http.as_deref_mut() {
             let Some(client) = http.client() else {
                 return;
             };
+            let service = &mut flow.service;
             http.close(dir, &self.http_limits, &mut |tx, stage| {
+                service::http(service, tx, stage, client);
                 on_app(AppEvent::Http(tx, stage), sender(client, stage))
             });
         }
@@ -223,8 +260,10 @@ impl AppLayer {
     ) -> AppSummary {
         if let Some(http) = flow.http.as_deref_mut() {
             if let Some(client) = http.client() {
+                let service = &mut flow.service;
                 for dir in 0..2 {
                     http.close(dir, &self.http_limits, &mut |tx, stage| {
+                        service::http(service, tx, stage, client);
                         on_app(AppEvent::Http(tx, stage), sender(client, stage))
                     });
                 }

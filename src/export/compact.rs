@@ -59,6 +59,7 @@ pub struct Compacted {
 fn time_column(table: &str) -> &'static str {
     match table {
         "flows" => "ts_end",
+        "services" => "hour",
         _ => "ts",
     }
 }

@@ -1,7 +1,7 @@
 //! `mirador export`: one day of the sensor's Parquet output, compacted and
 //! shipped to a data lake.
 //!
-//! For each table (`flows`, `detections`) and each sensor found in the
+//! For each table (`flows`, `detections`, `services`) and each sensor found in the
 //! day's hourly files, [`compact`] rewrites the rows into a few large
 //! files (`part-N.parquet`, about `target_bytes` each, sorted by time) in a
 //! staging folder under the output (`OUT/.export/DATE/`), and checks that
@@ -32,7 +32,7 @@ pub use upload::{open_store, upload};
 use crate::output::schema::SCHEMA_VERSION;
 
 /// The tables a day is exported for.
-pub const TABLES: [&str; 2] = ["flows", "detections"];
+pub const TABLES: [&str; 3] = ["flows", "detections", "services"];
 
 /// What to export.
 #[derive(Debug, Clone)]

@@ -28,7 +28,7 @@ pub const SCHEMA_VERSION: &str = "2";
 /// Key of the schema version in Parquet key-value metadata.
 pub const SCHEMA_VERSION_KEY: &str = "mirador.schema_version";
 
-fn timestamp() -> DataType {
+pub(super) fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
@@ -101,6 +101,7 @@ pub fn flow_schema() -> SchemaRef {
         Field::new("tls_cert_subject", DataType::Utf8, true),
         Field::new("tls_cert_issuer", DataType::Utf8, true),
         Field::new("tls_cert_sha256", DataType::Utf8, true),
+        Field::new("service", DataType::Utf8, true),
         Field::new("worker", DataType::Int32, false),
     ]))
 }
@@ -125,7 +126,7 @@ fn static_strings<R>(records: &[&R], f: impl Fn(&R) -> &'static str) -> ArrayRef
     Arc::new(StringArray::from_iter_values(records.iter().map(|r| f(r))))
 }
 
-fn micros<R>(records: &[&R], f: impl Fn(&R) -> u64) -> ArrayRef {
+pub(super) fn micros<R>(records: &[&R], f: impl Fn(&R) -> u64) -> ArrayRef {
     Arc::new(
         TimestampMicrosecondArray::from_iter_values(
             records
@@ -297,6 +298,11 @@ pub fn flow_batch(sensor: &str, records: &[&FlowRecord]) -> Result<RecordBatch, 
         tls_text(records, |t| {
             t.certificate.as_ref().map(|c| c.sha256.as_str())
         }),
+        Arc::new(StringArray::from_iter(
+            records
+                .iter()
+                .map(|r| r.app.service.as_ref().map(|s| s.service.name())),
+        )),
         i32s(records, |r| i32::from(r.worker)),
     ];
     RecordBatch::try_new(flow_schema(), columns)

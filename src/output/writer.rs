@@ -1,6 +1,6 @@
 //! The Parquet writer thread.
 //!
-//! Each table ([`Table`]: `flows`, `detections`) goes to
+//! Each table ([`Table`]: `flows`, `detections`, `services`) goes to
 //! `OUT/<table>/date=YYYY-MM-DD/hour=HH/<sensor>-<first ts>-<seq>.parquet`,
 //! partitioned by each record's time (a flow's end, a detection's time). A file is written as
 //! `.<name>.inprogress` beside its final name and renamed when it is closed:
@@ -27,6 +27,7 @@ use super::eve::{EveConfig, EveReport, EveWriter};
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
+use super::services::{service_batch, service_schema, ServiceRow, Services, ServicesConfig};
 use crate::detect::Detection;
 use crate::flow::FlowRecord;
 use crate::utc::UtcTime;
@@ -90,6 +91,27 @@ impl Table for Detections {
     }
 }
 
+/// The `services` table.
+#[derive(Debug)]
+pub struct ServicesTable;
+
+impl Table for ServicesTable {
+    type Record = ServiceRow;
+    const NAME: &'static str = "services";
+    fn schema() -> SchemaRef {
+        service_schema()
+    }
+    fn batch(
+        sensor: &str,
+        records: &[&ServiceRow],
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        service_batch(sensor, records)
+    }
+    fn partition_ns(record: &ServiceRow) -> u64 {
+        record.partition_ns
+    }
+}
+
 /// What workers send the writer.
 #[derive(Debug)]
 pub enum Chunk {
@@ -137,6 +159,8 @@ pub struct OutputConfig {
     pub channel_chunks: usize,
     /// Detections also as EVE alert lines, when set.
     pub eve: Option<EveConfig>,
+    /// How the `services` table is kept.
+    pub services: ServicesConfig,
 }
 
 /// Output failures.
@@ -378,6 +402,12 @@ pub struct OutputReport {
     pub flows: WriterReport,
     /// The `detections` table.
     pub detections: WriterReport,
+    /// The `services` table.
+    pub services: WriterReport,
+    /// Exposure detections raised from it (written with the detections).
+    pub exposures: u64,
+    /// Its rows written early, and exposures forgotten, at their caps.
+    pub services_evicted: u64,
     /// The EVE output, when on.
     pub eve: Option<EveReport>,
 }
@@ -394,21 +424,29 @@ pub type Started = (ParquetWriter, Sender<Chunk>, Vec<PathBuf>);
 impl ParquetWriter {
     /// Starts the writer thread for every table under `config.dir`.
     pub fn start(config: &OutputConfig) -> Result<Started, OutputError> {
-        let flows = TableFiles::<Flows>::new(config);
-        let detections = TableFiles::<Detections>::new(config);
-        let mut stale = remove_stale(&flows.root)?;
-        stale.extend(remove_stale(&detections.root)?);
-        fs::create_dir_all(&flows.root).map_err(io_error(&flows.root))?;
+        let tables = Tables {
+            flows: TableFiles::new(config),
+            detections: TableFiles::new(config),
+            services: TableFiles::new(config),
+            gathered: Services::new(config.services.clone(), config.rotate_secs),
+            exposures: 0,
+            eve: None,
+        };
+        let mut stale = remove_stale(&tables.flows.root)?;
+        stale.extend(remove_stale(&tables.detections.root)?);
+        stale.extend(remove_stale(&tables.services.root)?);
+        fs::create_dir_all(&tables.flows.root).map_err(io_error(&tables.flows.root))?;
         let eve = config
             .eve
             .clone()
             .map(|eve| EveWriter::open(eve, &config.dir))
             .transpose()?;
+        let tables = Tables { eve, ..tables };
         let sensor = config.sensor.clone();
         let (sender, receiver) = bounded(config.channel_chunks.max(1));
         let handle = std::thread::Builder::new()
             .name("mirador-parquet".into())
-            .spawn(move || run(flows, detections, eve, &sensor, receiver))
+            .spawn(move || run(tables, &sensor, receiver))
             .map_err(io_error(&config.dir))?;
         Ok((Self { handle }, sender, stale))
     }
@@ -422,10 +460,53 @@ impl ParquetWriter {
     }
 }
 
+/// What the writer thread writes to.
+struct Tables {
+    flows: TableFiles<Flows>,
+    detections: TableFiles<Detections>,
+    services: TableFiles<ServicesTable>,
+    gathered: Services,
+    /// Exposure detections raised.
+    exposures: u64,
+    eve: Option<EveWriter>,
+}
+
+impl Tables {
+    fn flows(&mut self, sensor: &str, records: &[FlowRecord]) -> Result<(), OutputError> {
+        self.flows.write(records)?;
+        let (mut exposures, mut rows) = (Vec::new(), Vec::new());
+        for record in records {
+            self.gathered.observe(record, &mut exposures, &mut rows);
+        }
+        rows.extend(self.gathered.ready());
+        self.services(&rows)?;
+        self.exposures += exposures.len() as u64;
+        self.detections(sensor, &exposures)
+    }
+
+    fn services(&mut self, rows: &[ServiceRow]) -> Result<(), OutputError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.services.root).map_err(io_error(&self.services.root))?;
+        self.services.write(rows)
+    }
+
+    fn detections(&mut self, sensor: &str, records: &[Detection]) -> Result<(), OutputError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        fs::create_dir_all(&self.detections.root).map_err(io_error(&self.detections.root))?;
+        self.detections.write(records)?;
+        match self.eve.as_mut() {
+            Some(eve) => eve.write(sensor, records),
+            None => Ok(()),
+        }
+    }
+}
+
 fn run(
-    mut flows: TableFiles<Flows>,
-    mut detections: TableFiles<Detections>,
-    mut eve: Option<EveWriter>,
+    mut tables: Tables,
     sensor: &str,
     receiver: Receiver<Chunk>,
 ) -> Result<OutputReport, OutputError> {
@@ -435,26 +516,32 @@ fn run(
             continue;
         }
         let written = match &chunk {
-            Chunk::Flows(records) => flows.write(records),
-            Chunk::Detections(records) => fs::create_dir_all(&detections.root)
-                .map_err(io_error(&detections.root))
-                .and_then(|()| detections.write(records))
-                .and_then(|()| match eve.as_mut() {
-                    Some(eve) => eve.write(sensor, records),
-                    None => Ok(()),
-                }),
+            Chunk::Flows(records) => tables.flows(sensor, records),
+            Chunk::Detections(records) => tables.detections(sensor, records),
         };
         if let Err(e) = written {
             first_error = Some(e);
         }
     }
-    let closed = flows.close_all().and(detections.close_all());
-    let eve = eve.map(EveWriter::finish).transpose();
+    let rest = tables.gathered.drain();
+    let drained = if first_error.is_none() {
+        tables.services(&rest)
+    } else {
+        Ok(())
+    };
+    let closed = drained
+        .and(tables.flows.close_all())
+        .and(tables.detections.close_all())
+        .and(tables.services.close_all());
+    let eve = tables.eve.map(EveWriter::finish).transpose();
     match first_error {
         Some(e) => Err(e),
         None => closed.and(eve).map(|eve| OutputReport {
-            flows: flows.report,
-            detections: detections.report,
+            flows: tables.flows.report,
+            detections: tables.detections.report,
+            services: tables.services.report,
+            exposures: tables.exposures,
+            services_evicted: tables.gathered.evicted,
             eve,
         }),
     }
@@ -502,6 +589,10 @@ mod tests {
             max_file_bytes: u64::MAX,
             channel_chunks: 4,
             eve: None,
+            services: ServicesConfig {
+                home_net: crate::detect::rules::AddressSpec::Any,
+                max_endpoints: 16,
+            },
         };
         let mut table = TableFiles::<Detections>::new(&config);
         let records: Vec<Detection> = (0..30).rev().map(detection).collect();

@@ -61,7 +61,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     }
     let ports = open_ports(&eal, settings, lcores.len())?;
     let (rules, mut detect) = super::rules::load(config)?;
-    let output = config.output();
+    let output = config.output()?;
     let (writer, sender, stale) = super::start_writer(&output)?;
 
     let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();

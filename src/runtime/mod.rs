@@ -20,6 +20,9 @@ pub enum RuntimeError {
     /// The output could not be set up or written.
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),
+    /// The configuration does not hold together.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// An input path could not be listed.
     #[error(transparent)]
     Capture(#[from] crate::capture::CaptureError),

@@ -35,7 +35,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let started = Instant::now();
     let config = &options.config;
     let files = Replay::expand_paths(&options.inputs)?;
-    let output = config.output();
+    let output = config.output()?;
     let (writer, sender, stale) = super::start_writer(&output)?;
     let mut source = Replay::open(&files);
     let id_seed = SystemTime::now()

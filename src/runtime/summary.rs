@@ -213,6 +213,14 @@ impl fmt::Display for RunSummary {
             self.output.detections.files.len(),
             self.dropped_detections
         )?;
+        writeln!(
+            f,
+            "    services     {} rows in {} file(s), {} exposures, {} written early or forgotten at the cap",
+            self.output.services.rows,
+            self.output.services.files.len(),
+            self.output.exposures,
+            self.output.services_evicted
+        )?;
         if let Some(eve) = &self.output.eve {
             writeln!(
                 f,

@@ -90,7 +90,9 @@ def test_the_real_benign_mix_raises_nothing_but_its_real_threats(tmp_path: Path)
     session (hex data labels under skullseclabs.org, the tool's author's
     domain), and two Metasploit reverse_tcp sessions whose handler at
     64.227.107.71 (ports 4444 and 53) pushes the 176,195-byte metsrv stage
-    (its length, then `MZ` and the reflective loader)."""
+    (its length, then `MZ` and the reflective loader). Beside them, one
+    exposure: a VNC server at 192.168.2.110:6900 answering 95.237.48.208
+    (test_services.py checks it against tshark)."""
     out = tmp_path / "out"
     replay(out, BENIGN_MIX, extra=["--rules", str(SIGNATURES)])
     found = [d for d in detections(out) if d["family"] not in LOGIN_FAMILIES]
@@ -98,6 +100,7 @@ def test_the_real_benign_mix_raises_nothing_but_its_real_threats(tmp_path: Path)
         ("c2", 9200701, "64.227.107.71"),
         ("c2", 9200701, "64.227.107.71"),
         ("dns-tunnel", 9200501, "192.168.43.91"),
+        ("exposed-service", 9201401, "192.168.2.110"),
     ], found
     assert sorted(d["src_port"] for d in found if d["sid"] == 9200701) == [53, 4444]
     tunnel = [d["metadata"] for d in found if d["family"] == "dns-tunnel"]

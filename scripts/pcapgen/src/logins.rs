@@ -12,13 +12,22 @@ use crate::families::write;
 
 const CLIENT: &str = "10.80.0.5";
 
-/// One connection from `CLIENT:port` to `server`: handshake, the turns
-/// (from the client?, bytes) in order, FIN both ways.
+/// One connection from `CLIENT:port` to `server`.
 fn dialog(port: u16, server: (&str, u16), turns: &[(bool, Vec<u8>)]) -> Vec<Vec<u8>> {
+    exchange((CLIENT, port), server, turns)
+}
+
+/// One connection from `client` to `server`: handshake, the turns (from
+/// the client?, bytes) in order, FIN both ways.
+pub fn exchange(
+    client: (&str, u16),
+    server: (&str, u16),
+    turns: &[(bool, Vec<u8>)],
+) -> Vec<Vec<u8>> {
     let mut conn = Tcp::new(
-        (CLIENT, port),
+        client,
         server,
-        0x4000_0000 + u32::from(port),
+        0x4000_0000 + u32::from(client.1),
         0x9000_0000,
     );
     let mut packets = vec![
@@ -36,11 +45,11 @@ fn dialog(port: u16, server: (&str, u16), turns: &[(bool, Vec<u8>)]) -> Vec<Vec<
     packets
 }
 
-fn client(text: &str) -> (bool, Vec<u8>) {
+pub fn client(text: &str) -> (bool, Vec<u8>) {
     (true, text.as_bytes().to_vec())
 }
 
-fn server(text: &str) -> (bool, Vec<u8>) {
+pub fn server(text: &str) -> (bool, Vec<u8>) {
     (false, text.as_bytes().to_vec())
 }
 
@@ -64,7 +73,12 @@ fn http(port: u16, request: String, answer: &str) -> Vec<Vec<u8>> {
 /// - 56009 HTTP form `dana` / strong, accepted (302 with a cookie);
 /// - 56010 HTTP JSON `eve@example.org` / `eve2024` (short), answered 200;
 /// - 56011 Telnet `support` / `support` (dictionary, and the user name), typed a key at a
-///   time after option negotiation, accepted (a shell prompt).
+///   time after option negotiation, accepted (a shell prompt);
+/// - 56012 PostgreSQL `grafana` / `grafana` (the user name), asked in clear text, accepted;
+/// - 56013 LDAP simple bind of a service account, strong, refused (result 49);
+/// - 56014 LDAP simple bind `cn=admin,...` / `admin`, accepted;
+/// - 56015 SNMP v2c `public`, answered;
+/// - 56016 SNMP v2c with a strong community, unanswered.
 pub fn credentials(path: &Path) -> std::io::Result<()> {
     let plain = STANDARD.encode(b"\0mailer\0Tr0ub4dor&3x");
     let form = "csrf=9f1c2a&username=dana&password=Gl4ss-Harbor-71&remember=on";
@@ -195,8 +209,115 @@ pub fn credentials(path: &Path) -> std::io::Result<()> {
             ),
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}",
         ),
+        dialog(
+            56012,
+            ("10.80.1.54", 5432),
+            &[
+                (true, pg_startup("grafana", "grafana")),
+                (false, pg(b'R', &3u32.to_be_bytes())),
+                (true, pg(b'p', b"grafana\0")),
+                (false, [pg(b'R', &0u32.to_be_bytes()), pg(b'S', b"server_version\x0015.4\0"), pg(b'Z', b"I")].concat()),
+            ],
+        ),
+        dialog(
+            56013,
+            ("10.80.1.38", 389),
+            &[
+                (true, ldap(1, 0x60, &bind("cn=svc-backup,ou=services,dc=corp,dc=example", "Zx9#mK2-vQ7w"))),
+                (false, ldap(1, 0x61, &[0x0a, 1, 49, 0x04, 0, 0x04, 0])),
+            ],
+        ),
+        dialog(
+            56014,
+            ("10.80.1.38", 389),
+            &[
+                (true, ldap(1, 0x60, &bind("cn=admin,dc=corp,dc=example", "admin"))),
+                (false, ldap(1, 0x61, &[0x0a, 1, 0, 0x04, 0, 0x04, 0])),
+            ],
+        ),
+        snmp_exchange(56015, "public", true),
+        snmp_exchange(56016, "Pr1v-C0mm-88x", false),
     ];
     write(path, sessions)
+}
+
+/// A PostgreSQL message of `kind`.
+pub fn pg(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A PostgreSQL start-up message of `user` for `database`.
+pub fn pg_startup(user: &str, database: &str) -> Vec<u8> {
+    let mut body = 0x0003_0000u32.to_be_bytes().to_vec();
+    for part in ["user", user, "database", database, "application_name", "pcapgen"] {
+        body.extend_from_slice(part.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut out = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// An LDAP message of `id` around operation `op` (short BER lengths).
+fn ldap(id: u8, op: u8, body: &[u8]) -> Vec<u8> {
+    let mut inner = vec![0x02, 1, id, op, body.len() as u8];
+    inner.extend_from_slice(body);
+    let mut out = vec![0x30, inner.len() as u8];
+    out.extend_from_slice(&inner);
+    out
+}
+
+/// A simple bind request's body: LDAPv3, `dn`, `password`.
+fn bind(dn: &str, password: &str) -> Vec<u8> {
+    let mut body = vec![0x02, 1, 3, 0x04, dn.len() as u8];
+    body.extend_from_slice(dn.as_bytes());
+    body.extend_from_slice(&[0x80, password.len() as u8]);
+    body.extend_from_slice(password.as_bytes());
+    body
+}
+
+/// An SNMP v2c GetRequest for sysDescr.0 with `community` from
+/// `CLIENT:port` to 10.80.1.61:161, and the agent's response when it
+/// knows the community.
+fn snmp_exchange(port: u16, community: &str, answered: bool) -> Vec<Vec<u8>> {
+    let message = |pdu: u8, value: &[u8]| {
+        let mut varbind = vec![0x06, 8, 0x2b, 6, 1, 2, 1, 1, 1, 0];
+        varbind.extend_from_slice(value);
+        let mut varbinds = vec![0x30, varbind.len() as u8 + 2, 0x30, varbind.len() as u8];
+        varbinds.extend_from_slice(&varbind);
+        let mut body = vec![0x02, 2, 0x1f, port as u8, 0x02, 1, 0, 0x02, 1, 0];
+        body.extend_from_slice(&varbinds);
+        let mut inner = vec![0x02, 1, 1, 0x04, community.len() as u8];
+        inner.extend_from_slice(community.as_bytes());
+        inner.extend_from_slice(&[pdu, body.len() as u8]);
+        inner.extend_from_slice(&body);
+        let mut out = vec![0x30, inner.len() as u8];
+        out.extend_from_slice(&inner);
+        out
+    };
+    let (client, agent) = (addr(CLIENT), addr("10.80.1.61"));
+    let mut packets = vec![ip(
+        client,
+        agent,
+        UDP,
+        &udp(client, agent, port, 161, &message(0xa0, &[0x05, 0])),
+    )];
+    if answered {
+        let descr = b"Linux edge-sw-01 5.10.0";
+        let mut value = vec![0x04, descr.len() as u8];
+        value.extend_from_slice(descr);
+        packets.push(ip(
+            agent,
+            client,
+            UDP,
+            &udp(agent, client, 161, port, &message(0xa2, &value)),
+        ));
+    }
+    packets
 }
 
 /// `len` characters of `alphabet` drawn from `seed`, with both cases when

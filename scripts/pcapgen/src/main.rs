@@ -41,6 +41,11 @@
 //! - `leaks.pcap`: Ethernet. Cloud access keys with their secrets, API
 //!   tokens and a private key in HTTP and raw TCP, and look-alikes that
 //!   are no leak (an id alone, a documentation example, a browser key).
+//! - `services.pcap`: Ethernet. High-risk services (SSH, Telnet, VNC, RDP,
+//!   SMB, MySQL, MSSQL, PostgreSQL, Redis, Memcached, MongoDB, Docker,
+//!   Elasticsearch, Kubernetes, kubelet, etcd, YARN, Jenkins) on internal
+//!   hosts answering outside and inside clients, open and authenticating,
+//!   and look-alikes that are none.
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
 
@@ -48,6 +53,7 @@ mod build;
 mod families;
 mod files;
 mod logins;
+mod services;
 
 use std::path::PathBuf;
 
@@ -70,5 +76,6 @@ fn main() -> std::io::Result<()> {
     families::benign(&dir.join("benign.pcap"))?;
     logins::credentials(&dir.join("credentials.pcap"))?;
     logins::leaks(&dir.join("leaks.pcap"))?;
+    services::services(&dir.join("services.pcap"))?;
     Ok(())
 }

@@ -10,14 +10,19 @@
 //!   sent as lines) gathered; a shell prompt or `Last login` accepts, a
 //!   new prompt or `incorrect` refuses;
 //! - HTTP `Authorization: Basic`, and form or JSON fields of a user and a
-//!   password in a request's query or body.
+//!   password in a request's query or body;
+//! - PostgreSQL's password message when the server asked for a clear-text
+//!   one, LDAP simple binds, and SNMP v1/v2c communities
+//!   ([`wire_logins`](super::wire_logins)).
 //!
 //! A login with a weak password is a `weak-password` finding; any other is
 //! a `cleartext-credential` one, at a lower priority. Each says the
 //! protocol, the user, the password masked ([`secret`](super::secret)),
 //! and whether the server accepted it: `yes` or `no` from its answer (a
-//! `230`/`235`, `+OK`, tagged `OK`; an HTTP redirect or cookie, a 401), or
-//! `unknown` when no answer was seen. The excerpt is left empty: it would
+//! `230`/`235`, `+OK`, tagged `OK`; an HTTP redirect or cookie, a 401;
+//! PostgreSQL's authentication result, LDAP's bind result, an SNMP
+//! response), or `unknown` when no answer was seen (an SNMP agent ignores a
+//! wrong community, so a community is never `no`). The excerpt is left empty: it would
 //! hold the password.
 //!
 //! Line protocols are read from a TCP connection's first bytes while both
@@ -36,9 +41,11 @@ use serde::{Deserialize, Serialize};
 use super::encoding::{base64, form, trim};
 use super::password::{Policy, Rules};
 use super::secret::Masker;
-use super::{AppData, Detector, Events, Finding, Signature, StreamData};
+use super::wire_logins::{self, Ldap, Postgres, SNMP_RESPONSE, SNMP_TRAPS};
+use super::{AppData, Detector, Events, Finding, PacketView, Signature, StreamData};
 use crate::applayer::http::looks_like_http;
 use crate::applayer::{AppEvent, HttpStage, Transaction};
+use crate::decode::ip_proto;
 use crate::flow::FlowRecord;
 
 const WEAK: Signature = Signature {
@@ -58,7 +65,10 @@ const CLEARTEXT: Signature = Signature {
 };
 
 /// Bytes of a connection read for logins at most, both ways.
-pub const MAX_BYTES: u64 = 16 << 10;
+pub const MAX_BYTES: u64 = 8 << 10;
+/// Longest form or JSON password read: a longer value is data (a web
+/// shell's payload under its `pass` parameter), not a password typed.
+const MAX_PASSWORD: usize = 64;
 /// Longest line kept; longer ones are skipped.
 const MAX_LINE: usize = 1_024;
 /// Elements of a RESP command read at most.
@@ -151,6 +161,19 @@ pub struct Login {
     tx: u64,
 }
 
+impl Login {
+    /// A login of a binary protocol.
+    pub(super) fn wire(protocol: &'static str, user: &[u8], password: &[u8]) -> Self {
+        Self {
+            protocol,
+            user: user.to_vec(),
+            password: password.to_vec(),
+            tag: Vec::new(),
+            tx: 0,
+        }
+    }
+}
+
 /// A SASL exchange in progress: what the client's next line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Sasl {
@@ -199,6 +222,8 @@ pub struct Lines {
     resp_bulk: bool,
     pending: Option<Login>,
     logins: u32,
+    /// The client sent a command of [`PAST_LOGIN`].
+    past_login: bool,
 }
 
 /// What the detector keeps about a flow.
@@ -211,6 +236,12 @@ pub enum CredentialFlow {
     Lines(Box<Lines>),
     /// A Telnet connection.
     Telnet(Box<Telnet>),
+    /// A PostgreSQL connection.
+    Postgres(Box<Postgres>),
+    /// An LDAP connection.
+    Ldap(Box<Ldap>),
+    /// An SNMP request awaiting its response, and its request id.
+    Snmp(Box<(Login, i64)>),
     /// An HTTP login waiting for its answer.
     Http(Box<Login>),
     /// Nothing (more) to read.
@@ -228,6 +259,7 @@ impl Detector for Credentials {
     const SIDS: std::ops::RangeInclusive<u32> = 9_201_200..=9_201_299;
     const SIGNATURES: &'static [Signature] = &[WEAK, CLEARTEXT];
     const EVENTS: Events = Events::STREAM
+        .union(Events::BER_DATAGRAM)
         .union(Events::HTTP_REQUEST)
         .union(Events::HTTP_REQUEST_BODY)
         .union(Events::HTTP_RESPONSE)
@@ -268,26 +300,53 @@ impl Detector for Credentials {
         data: &StreamData<'_>,
         out: &mut impl FnMut(Finding),
     ) {
+        let dir = data.stream.dir;
         if let CredentialFlow::Unread = flow {
             *flow = if data.offset != 0 {
                 CredentialFlow::Done
             } else if let Some(telnet) = Telnet::new(data) {
                 CredentialFlow::Telnet(Box::new(telnet))
+            } else if let Some(postgres) = Postgres::new(dir, data.bytes) {
+                CredentialFlow::Postgres(Box::new(postgres))
+            } else if let Some(ldap) = Ldap::new(dir, data.bytes) {
+                CredentialFlow::Ldap(Box::new(ldap))
             } else if text_like(data.bytes) {
                 CredentialFlow::Lines(Box::new(Lines::new(data)))
             } else {
                 CredentialFlow::Done
             };
         }
-        if let CredentialFlow::Telnet(telnet) = flow {
-            let mut found = Vec::new();
-            telnet.read(data.stream.dir, data.bytes, &mut found);
+        let mut found = Vec::new();
+        let lines = matches!(flow, CredentialFlow::Lines(_));
+        let (more, pending, logins) = match flow {
+            CredentialFlow::Telnet(telnet) => {
+                telnet.read(dir, data.bytes, &mut found);
+                (
+                    telnet.bytes <= MAX_BYTES,
+                    &mut telnet.pending,
+                    telnet.logins,
+                )
+            }
+            CredentialFlow::Postgres(postgres) => {
+                let more = postgres.read(dir, data.bytes, &mut found);
+                (more, &mut postgres.pending, postgres.logins)
+            }
+            CredentialFlow::Ldap(ldap) => {
+                let more = ldap.read(dir, data.bytes, &mut found);
+                (more, &mut ldap.pending, ldap.logins)
+            }
+            _ => (true, &mut None, 0),
+        };
+        if !lines {
+            // After an accepted login, the session logs in no more.
             let session = found.iter().any(|(_, accepted)| *accepted == "yes");
+            let unanswered =
+                (session || !more || logins >= self.settings.max_logins).then(|| pending.take());
             for (login, accepted) in found {
                 self.report(&login, accepted, out);
             }
-            if session || telnet.logins >= self.settings.max_logins || telnet.bytes > MAX_BYTES {
-                if let Some(login) = telnet.pending.take() {
+            if let Some(unanswered) = unanswered {
+                if let Some(login) = unanswered {
                     self.report(&login, "unknown", out);
                 }
                 *flow = CredentialFlow::Done;
@@ -298,8 +357,7 @@ impl Detector for Credentials {
             return;
         };
         lines.bytes += data.bytes.len() as u64;
-        let mut found = Vec::new();
-        let text = lines.read(data.stream.dir, data.bytes, &mut found);
+        let text = lines.read(dir, data.bytes, &mut found);
         // After an accepted login, the session logs in no more.
         let mut session = false;
         for (login, accepted) in found {
@@ -315,7 +373,57 @@ impl Detector for Credentials {
     }
 
     fn stream_done(&self, flow: &CredentialFlow, _: &StreamData<'_>) -> bool {
-        matches!(flow, CredentialFlow::Done | CredentialFlow::Http(_))
+        matches!(
+            flow,
+            CredentialFlow::Done | CredentialFlow::Http(_) | CredentialFlow::Snmp(_)
+        )
+    }
+
+    /// SNMP: a request's community, accepted when the agent responds.
+    fn packet(
+        &mut self,
+        flow: &mut CredentialFlow,
+        packet: &PacketView<'_>,
+        out: &mut impl FnMut(Finding),
+    ) {
+        if packet.proto != ip_proto::UDP
+            || !matches!(flow, CredentialFlow::Unread | CredentialFlow::Snmp(_))
+        {
+            return;
+        }
+        let Some(message) = wire_logins::snmp(packet.payload) else {
+            if let CredentialFlow::Unread = flow {
+                *flow = CredentialFlow::Done;
+            }
+            return;
+        };
+        let login = Login::wire("snmp", b"", message.community);
+        if SNMP_TRAPS.contains(&message.pdu) {
+            if let CredentialFlow::Snmp(pending) = std::mem::replace(flow, CredentialFlow::Done) {
+                self.report(&pending.0, "unknown", out);
+            }
+            self.report(&login, "unknown", out);
+            return;
+        }
+        match std::mem::take(flow) {
+            CredentialFlow::Snmp(pending) if message.pdu == SNMP_RESPONSE => {
+                let (request, id) = *pending;
+                let answered = id == message.request_id && request.password == login.password;
+                self.report(&request, if answered { "yes" } else { "unknown" }, out);
+                *flow = CredentialFlow::Done;
+            }
+            CredentialFlow::Snmp(pending) if pending.0.password == login.password => {
+                *flow = CredentialFlow::Snmp(Box::new((login, message.request_id)));
+            }
+            CredentialFlow::Snmp(pending) => {
+                self.report(&pending.0, "unknown", out);
+                *flow = CredentialFlow::Snmp(Box::new((login, message.request_id)));
+            }
+            CredentialFlow::Unread if message.pdu != SNMP_RESPONSE => {
+                *flow = CredentialFlow::Snmp(Box::new((login, message.request_id)));
+            }
+            _ => *flow = CredentialFlow::Done,
+        }
     }
 
     fn app(
@@ -364,6 +472,9 @@ impl Detector for Credentials {
             CredentialFlow::Http(login) => Some(*login),
             CredentialFlow::Lines(mut lines) => lines.pending.take(),
             CredentialFlow::Telnet(mut telnet) => telnet.pending.take(),
+            CredentialFlow::Postgres(mut postgres) => postgres.pending.take(),
+            CredentialFlow::Ldap(mut ldap) => ldap.pending.take(),
+            CredentialFlow::Snmp(pending) => Some(pending.0),
             _ => None,
         };
         if let Some(login) = pending {
@@ -409,17 +520,26 @@ pub(super) fn text_like(first: &[u8]) -> bool {
     head.first().is_some_and(|&b| b >= 0x20) && !looks_like_http(first) && text(head)
 }
 
-/// True for bytes without control bytes but line ends and tabs, counted
-/// without a branch per byte.
+/// True for bytes without control bytes but line ends and tabs: checked
+/// without a branch per byte, a block at a time (an OR of byte flags, which
+/// the compiler turns into vector instructions).
 pub(super) fn text(bytes: &[u8]) -> bool {
-    let controls: usize = bytes
-        .iter()
-        .map(|&b| {
-            usize::from(((b < 0x20) & (b != b'\r') & (b != b'\n') & (b != b'\t')) | (b == 0x7f))
-        })
-        .sum();
-    controls == 0
+    bytes.chunks(128).all(|block| {
+        let controls = block.iter().fold(0u8, |any, &b| {
+            any | u8::from(((b < 0x20) & (b != b'\r') & (b != b'\n') & (b != b'\t')) | (b == 0x7f))
+        });
+        controls == 0
+    })
 }
+
+/// Client commands that come only after the login phase: SMTP's mail
+/// transaction, FTP's and POP3's transfers and listings, IMAP's mailbox
+/// commands (after their tag). A connection that reaches one is read no
+/// further.
+const PAST_LOGIN: &[&[u8]] = &[
+    b"MAIL", b"RCPT", b"DATA", b"RETR", b"STOR", b"LIST", b"NLST", b"PASV", b"EPSV", b"PORT",
+    b"UIDL", b"TOP", b"SELECT", b"EXAMINE", b"FETCH",
+];
 
 /// Ports of the services read here.
 const SERVICE_PORTS: &[u16] = &[21, 25, 110, 143, 465, 587, 6379];
@@ -470,6 +590,9 @@ impl Lines {
             }
             if dir == self.client_dir {
                 self.client_line(&text, found);
+                if self.past_login {
+                    return false;
+                }
             } else {
                 self.server_line(&text, found);
             }
@@ -543,6 +666,15 @@ impl Lines {
         let first = words.next().unwrap_or_default();
         let second = words.next().unwrap_or_default();
         let rest = words.next().unwrap_or_default();
+        let command = if first.len() <= 8 && first.iter().all(u8::is_ascii_alphabetic) {
+            first
+        } else {
+            second
+        };
+        if PAST_LOGIN.iter().any(|c| c.eq_ignore_ascii_case(command)) {
+            self.past_login = true;
+            return;
+        }
         let arguments = || {
             [second, rest]
                 .iter()
@@ -867,7 +999,7 @@ impl Telnet {
 
 /// `login`, just sent, becomes the one awaiting its answer; the one before
 /// it went unanswered.
-fn awaiting(
+pub(super) fn awaiting(
     pending: &mut Option<Login>,
     logins: &mut u32,
     login: Login,
@@ -963,7 +1095,11 @@ fn fields(text: &[u8], protocol: &'static str, tx: u64) -> Option<Login> {
     let (mut user, mut password) = (None, None);
     let mut take = |name: &[u8], value: Cow<'_, [u8]>| {
         let name = field_name(name);
-        if password.is_none() && is_password_field(&name) && !value.is_empty() {
+        if password.is_none()
+            && is_password_field(&name)
+            && !value.is_empty()
+            && value.len() <= MAX_PASSWORD
+        {
             password = Some(value.into_owned());
         } else if user.is_none() && USER_FIELDS.contains(&name.as_slice()) {
             user = Some(value.into_owned());
@@ -1071,6 +1207,33 @@ mod tests {
             .into_iter()
             .map(|f| (f.signature.sid, f.metadata))
             .collect()
+    }
+
+    #[test]
+    fn a_session_past_its_login_phase_is_read_no_further() {
+        let smtp = converse(
+            25,
+            &[
+                (false, b"220 mx ESMTP\r\n"),
+                (true, b"EHLO relay\r\n"),
+                (false, b"250 mx\r\n"),
+                (true, b"MAIL FROM:<a@example.org>\r\n"),
+                (false, b"250 OK\r\n"),
+                (true, b"AUTH PLAIN AGJvYgAxMjM0NTY=\r\n"),
+            ],
+        );
+        assert!(smtp.is_empty(), "{smtp:?}");
+        let imap = converse(
+            143,
+            &[
+                (false, b"* OK ready\r\n"),
+                (true, b"a1 LOGIN bob \"123456\"\r\n"),
+                (false, b"a1 NO denied\r\n"),
+                (true, b"a2 SELECT INBOX\r\n"),
+                (true, b"a3 LOGIN eve \"654321\"\r\n"),
+            ],
+        );
+        assert_eq!(imap.len(), 1, "{imap:?}");
     }
 
     #[test]
@@ -1214,6 +1377,184 @@ mod tests {
         }
     }
 
+    /// A PostgreSQL frontend or backend message.
+    fn pg(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn postgresql_clear_text_passwords_and_not_md5_ones() {
+        let params = b"\0\x03\0\0user\0grafana\0database\0metrics\0\0";
+        let startup = &[&((params.len() + 4) as u32).to_be_bytes()[..], params].concat();
+        let ok = [pg(b'R', &0u32.to_be_bytes()), pg(b'Z', b"I")].concat();
+        let password = pg(b'p', b"Wq8!zr-4Lm2#\0");
+        // The password message split across two segments.
+        let found = converse(
+            5432,
+            &[
+                (true, startup),
+                (false, &pg(b'R', &3u32.to_be_bytes())),
+                (true, &password[..4]),
+                (true, &password[4..]),
+                (false, &ok),
+            ],
+        );
+        assert_eq!(
+            found,
+            [(
+                9_201_202,
+                "protocol postgresql, user grafana, password W…# (12 chars), accepted yes".into()
+            )]
+        );
+        let refused = converse(
+            5432,
+            &[
+                (true, startup),
+                (false, &pg(b'R', &3u32.to_be_bytes())),
+                (true, &pg(b'p', b"grafana2024\0")),
+                (false, &pg(b'E', b"SFATAL\0C28P01\0\0")),
+            ],
+        );
+        assert_eq!(refused.len(), 1);
+        assert!(
+            refused[0]
+                .1
+                .ends_with("accepted no, weakness contains-user-name"),
+            "{refused:?}"
+        );
+        let md5 = converse(
+            5432,
+            &[
+                (true, startup),
+                (false, &pg(b'R', &[0, 0, 0, 5, 1, 2, 3, 4])),
+                (true, &pg(b'p', b"md5d41d8cd98f00b204e9800998ecf8427e\0")),
+                (false, &ok),
+            ],
+        );
+        assert!(md5.is_empty(), "a hash is no clear-text password");
+    }
+
+    /// An LDAP message of `id` around operation `op`.
+    fn ldap(id: u8, op: u8, body: &[u8]) -> Vec<u8> {
+        let mut inner = vec![0x02, 1, id, op, body.len() as u8];
+        inner.extend_from_slice(body);
+        let mut out = vec![0x30, inner.len() as u8];
+        out.extend_from_slice(&inner);
+        out
+    }
+
+    fn bind(dn: &str, password: &str) -> Vec<u8> {
+        let mut body = vec![0x02, 1, 3, 0x04, dn.len() as u8];
+        body.extend_from_slice(dn.as_bytes());
+        body.extend_from_slice(&[0x80, password.len() as u8]);
+        body.extend_from_slice(password.as_bytes());
+        body
+    }
+
+    #[test]
+    fn ldap_simple_binds_and_their_results() {
+        let dn = "cn=admin,dc=corp,dc=example";
+        let accepted = ldap(2, 0x61, &[0x0a, 1, 0, 0x04, 0, 0x04, 0]);
+        let found = converse(
+            389,
+            &[
+                (true, &ldap(1, 0x60, &bind("", ""))),
+                (false, &ldap(1, 0x61, &[0x0a, 1, 0, 0x04, 0, 0x04, 0])),
+                (true, &ldap(2, 0x60, &bind(dn, "admin"))),
+                (false, &accepted),
+            ],
+        );
+        assert_eq!(found, [(9_201_201, format!("protocol ldap, user {dn}, password a…n (5 chars), accepted yes, weakness dictionary"))], "the anonymous bind is no login");
+        let refused = converse(
+            389,
+            &[
+                (true, &ldap(1, 0x60, &bind(dn, "T7#kv9-Pq2Lx"))),
+                (false, &ldap(1, 0x61, &[0x0a, 1, 49, 0x04, 0, 0x04, 0])),
+            ],
+        );
+        assert_eq!(refused.len(), 1);
+        assert!(refused[0].1.ends_with("accepted no"), "{refused:?}");
+    }
+
+    fn datagram<'a>(to_server: bool, payload: &'a [u8]) -> PacketView<'a> {
+        PacketView {
+            ts_ns: 0,
+            flow_id: 1,
+            to_server,
+            established: false,
+            reassembled: false,
+            proto: ip_proto::UDP,
+            src: "10.0.0.9".parse().unwrap(),
+            dst: "10.0.0.1".parse().unwrap(),
+            src_port: 40000,
+            dst_port: 161,
+            carrier: Default::default(),
+            transport_valid: true,
+            payload,
+            payload_len: payload.len() as u32,
+            tcp: None,
+            icmp: None,
+        }
+    }
+
+    /// An SNMP v2c message of `pdu` with `community` and request id 77.
+    fn snmp(community: &str, pdu: u8) -> Vec<u8> {
+        let varbinds = b"\x30\x0b\x30\x09\x06\x05\x2b\x06\x01\x02\x01\x05\x00";
+        let mut body = vec![0x02, 1, 77, 0x02, 1, 0, 0x02, 1, 0];
+        body.extend_from_slice(varbinds);
+        let mut inner = vec![0x02, 1, 1, 0x04, community.len() as u8];
+        inner.extend_from_slice(community.as_bytes());
+        inner.extend_from_slice(&[pdu, body.len() as u8]);
+        inner.extend_from_slice(&body);
+        let mut out = vec![0x30, inner.len() as u8];
+        out.extend_from_slice(&inner);
+        out
+    }
+
+    #[test]
+    fn snmp_communities_answered_or_not() {
+        let mut detector = detector();
+        let mut found = Vec::new();
+        let mut flow = CredentialFlow::default();
+        for (to_server, message) in [
+            (true, snmp("public", 0xa0)),
+            (true, snmp("public", 0xa0)),
+            (false, snmp("public", 0xa2)),
+        ] {
+            detector.packet(&mut flow, &datagram(to_server, &message), &mut |f| {
+                found.push(f)
+            });
+        }
+        let mut quiet = CredentialFlow::default();
+        detector.packet(
+            &mut quiet,
+            &datagram(true, &snmp("N0c-R3ad-7x", 0xa1)),
+            &mut |f| found.push(f),
+        );
+        detector.end(&mut quiet, &FlowRecord::example(), &mut |f| found.push(f));
+        let mut dns = CredentialFlow::default();
+        detector.packet(
+            &mut dns,
+            &datagram(true, b"\x12\x34\x01\x00\x00\x01"),
+            &mut |f| found.push(f),
+        );
+        let found: Vec<(u32, String)> = found
+            .into_iter()
+            .map(|f| (f.signature.sid, f.metadata))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (9_201_201, "protocol snmp, user none, password p…c (6 chars), accepted yes, weakness short".into()),
+                (9_201_202, "protocol snmp, user none, password N…x (11 chars), accepted unknown".into()),
+            ]
+        );
+        assert!(matches!(dns, CredentialFlow::Done));
+    }
+
     #[test]
     fn generated_logins_are_named_weak_or_not_and_never_shown() {
         let mut random = Random::new(21);
@@ -1318,6 +1659,19 @@ mod tests {
         assert!(
             http(&[request.as_bytes(), empty].concat(), b"").is_empty(),
             "no password, no login"
+        );
+        // A web shell's payload under its password parameter.
+        let shell = format!(
+            "pass={}",
+            "QGluaV9zZXQoImRpc3BsYXlfZXJyb3JzIiwiMCIpOw".repeat(3)
+        );
+        let request = format!(
+            "POST /shell.php HTTP/1.1\r\nHost: dev\r\nContent-Length: {}\r\n\r\n{shell}",
+            shell.len()
+        );
+        assert!(
+            http(request.as_bytes(), b"").is_empty(),
+            "data, no password"
         );
     }
 

@@ -31,7 +31,8 @@
 //! - dns-tunnel: [`dns_tunnel`]; icmp-tunnel: [`icmp`];
 //! - ioc: [`ioc`] (addresses, domains and JA3 hashes from lists);
 //! - weak-password and cleartext-credential: [`credentials`] (logins in
-//!   FTP, POP3, IMAP, SMTP, Redis and HTTP, their passwords judged by
+//!   FTP, POP3, IMAP, SMTP, Redis, Telnet and HTTP, and in PostgreSQL, LDAP
+//!   and SNMP through [`wire_logins`], their passwords judged by
 //!   [`password`] and shown only as [`secret`] masks them);
 //! - secret-leak: [`secret_leak`] (cloud access keys with their secrets,
 //!   API tokens, private keys in clear traffic).
@@ -55,6 +56,7 @@ pub mod secret_leak;
 #[cfg(test)]
 pub mod variants;
 pub mod webshell;
+pub mod wire_logins;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -177,6 +179,9 @@ impl Events {
     pub const TLS_HELLO: Events = Events(1 << 11);
     /// A TLS server certificate.
     pub const TLS_CERTIFICATE: Events = Events(1 << 12);
+    /// UDP datagrams whose payload opens as a BER SEQUENCE (SNMP): the
+    /// datagrams a detector reads, the others (DNS above all) kept from it.
+    pub const BER_DATAGRAM: Events = Events(1 << 13);
 
     /// Both sets.
     pub const fn union(self, other: Events) -> Events {

@@ -56,6 +56,9 @@ pub const MIN_PEM_BODY: usize = 64;
 pub const MIN_ENTROPY: f64 = 3.0;
 /// Bytes of a chunk's end kept to find credentials cut between chunks.
 const CARRY: usize = 1_024;
+/// Longest anchor, bytes: a new chunk is searched for anchors from this
+/// far before it (an anchor cut between chunks).
+const MAX_ANCHOR: usize = 16;
 /// Distinct credentials reported per flow at most.
 const MAX_PER_FLOW: usize = 32;
 
@@ -139,6 +142,10 @@ struct State {
     carry: [Vec<u8>; 2],
     /// Ways read as far as [`MAX_STREAM`].
     ended: [bool; 2],
+    /// Per way, the stream offset of the first anchor kept in the carry
+    /// whose credential was not whole yet: the next chunk's search starts
+    /// there (else just before the chunk).
+    unfinished: [Option<u64>; 2],
     /// Fingerprints of the credentials reported.
     reported: Vec<u64>,
 }
@@ -198,7 +205,17 @@ impl Detector for SecretLeak {
         let mut window = std::mem::take(&mut state.carry[dir]);
         let from = window.len();
         window.extend_from_slice(data.bytes);
-        self.scan(state, &window, from, "stream", out);
+        // Stream offset of the window's first byte.
+        let base = data.offset - from as u64;
+        let start = match state.unfinished[dir] {
+            Some(at) if at >= base => (at - base) as usize,
+            _ => from.saturating_sub(MAX_ANCHOR),
+        };
+        let keep_from = window.len().saturating_sub(CARRY);
+        let unfinished = self.scan(state, &window, start, from, "stream", out);
+        state.unfinished[dir] = unfinished
+            .filter(|&at| at >= keep_from)
+            .map(|at| base + at as u64);
         if data.offset + data.bytes.len() as u64 >= MAX_STREAM {
             state.ended[dir] = true;
             if state.ended == [true, true] {
@@ -232,24 +249,27 @@ impl Detector for SecretLeak {
             let head = &part[..part.len().min(64)];
             if !part.is_empty() && text(head) && FINDER.is_match(part) {
                 let state = flow.state.get_or_insert_with(Box::default);
-                self.scan(state, part, 0, place, out);
+                self.scan(state, part, 0, 0, place, out);
             }
         }
     }
 }
 
 impl SecretLeak {
-    /// Reports the credentials of `bytes` that end past `from` (those
-    /// before were in the last chunk), each once per flow.
+    /// Reports the credentials of `bytes` whose anchor is at `start` or
+    /// after and that end past `from` (those before were in the last
+    /// chunk), each once per flow; returns where the first anchor that
+    /// made no credential is.
     fn scan(
         &self,
         state: &mut State,
         bytes: &[u8],
+        start: usize,
         from: usize,
         place: &str,
         out: &mut impl FnMut(Finding),
-    ) {
-        find(bytes, |leak, end| {
+    ) -> Option<usize> {
+        find_from(bytes, start, |leak, end| {
             // Web pages carry browser API keys by design (restricted to
             // their sites): only a key a client sends is one out of place.
             let browser_key = leak.kind == "api key" && place.starts_with("http answer");
@@ -271,14 +291,28 @@ impl SecretLeak {
                 self.masker.mask(leak.secret)
             ));
             out(Finding::new(&LEAK, metadata, &[]));
-        });
+        })
     }
 }
 
 /// Calls `found` with each credential of `bytes` and the offset where it
 /// ends.
-pub fn find<'a>(bytes: &'a [u8], mut found: impl FnMut(Leak<'a>, usize)) {
-    for anchor in FINDER.find_iter(bytes) {
+pub fn find<'a>(bytes: &'a [u8], found: impl FnMut(Leak<'a>, usize)) {
+    find_from(bytes, 0, found);
+}
+
+/// Calls `found` with each credential of `bytes` whose anchor is at
+/// `start` or after (what precedes is context: a secret before its id),
+/// and the offset where it ends; returns where the first anchor that made
+/// no credential is.
+fn find_from<'a>(
+    bytes: &'a [u8],
+    start: usize,
+    mut found: impl FnMut(Leak<'a>, usize),
+) -> Option<usize> {
+    let mut unfinished = None;
+    let input = aho_corasick::Input::new(bytes).span(start.min(bytes.len())..bytes.len());
+    for anchor in FINDER.find_iter(input) {
         let at = anchor.start();
         if at > 0 && word(bytes[at - 1]) {
             continue;
@@ -346,14 +380,22 @@ pub fn find<'a>(bytes: &'a [u8], mut found: impl FnMut(Leak<'a>, usize)) {
                 )
             }),
         };
-        if let Some((len, leak)) = leak {
-            let example = |part: &[u8]| contains_ignore_case(part, b"example");
-            if !example(leak.secret) && !leak.id.is_some_and(example) && random_looking(leak.secret)
-            {
-                found(leak, at + len);
+        match leak {
+            Some((len, leak)) => {
+                let example = |part: &[u8]| contains_ignore_case(part, b"example");
+                if !example(leak.secret)
+                    && !leak.id.is_some_and(example)
+                    && random_looking(leak.secret)
+                {
+                    found(leak, at + len);
+                }
+            }
+            None => {
+                unfinished.get_or_insert(at);
             }
         }
     }
+    unfinished
 }
 
 /// A character of a token: what stops one being found inside a longer.
@@ -485,7 +527,7 @@ fn pem(bytes: &[u8], at: usize) -> Option<(usize, Leak<'_>)> {
             _ => "private key",
         };
         (
-            header_end + end,
+            start + end,
             Leak {
                 provider: "pem",
                 kind,
@@ -589,6 +631,64 @@ mod tests {
             // An id alone is not a leak of a pair.
             assert!(leaks(&format!("key {aws_id} rotated")).is_empty());
         }
+    }
+
+    /// The secrets found in `text` sent on a connection in chunks of
+    /// `sizes` (cycled).
+    fn streamed(text: &str, sizes: &[usize]) -> Vec<String> {
+        let mut detector = SecretLeak::new(&SecretLeakSettings::default(), &Arc::default());
+        let mut flow = LeakFlow::default();
+        let id = crate::reassembly::StreamId {
+            flow_id: 1,
+            dir: 0,
+            src: "10.0.0.1:40000".parse().unwrap(),
+            dst: "10.0.0.2:6379".parse().unwrap(),
+            carrier: Default::default(),
+        };
+        let mut found = Vec::new();
+        let (mut offset, mut sizes) = (0, sizes.iter().cycle());
+        while offset < text.len() {
+            let end = (offset + sizes.next().unwrap()).min(text.len());
+            let data = StreamData {
+                ts_ns: 0,
+                stream: &id,
+                offset: offset as u64,
+                bytes: &text.as_bytes()[offset..end],
+            };
+            detector.stream(&mut flow, &data, &mut |f| found.push(f.metadata));
+            offset = end;
+        }
+        found
+    }
+
+    #[test]
+    fn credentials_cut_between_chunks_are_found_once() {
+        let mut random = Random::new(23);
+        let aws_id = format!("AKIA{}", random.string(B32, 16));
+        let aws_secret = secret(&mut random, AWS, 40);
+        let body: String = (0..6)
+            .map(|_| format!("{}\n", random.string(ALNUM, 64)))
+            .collect();
+        let texts = [
+            format!("SET cfg \"id={aws_id} then some words of padding, secret={aws_secret}\"\r\n"),
+            format!("SET cfg \"secret={aws_secret} and later on, id={aws_id}\"\r\n"),
+            format!("SET key \"-----BEGIN RSA PRIVATE KEY-----\n{body}-----END RSA PRIVATE KEY-----\"\r\n"),
+        ];
+        for text in &texts {
+            assert_eq!(streamed(text, &[text.len()]).len(), 1, "{text}");
+            for cut in 1..text.len() {
+                let found = streamed(text, &[cut, text.len()]);
+                assert_eq!(found.len(), 1, "cut at {cut} of {text:?}: {found:?}");
+            }
+            for sizes in [[1, 2, 3], [5, 7, 11], [13, 1, 64]] {
+                assert_eq!(streamed(text, &sizes).len(), 1, "{sizes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_anchor_is_longer_than_the_overlap_searched() {
+        assert!(ANCHORS.iter().all(|a| a.len() <= MAX_ANCHOR));
     }
 
     #[test]
