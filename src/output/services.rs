@@ -32,7 +32,7 @@ use crate::decode::Carrier;
 use crate::detect::builtin::{Signature, GID};
 use crate::detect::rules::AddressSpec;
 use crate::detect::Detection;
-use crate::flow::FlowRecord;
+use crate::flow::{EndReason, FlowRecord};
 
 /// A high-risk service of `HOME_NET` answering a client outside it.
 pub const EXPOSED: Signature = Signature {
@@ -53,13 +53,16 @@ pub const OPEN: Signature = Signature {
 };
 
 /// Bits of a [`Distinct`] count.
-const DISTINCT_BITS: usize = 1_024;
+const DISTINCT_BITS: usize = 4_096;
+/// Exposures remembered per row of the cap ([`ServicesConfig::max_endpoints`]).
+const EXPOSURES_PER_ENDPOINT: usize = 4;
 const NANOS_PER_DAY: u64 = 86_400 * 1_000_000_000;
 
 /// How many distinct addresses were seen, in fixed memory: linear
 /// counting over [`DISTINCT_BITS`] bits (one bit set per address hash).
 /// Exact but for hash collisions while few (two of ten addresses share a
-/// bit once in two hundred), within a few percent up to thousands.
+/// bit about once in eighty), within a few percent up to tens of
+/// thousands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Distinct {
     bits: [u64; DISTINCT_BITS / 64],
@@ -227,7 +230,10 @@ impl Services {
             auth: false,
             open_access: None,
         });
-        row.flows += 1;
+        // An interim record and the flow's later ones are one flow.
+        if record.end_reason != EndReason::Active {
+            row.flows += 1;
+        }
         row.first_ns = row.first_ns.min(record.ts_start_ns);
         row.last_ns = row.last_ns.max(record.ts_end_ns);
         if row.product.is_none() {
@@ -263,7 +269,8 @@ impl Services {
             self.raised.retain(|r| r.0 + 1 >= day);
         }
         // Bounded like the rows: past the cap, exposures may be raised anew.
-        if self.raised.len() >= 4 * self.config.max_endpoints.max(1) {
+        let cap = EXPOSURES_PER_ENDPOINT.saturating_mul(self.config.max_endpoints.max(1));
+        if self.raised.len() >= cap {
             self.evicted += self.raised.len() as u64;
             self.raised.clear();
         }
@@ -378,7 +385,8 @@ fn exposure(
         classtype: Some(signature.classtype.to_owned()),
         priority: signature.priority,
         family: Arc::from(signature.family),
-        to_server: !from_server,
+        // The server's answer showed the service.
+        to_server: false,
         stream_offset: None,
         excerpt: Vec::new(),
         app_proto: record.app_proto,
@@ -547,11 +555,11 @@ mod tests {
         }
         assert_eq!(few.count(), 5);
         let mut many = Distinct::default();
-        for i in 0..2_000u16 {
+        for i in 0..10_000u16 {
             many.insert(IpAddr::from([10, 1, (i >> 8) as u8, i as u8]));
         }
         let estimate = many.count() as f64;
-        assert!((estimate - 2_000.0).abs() < 200.0, "{estimate}");
+        assert!((estimate - 10_000.0).abs() < 500.0, "{estimate}");
     }
 
     #[test]

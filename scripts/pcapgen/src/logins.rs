@@ -252,7 +252,14 @@ pub fn pg(kind: u8, body: &[u8]) -> Vec<u8> {
 /// A PostgreSQL start-up message of `user` for `database`.
 pub fn pg_startup(user: &str, database: &str) -> Vec<u8> {
     let mut body = 0x0003_0000u32.to_be_bytes().to_vec();
-    for part in ["user", user, "database", database, "application_name", "pcapgen"] {
+    for part in [
+        "user",
+        user,
+        "database",
+        database,
+        "application_name",
+        "pcapgen",
+    ] {
         body.extend_from_slice(part.as_bytes());
         body.push(0);
     }

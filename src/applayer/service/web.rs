@@ -36,7 +36,7 @@ pub fn transaction(
     let Some(summary) = summary.as_mut() else {
         return;
     };
-    if tx.request.header(b"authorization").is_some() || tx.request.header(b"cookie").is_some() {
+    if tx.request.header(b"authorization").is_some() {
         summary.auth = true;
     }
     if stage == HttpStage::ResponseHeaders && (tx.status == b"401" || tx.status == b"403") {
@@ -58,7 +58,7 @@ type Found = (Service, &'static str, Option<String>);
 fn header_text(tx: &Transaction, name: &[u8]) -> Option<String> {
     let value = tx.response.header(name)?;
     let text = std::str::from_utf8(value).ok()?.trim();
-    (!text.is_empty() && text.len() <= 64).then(|| text.to_owned())
+    (!text.is_empty() && text.len() <= super::MAX_VERSION).then(|| text.to_owned())
 }
 
 fn by_headers(tx: &Transaction) -> Option<Found> {
@@ -105,7 +105,7 @@ fn json_string(body: &[u8], key: &str) -> Option<String> {
     let value = rest[open..].strip_prefix(b"\"")?;
     let end = memchr::memchr(b'"', value)?;
     let text = std::str::from_utf8(&value[..end]).ok()?;
-    (text.len() <= 64).then(|| text.to_owned())
+    (text.len() <= super::MAX_VERSION).then(|| text.to_owned())
 }
 
 fn contains(body: &[u8], needle: &[u8]) -> bool {
@@ -114,7 +114,7 @@ fn contains(body: &[u8], needle: &[u8]) -> bool {
 
 fn by_body(tx: &Transaction) -> Option<Found> {
     let body = &tx.response.body;
-    if !body.starts_with(b"{") && !body.trim_ascii_start().starts_with(b"{") {
+    if !body.trim_ascii_start().starts_with(b"{") {
         return None;
     }
     if contains(body, b"You Know, for Search") {
@@ -129,13 +129,13 @@ fn by_body(tx: &Transaction) -> Option<Found> {
             return Some((Service::Kubernetes, "Kubernetes", Some(version)));
         }
     }
-    let pods = path(tx);
-    if (pods == b"/pods" || pods.starts_with(b"/runningpods"))
+    let path = path(tx);
+    if (path == b"/pods" || path.starts_with(b"/runningpods"))
         && json_string(body, "kind").as_deref() == Some("PodList")
     {
         return Some((Service::Kubelet, "kubelet", None));
     }
-    if path(tx).starts_with(b"/ws/v1/cluster") {
+    if path.starts_with(b"/ws/v1/cluster") {
         if contains(body, b"\"clusterInfo\"") {
             let version = json_string(body, "resourceManagerVersion");
             return Some((Service::Yarn, "Hadoop YARN", version));
@@ -155,31 +155,35 @@ fn open_access(service: Service, tx: &Transaction, stage: HttpStage) -> Option<&
     }
     let path = path(tx);
     let headers = stage == HttpStage::ResponseHeaders;
-    let found = match service {
+    let (found, what) = match service {
         Service::Docker => {
             // `/containers/json`, or with an API version before it.
             let versioned = path
                 .strip_prefix(b"/v1.")
                 .and_then(|rest| rest.iter().position(|&b| b == b'/').map(|i| &rest[i..]));
-            headers && versioned.unwrap_or(path) == b"/containers/json"
+            let listed = versioned.unwrap_or(path) == b"/containers/json";
+            (headers && listed, "docker /containers/json")
         }
-        Service::Elasticsearch => headers && path.starts_with(b"/_cat"),
-        Service::Kubelet => path == b"/pods" || path.starts_with(b"/runningpods"),
-        Service::Etcd => {
-            headers && (path.starts_with(b"/v2/keys") || path.starts_with(b"/v3/kv/range"))
-        }
-        Service::Yarn => path.ends_with(b"/new-application") && tx.method == b"POST",
-        Service::Jenkins => headers && (path == b"/script" || path == b"/scriptText"),
-        _ => false,
+        Service::Elasticsearch => (headers && path.starts_with(b"/_cat"), "elasticsearch _cat"),
+        Service::Kubelet => (
+            path == b"/pods" || path.starts_with(b"/runningpods"),
+            "kubelet /pods",
+        ),
+        Service::Etcd => (
+            headers && (path.starts_with(b"/v2/keys") || path.starts_with(b"/v3/kv/range")),
+            "etcd keys",
+        ),
+        Service::Yarn => (
+            path.ends_with(b"/new-application") && tx.method == b"POST",
+            "yarn new-application",
+        ),
+        Service::Jenkins => (
+            headers && (path == b"/script" || path == b"/scriptText"),
+            "jenkins script console",
+        ),
+        _ => (false, ""),
     };
-    found.then_some(match service {
-        Service::Docker => "docker /containers/json",
-        Service::Elasticsearch => "elasticsearch _cat",
-        Service::Kubelet => "kubelet /pods",
-        Service::Etcd => "etcd keys",
-        Service::Yarn => "yarn new-application",
-        _ => "jenkins script console",
-    })
+    found.then_some(what)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub enum Follow {
     Nothing,
     /// Redis: the client's last command and whether an `AUTH` passed.
     Redis {
-        /// Upper-case name of the command awaiting its answer.
+        /// The command awaiting its answer.
         pending: Option<RedisCommand>,
         /// An `AUTH` was answered `+OK`.
         authenticated: bool,
@@ -106,11 +106,36 @@ impl Follow {
     }
 }
 
-/// True when a direction's first bytes may be one of these services': not
-/// HTTP, not a TLS record.
+/// True when a direction's first bytes may open or answer one of these
+/// services' exchanges (a cheap look at their first bytes, before anything
+/// is kept for the flow): a banner's start, a framing's type byte or
+/// length shape, a RESP or Memcached word, a MongoDB opcode. Too few bytes
+/// to tell may be anything.
 pub fn candidate(first: &[u8]) -> bool {
-    let tls = first.len() >= 3 && first[0] == 0x16 && first[1] == 3;
-    !tls && !looks_like_http(first)
+    if first.len() < 5 {
+        return true;
+    }
+    let tls = first[0] == 0x16 && first[1] == 3;
+    if tls || looks_like_http(first) {
+        return false;
+    }
+    let mongodb = u32_le(first, 12).is_some_and(|op| [1, 2004, 2012, 2013].contains(&op));
+    // MySQL: a 3-byte length, then the packet number.
+    let mysql = first[3] <= 2 && (first[3] > 0 || matches!(first[4], 10 | 0xff));
+    let pg_answer = matches!(first[0], b'R' | b'E') && first[1] == 0;
+    match first[0] {
+        b'S' if first.starts_with(b"SSH-") => true,
+        b'R' if first.starts_with(b"RFB ") => true,
+        0xff | 0x80 | 0x81 => true,
+        0x00 | 0x03 | 0x04 | 0x12 => true,
+        b'*' | b'+' | b'-' | b'$' | b':' => true,
+        _ if mongodb || mysql || pg_answer => true,
+        _ => {
+            redis_name(first).is_some()
+                || MEMCACHED_COMMANDS.iter().any(|c| first.starts_with(c))
+                || MEMCACHED_ANSWERS.iter().any(|a| first.starts_with(a))
+        }
+    }
 }
 
 /// The service of a flow whose directions began with `first` (indexed by
@@ -256,7 +281,8 @@ fn vnc(server: &[u8], _: &[u8], summary: &mut ServiceSummary) -> Option<Follow> 
 }
 
 /// The security types an RFB server offers after its banner: a list
-/// (3.7 and later) or the one it picked (3.3). Type 1 alone is none.
+/// (3.7 and later) or the one it picked (3.3). Type 1 is none; a server
+/// that offers it lets any client in.
 fn vnc_security(summary: &mut ServiceSummary, minor: u32, bytes: &[u8]) {
     let types: &[u8] = if minor >= 7 {
         match bytes.split_first() {
@@ -270,7 +296,7 @@ fn vnc_security(summary: &mut ServiceSummary, minor: u32, bytes: &[u8]) {
             Some(_) => &[2],
         }
     };
-    if types == [1] {
+    if types.contains(&1) {
         summary.open_access = Some("vnc without authentication");
     } else {
         summary.auth = true;
@@ -387,8 +413,9 @@ fn mysql(server: &[u8], _: &[u8], summary: &mut ServiceSummary) -> Option<Follow
         0xff => {
             // ER_HOST_NOT_PRIVILEGED (1130) and its kin, in text.
             let text = printable_until(server.get(7..4 + len)?, b"\0")?;
-            (text.len() + 3 == len && text.contains("MySQL") || text.starts_with("Host '"))
-                .then_some(Follow::Nothing)
+            let refusal =
+                (text.len() + 3 == len && text.contains("MySQL")) || text.starts_with("Host '");
+            refusal.then_some(Follow::Nothing)
         }
         _ => None,
     }
@@ -426,8 +453,9 @@ fn mssql(server: &[u8], client: &[u8], summary: &mut ServiceSummary) -> Option<F
 }
 
 /// PostgreSQL's protocol 3.0 start-up code and its SSL and GSS requests.
-const PG_STARTUP: u32 = 0x0003_0000;
-const PG_SSL_REQUEST: u32 = 80_877_103;
+pub const PG_STARTUP: u32 = 0x0003_0000;
+/// PostgreSQL's SSL request code.
+pub const PG_SSL_REQUEST: u32 = 80_877_103;
 const PG_GSS_REQUEST: u32 = 80_877_104;
 
 /// A start-up message and the server's answer: an authentication request,
@@ -436,27 +464,21 @@ fn postgresql(server: &[u8], client: &[u8], summary: &mut ServiceSummary) -> Opt
     let len = u32_be(client, 0)?;
     let code = u32_be(client, 4)?;
     match code {
-        PG_SSL_REQUEST | PG_GSS_REQUEST if len == 8 => {
-            if !matches!(server, [b'S' | b'N']) && !server.starts_with(b"E\0\0") {
-                return None;
+        PG_SSL_REQUEST | PG_GSS_REQUEST if len == 8 => match server {
+            // Encryption accepted: what follows is not readable.
+            [b'S' | b'G'] => {
+                summary.auth = true;
+                Some(Follow::Nothing)
             }
-            summary.auth = true;
-            Some(Follow::Nothing)
-        }
+            // Refused: the start-up message follows in the clear.
+            [b'N'] => Some(Follow::Postgresql),
+            _ if server.starts_with(b"E\0\0") => Some(Follow::Nothing),
+            _ => None,
+        },
         PG_STARTUP if (8..=10_000).contains(&len) => {
             let first = postgresql_message(server)?;
-            match first {
-                (b'R', body) => {
-                    let request = u32_be(body, 0)?;
-                    if request == 0 {
-                        // AuthenticationOk with no password asked: trust.
-                        summary.open_access = Some("postgresql login without password");
-                    } else {
-                        summary.auth = true;
-                    }
-                }
-                (b'E', _) => {}
-                _ => return None,
+            if !matches!(first.0, b'R' | b'E') || (first.0 == b'R' && first.1.len() < 4) {
+                return None;
             }
             postgresql_server(summary, server);
             Some(if summary.version.is_some() {
@@ -493,6 +515,10 @@ fn postgresql_server(summary: &mut ServiceSummary, bytes: &[u8]) {
                 }
             }
             b'R' if u32_be(body, 0) != Some(0) => summary.auth = true,
+            // AuthenticationOk with no password asked: trust.
+            b'R' if !summary.auth => {
+                summary.open_access = Some("postgresql login without password");
+            }
             _ => {}
         }
         rest = &rest[(1 + body.len() + 4).min(rest.len())..];
@@ -542,13 +568,9 @@ fn redis_name(bytes: &[u8]) -> Option<&[u8]> {
         .iter()
         .position(|&b| b == b' ' || b == b'\r' || b == b'\n')?;
     let word = &bytes[..word_end];
-    let line = &bytes[..bytes.len().min(8)];
     REDIS_INLINE
         .iter()
-        .any(|c| {
-            let c = c.trim_ascii_end();
-            c.eq_ignore_ascii_case(word) && line.len() > c.len()
-        })
+        .any(|c| c.trim_ascii_end().eq_ignore_ascii_case(word))
         .then_some(word)
 }
 
@@ -615,6 +637,8 @@ fn redis_answer(
         }
     }
     let refused = bytes.first() == Some(&b'-');
+    // `-NOAUTH`, `-WRONGPASS`: the server asks for authentication.
+    summary.auth |= bytes.starts_with(b"-NOAUTH") || bytes.starts_with(b"-WRONGPASS");
     match command {
         Some(RedisCommand::Auth) => *authenticated |= bytes.starts_with(b"+OK"),
         Some(RedisCommand::Open(what)) if !refused && !*authenticated => {
@@ -769,6 +793,12 @@ mod tests {
         );
         let s = seen(b"", b"RFB 003.008\n\x01\x01").unwrap();
         assert_eq!(s.open_access, Some("vnc without authentication"));
+        let s = seen(b"", b"RFB 003.008\n\x02\x02\x01").unwrap();
+        assert_eq!(
+            s.open_access,
+            Some("vnc without authentication"),
+            "None among others"
+        );
         let s = seen(b"", b"RFB 003.003\n\x00\x00\x00\x02").unwrap();
         assert!(s.auth && s.open_access.is_none());
         let mut greeting = vec![0, 0, 0, 0, 10];
@@ -785,6 +815,28 @@ mod tests {
             seen(b"", b"\xff\xfd\x18\xff\xfd\x20").unwrap().service,
             Service::Telnet
         );
+    }
+
+    #[test]
+    fn first_bytes_of_other_protocols_are_no_candidates() {
+        for other in [
+            &b"220 mail.example ESMTP\r\n"[..],
+            b"GET / HTTP/1.1\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc",
+            b"NICK bot\r\nUSER x",
+            b"\x47\x12\x34\x56\x78\x9a\xbc\xde",
+        ] {
+            assert!(!candidate(other), "{other:?}");
+        }
+        for opening in [
+            &b"SSH-2.0-x\r\n"[..],
+            b"RFB 003.008\n",
+            b"*1\r\n$4\r\nINFO\r\n",
+            b"stats\r\n",
+            b"\x03\x00\x00\x13\x0e\xd0",
+        ] {
+            assert!(candidate(opening), "{opening:?}");
+        }
     }
 
     #[test]
@@ -843,5 +895,14 @@ mod tests {
         );
         let s = seen(startup, b"R\0\0\0\x08\0\0\0\x03").unwrap();
         assert!(s.auth && s.open_access.is_none());
+        // SSL refused, then the start-up in the clear and a trusted login.
+        let ssl = b"\0\0\0\x08\x04\xd2\x16\x2f";
+        let (mut s, mut follow) = recognise(&[ssl.to_vec(), b"N".to_vec()], 0).unwrap();
+        follow.data(&mut s, 0, startup);
+        follow.data(&mut s, 1, ok);
+        assert_eq!(
+            (s.version.as_deref(), s.open_access),
+            (Some("14.9"), Some("postgresql login without password"))
+        );
     }
 }

@@ -1435,6 +1435,16 @@ mod tests {
             ],
         );
         assert!(md5.is_empty(), "a hash is no clear-text password");
+        // A length shorter than its header ends the reading, without a panic.
+        let broken = converse(
+            5432,
+            &[
+                (true, startup),
+                (false, &pg(b'R', &3u32.to_be_bytes())),
+                (true, b"p\0\0\0\0"),
+            ],
+        );
+        assert!(broken.is_empty());
     }
 
     /// An LDAP message of `id` around operation `op`.

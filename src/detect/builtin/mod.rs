@@ -180,7 +180,8 @@ impl Events {
     /// A TLS server certificate.
     pub const TLS_CERTIFICATE: Events = Events(1 << 12);
     /// UDP datagrams whose payload opens as a BER SEQUENCE (SNMP): the
-    /// datagrams a detector reads, the others (DNS above all) kept from it.
+    /// datagrams a detector reads; most others (DNS above all: one in 256
+    /// of its ids starts so) never reach it.
     pub const BER_DATAGRAM: Events = Events(1 << 13);
 
     /// Both sets.

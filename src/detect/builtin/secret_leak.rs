@@ -212,10 +212,8 @@ impl Detector for SecretLeak {
             _ => from.saturating_sub(MAX_ANCHOR),
         };
         let keep_from = window.len().saturating_sub(CARRY);
-        let unfinished = self.scan(state, &window, start, from, "stream", out);
-        state.unfinished[dir] = unfinished
-            .filter(|&at| at >= keep_from)
-            .map(|at| base + at as u64);
+        let unfinished = self.scan(state, &window, start, keep_from, from, "stream", out);
+        state.unfinished[dir] = unfinished.map(|at| base + at as u64);
         if data.offset + data.bytes.len() as u64 >= MAX_STREAM {
             state.ended[dir] = true;
             if state.ended == [true, true] {
@@ -249,7 +247,7 @@ impl Detector for SecretLeak {
             let head = &part[..part.len().min(64)];
             if !part.is_empty() && text(head) && FINDER.is_match(part) {
                 let state = flow.state.get_or_insert_with(Box::default);
-                self.scan(state, part, 0, 0, place, out);
+                self.scan(state, part, 0, part.len(), 0, place, out);
             }
         }
     }
@@ -258,18 +256,20 @@ impl Detector for SecretLeak {
 impl SecretLeak {
     /// Reports the credentials of `bytes` whose anchor is at `start` or
     /// after and that end past `from` (those before were in the last
-    /// chunk), each once per flow; returns where the first anchor that
-    /// made no credential is.
+    /// chunk), each once per flow; returns where the first anchor at
+    /// `keep_from` or after that made no credential is.
+    #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
         state: &mut State,
         bytes: &[u8],
         start: usize,
+        keep_from: usize,
         from: usize,
         place: &str,
         out: &mut impl FnMut(Finding),
     ) -> Option<usize> {
-        find_from(bytes, start, |leak, end| {
+        find_from(bytes, start, keep_from, |leak, end| {
             // Web pages carry browser API keys by design (restricted to
             // their sites): only a key a client sends is one out of place.
             let browser_key = leak.kind == "api key" && place.starts_with("http answer");
@@ -298,16 +298,17 @@ impl SecretLeak {
 /// Calls `found` with each credential of `bytes` and the offset where it
 /// ends.
 pub fn find<'a>(bytes: &'a [u8], found: impl FnMut(Leak<'a>, usize)) {
-    find_from(bytes, 0, found);
+    find_from(bytes, 0, bytes.len(), found);
 }
 
 /// Calls `found` with each credential of `bytes` whose anchor is at
 /// `start` or after (what precedes is context: a secret before its id),
-/// and the offset where it ends; returns where the first anchor that made
-/// no credential is.
+/// and the offset where it ends; returns where the first anchor at
+/// `keep_from` or after that made no credential is.
 fn find_from<'a>(
     bytes: &'a [u8],
     start: usize,
+    keep_from: usize,
     mut found: impl FnMut(Leak<'a>, usize),
 ) -> Option<usize> {
     let mut unfinished = None;
@@ -390,9 +391,10 @@ fn find_from<'a>(
                     found(leak, at + len);
                 }
             }
-            None => {
+            None if at >= keep_from => {
                 unfinished.get_or_insert(at);
             }
+            None => {}
         }
     }
     unfinished

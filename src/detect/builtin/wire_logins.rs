@@ -93,9 +93,7 @@ impl Framed {
     }
 }
 
-/// PostgreSQL's protocol 3.0 start-up code, and its SSL request's.
-const PG_STARTUP: u32 = 0x0003_0000;
-const PG_SSL_REQUEST: u32 = 80_877_103;
+use crate::applayer::service::wire::{PG_SSL_REQUEST, PG_STARTUP};
 /// Authentication request codes: clear-text password asked; accepted.
 const PG_CLEARTEXT: u32 = 3;
 const PG_OK: u32 = 0;
@@ -155,15 +153,12 @@ impl Postgres {
             ..
         } = self;
         let mut ok = true;
+        // A length shorter than its own header is broken framing (0).
         let framing = if from_client && !*started {
             // Start-up messages have no type byte.
-            |b: &[u8]| u32_be(b, 0).and_then(|n| usize::try_from(n).ok())
+            |b: &[u8]| u32_be(b, 0).map(|n| if n < 8 { 0 } else { n as usize })
         } else {
-            |b: &[u8]| {
-                u32_be(b, 1)
-                    .and_then(|n| usize::try_from(n).ok())
-                    .map(|n| n + 1)
-            }
+            |b: &[u8]| u32_be(b, 1).map(|n| if n < 4 { 0 } else { n as usize + 1 })
         };
         let fed = framed.feed(dir, bytes, framing, |message| {
             if from_client {
