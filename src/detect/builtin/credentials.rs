@@ -27,8 +27,9 @@
 //!
 //! Line protocols are read from a TCP connection's first bytes while both
 //! sides speak text that is not HTTP or TLS (a line with control bytes, or
-//! longer than [`MAX_LINE`], ends it), until a login is accepted, up to
-//! `max_logins` logins or [`MAX_BYTES`].
+//! longer than [`MAX_LINE`], ends it), until a login is accepted, a
+//! command of the session after the login comes, `max_logins` logins or
+//! [`MAX_BYTES`] (PostgreSQL and LDAP connections up to [`MAX_BYTES`] too).
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -318,6 +319,9 @@ impl Detector for Credentials {
         }
         let mut found = Vec::new();
         let lines = matches!(flow, CredentialFlow::Lines(_));
+        // Binary protocols are read as far as line ones (a directory
+        // session's searches after its bind are not).
+        let within = data.offset + data.bytes.len() as u64 <= MAX_BYTES;
         let (more, pending, logins) = match flow {
             CredentialFlow::Telnet(telnet) => {
                 telnet.read(dir, data.bytes, &mut found);
@@ -328,11 +332,11 @@ impl Detector for Credentials {
                 )
             }
             CredentialFlow::Postgres(postgres) => {
-                let more = postgres.read(dir, data.bytes, &mut found);
+                let more = postgres.read(dir, data.bytes, &mut found) && within;
                 (more, &mut postgres.pending, postgres.logins)
             }
             CredentialFlow::Ldap(ldap) => {
-                let more = ldap.read(dir, data.bytes, &mut found);
+                let more = ldap.read(dir, data.bytes, &mut found) && within;
                 (more, &mut ldap.pending, ldap.logins)
             }
             _ => (true, &mut None, 0),
@@ -1487,6 +1491,13 @@ mod tests {
         );
         assert_eq!(refused.len(), 1);
         assert!(refused[0].1.ends_with("accepted no"), "{refused:?}");
+        // A bind far into a long session is past what is read.
+        let search = ldap(3, 0x63, &[0x04, 0]);
+        let mut turns: Vec<(bool, &[u8])> =
+            vec![(true, &search); MAX_BYTES as usize / search.len() + 1];
+        let late = ldap(4, 0x60, &bind(dn, "admin"));
+        turns.push((true, &late));
+        assert!(converse(389, &turns).is_empty());
     }
 
     fn datagram<'a>(to_server: bool, payload: &'a [u8]) -> PacketView<'a> {
