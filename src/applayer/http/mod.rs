@@ -34,8 +34,9 @@ pub(crate) const MAX_HEADERS: usize = 128;
 /// Transactions kept waiting for their response; older ones are dropped.
 const MAX_PENDING: usize = 32;
 
-/// Request methods a client direction may start with.
-const METHODS: [&[u8]; 9] = [
+/// Request methods a client direction may start with: those of the IANA
+/// HTTP method registry (WebDAV's among them), but HTTP/2's `PRI` preface.
+const METHODS: [&[u8]; 39] = [
     b"GET ",
     b"POST ",
     b"HEAD ",
@@ -45,6 +46,36 @@ const METHODS: [&[u8]; 9] = [
     b"PATCH ",
     b"CONNECT ",
     b"TRACE ",
+    b"ACL ",
+    b"BASELINE-CONTROL ",
+    b"BIND ",
+    b"CHECKIN ",
+    b"CHECKOUT ",
+    b"COPY ",
+    b"LABEL ",
+    b"LINK ",
+    b"LOCK ",
+    b"MERGE ",
+    b"MKACTIVITY ",
+    b"MKCALENDAR ",
+    b"MKCOL ",
+    b"MKREDIRECTREF ",
+    b"MKWORKSPACE ",
+    b"MOVE ",
+    b"ORDERPATCH ",
+    b"PROPFIND ",
+    b"PROPPATCH ",
+    b"QUERY ",
+    b"REBIND ",
+    b"REPORT ",
+    b"SEARCH ",
+    b"UNBIND ",
+    b"UNCHECKOUT ",
+    b"UNLINK ",
+    b"UNLOCK ",
+    b"UPDATE ",
+    b"UPDATEREDIRECTREF ",
+    b"VERSION-CONTROL ",
 ];
 
 /// True when `first` (a direction's first bytes) starts like an HTTP

@@ -113,6 +113,28 @@ fn interim_continue_is_skipped_for_the_final_status() {
 }
 
 #[test]
+fn webdav_methods_are_requests_and_http2_prefaces_are_not() {
+    let mut flow = HttpFlow::default();
+    let mut seen = Seen::default();
+    feed(
+        &mut flow,
+        &mut seen,
+        0,
+        b"MKCOL /webdav HTTP/1.1\r\nHost: dav\r\nUser-Agent: curl/7.68.0\r\n\r\n",
+    );
+    feed(
+        &mut flow,
+        &mut seen,
+        1,
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(flow.summary().method.as_deref(), Some("MKCOL"));
+    assert_eq!(flow.summary().status, Some(401));
+    assert!(looks_like_http(b"PROPFIND / HTTP/1.1\r\n"));
+    assert!(!looks_like_http(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+}
+
+#[test]
 fn other_protocols_are_given_up_at_once() {
     let mut flow = HttpFlow::default();
     let mut seen = Seen::default();
