@@ -73,3 +73,24 @@ def run_dpdk(out: Path, eal: str, extra=(), check=True) -> subprocess.CompletedP
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@pytest.fixture(scope="session")
+def benign_run(tmp_path_factory):
+    """The output of a midstream replay of a benign capture under
+    ../shared/pcaps (a file or a folder), made once per session and shared
+    by the tests that search it; a test skips loudly when it is not here."""
+    runs: dict[str, Path] = {}
+
+    def run(pcap: str, what: str) -> Path:
+        path = ROOT.parent / "shared" / "pcaps" / pcap
+        if not path.exists():
+            pytest.skip(f"SKIPPED: {path} is not here; benign traffic was not checked for {what}")
+        if pcap not in runs:
+            inputs = sorted(path.iterdir()) if path.is_dir() else [path]
+            out = tmp_path_factory.mktemp("benign") / "out"
+            replay(out, *inputs, extra=["--midstream"])
+            runs[pcap] = out
+        return runs[pcap]
+
+    return run

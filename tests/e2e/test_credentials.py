@@ -277,11 +277,5 @@ def test_generated_leaks_are_found_and_look_alikes_are_not(tmp_path: Path):
 
 
 @pytest.mark.parametrize("pcap", ["ndpi-benign-mix.pcap", "threats/benign"])
-def test_benign_traffic_leaks_nothing(tmp_path: Path, pcap: str):
-    path = ROOT.parent / "shared" / "pcaps" / pcap
-    if not path.exists():
-        pytest.skip(f"SKIPPED: {path} is not here; benign traffic was not checked for leaks")
-    inputs = sorted(path.iterdir()) if path.is_dir() else [path]
-    out = tmp_path / "out"
-    replay(out, *inputs, extra=["--midstream"])
-    assert leak_findings(out) == []
+def test_benign_traffic_leaks_nothing(benign_run, pcap: str):
+    assert leak_findings(benign_run(pcap, "leaks")) == []

@@ -157,13 +157,9 @@ def test_clients_and_exposures_follow_tshark_conversations(run: Path):
 
 
 @pytest.mark.parametrize("pcap", ["ndpi-benign-mix.pcap", "threats/benign"])
-def test_benign_traffic_exposes_nothing_but_its_one_outside_vnc_session(tmp_path: Path, pcap: str):
+def test_benign_traffic_exposes_nothing_but_its_one_outside_vnc_session(benign_run, pcap: str):
+    out = benign_run(pcap, "exposures")
     path = ROOT.parent / "shared" / "pcaps" / pcap
-    if not path.exists():
-        pytest.skip(f"SKIPPED: {path} is not here; benign traffic was not checked for exposures")
-    inputs = sorted(path.iterdir()) if path.is_dir() else [path]
-    out = tmp_path / "out"
-    replay(out, *inputs, extra=["--midstream"])
     exposures = {(d["src_ip"], d["src_port"], d["dst_ip"]) for d in table(out, "detections")
                  if d["family"] == "exposed-service"}
     if pcap == "ndpi-benign-mix.pcap":

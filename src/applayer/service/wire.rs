@@ -202,7 +202,8 @@ fn u16_be(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_be(bytes: &[u8], at: usize) -> Option<u32> {
+/// The big-endian u32 at `at`, when the bytes reach that far.
+pub fn u32_be(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 

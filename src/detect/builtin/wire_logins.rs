@@ -93,14 +93,10 @@ impl Framed {
     }
 }
 
-use crate::applayer::service::wire::{PG_SSL_REQUEST, PG_STARTUP};
+use crate::applayer::service::wire::{u32_be, PG_SSL_REQUEST, PG_STARTUP};
 /// Authentication request codes: clear-text password asked; accepted.
 const PG_CLEARTEXT: u32 = 3;
 const PG_OK: u32 = 0;
-
-fn u32_be(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
 
 /// A PostgreSQL connection: the user of its start-up message, whether the
 /// server asked for a clear-text password, the password sent.
