@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::applayer::HttpLimits;
 use crate::decode::fragment::DefragConfig;
 use crate::detect::builtin::DetectorsConfig;
+use crate::detect::inspect::Encrypted;
 use crate::detect::rules::Vars;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::eve::{EveConfig, EveTarget};
@@ -211,6 +212,7 @@ impl Default for RulesSection {
             stream_window_kib: 16,
             window_memcap_mib: 256,
             alerts_per_packet: 15,
+            encrypted: Encrypted::Track,
             cache_dir: Some(PathBuf::from(".mirador-cache")),
             data_dir: PathBuf::from(".mirador-data"),
             address_groups: BTreeMap::new(),
@@ -249,6 +251,12 @@ pub struct RulesSection {
     /// rule order; later matches are counted as `alert_overflow` and not
     /// written (Suricata's `packet-alert-max`).
     pub alerts_per_packet: u32,
+    /// What inspection does with a TLS flow once its application data
+    /// begins: `inspect` it as any bytes, `track` (rules stop reading its
+    /// payload; header rules, `tls.*` keywords and the detectors go on), or
+    /// `bypass` (nothing more is inspected); Suricata's
+    /// `encryption-handling`.
+    pub encrypted: Encrypted,
     /// Where compiled Hyperscan databases are cached between runs; unset:
     /// no cache.
     pub cache_dir: Option<PathBuf>,

@@ -131,6 +131,9 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
         // The stream first, so that application rules see these bytes in
         // the direction's recent payload.
         if let Some(inspector) = self.inspector.as_deref_mut() {
+            let clear = self
+                .applayer
+                .clear_prefix(&mut ext.app, stream.dir, offset, bytes);
             let sink = &mut *self.sink;
             inspector.inspect_stream(
                 &mut ext.detect,
@@ -138,6 +141,7 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
                 stream,
                 offset,
                 bytes,
+                clear,
                 &mut |d| sink.detection(d),
             );
         }

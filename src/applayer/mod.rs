@@ -7,10 +7,12 @@
 //! record is written hand over what they learnt (the application protocol
 //! and its summary fields). Flows that turn out not to speak a known
 //! protocol keep no state. Parsers live one per module: [`http`], [`dns`],
-//! [`tls`]; [`service`] recognises the high-risk servers a flow talks to.
+//! [`tls`]; [`service`] recognises the high-risk servers a flow talks to;
+//! [`records`] finds where a TLS connection's encrypted part begins.
 
 pub mod dns;
 pub mod http;
+pub mod records;
 pub mod service;
 pub mod tls;
 
@@ -20,6 +22,7 @@ pub use service::{Service, ServiceFlow, ServiceSummary};
 pub use tls::{TlsCertificate, TlsEvent, TlsFlow, TlsHello, TlsSummary};
 
 use crate::reassembly::StreamId;
+use records::Records;
 
 /// What the parsers learnt of one flow.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +116,10 @@ pub struct AppFlow {
     dns: Option<Box<DnsSummary>>,
     dns_stream: Option<Box<DnsStream>>,
     tls: Option<Box<(TlsFlow, TlsSummary)>>,
+    /// The TLS record walk, for flows whose first bytes look like records.
+    records: Option<Box<Records>>,
+    /// A direction's first bytes were not TLS records: no walk.
+    not_records: bool,
     service: Option<Box<ServiceFlow>>,
     /// The service recogniser reads no more bytes.
     service_settled: bool,
@@ -155,6 +162,31 @@ impl AppLayer {
     /// Parsers keeping HTTP transactions within `http_limits`.
     pub fn new(http_limits: HttpLimits) -> Self {
         Self { http_limits }
+    }
+
+    /// How many of the in-order `bytes` at `offset` of direction `dir` of a
+    /// TCP flow come before its encrypted part: all of them unless the flow
+    /// is TLS and its application data began, none after that.
+    pub fn clear_prefix(
+        &mut self,
+        flow: &mut AppFlow,
+        dir: usize,
+        offset: u64,
+        bytes: &[u8],
+    ) -> usize {
+        if flow.records.is_none() {
+            if flow.not_records || bytes.is_empty() {
+                return bytes.len();
+            }
+            if offset != 0 || !Records::looks_like_tls(bytes) {
+                flow.not_records = true;
+                return bytes.len();
+            }
+            flow.records = Some(Box::default());
+        }
+        flow.records
+            .as_deref_mut()
+            .map_or(bytes.len(), |records| records.data(dir, offset, bytes))
     }
 
     /// One UDP datagram's payload of `flow` (DNS when either port is 53);
@@ -239,6 +271,9 @@ impl AppLayer {
         on_app: &mut impl FnMut(AppEvent<'_>, usize),
     ) {
         flow.service_settled = true;
+        if let Some(records) = flow.records.as_deref_mut() {
+            records.gap(dir);
+        }
         if let Some(http) = flow.http.as_deref_mut() {
             let Some(client) = http.client() else {
                 return;

@@ -1,20 +1,22 @@
 //! The compiled rule set, shared read-only by every worker.
 //!
-//! Rules are split by what they inspect, as Suricata groups signatures: the
-//! **packet** group looks at single packet payloads (UDP, ICMP, IP, `tcp-pkt`,
-//! TCP rules with `dsize` or `flow:no_stream`, rules without payload
-//! matches, and TCP rules on flows that are not reassembled); the **stream**
-//! group looks at reassembled TCP data. Each group has a Hyperscan database
-//! of one literal per rule, its fast pattern (the content marked
-//! `fast_pattern`, else the longest positive content), used as a prefilter:
-//! only rules whose fast pattern occurs are verified in full by
-//! [`PayloadProgram`]. The packet group's database is in block mode; the
-//! stream group's is in streaming mode, so that each TCP direction keeps a
-//! Hyperscan stream and a fast pattern split over segments is still seen.
-//! Rules without a positive content are verified on every buffer of their
-//! group. Application rules (HTTP, DNS, TLS buffers) form one group per
-//! buffer, keyed by the buffer of their fast pattern, each a block database
-//! scanned over that buffer when a parser hands on an event that has it.
+//! Rules are split by what they inspect, as Suricata groups signatures:
+//! **packet** rules look at single packet payloads (UDP, ICMP, IP,
+//! `tcp-pkt`, TCP rules with `dsize`, `flags` or `flow:no_stream`, rules
+//! without payload matches, and plain TCP rules on directions that are not
+//! reassembled); **stream** rules look at reassembled TCP data. Each class
+//! of payload is split further by direction and server port
+//! ([`super::groups`]), each group with a Hyperscan database of its rules'
+//! fast patterns (the content marked `fast_pattern`, else the longest
+//! positive content), used as a prefilter: only rules whose fast pattern
+//! occurs are verified in full by [`PayloadProgram`]. Packet databases are
+//! in block mode; stream databases in streaming mode, so that each TCP
+//! direction keeps a Hyperscan stream and a fast pattern split over
+//! segments is still seen. Rules without a positive content are verified
+//! on every buffer of their group. Application rules (HTTP, DNS, TLS
+//! buffers) form one group per buffer, keyed by the buffer of their fast
+//! pattern, each a block database scanned over that buffer when a parser
+//! hands on an event that has it.
 //!
 //! Compiled databases are cached on disk (serialized, named by a hash of
 //! their patterns and the Hyperscan version), so a restart with unchanged
@@ -26,11 +28,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperscan::prelude::*;
-use hyperscan::{Block, Serialized, Streaming};
-use sha1::{Digest, Sha1};
+use hyperscan::{Block, Streaming};
 
 use super::app::AppProgram;
 use super::dataset::Datasets;
+use super::groups::{port_groups, Class, DatabaseSize, Group, GroupBuilder, PortGroups};
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
     Action, Buffer, Content, DatasetOp, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError,
@@ -56,6 +58,9 @@ pub struct CompiledRule {
     pub metadata: Arc<str>,
     /// Its dataset lookups: the buffer, the set's index, the operation.
     pub datasets: Vec<(Inspected, usize, DatasetOp)>,
+    /// The rule reads payload (contents, pcres, byte tests, a `dsize`
+    /// that needs bytes): it does not run on encrypted flows.
+    pub needs_payload: bool,
 }
 
 impl CompiledRule {
@@ -66,27 +71,6 @@ impl CompiledRule {
     }
 }
 
-/// One group of rules with its prefilter.
-pub struct Group<D> {
-    /// Hyperscan database of the fast patterns, when any rule has one.
-    pub database: Option<D>,
-    /// Rule index of each pattern id.
-    pub pattern_rule: Vec<u32>,
-    /// Rules verified on every buffer (no positive content).
-    pub always: Vec<u32>,
-    /// Longest fast pattern, bytes: how far back a stream rescan must reach.
-    pub longest_pattern: usize,
-}
-
-impl<D> std::fmt::Debug for Group<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Group")
-            .field("patterns", &self.pattern_rule.len())
-            .field("always", &self.always.len())
-            .finish()
-    }
-}
-
 /// Why a rule set could not be compiled at all.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -94,7 +78,7 @@ pub enum EngineError {
     #[error("compiling the {group} prefilter with Hyperscan: {reason}")]
     Hyperscan {
         /// Which group.
-        group: &'static str,
+        group: String,
         /// Hyperscan's reason.
         reason: String,
     },
@@ -105,16 +89,15 @@ pub enum EngineError {
 pub struct Engine {
     /// Every rule, indexed by the groups.
     pub rules: Vec<CompiledRule>,
-    /// Rules on packet payloads.
-    pub packet: Group<BlockDatabase>,
-    /// Plain `tcp` payload rules, on packets of TCP directions that are not
-    /// reassembled (the stream group covers the others).
-    pub fallback: Group<BlockDatabase>,
-    /// Rules on reassembled TCP streams.
-    pub stream: Group<StreamingDatabase>,
+    /// Packet rules by class ([`Class::PACKET`] order), direction and port.
+    pub packet: [PortGroups<BlockDatabase>; 4],
+    /// Rules on reassembled TCP streams, by direction and port.
+    pub stream: PortGroups<StreamingDatabase>,
     /// Application rules (HTTP, DNS, TLS buffers), a group per buffer their
     /// fast pattern is in.
     pub app: Vec<(Inspected, Group<BlockDatabase>)>,
+    /// IP-only rules, checked on the first packet of each flow direction.
+    pub ip_only: Vec<u32>,
     /// Application rules without a positive content, evaluated at every
     /// event.
     pub app_always: Vec<u32>,
@@ -133,13 +116,16 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// True when both came from the cache.
     pub cached: bool,
-    /// Bytes of the packet databases (packet and fallback groups).
+    /// Packet and stream groups, each with its database.
+    pub groups: usize,
+    /// Bytes of the packet databases.
     pub packet_bytes: usize,
     /// Bytes of the stream database.
     pub stream_bytes: usize,
     /// Bytes of the application-buffer databases.
     pub app_bytes: usize,
-    /// Bytes of Hyperscan stream state per open stream (two per TCP flow).
+    /// Bytes of Hyperscan stream state per open stream (two per TCP flow),
+    /// at most.
     pub stream_state_bytes: usize,
 }
 
@@ -166,6 +152,23 @@ fn placement(rule: &Rule) -> (bool, bool) {
         Protocol::Tcp | Protocol::Http | Protocol::Tls if rule.flow.only_stream => (false, true),
         // Streams when the flow is reassembled, packets when it is not.
         Protocol::Tcp | Protocol::Http | Protocol::Tls => (true, true),
+    }
+}
+
+/// The packet classes whose payloads a packet rule is verified on;
+/// `also_streams` when streams cover it where they are reassembled.
+fn packet_classes(rule: &Rule, also_streams: bool) -> &'static [Class] {
+    if also_streams {
+        return &[Class::TcpRaw];
+    }
+    match rule.protocol {
+        Protocol::Ip => &Class::PACKET,
+        Protocol::Udp => &[Class::Udp],
+        Protocol::Icmp => &[Class::Other],
+        Protocol::Dns => &[Class::Tcp, Class::TcpRaw, Class::Udp],
+        Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream | Protocol::Http | Protocol::Tls => {
+            &[Class::Tcp, Class::TcpRaw]
+        }
     }
 }
 
@@ -199,134 +202,6 @@ fn fast_pattern(rule: &Rule) -> Option<&Content> {
         }
     }
     best
-}
-
-/// A literal as a Hyperscan expression: every byte escaped.
-fn literal_expression(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
-}
-
-struct GroupBuilder {
-    name: &'static str,
-    patterns: Vec<Pattern>,
-    pattern_rule: Vec<u32>,
-    always: Vec<u32>,
-    longest: usize,
-}
-
-impl GroupBuilder {
-    fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            patterns: Vec::new(),
-            pattern_rule: Vec::new(),
-            always: Vec::new(),
-            longest: 0,
-        }
-    }
-
-    fn add(&mut self, index: u32, rule: &Rule) {
-        self.add_pattern(index, fast_pattern(rule));
-    }
-
-    fn add_pattern(&mut self, index: u32, content: Option<&Content>) {
-        let Some(content) = content else {
-            self.always.push(index);
-            return;
-        };
-        let mut flags = CompileFlags::empty();
-        if content.nocase {
-            flags |= CompileFlags::CASELESS;
-        }
-        let id = self.patterns.len();
-        let pattern = Pattern {
-            expression: literal_expression(&content.bytes),
-            flags,
-            id: Some(id),
-            ext: Default::default(),
-            som: None,
-        };
-        self.patterns.push(pattern);
-        self.pattern_rule.push(index);
-        self.longest = self.longest.max(content.bytes.len());
-    }
-
-    /// Compiles the database in mode `M`, or loads it from `cache` when a
-    /// database of the same patterns was compiled before. Returns whether it
-    /// came from the cache.
-    fn build<M: Mode>(
-        self,
-        cache: Option<&Path>,
-    ) -> Result<(Group<Database<M>>, bool), EngineError> {
-        let mut cached = false;
-        let database = if self.patterns.is_empty() {
-            None
-        } else {
-            let file =
-                cache.map(|dir| dir.join(format!("{}-{}.hsdb", self.name, key_of(&self.patterns))));
-            let loaded = file
-                .as_deref()
-                .and_then(|f| std::fs::read(f).ok())
-                .and_then(|bytes| bytes.deserialize::<M>().ok());
-            cached = loaded.is_some();
-            let database = match loaded {
-                Some(db) => db,
-                None => {
-                    let db = Patterns(self.patterns.clone()).build::<M>().map_err(|e| {
-                        EngineError::Hyperscan {
-                            group: self.name,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    if let Some(file) = &file {
-                        store(file, &db);
-                    }
-                    db
-                }
-            };
-            Some(database)
-        };
-        Ok((
-            Group {
-                database,
-                pattern_rule: self.pattern_rule,
-                always: self.always,
-                longest_pattern: self.longest,
-            },
-            cached,
-        ))
-    }
-}
-
-/// The cache key of a database: its mode's group name is in the file name;
-/// this hashes the Hyperscan version and every pattern with its flags.
-fn key_of(patterns: &[Pattern]) -> String {
-    let mut hash = Sha1::new();
-    hash.update(hyperscan::version_str().to_bytes());
-    for p in patterns {
-        hash.update(p.expression.as_bytes());
-        hash.update(format!("/{:?}/{:?};", p.flags, p.id).as_bytes());
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes a database to the cache (write then rename); a failure only costs
-/// the next start a compile, so it is logged and ignored.
-fn store<M: Mode>(file: &Path, db: &Database<M>) {
-    let written = (|| -> std::io::Result<()> {
-        let bytes = db
-            .serialize()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temp = file.with_extension("hsdb.inprogress");
-        std::fs::write(&temp, &*bytes)?;
-        std::fs::rename(&temp, file)
-    })();
-    if let Err(e) = written {
-        tracing::warn!(path = %file.display(), "could not cache the compiled rules: {e}");
-    }
 }
 
 impl Engine {
@@ -421,75 +296,86 @@ impl Engine {
                 app,
                 flowbits,
                 datasets: lookups,
+                needs_payload: !rule.matches.is_empty()
+                    || rule.dsize.is_some_and(|d| d.requires_payload()),
             });
         }
-        let mut packet = GroupBuilder::new("packet");
-        let mut fallback = GroupBuilder::new("fallback");
-        let mut stream = GroupBuilder::new("stream");
         let mut app: std::collections::BTreeMap<Inspected, GroupBuilder> = Default::default();
         let mut app_always = Vec::new();
+        let mut packet_members: [Vec<(u32, &Rule)>; 4] = Default::default();
+        let mut stream_members = Vec::new();
+        let mut ip_only = Vec::new();
         for (index, compiled) in rules.iter().enumerate() {
+            let index = index as u32;
+            let rule = &compiled.rule;
             if compiled.app.is_some() {
-                match fast_pattern(&compiled.rule) {
+                match fast_pattern(rule) {
                     Some(content) => app
                         .entry(content.inspected.clone())
-                        .or_insert_with(|| GroupBuilder::new(content.inspected.buffer.name()))
-                        .add_pattern(index as u32, Some(content)),
-                    None => app_always.push(index as u32),
+                        .or_insert_with(|| GroupBuilder::new(content.inspected.buffer.name(), true))
+                        .add(index, Some(content)),
+                    None => app_always.push(index),
                 }
                 continue;
             }
-            let (on_packets, on_streams) = placement(&compiled.rule);
-            match (on_packets, on_streams) {
-                (true, true) => fallback.add(index as u32, &compiled.rule),
-                (true, false) => packet.add(index as u32, &compiled.rule),
-                _ => {}
+            if rule.is_ip_only() {
+                ip_only.push(index);
+                continue;
+            }
+            let (on_packets, on_streams) = placement(rule);
+            if on_packets {
+                for class in packet_classes(rule, on_streams) {
+                    packet_members[class.index()].push((index, rule));
+                }
             }
             if on_streams {
-                stream.add(index as u32, &compiled.rule);
+                stream_members.push((index, rule));
             }
         }
-        let (packet, packet_cached) = packet.build::<Block>(cache)?;
-        let (fallback, fallback_cached) = fallback.build::<Block>(cache)?;
-        let (stream, stream_cached) = stream.build::<Streaming>(cache)?;
-        let mut app_cached = true;
+        let mut cached = true;
+        let mut packet = Vec::with_capacity(4);
+        for (class, members) in Class::PACKET.into_iter().zip(&packet_members) {
+            let (groups, all) = port_groups::<Block>(class, members, fast_pattern, cache)?;
+            cached &= all;
+            packet.push(groups);
+        }
+        let packet: [PortGroups<BlockDatabase>; 4] =
+            packet.try_into().expect("one group set per packet class");
+        let (stream, all) =
+            port_groups::<Streaming>(Class::Stream, &stream_members, fast_pattern, cache)?;
+        cached &= all;
         let app = app
             .into_iter()
             .map(|(buffer, builder)| {
-                let (group, cached) = builder.build::<Block>(cache)?;
-                app_cached &= cached;
+                let (group, all) = builder.build::<Block>(cache)?;
+                cached &= all;
                 Ok((buffer, group))
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let build = BuildReport {
             elapsed: started.elapsed(),
-            cached: packet_cached && fallback_cached && stream_cached && app_cached,
+            cached,
             app_bytes: app
                 .iter()
-                .filter_map(|(_, g)| g.database.as_ref().and_then(|d| d.size().ok()))
+                .filter_map(|(_, g)| g.database.as_ref().map(DatabaseSize::bytes))
                 .sum(),
-            packet_bytes: [&packet, &fallback]
-                .iter()
-                .filter_map(|g| g.database.as_ref().and_then(|d| d.size().ok()))
-                .sum(),
-            stream_bytes: stream
-                .database
-                .as_ref()
-                .and_then(|d| d.size().ok())
-                .unwrap_or(0),
+            packet_bytes: packet.iter().map(PortGroups::database_bytes).sum(),
+            stream_bytes: stream.database_bytes(),
             stream_state_bytes: stream
-                .database
-                .as_ref()
-                .and_then(|d| d.stream_size().ok())
+                .groups
+                .iter()
+                .filter_map(|g| g.database.as_ref().and_then(|d| d.stream_size().ok()))
+                .max()
                 .unwrap_or(0),
+            groups: packet.iter().map(|p| p.groups.len()).sum::<usize>() + stream.groups.len(),
         };
         Ok((
             Self {
                 rules,
                 packet,
-                fallback,
                 stream,
                 app,
+                ip_only,
                 app_always,
                 flowbit_count: bits.len(),
                 datasets,

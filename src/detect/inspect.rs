@@ -23,7 +23,8 @@ use rustc_hash::FxBuildHasher;
 use super::app::Sender;
 use super::builtin::{AppData, Builtin, BuiltinFlow, Events, Finding, StreamData, GID};
 use super::dataset::WorkerSets;
-use super::engine::{CompiledRule, Engine, Group};
+use super::engine::{CompiledRule, Engine};
+use super::groups::{Class, Group};
 use super::rules::{Dsize, FlowbitOp, Protocol, ThresholdKind, Track};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::decode::TcpHeader;
@@ -115,8 +116,74 @@ pub struct DetectStats {
     /// Entries the built-in detectors' cross-flow tables (per host, per
     /// host pair) evicted at their caps.
     pub detector_evictions: u64,
+    /// TLS flows whose encrypted part began.
+    pub encrypted_flows: u64,
+    /// Stream bytes of encrypted parts that rules did not read.
+    pub encrypted_bytes: u64,
     /// Detections by threat family.
     pub by_family: std::collections::BTreeMap<String, u64>,
+    /// Prefilter and verification counters per class of database
+    /// ([`Class::ALL`] order).
+    pub scan: [ScanStats; 6],
+}
+
+/// What the prefilter of one class of database did, and what it let
+/// through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Buffers scanned.
+    pub scans: u64,
+    /// Bytes scanned.
+    pub bytes: u64,
+    /// Pattern matches reported.
+    pub matches: u64,
+    /// Rules handed on to be checked (matched, or without a pattern).
+    pub candidates: u64,
+    /// Candidates whose header, flow or flowbit conditions failed.
+    pub header_rejects: u64,
+    /// Candidates whose matches were run over the buffer.
+    pub verified: u64,
+    /// Bytes of the buffers those ran over.
+    pub verified_bytes: u64,
+}
+
+impl ScanStats {
+    fn merge(&mut self, other: &ScanStats) {
+        self.scans += other.scans;
+        self.bytes += other.bytes;
+        self.matches += other.matches;
+        self.candidates += other.candidates;
+        self.header_rejects += other.header_rejects;
+        self.verified += other.verified;
+        self.verified_bytes += other.verified_bytes;
+    }
+}
+
+/// What inspection does with a TLS flow once its encrypted part begins
+/// (Suricata's `encryption-handling`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encrypted {
+    /// Its bytes are inspected like any others.
+    Inspect,
+    /// Rules stop reading its payload: the stream and packet contents.
+    /// Rules on headers, flags and flowbits, the `tls.*` keywords and the
+    /// built-in detectors go on. The packet that carries the first
+    /// encrypted bytes is still inspected.
+    #[default]
+    Track,
+    /// Nothing of it is inspected any more; its record is still written.
+    Bypass,
+}
+
+/// Where a flow stands as to encryption.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Phase {
+    #[default]
+    Clear,
+    /// The packet under way carried the first encrypted bytes.
+    Began,
+    Encrypted,
 }
 
 /// Memory and output bounds of one detector.
@@ -130,6 +197,8 @@ pub struct DetectLimits {
     /// matches are counted in `alert_overflow` (Suricata's
     /// `packet-alert-max`).
     pub alerts_per_inspection: u32,
+    /// What happens to encrypted TLS payload.
+    pub encrypted: Encrypted,
 }
 
 impl Default for DetectLimits {
@@ -138,6 +207,7 @@ impl Default for DetectLimits {
             window_bytes: 16 << 10,
             window_memcap: 256 << 20,
             alerts_per_inspection: 15,
+            encrypted: Encrypted::default(),
         }
     }
 }
@@ -154,8 +224,13 @@ impl DetectStats {
         self.windows_dropped += other.windows_dropped;
         self.alert_overflow += other.alert_overflow;
         self.detector_evictions += other.detector_evictions;
+        self.encrypted_flows += other.encrypted_flows;
+        self.encrypted_bytes += other.encrypted_bytes;
         for (family, count) in &other.by_family {
             *self.by_family.entry(family.clone()).or_default() += count;
+        }
+        for (mine, theirs) in self.scan.iter_mut().zip(&other.scan) {
+            mine.merge(theirs);
         }
     }
 }
@@ -209,6 +284,10 @@ pub struct FlowState {
     bases: [u64; 2],
     bits: Vec<bool>,
     detections: u32,
+    /// Each direction's first packet was checked against the IP-only rules.
+    ip_only_checked: [bool; 2],
+    /// Whether its encrypted part began.
+    phase: Phase,
     /// (transaction, rule) that alerted on a body, shown in windows.
     body_alerts: Vec<(u64, u32)>,
     /// What the built-in detectors keep about the flow.
@@ -378,26 +457,35 @@ impl std::fmt::Debug for Inspector {
 
 /// One scratch sized for every database.
 fn scratch_for(engine: &Engine) -> Option<Scratch> {
-    let blocks = [&engine.packet.database, &engine.fallback.database];
-    let first_block = blocks
+    let blocks = engine
+        .packet
         .iter()
-        .find_map(|d| d.as_ref())
-        .or_else(|| engine.app.iter().find_map(|(_, g)| g.database.as_ref()));
-    let mut scratch = match (first_block, &engine.stream.database) {
-        (Some(db), _) => db.alloc_scratch().ok()?,
-        (None, Some(db)) => db.alloc_scratch().ok()?,
-        (None, None) => return None,
-    };
-    for db in blocks.iter().filter_map(|d| d.as_ref()) {
-        db.realloc_scratch(&mut scratch).ok()?;
+        .flat_map(|p| &p.groups)
+        .chain(engine.app.iter().map(|(_, g)| g))
+        .filter_map(|g| g.database.as_ref());
+    let streams = engine
+        .stream
+        .groups
+        .iter()
+        .filter_map(|g| g.database.as_ref());
+    let mut scratch: Option<Scratch> = None;
+    for db in blocks {
+        match scratch.as_mut() {
+            Some(s) => {
+                db.realloc_scratch(s).ok()?;
+            }
+            None => scratch = Some(db.alloc_scratch().ok()?),
+        }
     }
-    if let Some(db) = &engine.stream.database {
-        db.realloc_scratch(&mut scratch).ok()?;
+    for db in streams {
+        match scratch.as_mut() {
+            Some(s) => {
+                db.realloc_scratch(s).ok()?;
+            }
+            None => scratch = Some(db.alloc_scratch().ok()?),
+        }
     }
-    for db in engine.app.iter().filter_map(|(_, g)| g.database.as_ref()) {
-        db.realloc_scratch(&mut scratch).ok()?;
-    }
-    Some(scratch)
+    scratch
 }
 
 /// Closes a Hyperscan stream (its matches at close are of no interest).
@@ -467,7 +555,9 @@ impl Inspector {
             .inspect_packet(&self.engine, flow, kind, packet, out);
     }
 
-    /// Inspects new in-order stream data of one TCP direction of `flow`.
+    /// Inspects new in-order stream data of one TCP direction of `flow`,
+    /// whose first `clear` bytes come before the flow's encrypted part.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
     pub fn inspect_stream(
         &mut self,
@@ -476,12 +566,38 @@ impl Inspector {
         stream: &StreamId,
         offset: u64,
         bytes: &[u8],
+        clear: usize,
         out: &mut impl FnMut(Detection),
     ) {
-        self.state.stats.stream_bytes += bytes.len() as u64;
-        if self.rules || self.state.builtin.streaming(&flow.builtin, stream.dir) {
+        let policy = self.state.limits.encrypted;
+        let clear = if policy == Encrypted::Inspect {
+            bytes.len()
+        } else {
+            clear.min(bytes.len())
+        };
+        let (clear_bytes, encrypted) = bytes.split_at(clear);
+        if !clear_bytes.is_empty() {
+            self.state.stats.stream_bytes += clear_bytes.len() as u64;
+            if self.rules || self.state.builtin.streaming(&flow.builtin, stream.dir) {
+                let rules = self.rules;
+                self.state.inspect_stream(
+                    &self.engine,
+                    flow,
+                    (ts_ns, stream, offset),
+                    clear_bytes,
+                    rules,
+                    out,
+                );
+            }
+        }
+        if encrypted.is_empty() {
+            return;
+        }
+        self.state.encrypted(flow, encrypted.len());
+        if policy == Encrypted::Track && self.state.builtin.streaming(&flow.builtin, stream.dir) {
+            let at = (ts_ns, stream, offset + clear as u64);
             self.state
-                .inspect_stream(&self.engine, flow, ts_ns, stream, offset, bytes, out);
+                .inspect_stream(&self.engine, flow, at, encrypted, false, out);
         }
     }
 
@@ -535,29 +651,56 @@ impl Inspection {
         packet: &PacketView<'_>,
         out: &mut impl FnMut(Detection),
     ) {
+        let phase = flow.phase;
+        if phase == Phase::Encrypted && self.limits.encrypted == Encrypted::Bypass {
+            return;
+        }
         self.stats.packets += 1;
         if !engine.rules.is_empty() {
-            self.packet_rules(engine, flow, &packet_context(packet), packet, out);
+            let payload = phase != Phase::Encrypted;
+            self.packet_rules(engine, flow, &packet_context(packet), packet, payload, out);
         }
         let mut found = Vec::new();
         self.builtin
             .packet(&mut flow.builtin, kind, packet, &mut |f| found.push(f));
         self.raise_findings(flow, found, || packet_context(packet), out);
+        if phase == Phase::Began {
+            flow.phase = Phase::Encrypted;
+        }
     }
 
-    /// Runs the packet rules over a packet.
+    /// Runs the packet rules over a packet; without `payload`, only those
+    /// that do not read it (the flow is encrypted).
     fn packet_rules(
         &mut self,
         engine: &Engine,
         flow: &mut FlowState,
         context: &Context,
         packet: &PacketView<'_>,
+        payload: bool,
         out: &mut impl FnMut(Detection),
     ) {
-        if packet.reassembled {
-            self.collect_packet(&[&engine.packet], packet.payload);
+        let class = match packet.proto {
+            _ if !packet.transport_valid => Class::Other,
+            ip_proto::TCP if packet.reassembled => Class::Tcp,
+            ip_proto::TCP => Class::TcpRaw,
+            ip_proto::UDP => Class::Udp,
+            _ => Class::Other,
+        };
+        let group = engine.packet[class.index()].lookup(
+            packet.to_server,
+            packet.src_port,
+            packet.dst_port,
+            packet.payload_len as usize,
+        );
+        if payload {
+            self.collect_packet(class, group, packet.payload);
         } else {
-            self.collect_packet(&[&engine.packet, &engine.fallback], packet.payload);
+            self.begin_candidates();
+            let rules = group.always.iter().copied();
+            let blind = rules.filter(|&r| !engine.rules[r as usize].needs_payload);
+            self.candidates.extend(blind);
+            self.stats.scan[class.index()].candidates += self.candidates.len() as u64;
         }
         let candidates = std::mem::take(&mut self.candidates);
         for &rule in &candidates {
@@ -569,22 +712,40 @@ impl Inspection {
                     .run_past(payload, 0)
                     .map(|end| (end, payload))
             };
-            self.verify(engine, compiled, flow, context, run, out);
+            self.verify(
+                engine,
+                compiled,
+                flow,
+                context,
+                (class, payload.len()),
+                run,
+                out,
+            );
         }
         self.candidates = candidates;
+        let checked = &mut flow.ip_only_checked[usize::from(!packet.to_server)];
+        if !std::mem::replace(checked, true) {
+            self.stats.scan[class.index()].candidates += engine.ip_only.len() as u64;
+            for &rule in &engine.ip_only {
+                let compiled = &engine.rules[rule as usize];
+                let run = || Some((0, packet.payload));
+                self.verify(engine, compiled, flow, context, (class, 0), run, out);
+            }
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the stream rules (with `rules`) and the built-in detectors over
+    /// new stream data at (time, stream, offset).
     fn inspect_stream(
         &mut self,
         engine: &Engine,
         flow: &mut FlowState,
-        ts_ns: u64,
-        stream: &StreamId,
-        offset: u64,
+        at: (u64, &StreamId, u64),
         bytes: &[u8],
+        rules: bool,
         out: &mut impl FnMut(Detection),
     ) {
+        let (ts_ns, stream, offset) = at;
         let context = || Context {
             ts_ns,
             flow_id: stream.flow_id,
@@ -605,7 +766,7 @@ impl Inspection {
         };
         // Without rules, no window is kept: only the built-in detectors
         // read the stream.
-        if !engine.rules.is_empty() {
+        if rules {
             self.stream_rules(engine, flow, &mut context(), stream, offset, bytes, out);
         }
         let mut found = Vec::new();
@@ -672,7 +833,8 @@ impl Inspection {
                     })
                     .map(|end| (end, buffer))
             };
-            self.verify(engine, compiled, flow, context, run, out);
+            let checked = (Class::Stream, buffer.len());
+            self.verify(engine, compiled, flow, context, checked, run, out);
         }
         self.candidates = candidates;
         if self.window_memory + buffer.len() > self.limits.window_memcap {
@@ -747,14 +909,18 @@ impl Inspection {
     ) {
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
+            let counters = &mut self.stats.scan[Class::App.index()];
             for (buffer, group) in &engine.app {
                 let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(buffer))
                 else {
                     continue;
                 };
+                counters.scans += 1;
+                counters.bytes += bytes.len() as u64;
                 let (stamps, candidates, generation) =
                     (&mut self.stamps, &mut self.candidates, self.generation);
                 let _ = db.scan(&*bytes, scratch, |id, _, _, _| {
+                    counters.matches += 1;
                     note(group, id, stamps, candidates, generation);
                     Matching::Continue
                 });
@@ -762,6 +928,7 @@ impl Inspection {
         }
         self.candidates.extend_from_slice(&engine.app_always);
         self.candidates.sort_unstable();
+        self.stats.scan[Class::App.index()].candidates += self.candidates.len() as u64;
         let stage = event.stage();
         let dir = sender.dir;
         let window = match datagram {
@@ -799,7 +966,8 @@ impl Inspection {
                 }
                 Some(matched)
             };
-            if self.verify(engine, compiled, flow, context, run, out) {
+            let checked = (Class::App, payload.len());
+            if self.verify(engine, compiled, flow, context, checked, run, out) {
                 if let Some(key) = body_of {
                     let alerts = &mut flow.body_alerts;
                     if alerts.len() >= MAX_BODY_ALERTS {
@@ -813,6 +981,26 @@ impl Inspection {
         self.sets = sets;
         if datagram.is_none() {
             flow.windows[dir] = window;
+        }
+    }
+
+    /// Bytes of `flow`'s encrypted part arrived: the first time, the flow
+    /// is counted and its stream windows and Hyperscan streams let go.
+    fn encrypted(&mut self, flow: &mut FlowState, bytes: usize) {
+        self.stats.encrypted_bytes += bytes as u64;
+        if flow.phase == Phase::Clear {
+            flow.phase = Phase::Began;
+            self.stats.encrypted_flows += 1;
+            self.release_streams(flow);
+        }
+    }
+
+    /// Lets go of both directions' windows and Hyperscan streams.
+    fn release_streams(&mut self, flow: &mut FlowState) {
+        self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
+        flow.windows = Default::default();
+        for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
+            close(scanner, self.scratch.as_ref());
         }
     }
 
@@ -856,11 +1044,7 @@ impl Inspection {
             app_proto: record.app_proto,
         };
         self.raise_findings(flow, found, context, out);
-        self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
-        flow.windows = Default::default();
-        for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
-            close(scanner, self.scratch.as_ref());
-        }
+        self.release_streams(flow);
         flow.detections
     }
 
@@ -930,33 +1114,40 @@ impl Inspection {
         self.raised = 0;
     }
 
-    /// Ends a candidate list: adds the rules without a fast pattern and
-    /// puts them all in rule order.
-    fn end_candidates<D>(&mut self, groups: &[&Group<D>]) {
-        for group in groups {
-            self.candidates.extend_from_slice(&group.always);
+    /// Ends a candidate list of `class`: adds the rules without a fast
+    /// pattern and puts them all in rule order.
+    fn end_candidates<D>(&mut self, class: Class, group: &Group<D>) {
+        self.candidates.extend_from_slice(&group.always);
+        if self.candidates.len() > 1 {
+            self.candidates.sort_unstable();
         }
-        self.candidates.sort_unstable();
+        self.stats.scan[class.index()].candidates += self.candidates.len() as u64;
     }
 
-    /// Candidates of packet groups for one payload.
-    fn collect_packet(&mut self, groups: &[&Group<BlockDatabase>], payload: &[u8]) {
+    /// Candidates of a packet group for one payload.
+    fn collect_packet(&mut self, class: Class, group: &Group<BlockDatabase>, payload: &[u8]) {
         self.begin_candidates();
-        for group in groups {
-            if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
-                let (stamps, candidates, generation) =
-                    (&mut self.stamps, &mut self.candidates, self.generation);
-                let _ = db.scan(payload, scratch, |id, _, _, _| {
-                    note(group, id, stamps, candidates, generation);
-                    Matching::Continue
-                });
-            }
+        if let (Some(db), Some(scratch), false) = (
+            group.database.as_ref(),
+            self.scratch.as_ref(),
+            payload.is_empty(),
+        ) {
+            let counters = &mut self.stats.scan[class.index()];
+            counters.scans += 1;
+            counters.bytes += payload.len() as u64;
+            let (stamps, candidates, generation) =
+                (&mut self.stamps, &mut self.candidates, self.generation);
+            let _ = db.scan(payload, scratch, |id, _, _, _| {
+                counters.matches += 1;
+                note(group, id, stamps, candidates, generation);
+                Matching::Continue
+            });
         }
-        self.end_candidates(groups);
+        self.end_candidates(class, group);
     }
 
-    /// Candidates of the stream group for a direction's new bytes, through
-    /// its Hyperscan stream (opened here on first use).
+    /// Candidates of the stream group of a direction for its new bytes,
+    /// through its Hyperscan stream (opened here on first use).
     fn collect_stream(
         &mut self,
         engine: &Engine,
@@ -965,119 +1156,55 @@ impl Inspection {
         bytes: &[u8],
     ) {
         self.begin_candidates();
-        let group = &engine.stream;
+        let group = engine
+            .stream
+            .lookup(stream.dir == 0, stream.src.port(), stream.dst.port(), 0);
         if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
             let scanner = &mut flow.scanners[stream.dir];
             if scanner.is_none() {
                 *scanner = db.open_stream().ok();
             }
             if let Some(scanner) = scanner.as_ref() {
+                let counters = &mut self.stats.scan[Class::Stream.index()];
+                counters.scans += 1;
+                counters.bytes += bytes.len() as u64;
                 let (stamps, candidates, generation) =
                     (&mut self.stamps, &mut self.candidates, self.generation);
                 let _ = scanner.scan(bytes, scratch, |id, _, _, _| {
+                    counters.matches += 1;
                     note(group, id, stamps, candidates, generation);
                     Matching::Continue
                 });
             }
         }
-        self.end_candidates(&[group]);
+        self.end_candidates(Class::Stream, group);
     }
 
     /// Checks a candidate rule's header, flow and flowbit conditions, then
     /// its matches (`run`: the end of the match and the buffer it is in),
-    /// and raises the detection; true when it did.
+    /// and raises the detection; true when it did. `checked` is the class
+    /// of the candidate's database and the bytes its matches run over.
+    #[allow(clippy::too_many_arguments)]
     fn verify<B: AsRef<[u8]>>(
         &mut self,
         engine: &Engine,
         compiled: &CompiledRule,
         flow: &mut FlowState,
         context: &Context,
+        checked: (Class, usize),
         run: impl FnOnce() -> Option<(usize, B)>,
         out: &mut impl FnMut(Detection),
     ) -> bool {
-        let rule = &compiled.rule;
-        let proto_ok = match rule.protocol {
-            Protocol::Ip => true,
-            _ if !context.transport_valid => false,
-            Protocol::Tcp
-            | Protocol::TcpPkt
-            | Protocol::TcpStream
-            | Protocol::Http
-            | Protocol::Tls => context.proto == ip_proto::TCP,
-            Protocol::Dns => matches!(context.proto, ip_proto::TCP | ip_proto::UDP),
-            Protocol::Udp => context.proto == ip_proto::UDP,
-            Protocol::Icmp => matches!(context.proto, ip_proto::ICMP | ip_proto::ICMPV6),
-        };
-        if !proto_ok {
+        let (class, bytes) = checked;
+        if !header_allows(engine, compiled, flow, context) {
+            self.stats.scan[class.index()].header_rejects += 1;
             return false;
         }
-        // Ports first: cheaper than address lists.
-        let forward = rule.src_ports.matches(context.src_port)
-            && rule.dst_ports.matches(context.dst_port)
-            && rule.src.matches(context.src)
-            && rule.dst.matches(context.dst);
-        let backward = rule.bidirectional
-            && !forward
-            && rule.src_ports.matches(context.dst_port)
-            && rule.dst_ports.matches(context.src_port)
-            && rule.src.matches(context.dst)
-            && rule.dst.matches(context.src);
-        if !(forward || backward) {
-            return false;
-        }
-        if rule
-            .flow
-            .established
-            .is_some_and(|e| e != context.established)
-            || rule.flow.to_server.is_some_and(|t| t != context.to_server)
-        {
-            return false;
-        }
-        if let Some(dsize) = rule.dsize {
-            match context.payload_len {
-                Some(len) if dsize.matches(len) => {}
-                _ => return false,
-            }
-        }
-        if let Some(flags) = rule.tcp_flags {
-            if !context.tcp_flags.is_some_and(|f| flags.matches(f)) {
-                return false;
-            }
-        }
-        let icmp = |want: Option<Dsize>, pick: fn((u8, u8)) -> u8| {
-            want.is_none_or(|want| {
-                context
-                    .icmp
-                    .is_some_and(|header| want.matches(u32::from(pick(header))))
-            })
-        };
-        if !icmp(rule.itype, |(t, _)| t) || !icmp(rule.icode, |(_, c)| c) {
-            return false;
-        }
-        let bit_count = engine.flowbit_count;
-        if !compiled.flowbits.is_empty() {
-            let state = &mut *flow;
-            state.bits.resize(bit_count, false);
-            for (op, bits, any) in &compiled.flowbits {
-                let test = |want: bool| {
-                    let hit = |b: &u16| state.bits[usize::from(*b)] == want;
-                    if *any {
-                        bits.iter().any(hit)
-                    } else {
-                        bits.iter().all(hit)
-                    }
-                };
-                let pass = match op {
-                    FlowbitOp::IsSet => test(true),
-                    FlowbitOp::IsNotSet => test(false),
-                    _ => true,
-                };
-                if !pass {
-                    return false;
-                }
-            }
-        }
+        let counters = &mut self.stats.scan[class.index()];
+        counters.verified += 1;
+        counters.verified_bytes += bytes as u64;
         self.stats.verified += 1;
+        let rule = &compiled.rule;
         let Some((end, buffer)) = run() else {
             return false;
         };
@@ -1172,7 +1299,99 @@ impl Inspection {
     }
 }
 
-/// Records the rule of pattern `id` as a candidate, once per generation.
+/// Checks a candidate rule's header, flow, packet and flowbit conditions
+/// against `context` and `flow`.
+fn header_allows(
+    engine: &Engine,
+    compiled: &CompiledRule,
+    flow: &mut FlowState,
+    context: &Context,
+) -> bool {
+    let rule = &compiled.rule;
+    let proto_ok = match rule.protocol {
+        Protocol::Ip => true,
+        _ if !context.transport_valid => false,
+        Protocol::Tcp | Protocol::TcpPkt | Protocol::TcpStream | Protocol::Http | Protocol::Tls => {
+            context.proto == ip_proto::TCP
+        }
+        Protocol::Dns => matches!(context.proto, ip_proto::TCP | ip_proto::UDP),
+        Protocol::Udp => context.proto == ip_proto::UDP,
+        Protocol::Icmp => matches!(context.proto, ip_proto::ICMP | ip_proto::ICMPV6),
+    };
+    if !proto_ok {
+        return false;
+    }
+    if rule
+        .flow
+        .established
+        .is_some_and(|e| e != context.established)
+        || rule.flow.to_server.is_some_and(|t| t != context.to_server)
+    {
+        return false;
+    }
+    if let Some(dsize) = rule.dsize {
+        match context.payload_len {
+            Some(len) if dsize.matches(len) => {}
+            _ => return false,
+        }
+    }
+    if let Some(flags) = rule.tcp_flags {
+        if !context.tcp_flags.is_some_and(|f| flags.matches(f)) {
+            return false;
+        }
+    }
+    let icmp = |want: Option<Dsize>, pick: fn((u8, u8)) -> u8| {
+        want.is_none_or(|want| {
+            context
+                .icmp
+                .is_some_and(|header| want.matches(u32::from(pick(header))))
+        })
+    };
+    if !icmp(rule.itype, |(t, _)| t) || !icmp(rule.icode, |(_, c)| c) {
+        return false;
+    }
+    // The packet's own conditions first, then ports: cheaper than
+    // address lists.
+    let forward = rule.src_ports.matches(context.src_port)
+        && rule.dst_ports.matches(context.dst_port)
+        && rule.src.matches(context.src)
+        && rule.dst.matches(context.dst);
+    let backward = rule.bidirectional
+        && !forward
+        && rule.src_ports.matches(context.dst_port)
+        && rule.dst_ports.matches(context.src_port)
+        && rule.src.matches(context.dst)
+        && rule.dst.matches(context.src);
+    if !(forward || backward) {
+        return false;
+    }
+    let bit_count = engine.flowbit_count;
+    if !compiled.flowbits.is_empty() {
+        let state = &mut *flow;
+        state.bits.resize(bit_count, false);
+        for (op, bits, any) in &compiled.flowbits {
+            let test = |want: bool| {
+                let hit = |b: &u16| state.bits[usize::from(*b)] == want;
+                if *any {
+                    bits.iter().any(hit)
+                } else {
+                    bits.iter().all(hit)
+                }
+            };
+            let pass = match op {
+                FlowbitOp::IsSet => test(true),
+                FlowbitOp::IsNotSet => test(false),
+                _ => true,
+            };
+            if !pass {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Records the rules of pattern `id` as candidates, once per generation.
 fn note<D>(
     group: &Group<D>,
     id: u32,
@@ -1180,10 +1399,11 @@ fn note<D>(
     candidates: &mut Vec<u32>,
     generation: u32,
 ) {
-    let rule = group.pattern_rule[id as usize];
-    if stamps[rule as usize] != generation {
-        stamps[rule as usize] = generation;
-        candidates.push(rule);
+    for &rule in group.rules_of(id) {
+        if stamps[rule as usize] != generation {
+            stamps[rule as usize] = generation;
+            candidates.push(rule);
+        }
     }
 }
 
@@ -1235,13 +1455,27 @@ mod tests {
         );
         let mut flow = FlowState::default();
         let mut found = Vec::new();
-        d.inspect_stream(&mut flow, 1, &stream(1), 0, b"xxSEC", &mut |x| {
+        d.inspect_stream(
+            &mut flow,
+            1,
+            &stream(1),
+            0,
+            b"xxSEC",
+            usize::MAX,
+            &mut |x| found.push(x),
+        );
+        d.inspect_stream(
+            &mut flow,
+            2,
+            &stream(1),
+            5,
+            b"RETyy",
+            usize::MAX,
+            &mut |x| found.push(x),
+        );
+        d.inspect_stream(&mut flow, 3, &stream(1), 10, b"zz", usize::MAX, &mut |x| {
             found.push(x)
         });
-        d.inspect_stream(&mut flow, 2, &stream(1), 5, b"RETyy", &mut |x| {
-            found.push(x)
-        });
-        d.inspect_stream(&mut flow, 3, &stream(1), 10, b"zz", &mut |x| found.push(x));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].stream_offset, Some(8));
         assert_eq!(d.end_flow(&mut flow, &record(), &mut |_| {}), 1);
@@ -1257,7 +1491,15 @@ mod tests {
         let mut found = 0;
         for (id, flow) in flows.iter_mut().enumerate() {
             let id = id as u64;
-            d.inspect_stream(flow, 1, &stream(id), 0, &[b'.'; 100], &mut |_| found += 1);
+            d.inspect_stream(
+                flow,
+                1,
+                &stream(id),
+                0,
+                &[b'.'; 100],
+                usize::MAX,
+                &mut |_| found += 1,
+            );
             assert!(d.state.window_memory <= 4_096);
         }
         assert!(d.stats().windows_dropped > 0);
@@ -1268,6 +1510,7 @@ mod tests {
             &stream(99),
             100,
             b"abc...xyz",
+            usize::MAX,
             &mut |_| found += 1,
         );
         assert_eq!(found, 1);
@@ -1293,15 +1536,27 @@ mod tests {
         let mut d = Inspector::new(Arc::new(engine), limits, builtin());
         let mut flow = FlowState::default();
         let mut sids = Vec::new();
-        d.inspect_stream(&mut flow, 1, &stream(1), 0, b"a PAYLOAD", &mut |x| {
-            sids.push(x.sid)
-        });
+        d.inspect_stream(
+            &mut flow,
+            1,
+            &stream(1),
+            0,
+            b"a PAYLOAD",
+            usize::MAX,
+            &mut |x| sids.push(x.sid),
+        );
         assert_eq!(sids, [1, 2, 3]);
         assert_eq!(d.stats().alert_overflow, 1);
         // The limit is per inspection: the next data may raise again.
-        d.inspect_stream(&mut flow, 2, &stream(1), 9, b" PAYLOAD", &mut |x| {
-            sids.push(x.sid)
-        });
+        d.inspect_stream(
+            &mut flow,
+            2,
+            &stream(1),
+            9,
+            b" PAYLOAD",
+            usize::MAX,
+            &mut |x| sids.push(x.sid),
+        );
         assert_eq!(sids.len(), 6);
     }
 }

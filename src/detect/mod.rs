@@ -1,7 +1,8 @@
 //! Detection: what the sensor looks for in the traffic.
 //!
 //! [`rules`] parses Suricata-syntax signatures into typed rules; [`engine`]
-//! compiles them into groups with Hyperscan prefilters; [`matcher`] verifies
+//! compiles them into [`groups`] (by class of payload, direction and port)
+//! with Hyperscan prefilters; [`matcher`] verifies
 //! a rule's contents and pcres over a buffer; [`app`] evaluates rules on
 //! what application parsers saw (HTTP transactions, DNS queries, TLS
 //! hellos); [`dataset`] keeps the named sets `dataset` and `datarep` look
@@ -13,6 +14,7 @@ pub mod app;
 pub mod builtin;
 pub mod dataset;
 pub mod engine;
+pub mod groups;
 pub mod inspect;
 pub mod matcher;
 pub mod rules;

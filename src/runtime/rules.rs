@@ -121,6 +121,7 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
             window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
                 .unwrap_or(usize::MAX),
             alerts_per_inspection: config.rules.alerts_per_packet,
+            encrypted: config.rules.encrypted,
         },
         detectors: config.detectors.clone(),
         shared: Arc::new(shared),

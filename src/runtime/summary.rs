@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::capture::dpdk::{PortInfo, PortStats};
 use crate::capture::CaptureError;
+use crate::detect::groups::Class;
 use crate::detect::DetectStats;
 use crate::flow::{EndReason, FlowStats};
 use crate::output::OutputReport;
@@ -192,6 +193,30 @@ impl fmt::Display for RunSummary {
             d.stats.windows_dropped,
             d.stats.detector_evictions
         )?;
+        for (class, scan) in Class::ALL.iter().zip(&d.stats.scan) {
+            if scan.scans == 0 && scan.candidates == 0 {
+                continue;
+            }
+            writeln!(
+                f,
+                "    {:<12} {} scans of {} bytes, {} matches, {} candidates, {} header rejects, {} verified over {} bytes",
+                class.name(),
+                scan.scans,
+                scan.bytes,
+                scan.matches,
+                scan.candidates,
+                scan.header_rejects,
+                scan.verified,
+                scan.verified_bytes
+            )?;
+        }
+        if d.stats.encrypted_flows > 0 {
+            writeln!(
+                f,
+                "    encrypted    {} TLS flows, {} stream bytes after their application data began",
+                d.stats.encrypted_flows, d.stats.encrypted_bytes
+            )?;
+        }
         if !d.stats.by_family.is_empty() {
             let mut families: Vec<(&String, &u64)> = d.stats.by_family.iter().collect();
             families.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));

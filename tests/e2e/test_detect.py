@@ -101,27 +101,49 @@ def test_compiled_rules_are_cached_for_the_next_start(tmp_path: Path):
     extra = ["--rules", str(rules), "--config", str(config)]
     first = replay(tmp_path / "a", PCAPS / "stream.pcap", extra=extra)
     assert "cached=false" in first.stderr
-    assert len(list((tmp_path / "cache").glob("*.hsdb"))) == 3
+    databases = sorted((tmp_path / "cache").glob("*.hsdb"))
+    assert databases
     second = replay(tmp_path / "b", PCAPS / "stream.pcap", extra=extra)
     assert "cached=true" in second.stderr
+    # One database missing: it is compiled again, the others still load.
+    databases[0].unlink()
+    third = replay(tmp_path / "c", PCAPS / "stream.pcap", extra=extra)
+    assert "cached=false" in third.stderr and databases[0].exists()
     query = "select * exclude (flow_id) from read_parquet('{}/detections/**/*.parquet') order by all"
     assert duckdb.sql(query.format(tmp_path / "a")).fetchall() == \
         duckdb.sql(query.format(tmp_path / "b")).fetchall()
 
 
-def test_ip_rules_see_every_ip_packet_even_with_a_broken_tcp_header(tmp_path: Path):
+def test_header_only_rules_are_checked_once_per_flow_direction(tmp_path: Path):
+    """Rules decided by protocol, addresses and ports alone are Suricata's
+    IP-only signatures: they alert on the first packet of each flow
+    direction. A packet whose transport header is broken belongs to no
+    flow, and `ip` rules still see it."""
     rules = tmp_path / "ip.rules"
-    rules.write_text('alert ip any any -> any any (msg:"every ip packet"; sid:200;)\n'
-                     'alert tcp any any -> any any (msg:"every tcp packet"; sid:201;)\n')
+    rules.write_text('alert ip any any -> any any (msg:"every ip flow direction"; sid:200;)\n'
+                     'alert tcp any any -> any any (msg:"every tcp flow direction"; sid:201;)\n'
+                     'alert tcp any any -> any any (msg:"every packet"; flow:established; sid:202;)\n')
     pcap = PCAPS / "basic.pcap"
     replay(tmp_path / "out", pcap, extra=["--rules", str(rules)])
-    count = lambda flt: len(subprocess.run(
-        [require("tshark"), "-r", str(pcap), "-Y", flt], capture_output=True, text=True, check=True
-    ).stdout.splitlines())
+
+    def lines(flt: str, *fields: str) -> list[str]:
+        cmd = [require("tshark"), "-r", str(pcap), "-Y", flt]
+        if fields:
+            cmd += ["-T", "fields", "-E", "separator=,"] + [a for f in fields for a in ("-e", f)]
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+
+    source = ("ip.src", "ipv6.src")
+    directions = set(lines("(ip or ipv6) and not _ws.malformed", *source, "tcp.stream", "udp.stream",
+                           "icmp.type", "icmp.ident"))
+    tcp_directions = set(lines("tcp and not _ws.malformed", *source, "tcp.stream"))
+    broken = lines("(ip or ipv6) and _ws.malformed")
+    established = lines("tcp and not _ws.malformed and tcp.len > 0")
     counts = dict(detections(tmp_path / "out"))
-    # The frame cut inside its TCP header is an IP packet but not a TCP one.
-    assert counts[200] == count("ip or ipv6")
-    assert counts[201] == count("tcp and not _ws.malformed")
+    assert len(broken) == 1 and len(tcp_directions) > 1
+    assert counts[200] == len(directions) + len(broken)
+    assert counts[201] == len(tcp_directions)
+    # A flow condition makes a rule a packet rule again: every data packet.
+    assert counts[202] >= len(established)
 
 
 def test_application_buffers_on_the_samples(tmp_path: Path):
@@ -248,3 +270,50 @@ def test_header_keywords_count_what_tshark_counts(tmp_path: Path):
                 3: count("icmp.type == 8 && icmp.code == 0"), 4: count("icmp.type > 8")}
     assert expected[1] > 0 and expected[3] > 0
     assert {sid: counts.get(sid, 0) for sid in expected} == expected
+
+
+def test_encrypted_tls_payload_is_left_to_tls_keywords_and_header_rules(tmp_path: Path):
+    """The frame tshark reads a TLS application data record in begins the
+    encrypted part: by default (track) payload rules no longer match it, the
+    handshake and header-only rules still do; `inspect` reads it as any
+    bytes; `bypass` inspects nothing after it."""
+    pcap = PCAPS / "tls.pcap"
+    fields = subprocess.run(
+        [require("tshark"), "-r", str(pcap), "-Y", "tls.record.content_type == 23",
+         "-T", "fields", "-e", "frame.number", "-e", "tcp.payload"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+    assert len(fields) == 2, fields
+    frame, payload = int(fields[0]), fields[1]
+    hello = subprocess.run(
+        [require("tshark"), "-r", str(pcap), "-Y", "tls.handshake.type == 1",
+         "-T", "fields", "-e", "tls.handshake.random"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()[0].replace(":", "")
+    fins_after = int(subprocess.run(
+        [require("tshark"), "-r", str(pcap), "-Y", f"tcp.flags.fin == 1 && frame.number > {frame}",
+         "-T", "fields", "-e", "frame.number"],
+        capture_output=True, text=True, check=True,
+    ).stdout.count("\n"))
+    assert fins_after > 0
+    hex_spaced = lambda text: " ".join(text[i:i + 2] for i in range(0, len(text), 2))
+    spaced = hex_spaced(payload)
+    rules = tmp_path / "tls.rules"
+    rules.write_text(
+        f'alert tcp any any -> any any (msg:"app data"; content:"|{spaced}|"; sid:1;)\n'
+        f'alert tcp any any -> any any (msg:"hello"; content:"|{hex_spaced(hello)}|"; sid:2;)\n'
+        'alert tcp any any -> any any (msg:"fin"; flags:F+; sid:3;)\n'
+    )
+    seen = {}
+    for mode in ("track", "inspect", "bypass"):
+        out = tmp_path / mode
+        result = replay(out, pcap, extra=["--rules", str(rules), "--set", f"rules.encrypted={mode}"])
+        seen[mode] = dict(detections(out))
+        if mode == "inspect":
+            assert "encrypted " not in result.stdout
+        else:
+            assert summary_value(result.stdout, "encrypted") == \
+                f"1 TLS flows, {len(payload) // 2} stream bytes after their application data began"
+    assert seen["track"] == {2: 1, 3: fins_after}
+    assert seen["inspect"] == {1: 1, 2: 1, 3: fins_after}
+    assert seen["bypass"] == {2: 1}

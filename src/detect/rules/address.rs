@@ -178,6 +178,18 @@ pub enum PortSpec {
 }
 
 impl PortSpec {
+    /// Adds the ports where this expression may change from matching to
+    /// not: each range's first port and the one after its last. Between
+    /// two consecutive boundaries every port matches alike.
+    pub fn boundaries(&self, out: &mut Vec<u32>) {
+        match self {
+            Self::Any => {}
+            Self::Range(lo, hi) => out.extend([u32::from(*lo), u32::from(*hi) + 1]),
+            Self::Not(inner) => inner.boundaries(out),
+            Self::List(items) => items.iter().for_each(|item| item.boundaries(out)),
+        }
+    }
+
     /// True when `port` matches.
     pub fn matches(&self, port: u16) -> bool {
         match self {

@@ -368,6 +368,25 @@ impl Dsize {
     pub fn matches(&self, len: u32) -> bool {
         self.op.holds(len, self.a, self.b)
     }
+
+    /// The largest payload that satisfies the condition, bytes; `None`
+    /// when it has no upper bound.
+    pub fn max_len(&self) -> Option<u32> {
+        match self.op {
+            DsizeOp::Equal | DsizeOp::AtMost => Some(self.a),
+            DsizeOp::Less => Some(self.a.saturating_sub(1)),
+            DsizeOp::Between => Some(self.b.saturating_sub(1)),
+            DsizeOp::Not | DsizeOp::Greater | DsizeOp::AtLeast | DsizeOp::Outside => None,
+        }
+    }
+
+    /// True when the condition is about payload that is there (`>N`,
+    /// `!N`, `A<>B`, `N` for N > 0: it fails on an empty payload, or
+    /// singles one size out), as opposed to a bound on small packets
+    /// (`<N`): Suricata skips the former on encrypted flows.
+    pub fn requires_payload(&self) -> bool {
+        !self.matches(0) || self.op == DsizeOp::Not
+    }
 }
 
 impl DsizeOp {
@@ -583,6 +602,24 @@ impl Rule {
             Match::Dataset(lookup, inspected) => Some((lookup, inspected)),
             _ => None,
         })
+    }
+
+    /// True when only the protocol, addresses and ports decide the rule
+    /// (Suricata's IP-only signatures): `ip`, `tcp`, `udp` or `icmp`, and no
+    /// payload, flow, packet or flowbit condition. Such a rule is checked
+    /// on the first packet of each flow direction.
+    pub fn is_ip_only(&self) -> bool {
+        matches!(
+            self.protocol,
+            Protocol::Ip | Protocol::Tcp | Protocol::Udp | Protocol::Icmp
+        ) && self.matches.is_empty()
+            && self.flow == FlowMatch::default()
+            && self.dsize.is_none()
+            && self.itype.is_none()
+            && self.icode.is_none()
+            && self.tcp_flags.is_none()
+            && self.urilen.is_none()
+            && self.flowbits.is_empty()
     }
 
     /// True when the rule inspects what an application parser saw (HTTP
