@@ -32,7 +32,7 @@ use hyperscan::{Block, Streaming};
 
 use super::app::AppProgram;
 use super::dataset::Datasets;
-use super::groups::{port_groups, Class, DatabaseSize, Group, GroupBuilder, PortGroups};
+use super::groups::{build_all, port_groups, Class, DatabaseSize, Group, GroupBuilder, PortGroups};
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
     Action, Buffer, Content, DatasetOp, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError,
@@ -344,14 +344,11 @@ impl Engine {
         let (stream, all) =
             port_groups::<Streaming>(Class::Stream, &stream_members, fast_pattern, cache)?;
         cached &= all;
-        let app = app
-            .into_iter()
-            .map(|(buffer, builder)| {
-                let (group, all) = builder.build::<Block>(cache)?;
-                cached &= all;
-                Ok((buffer, group))
-            })
-            .collect::<Result<Vec<_>, EngineError>>()?;
+        let (buffers, builders): (Vec<Inspected>, Vec<GroupBuilder>) = app.into_iter().unzip();
+        let (app_groups, all) = build_all::<Block>(builders, cache)?;
+        cached &= all;
+        let app: Vec<(Inspected, Group<BlockDatabase>)> =
+            buffers.into_iter().zip(app_groups).collect();
         let build = BuildReport {
             elapsed: started.elapsed(),
             cached,

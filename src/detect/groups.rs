@@ -14,13 +14,13 @@
 //! that could match it. Grouping only ever leaves out rules whose header
 //! could not match: the full header check still runs on every candidate.
 //!
-//! Payloads over [`SMALL_PAYLOAD`] bytes have groups of their own without
-//! the rules whose `dsize` only allows smaller ones.
-//!
 //! Within a database, rules that share a fast pattern share one Hyperscan
-//! pattern, which reports every rule of it. In block mode a pattern
-//! reports once per scan (`SINGLEMATCH`), and a fast pattern with an
-//! absolute `offset`/`depth` is bounded to where it can end.
+//! pattern, which reports every rule of it. In block mode a fast pattern
+//! with an absolute `offset`/`depth` is bounded to where it can end.
+//! Patterns may report more than once per scan: Hyperscan's `SINGLEMATCH`
+//! cut the matches on the benign mix 45-fold but made the packet scans
+//! slower (its per-scan bookkeeping costs more than the candidate stamps
+//! that already drop repeats).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,11 +38,6 @@ use super::rules::{Content, PortSpec, Rule};
 pub const PRIORITY_PORTS: [u16; 13] = [
     53, 80, 135, 139, 443, 445, 1433, 3306, 3389, 5060, 6666, 6667, 8080,
 ];
-
-/// Payloads longer than this, bytes, are matched only by the rules of a
-/// group whose `dsize` allows it: most `dsize` rules look for small
-/// packets, and most bytes travel in large ones.
-pub const SMALL_PAYLOAD: u32 = 256;
 
 /// Groups per direction of a class besides those of the priority ports and
 /// the one of ports without port-specific rules; past it, the ports with
@@ -145,7 +140,14 @@ impl<D> std::fmt::Debug for Group<D> {
 
 /// A literal as a Hyperscan expression: every byte escaped.
 fn literal_expression(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("\\x{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut expression = String::with_capacity(bytes.len() * 4);
+    for &b in bytes {
+        expression.push_str("\\x");
+        expression.push(char::from(HEX[usize::from(b >> 4)]));
+        expression.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    expression
 }
 
 /// Where a fast pattern can end in its buffer: (first, last) end offset,
@@ -180,8 +182,7 @@ pub struct GroupBuilder {
 
 impl GroupBuilder {
     /// An empty group named `name` (in cache files and errors); `block`
-    /// for a block-mode database, where patterns report once per scan and
-    /// honour their bounds.
+    /// for a block-mode database, where patterns honour their bounds.
     pub fn new(name: impl Into<String>, block: bool) -> Self {
         Self {
             name: name.into(),
@@ -212,9 +213,6 @@ impl GroupBuilder {
         let mut flags = CompileFlags::empty();
         if content.nocase {
             flags |= CompileFlags::CASELESS;
-        }
-        if self.block {
-            flags |= CompileFlags::SINGLEMATCH;
         }
         let mut ext = ExprExt::default();
         if let Some((min, max)) = bounds {
@@ -298,7 +296,11 @@ fn key_of(patterns: &[Pattern]) -> String {
     hash.update(hyperscan::version_str().to_bytes());
     for p in patterns {
         hash.update(p.expression.as_bytes());
-        hash.update(format!("/{:?}/{:?}/{:?};", p.flags, p.id, p.ext).as_bytes());
+        hash.update(p.flags.bits().to_le_bytes());
+        hash.update(p.id.unwrap_or(usize::MAX).to_le_bytes());
+        for bound in [p.ext.min_offset(), p.ext.max_offset()] {
+            hash.update(bound.unwrap_or(u64::MAX).to_le_bytes());
+        }
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -327,28 +329,21 @@ pub struct PortGroups<D> {
     /// Group index of each port: `[0]` to the server by destination port,
     /// `[1]` to the client by source port.
     by_port: [Box<[u8]>; 2],
-    /// For each group, the one of its rules that can match a payload of
-    /// more than [`SMALL_PAYLOAD`] bytes (most `dsize` rules cannot).
-    large: Vec<u8>,
     /// The distinct groups.
     pub groups: Vec<Group<D>>,
 }
 
 impl<D> PortGroups<D> {
-    /// The group of a payload of `len` bytes going `to_server` (else to
-    /// the client) between these ports.
+    /// The group of a payload going `to_server` (else to the client)
+    /// between these ports.
     #[inline]
-    pub fn lookup(&self, to_server: bool, src_port: u16, dst_port: u16, len: usize) -> &Group<D> {
+    pub fn lookup(&self, to_server: bool, src_port: u16, dst_port: u16) -> &Group<D> {
         let (dir, port) = if to_server {
             (0, dst_port)
         } else {
             (1, src_port)
         };
-        let mut group = self.by_port[dir][usize::from(port)];
-        if len > SMALL_PAYLOAD as usize {
-            group = self.large[usize::from(group)];
-        }
-        &self.groups[usize::from(group)]
+        &self.groups[usize::from(self.by_port[dir][usize::from(port)])]
     }
 
     /// Bytes of all the groups' databases.
@@ -494,6 +489,59 @@ fn partition(members: &[(u32, &Rule)], to_server: bool) -> (Vec<u8>, Vec<Vec<u32
     (by_port, lists)
 }
 
+/// A compiled group, and whether its database came from the cache.
+type Built<M> = (Group<Database<M>>, bool);
+
+/// Compiled groups in order, and whether every database came from the cache.
+type BuiltAll<M> = (Vec<Group<Database<M>>>, bool);
+
+/// Compiles (or loads) the databases of `builders`, on as many threads as
+/// there are cores; returns the groups in order and whether all came from
+/// the cache.
+pub fn build_all<M: Mode>(
+    builders: Vec<GroupBuilder>,
+    cache: Option<&Path>,
+) -> Result<BuiltAll<M>, EngineError>
+where
+    Database<M>: Send,
+{
+    let count = builders.len();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(count.max(1));
+    let queue = std::sync::Mutex::new(builders.into_iter().enumerate());
+    let mut built: Vec<(usize, Result<Built<M>, EngineError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                        let Some((i, builder)) = next else {
+                            break;
+                        };
+                        done.push((i, builder.build::<M>(cache)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    built.sort_by_key(|(i, _)| *i);
+    let mut all_cached = true;
+    let mut groups = Vec::with_capacity(count);
+    for (_, result) in built {
+        let (group, cached) = result?;
+        all_cached &= cached;
+        groups.push(group);
+    }
+    Ok((groups, all_cached))
+}
+
 /// Builds the port groups of a class from its rules (`members`: index and
 /// rule), each rule's prefilter pattern given by `fast`. Returns whether
 /// every database came from the cache.
@@ -505,11 +553,9 @@ pub fn port_groups<'a, M: Mode>(
 ) -> Result<(PortGroups<Database<M>>, bool), EngineError> {
     let block = M::is_block();
     let rule_of: HashMap<u32, &Rule> = members.iter().copied().collect();
-    let mut groups = Vec::new();
+    let mut builders = Vec::new();
     let mut group_of_list: HashMap<Vec<u32>, u8> = HashMap::new();
-    let mut all_cached = true;
     let mut by_port: [Box<[u8]>; 2] = Default::default();
-    let mut large: Vec<u8> = Vec::new();
     for (dir, to_server) in [true, false].into_iter().enumerate() {
         let (ports, lists) = if class.by_port() {
             partition(members, to_server)
@@ -524,49 +570,28 @@ pub fn port_groups<'a, M: Mode>(
         };
         let mut local = Vec::with_capacity(lists.len());
         for list in lists {
-            // The rules of the group that can match a large payload.
-            let big: Vec<u32> = list
-                .iter()
-                .copied()
-                .filter(|index| {
-                    rule_of[index]
-                        .dsize
-                        .is_none_or(|d| d.max_len().is_none_or(|max| max > SMALL_PAYLOAD))
-                })
-                .collect();
-            let mut group_of = |list: Vec<u32>| -> Result<u8, EngineError> {
-                if let Some(&group) = group_of_list.get(&list) {
-                    return Ok(group);
+            let id = match group_of_list.get(&list) {
+                Some(&group) => group,
+                None => {
+                    let mut builder = GroupBuilder::new(class.name(), block);
+                    for &index in &list {
+                        builder.add(index, fast(rule_of[&index]));
+                    }
+                    let id = u8::try_from(builders.len()).map_err(|_| EngineError::Hyperscan {
+                        group: class.name().into(),
+                        reason: "more than 256 rule groups".into(),
+                    })?;
+                    builders.push(builder);
+                    group_of_list.insert(list, id);
+                    id
                 }
-                let mut builder = GroupBuilder::new(class.name(), block);
-                for &index in &list {
-                    builder.add(index, fast(rule_of[&index]));
-                }
-                let (group, cached) = builder.build::<M>(cache)?;
-                all_cached &= cached;
-                let id = u8::try_from(groups.len()).map_err(|_| EngineError::Hyperscan {
-                    group: class.name().into(),
-                    reason: "more than 256 rule groups".into(),
-                })?;
-                groups.push(group);
-                large.push(id);
-                group_of_list.insert(list, id);
-                Ok(id)
             };
-            let id = group_of(list)?;
-            large[usize::from(id)] = group_of(big)?;
             local.push(id);
         }
         by_port[dir] = ports.iter().map(|&set| local[usize::from(set)]).collect();
     }
-    Ok((
-        PortGroups {
-            by_port,
-            large,
-            groups,
-        },
-        all_cached,
-    ))
+    let (groups, all_cached) = build_all::<M>(builders, cache)?;
+    Ok((PortGroups { by_port, groups }, all_cached))
 }
 
 #[cfg(test)]

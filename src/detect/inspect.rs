@@ -687,12 +687,8 @@ impl Inspection {
             ip_proto::UDP => Class::Udp,
             _ => Class::Other,
         };
-        let group = engine.packet[class.index()].lookup(
-            packet.to_server,
-            packet.src_port,
-            packet.dst_port,
-            packet.payload_len as usize,
-        );
+        let group =
+            engine.packet[class.index()].lookup(packet.to_server, packet.src_port, packet.dst_port);
         if payload {
             self.collect_packet(class, group, packet.payload);
         } else {
@@ -1158,7 +1154,7 @@ impl Inspection {
         self.begin_candidates();
         let group = engine
             .stream
-            .lookup(stream.dir == 0, stream.src.port(), stream.dst.port(), 0);
+            .lookup(stream.dir == 0, stream.src.port(), stream.dst.port());
         if let (Some(db), Some(scratch)) = (group.database.as_ref(), self.scratch.as_ref()) {
             let scanner = &mut flow.scanners[stream.dir];
             if scanner.is_none() {

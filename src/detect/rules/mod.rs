@@ -369,17 +369,6 @@ impl Dsize {
         self.op.holds(len, self.a, self.b)
     }
 
-    /// The largest payload that satisfies the condition, bytes; `None`
-    /// when it has no upper bound.
-    pub fn max_len(&self) -> Option<u32> {
-        match self.op {
-            DsizeOp::Equal | DsizeOp::AtMost => Some(self.a),
-            DsizeOp::Less => Some(self.a.saturating_sub(1)),
-            DsizeOp::Between => Some(self.b.saturating_sub(1)),
-            DsizeOp::Not | DsizeOp::Greater | DsizeOp::AtLeast | DsizeOp::Outside => None,
-        }
-    }
-
     /// True when the condition is about payload that is there (`>N`,
     /// `!N`, `A<>B`, `N` for N > 0: it fails on an empty payload, or
     /// singles one size out), as opposed to a bound on small packets
