@@ -213,6 +213,7 @@ impl Default for RulesSection {
             window_memcap_mib: 256,
             alerts_per_packet: 15,
             encrypted: Encrypted::Track,
+            threshold_entries: 65_536,
             cache_dir: Some(PathBuf::from(".mirador-cache")),
             data_dir: PathBuf::from(".mirador-data"),
             address_groups: BTreeMap::new(),
@@ -257,6 +258,11 @@ pub struct RulesSection {
     /// `bypass` (nothing more is inspected); Suricata's
     /// `encryption-handling`.
     pub encrypted: Encrypted,
+    /// `threshold` and `detection_filter` windows tracked by rule, address
+    /// or address pair that a worker keeps at once; past it, ended windows
+    /// and then the half that ends soonest are dropped (counted in the
+    /// summary). Windows tracked by flow end with their flow.
+    pub threshold_entries: usize,
     /// Where compiled Hyperscan databases are cached between runs; unset:
     /// no cache.
     pub cache_dir: Option<PathBuf>,

@@ -25,7 +25,7 @@ use super::builtin::{AppData, Builtin, BuiltinFlow, Events, Finding, StreamData,
 use super::dataset::WorkerSets;
 use super::engine::{CompiledRule, Engine};
 use super::groups::{Class, Group};
-use super::rules::{Dsize, FlowbitOp, Protocol, ThresholdKind, Track};
+use super::rules::{Dsize, FlowbitOp, Protocol, Threshold, ThresholdKind, Track};
 use crate::applayer::{AppEvent, HttpStage};
 use crate::decode::TcpHeader;
 use crate::decode::{ip_proto, Carrier};
@@ -116,6 +116,8 @@ pub struct DetectStats {
     /// Entries the built-in detectors' cross-flow tables (per host, per
     /// host pair) evicted at their caps.
     pub detector_evictions: u64,
+    /// Threshold windows dropped at the `threshold_entries` cap.
+    pub threshold_evictions: u64,
     /// TLS flows whose encrypted part began.
     pub encrypted_flows: u64,
     /// Stream bytes of encrypted parts that rules did not read.
@@ -199,6 +201,11 @@ pub struct DetectLimits {
     pub alerts_per_inspection: u32,
     /// What happens to encrypted TLS payload.
     pub encrypted: Encrypted,
+    /// Thresholds tracked by rule, address or address pair kept at once;
+    /// past it, ended windows and then the half that ends soonest are
+    /// dropped (counted in `threshold_evictions`). Those tracked by flow
+    /// live and end with their flow.
+    pub threshold_entries: usize,
 }
 
 impl Default for DetectLimits {
@@ -208,6 +215,7 @@ impl Default for DetectLimits {
             window_memcap: 256 << 20,
             alerts_per_inspection: 15,
             encrypted: Encrypted::default(),
+            threshold_entries: 65_536,
         }
     }
 }
@@ -224,6 +232,7 @@ impl DetectStats {
         self.windows_dropped += other.windows_dropped;
         self.alert_overflow += other.alert_overflow;
         self.detector_evictions += other.detector_evictions;
+        self.threshold_evictions += other.threshold_evictions;
         self.encrypted_flows += other.encrypted_flows;
         self.encrypted_bytes += other.encrypted_bytes;
         for (family, count) in &other.by_family {
@@ -286,6 +295,8 @@ pub struct FlowState {
     detections: u32,
     /// Each direction's first packet was checked against the IP-only rules.
     ip_only_checked: [bool; 2],
+    /// The windows of thresholds tracked `by_flow`.
+    thresholds: Vec<(ThresholdId, ThresholdWindow)>,
     /// Whether its encrypted part began.
     phase: Phase,
     /// (transaction, rule) that alerted on a body, shown in windows.
@@ -313,18 +324,60 @@ impl FlowState {
     }
 }
 
+/// What a threshold shared by flows counts by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum TrackKey {
     Rule,
     Addr(IpAddr),
     Pair(IpAddr, IpAddr),
-    Flow(u64),
 }
 
+/// One rule's threshold: (gid, sid, kind).
+type ThresholdId = (u32, u32, ThresholdKind);
+
+/// The matches a threshold counted in its current window.
 #[derive(Debug, Clone, Copy)]
 struct ThresholdWindow {
     start_ns: u64,
+    /// When the window ends, ns.
+    end_ns: u64,
     count: u32,
+}
+
+impl ThresholdWindow {
+    fn new(threshold: &Threshold, ts_ns: u64) -> Self {
+        Self {
+            start_ns: ts_ns,
+            end_ns: ts_ns.saturating_add(window_ns(threshold)),
+            count: 0,
+        }
+    }
+
+    /// Counts a match at `ts_ns`; true when it alerts.
+    fn tick(&mut self, threshold: &Threshold, ts_ns: u64) -> bool {
+        if ts_ns.saturating_sub(self.start_ns) >= window_ns(threshold) {
+            *self = Self::new(threshold, ts_ns);
+        }
+        self.count += 1;
+        let count = threshold.count.max(1);
+        match threshold.kind {
+            ThresholdKind::Limit => self.count <= count,
+            ThresholdKind::Threshold => {
+                let hit = self.count >= count;
+                if hit {
+                    self.count = 0;
+                }
+                hit
+            }
+            ThresholdKind::Both => self.count == count,
+            ThresholdKind::DetectionFilter => self.count > threshold.count,
+        }
+    }
+}
+
+/// A threshold's window, ns (at least 1).
+fn window_ns(threshold: &Threshold) -> u64 {
+    (u64::from(threshold.seconds) * 1_000_000_000).max(1)
 }
 
 /// The match context of one buffer.
@@ -434,7 +487,9 @@ struct Inspection {
     candidates: Vec<u32>,
     stamps: Vec<u32>,
     generation: u32,
-    thresholds: HashMap<(u32, u32, ThresholdKind, TrackKey), ThresholdWindow, FxBuildHasher>,
+    /// Thresholds tracked by rule, address or address pair (those by flow
+    /// are in the flow's state), at most `limits.threshold_entries`.
+    thresholds: HashMap<(ThresholdId, TrackKey), ThresholdWindow, FxBuildHasher>,
     limits: DetectLimits,
     /// Bytes held in stream windows now.
     window_memory: usize,
@@ -1222,7 +1277,7 @@ impl Inspection {
         if compiled.is_silent() {
             return false;
         }
-        if !self.threshold_allows(compiled, context) {
+        if !self.threshold_allows(compiled, flow, context) {
             self.stats.suppressed += 1;
             return false;
         }
@@ -1250,48 +1305,66 @@ impl Inspection {
     }
 
     /// Applies `threshold` and `detection_filter`: true when this match alerts.
-    fn threshold_allows(&mut self, compiled: &CompiledRule, context: &Context) -> bool {
+    fn threshold_allows(
+        &mut self,
+        compiled: &CompiledRule,
+        flow: &mut FlowState,
+        context: &Context,
+    ) -> bool {
         let rule = &compiled.rule;
         let mut allow = true;
         for threshold in [rule.threshold, rule.detection_filter]
             .into_iter()
             .flatten()
         {
+            let id = (rule.gid, rule.sid, threshold.kind);
             let key = match threshold.track {
                 Track::ByRule => TrackKey::Rule,
                 Track::BySrc => TrackKey::Addr(context.src),
                 Track::ByDst => TrackKey::Addr(context.dst),
                 Track::ByBoth => TrackKey::Pair(context.src, context.dst),
-                Track::ByFlow => TrackKey::Flow(context.flow_id),
+                Track::ByFlow => {
+                    let windows = &mut flow.thresholds;
+                    let at = match windows.iter().position(|(i, _)| *i == id) {
+                        Some(at) => at,
+                        None => {
+                            windows.push((id, ThresholdWindow::new(&threshold, context.ts_ns)));
+                            windows.len() - 1
+                        }
+                    };
+                    allow &= windows[at].1.tick(&threshold, context.ts_ns);
+                    continue;
+                }
             };
+            if !self.thresholds.contains_key(&(id, key)) {
+                self.make_threshold_room(context.ts_ns);
+            }
             let window = self
                 .thresholds
-                .entry((rule.gid, rule.sid, threshold.kind, key))
-                .or_insert(ThresholdWindow {
-                    start_ns: context.ts_ns,
-                    count: 0,
-                });
-            let span = u64::from(threshold.seconds) * 1_000_000_000;
-            if context.ts_ns.saturating_sub(window.start_ns) >= span.max(1) {
-                window.start_ns = context.ts_ns;
-                window.count = 0;
-            }
-            window.count += 1;
-            let count = threshold.count.max(1);
-            allow &= match threshold.kind {
-                ThresholdKind::Limit => window.count <= count,
-                ThresholdKind::Threshold => {
-                    let hit = window.count >= count;
-                    if hit {
-                        window.count = 0;
-                    }
-                    hit
-                }
-                ThresholdKind::Both => window.count == count,
-                ThresholdKind::DetectionFilter => window.count > threshold.count,
-            };
+                .entry((id, key))
+                .or_insert_with(|| ThresholdWindow::new(&threshold, context.ts_ns));
+            allow &= window.tick(&threshold, context.ts_ns);
         }
         allow
+    }
+
+    /// Keeps the shared thresholds under their cap before one is added:
+    /// windows that ended go first, then the half that ends soonest, each
+    /// counted as evicted.
+    fn make_threshold_room(&mut self, now_ns: u64) {
+        let cap = self.limits.threshold_entries.max(1);
+        if self.thresholds.len() < cap {
+            return;
+        }
+        let before = self.thresholds.len();
+        self.thresholds.retain(|_, w| w.end_ns > now_ns);
+        if self.thresholds.len() >= cap {
+            let mut ends: Vec<u64> = self.thresholds.values().map(|w| w.end_ns).collect();
+            let half = ends.len() / 2;
+            let (_, &mut cut, _) = ends.select_nth_unstable(half);
+            self.thresholds.retain(|_, w| w.end_ns > cut);
+        }
+        self.stats.threshold_evictions += (before - self.thresholds.len()) as u64;
     }
 }
 
@@ -1514,6 +1587,44 @@ mod tests {
             d.end_flow(flow, &record(), &mut |_| {});
         }
         assert_eq!(d.state.window_memory, 0);
+    }
+
+    #[test]
+    fn shared_thresholds_stay_under_their_cap_and_flow_ones_live_in_the_flow() {
+        let rules = concat!(
+            "alert tcp any any -> any any (content:\"SRC\"; ",
+            "threshold: type limit, track by_src, count 1, seconds 60; sid:1;)\n",
+            "alert tcp any any -> any any (content:\"FLOW\"; ",
+            "threshold: type limit, track by_flow, count 1, seconds 60; sid:2;)\n",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.rules");
+        std::fs::write(&path, rules).unwrap();
+        let (engine, _) = Engine::compile(&RuleSet::load(&[path], &Vars::default()), None).unwrap();
+        let limits = DetectLimits {
+            threshold_entries: 8,
+            ..DetectLimits::default()
+        };
+        let mut d = Inspector::new(Arc::new(engine), limits, builtin());
+        let mut sids = Vec::new();
+        for host in 0..20u8 {
+            let mut flow = FlowState::default();
+            let mut from = stream(u64::from(host));
+            from.src = std::net::SocketAddr::from(([10, 1, 0, host], 1000));
+            for (i, chunk) in [b"SRC FLOW ", b"SRC FLOW "].iter().enumerate() {
+                let offset = (i * chunk.len()) as u64;
+                d.inspect_stream(&mut flow, 1, &from, offset, *chunk, usize::MAX, &mut |x| {
+                    sids.push(x.sid)
+                });
+            }
+            assert!(d.state.thresholds.len() <= 8);
+            assert_eq!(flow.thresholds.len(), 1);
+            d.end_flow(&mut flow, &record(), &mut |_| {});
+        }
+        // One alert of each per source and per flow, whatever was evicted.
+        assert_eq!(sids.iter().filter(|&&s| s == 1).count(), 20);
+        assert_eq!(sids.iter().filter(|&&s| s == 2).count(), 20);
+        assert!(d.stats().threshold_evictions >= 12);
     }
 
     #[test]

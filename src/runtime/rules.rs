@@ -122,6 +122,7 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
                 .unwrap_or(usize::MAX),
             alerts_per_inspection: config.rules.alerts_per_packet,
             encrypted: config.rules.encrypted,
+            threshold_entries: config.rules.threshold_entries,
         },
         detectors: config.detectors.clone(),
         shared: Arc::new(shared),

@@ -183,12 +183,13 @@ impl fmt::Display for RunSummary {
         )?;
         writeln!(
             f,
-            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} over the per-packet limit, {} windows dropped, {} detector evictions)",
+            "  detections    {} ({} packets and {} stream bytes inspected, {} rules verified, {} suppressed by thresholds, {} threshold windows evicted, {} over the per-packet limit, {} windows dropped, {} detector evictions)",
             d.stats.detections,
             d.stats.packets,
             d.stats.stream_bytes,
             d.stats.verified,
             d.stats.suppressed,
+            d.stats.threshold_evictions,
             d.stats.alert_overflow,
             d.stats.windows_dropped,
             d.stats.detector_evictions
