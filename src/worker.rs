@@ -131,9 +131,12 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
         // The stream first, so that application rules see these bytes in
         // the direction's recent payload.
         if let Some(inspector) = self.inspector.as_deref_mut() {
-            let clear = self
-                .applayer
-                .clear_prefix(&mut ext.app, stream.dir, offset, bytes);
+            let clear = if inspector.encryption_matters() {
+                self.applayer
+                    .clear_prefix(&mut ext.app, stream.dir, offset, bytes)
+            } else {
+                bytes.len()
+            };
             let sink = &mut *self.sink;
             inspector.inspect_stream(
                 &mut ext.detect,

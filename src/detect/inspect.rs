@@ -338,7 +338,6 @@ type ThresholdId = (u32, u32, ThresholdKind);
 /// The matches a threshold counted in its current window.
 #[derive(Debug, Clone, Copy)]
 struct ThresholdWindow {
-    start_ns: u64,
     /// When the window ends, ns.
     end_ns: u64,
     count: u32,
@@ -346,16 +345,16 @@ struct ThresholdWindow {
 
 impl ThresholdWindow {
     fn new(threshold: &Threshold, ts_ns: u64) -> Self {
+        let span = (u64::from(threshold.seconds) * 1_000_000_000).max(1);
         Self {
-            start_ns: ts_ns,
-            end_ns: ts_ns.saturating_add(window_ns(threshold)),
+            end_ns: ts_ns.saturating_add(span),
             count: 0,
         }
     }
 
     /// Counts a match at `ts_ns`; true when it alerts.
     fn tick(&mut self, threshold: &Threshold, ts_ns: u64) -> bool {
-        if ts_ns.saturating_sub(self.start_ns) >= window_ns(threshold) {
+        if ts_ns >= self.end_ns {
             *self = Self::new(threshold, ts_ns);
         }
         self.count += 1;
@@ -373,11 +372,6 @@ impl ThresholdWindow {
             ThresholdKind::DetectionFilter => self.count > threshold.count,
         }
     }
-}
-
-/// A threshold's window, ns (at least 1).
-fn window_ns(threshold: &Threshold) -> u64 {
-    (u64::from(threshold.seconds) * 1_000_000_000).max(1)
 }
 
 /// The match context of one buffer.
@@ -512,33 +506,26 @@ impl std::fmt::Debug for Inspector {
 
 /// One scratch sized for every database.
 fn scratch_for(engine: &Engine) -> Option<Scratch> {
-    let blocks = engine
-        .packet
-        .iter()
-        .flat_map(|p| &p.groups)
-        .chain(engine.app.iter().map(|(_, g)| g))
-        .filter_map(|g| g.database.as_ref());
-    let streams = engine
+    /// Allocates the scratch for `db`, or grows it to fit.
+    fn fit<M: Mode>(scratch: &mut Option<Scratch>, db: &Database<M>) -> Option<()> {
+        match scratch.as_mut() {
+            Some(s) => db.realloc_scratch(s).ok().map(drop),
+            None => db.alloc_scratch().ok().map(|s| *scratch = Some(s)),
+        }
+    }
+    let mut scratch = None;
+    let blocks = engine.packet.iter().flat_map(|p| &p.groups);
+    let apps = engine.app.iter().map(|(_, g)| g);
+    for db in blocks.chain(apps).filter_map(|g| g.database.as_ref()) {
+        fit(&mut scratch, db)?;
+    }
+    for db in engine
         .stream
         .groups
         .iter()
-        .filter_map(|g| g.database.as_ref());
-    let mut scratch: Option<Scratch> = None;
-    for db in blocks {
-        match scratch.as_mut() {
-            Some(s) => {
-                db.realloc_scratch(s).ok()?;
-            }
-            None => scratch = Some(db.alloc_scratch().ok()?),
-        }
-    }
-    for db in streams {
-        match scratch.as_mut() {
-            Some(s) => {
-                db.realloc_scratch(s).ok()?;
-            }
-            None => scratch = Some(db.alloc_scratch().ok()?),
-        }
+        .filter_map(|g| g.database.as_ref())
+    {
+        fit(&mut scratch, db)?;
     }
     scratch
 }
@@ -610,6 +597,13 @@ impl Inspector {
             .inspect_packet(&self.engine, flow, kind, packet, out);
     }
 
+    /// True when where a TLS flow's encrypted part begins changes what is
+    /// inspected (`rules.encrypted` is not `inspect`).
+    #[inline]
+    pub fn encryption_matters(&self) -> bool {
+        self.state.limits.encrypted != Encrypted::Inspect
+    }
+
     /// Inspects new in-order stream data of one TCP direction of `flow`,
     /// whose first `clear` bytes come before the flow's encrypted part.
     #[allow(clippy::too_many_arguments)]
@@ -625,10 +619,10 @@ impl Inspector {
         out: &mut impl FnMut(Detection),
     ) {
         let policy = self.state.limits.encrypted;
-        let clear = if policy == Encrypted::Inspect {
-            bytes.len()
-        } else {
+        let clear = if self.encryption_matters() {
             clear.min(bytes.len())
+        } else {
+            bytes.len()
         };
         let (clear_bytes, encrypted) = bytes.split_at(clear);
         if !clear_bytes.is_empty() {
