@@ -12,7 +12,8 @@
 //! skipped and counted, and the first such interface is reported as a warning.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::{LinkType, RawPacket};
@@ -102,20 +103,93 @@ enum Format {
     },
 }
 
+/// Bytes asked of the reader at a time: large enough that a read costs
+/// little per packet, small enough that the records stay in cache while the
+/// worker reads them.
+const READ_CHUNK: usize = 256 << 10;
+
+/// A reader's bytes seen through one reused buffer. The current record sits
+/// at `start..start + len`; bytes up to `end` are read but not yet part of
+/// a record. Records are parsed where they were read: a record is only
+/// moved when it straddles the end of the buffer.
+struct Window<R> {
+    reader: R,
+    data: Vec<u8>,
+    start: usize,
+    len: usize,
+    end: usize,
+}
+
+impl<R: Read> Window<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader,
+            data: vec![0; READ_CHUNK],
+            start: 0,
+            len: 0,
+            end: 0,
+        }
+    }
+
+    fn record(&self) -> &[u8] {
+        &self.data[self.start..self.start + self.len]
+    }
+
+    /// Ends the current record; the next one starts after it.
+    fn consume(&mut self) {
+        self.start += self.len;
+        self.len = 0;
+    }
+
+    /// Grows the current record by up to `n` bytes; fewer only at the end
+    /// of the input. Returns how many it grew by.
+    fn extend(&mut self, n: usize) -> io::Result<usize> {
+        let want = self.len + n;
+        if self.start + want > self.data.len() {
+            self.data.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if want > self.data.len() {
+                self.data.resize(want.next_multiple_of(READ_CHUNK), 0);
+            }
+        }
+        while self.end < self.start + want {
+            match self.reader.read(&mut self.data[self.end..]) {
+                Ok(0) => break,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let got = n.min(self.end - self.start - self.len);
+        self.len += got;
+        Ok(got)
+    }
+}
+
+/// The packet last read: where it sits in the current record.
+#[derive(Debug, Clone)]
+struct Current {
+    ts_ns: u64,
+    link: LinkType,
+    wire_len: u32,
+    data: Range<usize>,
+}
+
 /// A pcap or pcapng file read one packet at a time.
 pub struct CaptureFile<R> {
     path: PathBuf,
-    reader: R,
+    window: Window<R>,
     format: Format,
     /// Offset of the next unread byte.
     offset: u64,
-    buf: Vec<u8>,
+    current: Option<Current>,
     last_ts_ns: u64,
     skipped_unsupported: u64,
     warnings: Vec<CaptureError>,
 }
 
-impl CaptureFile<BufReader<File>> {
+impl CaptureFile<File> {
     /// Opens a capture file and reads its file header.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         let file = File::open(path).map_err(|e| CaptureError {
@@ -123,7 +197,7 @@ impl CaptureFile<BufReader<File>> {
             offset: 0,
             kind: e.into(),
         })?;
-        Self::new(path, BufReader::with_capacity(1 << 20, file))
+        Self::new(path, file)
     }
 }
 
@@ -132,14 +206,14 @@ impl<R: Read> CaptureFile<R> {
     pub fn new(path: &Path, reader: R) -> Result<Self, CaptureError> {
         let mut file = Self {
             path: path.to_owned(),
-            reader,
+            window: Window::new(reader),
             format: Format::Pcap {
                 big_endian: false,
                 nanos: false,
                 link: LinkType::Ethernet,
             },
             offset: 0,
-            buf: Vec::with_capacity(1 << 16),
+            current: None,
             last_ts_ns: 0,
             skipped_unsupported: 0,
             warnings: Vec::new(),
@@ -147,7 +221,7 @@ impl<R: Read> CaptureFile<R> {
         if !file.fill(4, "file header")? {
             return Err(file.error(0, CaptureErrorKind::Empty));
         }
-        let magic_le = u32::from_le_bytes(file.buf[..4].try_into().unwrap_or_default());
+        let magic_le = u32::from_le_bytes(file.record()[..4].try_into().unwrap_or_default());
         let magic_be = magic_le.swap_bytes();
         match (magic_le, magic_be) {
             (PCAPNG_SHB, _) => {
@@ -190,10 +264,23 @@ impl<R: Read> CaptureFile<R> {
 
     /// Reads the next packet; `Ok(None)` at a clean end of file.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
-        match self.format {
-            Format::Pcap { .. } => self.next_pcap_record(),
-            Format::PcapNg { .. } => self.next_pcapng_packet(),
-        }
+        let found = match self.format {
+            Format::Pcap { .. } => self.next_pcap_record()?,
+            Format::PcapNg { .. } => self.next_pcapng_packet()?,
+        };
+        Ok(if found { self.packet() } else { None })
+    }
+
+    /// The packet the last [`Self::next_packet`] returned, still in the
+    /// buffer until the next call; `None` before the first and at the end.
+    pub fn packet(&self) -> Option<RawPacket<'_>> {
+        let current = self.current.as_ref()?;
+        Some(RawPacket {
+            ts_ns: current.ts_ns,
+            link: current.link,
+            wire_len: current.wire_len,
+            data: &self.record()[current.data.clone()],
+        })
     }
 
     fn error(&self, offset: u64, kind: CaptureErrorKind) -> CaptureError {
@@ -204,31 +291,24 @@ impl<R: Read> CaptureFile<R> {
         }
     }
 
-    /// Grows `buf` by `n` bytes and reads into them until they are full or
+    /// Grows the current record by `n` bytes and reads into them until they are full or
     /// the file ends; returns how many were read. Advances `offset` only when
     /// all `n` arrived.
     fn read_more(&mut self, n: usize) -> Result<usize, CaptureError> {
-        let have = self.buf.len();
-        self.buf.resize(have + n, 0);
-        let mut got = 0;
-        while got < n {
-            match self.reader.read(&mut self.buf[have + got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.error(self.offset + got as u64, e.into())),
-            }
-        }
+        let got = self
+            .window
+            .extend(n)
+            .map_err(|e| self.error(self.offset, e.into()))?;
         if got == n {
             self.offset += n as u64;
         }
         Ok(got)
     }
 
-    /// Reads exactly `n` bytes into an emptied `buf`. `Ok(false)` when the
+    /// Starts a new record of exactly `n` bytes. `Ok(false)` when the
     /// file ends before the first byte, an error when it ends part-way.
     fn fill(&mut self, n: usize, what: &'static str) -> Result<bool, CaptureError> {
-        self.buf.clear();
+        self.window.consume();
         let start = self.offset;
         match self.read_more(n)? {
             0 => Ok(false),
@@ -244,10 +324,10 @@ impl<R: Read> CaptureFile<R> {
         }
     }
 
-    /// Like [`Self::fill`] but appends after what `buf` already holds; an end
+    /// Like [`Self::fill`] but grows the current record; an end
     /// of file anywhere in the `n` bytes is an error at `start`.
     fn fill_more(&mut self, n: usize, start: u64, what: &'static str) -> Result<(), CaptureError> {
-        let have = self.buf.len();
+        let have = self.window.len;
         let got = self.read_more(n)?;
         if got < n {
             return Err(self.error(
@@ -262,8 +342,13 @@ impl<R: Read> CaptureFile<R> {
         Ok(())
     }
 
+    /// The record being read: header and body.
+    fn record(&self) -> &[u8] {
+        self.window.record()
+    }
+
     fn u16_at(&self, big_endian: bool, at: usize) -> u16 {
-        let b = [self.buf[at], self.buf[at + 1]];
+        let b = [self.record()[at], self.record()[at + 1]];
         if big_endian {
             u16::from_be_bytes(b)
         } else {
@@ -273,10 +358,10 @@ impl<R: Read> CaptureFile<R> {
 
     fn u32_at(&self, big_endian: bool, at: usize) -> u32 {
         let b = [
-            self.buf[at],
-            self.buf[at + 1],
-            self.buf[at + 2],
-            self.buf[at + 3],
+            self.record()[at],
+            self.record()[at + 1],
+            self.record()[at + 2],
+            self.record()[at + 3],
         ];
         if big_endian {
             u32::from_be_bytes(b)
@@ -298,18 +383,20 @@ impl<R: Read> CaptureFile<R> {
         Ok(())
     }
 
-    fn next_pcap_record(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+    /// Reads the next pcap record into `current`; false at the end.
+    fn next_pcap_record(&mut self) -> Result<bool, CaptureError> {
+        self.current = None;
         let Format::Pcap {
             big_endian,
             nanos,
             link,
         } = self.format
         else {
-            return Ok(None);
+            return Ok(false);
         };
         let start = self.offset;
         if !self.fill(16, "pcap record header")? {
-            return Ok(None);
+            return Ok(false);
         }
         let secs = u64::from(self.u32_at(big_endian, 0));
         let frac = u64::from(self.u32_at(big_endian, 4));
@@ -325,23 +412,28 @@ impl<R: Read> CaptureFile<R> {
             ));
         }
         let ts_ns = secs * NANOS_PER_SEC + if nanos { frac } else { frac * 1_000 };
-        self.buf.clear();
         self.fill_more(caplen, start, "pcap record")?;
         self.last_ts_ns = ts_ns;
-        Ok(Some(RawPacket {
+        self.current = Some(Current {
             ts_ns,
             link,
             wire_len: wire_len.max(caplen as u32),
-            data: &self.buf,
-        }))
+            data: 16..16 + caplen,
+        });
+        Ok(true)
     }
 
     /// Reads a section header block whose first bytes (at least its type) are
-    /// already in `buf`.
+    /// already in the record.
     fn read_section_header(&mut self, start: u64) -> Result<(), CaptureError> {
-        let have = self.buf.len();
+        let have = self.window.len;
         self.fill_more(12 - have, start, "pcapng section header")?;
-        let bom = u32::from_le_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
+        let bom = u32::from_le_bytes([
+            self.record()[8],
+            self.record()[9],
+            self.record()[10],
+            self.record()[11],
+        ]);
         let big_endian = match bom {
             PCAPNG_BYTE_ORDER_MAGIC => false,
             m if m.swap_bytes() == PCAPNG_BYTE_ORDER_MAGIC => true,
@@ -373,21 +465,27 @@ impl<R: Read> CaptureFile<R> {
         Ok(())
     }
 
-    fn next_pcapng_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+    /// Reads blocks up to the next packet into `current`; false at the end.
+    fn next_pcapng_packet(&mut self) -> Result<bool, CaptureError> {
+        self.current = None;
         loop {
             let start = self.offset;
             if !self.fill(8, "pcapng block header")? {
-                return Ok(None);
+                return Ok(false);
             }
-            if u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
-                == PCAPNG_SHB
+            if u32::from_le_bytes([
+                self.record()[0],
+                self.record()[1],
+                self.record()[2],
+                self.record()[3],
+            ]) == PCAPNG_SHB
             {
                 self.read_section_header(start)?;
                 continue;
             }
             let big_endian = match &self.format {
                 Format::PcapNg { big_endian, .. } => *big_endian,
-                Format::Pcap { .. } => return Ok(None),
+                Format::Pcap { .. } => return Ok(false),
             };
             let block_type = self.u32_at(big_endian, 0);
             let total = self.u32_at(big_endian, 4) as usize;
@@ -406,13 +504,8 @@ impl<R: Read> CaptureFile<R> {
                 PCAPNG_IDB => self.read_interface(big_endian, body, start)?,
                 PCAPNG_EPB | PCAPNG_OBSOLETE_PB | PCAPNG_SPB => {
                     if let Some(found) = self.packet_block(big_endian, block_type, body, start)? {
-                        let (ts_ns, link, wire_len, data) = found;
-                        return Ok(Some(RawPacket {
-                            ts_ns,
-                            link,
-                            wire_len,
-                            data: &self.buf[data],
-                        }));
+                        self.current = Some(found);
+                        return Ok(true);
                     }
                 }
                 _ => {}
@@ -433,7 +526,7 @@ impl<R: Read> CaptureFile<R> {
     fn read_interface(
         &mut self,
         big_endian: bool,
-        body: std::ops::Range<usize>,
+        body: Range<usize>,
         start: u64,
     ) -> Result<(), CaptureError> {
         if body.len() < 8 {
@@ -458,7 +551,7 @@ impl<R: Read> CaptureFile<R> {
             }
             match (code, len) {
                 (PCAPNG_OPT_TSRESOL, 1) => {
-                    let v = self.buf[value];
+                    let v = self.record()[value];
                     let exp = u32::from(v & 0x7f);
                     let units = if v & 0x80 == 0 {
                         10u64.checked_pow(exp)
@@ -494,16 +587,15 @@ impl<R: Read> CaptureFile<R> {
         Ok(())
     }
 
-    /// Parses an enhanced, simple or obsolete packet block in `buf`; `None`
+    /// Parses an enhanced, simple or obsolete packet block in the record; `None`
     /// when the packet belongs to an interface we skip.
-    #[allow(clippy::type_complexity)]
     fn packet_block(
         &mut self,
         big_endian: bool,
         block_type: u32,
-        body: std::ops::Range<usize>,
+        body: Range<usize>,
         start: u64,
-    ) -> Result<Option<(u64, LinkType, u32, std::ops::Range<usize>)>, CaptureError> {
+    ) -> Result<Option<Current>, CaptureError> {
         let b = body.start;
         let (if_id, ts, caplen, wire_len, data_at) = match block_type {
             PCAPNG_SPB => {
@@ -561,12 +653,12 @@ impl<R: Read> CaptureFile<R> {
             None => self.last_ts_ns,
         };
         self.last_ts_ns = ts_ns;
-        Ok(Some((
+        Ok(Some(Current {
             ts_ns,
             link,
-            wire_len.max(caplen as u32),
-            data_at..data_at + caplen,
-        )))
+            wire_len: wire_len.max(caplen as u32),
+            data: data_at..data_at + caplen,
+        }))
     }
 }
 
@@ -645,6 +737,55 @@ mod tests {
                         b"abc".to_vec()
                     )]
                 );
+            }
+        }
+    }
+
+    /// A reader that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = out.len().min(self.step).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn records_across_buffer_ends_and_larger_than_it_read_whole() {
+        let sizes: Vec<usize> = (0..400)
+            .map(|i| match i % 50 {
+                7 => READ_CHUNK + 12_345,
+                13 => 0,
+                n => 60 + n * 97,
+            })
+            .collect();
+        let payload = |i: usize, len: usize| -> Vec<u8> {
+            (0..len).map(|j| (i * 31 + j * 7) as u8).collect()
+        };
+        let mut pcap = pcap_header(false, true, 1);
+        let mut pcapng = shb();
+        pcapng.extend(idb(1, Some(9)));
+        for (i, &len) in sizes.iter().enumerate() {
+            pcap.extend(pcap_record(false, i as u32, 0, &payload(i, len)));
+            pcapng.extend(epb(0, i as u64 * 1_000_000_000, &payload(i, len)));
+        }
+        for bytes in [&pcap, &pcapng] {
+            for step in [1000, 65_536, usize::MAX] {
+                let mut file = CaptureFile::new(Path::new("t"), Trickle { bytes, step }).unwrap();
+                let mut seen = 0;
+                while let Some(p) = file.next_packet().unwrap() {
+                    assert_eq!(p.ts_ns, seen as u64 * 1_000_000_000);
+                    assert_eq!(p.data, payload(seen, sizes[seen]).as_slice(), "packet {seen}");
+                    seen += 1;
+                }
+                assert_eq!(seen, sizes.len());
+                assert_eq!(file.offset(), bytes.len() as u64);
             }
         }
     }

@@ -8,32 +8,25 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use super::{CaptureError, CaptureFile, LinkType, PacketBatch, RawPacket};
+use super::{CaptureError, CaptureFile, PacketBatch};
 
 /// File name endings treated as capture files when a directory is given.
 const CAPTURE_EXTENSIONS: [&str; 4] = ["pcap", "pcapng", "cap", "dmp"];
 
+/// One file, its next packet waiting in the file's buffer.
 struct Source {
-    file: CaptureFile<BufReader<File>>,
+    file: CaptureFile<File>,
     ts_ns: u64,
-    link: LinkType,
-    wire_len: u32,
-    data: Vec<u8>,
 }
 
 impl Source {
-    /// Reads the source's next packet into its look-ahead slot.
+    /// Reads the source's next packet; it waits in [`CaptureFile::packet`].
     fn advance(&mut self) -> Result<bool, CaptureError> {
         match self.file.next_packet()? {
             Some(packet) => {
                 self.ts_ns = packet.ts_ns;
-                self.link = packet.link;
-                self.wire_len = packet.wire_len;
-                self.data.clear();
-                self.data.extend_from_slice(packet.data);
                 Ok(true)
             }
             None => Ok(false),
@@ -91,13 +84,7 @@ impl Replay {
             match CaptureFile::open(path) {
                 Ok(file) => {
                     replay.files_opened += 1;
-                    let mut source = Source {
-                        file,
-                        ts_ns: 0,
-                        link: LinkType::Ethernet,
-                        wire_len: 0,
-                        data: Vec::with_capacity(2048),
-                    };
+                    let mut source = Source { file, ts_ns: 0 };
                     let index = replay.sources.len();
                     match source.advance() {
                         Ok(true) => replay.ready.push(Reverse((source.ts_ns, index))),
@@ -150,12 +137,9 @@ impl Replay {
                 break;
             };
             let source = &mut self.sources[index];
-            batch.push(RawPacket {
-                ts_ns: source.ts_ns,
-                link: source.link,
-                wire_len: source.wire_len,
-                data: &source.data,
-            });
+            if let Some(packet) = source.file.packet() {
+                batch.push(packet);
+            }
             match source.advance() {
                 Ok(true) => self.ready.push(Reverse((source.ts_ns, index))),
                 Ok(false) => {}
