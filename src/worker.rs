@@ -541,6 +541,7 @@ fn inspect_packet<S: RecordSink>(
         transport_valid: tracked.is_some(),
         payload: packet.payload,
         payload_len: packet.payload_len,
+        stream_sizes: tracked.and_then(|t| t.stream_sizes),
         tcp: match packet.transport {
             Transport::Tcp(header) => Some(header),
             _ => None,

@@ -781,7 +781,11 @@ mod tests {
                 let mut seen = 0;
                 while let Some(p) = file.next_packet().unwrap() {
                     assert_eq!(p.ts_ns, seen as u64 * 1_000_000_000);
-                    assert_eq!(p.data, payload(seen, sizes[seen]).as_slice(), "packet {seen}");
+                    assert_eq!(
+                        p.data,
+                        payload(seen, sizes[seen]).as_slice(),
+                        "packet {seen}"
+                    );
                     seen += 1;
                 }
                 assert_eq!(seen, sizes.len());

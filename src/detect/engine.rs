@@ -2,7 +2,8 @@
 //!
 //! Rules are split by what they inspect, as Suricata groups signatures:
 //! **packet** rules look at single packet payloads (UDP, ICMP, IP,
-//! `tcp-pkt`, TCP rules with `dsize`, `flags` or `flow:no_stream`, rules
+//! `tcp-pkt`, TCP rules with `dsize`, `flags`, `stream_size` or
+//! `flow:no_stream`, rules
 //! without payload matches, and plain TCP rules on directions that are not
 //! reassembled); **stream** rules look at reassembled TCP data. Each class
 //! of payload is split further by direction and server port
@@ -145,6 +146,7 @@ fn placement(rule: &Rule) -> (bool, bool) {
             if !has_payload
                 || rule.dsize.is_some()
                 || rule.tcp_flags.is_some()
+                || rule.stream_size.is_some()
                 || rule.flow.no_stream =>
         {
             (true, false)

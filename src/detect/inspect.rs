@@ -275,6 +275,8 @@ pub struct PacketView<'a> {
     pub payload: &'a [u8],
     /// Transport payload length from the headers, bytes.
     pub payload_len: u32,
+    /// TCP: the sequence space the initiator and the responder have used.
+    pub stream_sizes: Option<[u64; 2]>,
     /// The TCP header, for TCP.
     pub tcp: Option<TcpHeader>,
     /// The ICMP type, code and the header's last four bytes, for ICMP.
@@ -392,6 +394,8 @@ struct Context {
     tcp_flags: Option<u8>,
     /// The packet's ICMP type and code (packets only).
     icmp: Option<(u8, u8)>,
+    /// The TCP sequence space of initiator and responder (packets only).
+    stream_sizes: Option<[u64; 2]>,
     stream_base: Option<u64>,
     transport_valid: bool,
     app_proto: Option<&'static str>,
@@ -413,6 +417,7 @@ fn packet_context(packet: &PacketView<'_>) -> Context {
         payload_len: Some(packet.payload_len),
         tcp_flags: packet.tcp.map(|h| h.flags),
         icmp: packet.icmp.map(|(icmp_type, code, _)| (icmp_type, code)),
+        stream_sizes: packet.stream_sizes,
         stream_base: None,
         transport_valid: packet.transport_valid,
         app_proto: None,
@@ -805,6 +810,7 @@ impl Inspection {
             payload_len: None,
             tcp_flags: None,
             icmp: None,
+            stream_sizes: None,
             stream_base: None,
             transport_valid: true,
             app_proto: None,
@@ -918,6 +924,7 @@ impl Inspection {
             payload_len: None,
             tcp_flags: None,
             icmp: None,
+            stream_sizes: None,
             stream_base: None,
             transport_valid: true,
             app_proto: Some(match event {
@@ -1084,6 +1091,7 @@ impl Inspection {
             payload_len: None,
             tcp_flags: None,
             icmp: None,
+            stream_sizes: None,
             stream_base: None,
             transport_valid: true,
             app_proto: record.app_proto,
@@ -1400,6 +1408,14 @@ fn header_allows(
     }
     if let Some(flags) = rule.tcp_flags {
         if !context.tcp_flags.is_some_and(|f| flags.matches(f)) {
+            return false;
+        }
+    }
+    if let Some(want) = rule.stream_size {
+        if !context
+            .stream_sizes
+            .is_some_and(|sizes| want.matches(sizes))
+        {
             return false;
         }
     }

@@ -187,6 +187,9 @@ pub struct Tracked {
     pub reassembled: bool,
     /// The packet opened the flow.
     pub opened: bool,
+    /// TCP: the sequence space each side (initiator, responder) has used,
+    /// this packet included.
+    pub stream_sizes: Option<[u64; 2]>,
 }
 
 /// Counters of one flow table.
@@ -571,6 +574,7 @@ impl<X: Default> FlowTable<X> {
             },
             reassembled: flow.streams[dir].is_anchored(),
             opened,
+            stream_sizes: tcp.map(|_| [flow.streams[0].seq_span(), flow.streams[1].seq_span()]),
         };
         self.unlink(slot);
         self.slots[slot as usize].class = class;
@@ -670,7 +674,16 @@ impl<X: Default> FlowTable<X> {
             tcp_flags: [0; 2],
             responder_seen: false,
             history,
-            tcp: TcpTracker::default(),
+            tcp: match packet.transport {
+                // Anything but a SYN opening it: picked up midstream.
+                Transport::Tcp(h)
+                    if self.config.reassembly.midstream
+                        && h.flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN =>
+                {
+                    TcpTracker::midstream()
+                }
+                _ => TcpTracker::default(),
+            },
             icmp,
             tunnel: packet.meta.tunnel,
             streams,

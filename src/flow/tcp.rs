@@ -27,8 +27,11 @@ pub struct TcpTracker {
     sides: [SideState; 2],
     /// Sequence number of the originator's first SYN.
     isn: Option<u32>,
-    /// The originator acknowledged the SYN-ACK: the three-way handshake is complete.
+    /// The originator acknowledged the SYN-ACK: the three-way handshake is
+    /// complete (or, picked up midstream, a segment without SYN was seen).
     handshake_done: bool,
+    /// Picked up without the originator's SYN.
+    midstream: bool,
 }
 
 /// The history letter for `upper` in direction `dir` (lower case for the responder).
@@ -41,6 +44,17 @@ fn letter(upper: u8, dir: usize) -> u8 {
 }
 
 impl TcpTracker {
+    /// A tracker for a connection picked up without its SYN (midstream
+    /// pick-up on). As in Suricata, it is established once a segment
+    /// without SYN was seen: from the packet after a midstream first
+    /// packet, or after the ACK that answers a SYN-ACK seen first.
+    pub fn midstream() -> Self {
+        Self {
+            midstream: true,
+            ..Self::default()
+        }
+    }
+
     /// True when a SYN with sequence number `seq` opens a new connection on
     /// this flow's ports: the flow is closed and the SYN is not a
     /// retransmission of the one that opened it.
@@ -91,6 +105,9 @@ impl TcpTracker {
         if rst {
             side.rst = true;
             history.note(letter(b'R', dir));
+        }
+        if self.midstream && !syn {
+            self.handshake_done = true;
         }
     }
 
@@ -212,6 +229,57 @@ mod tests {
         let (t, _) = run(&[(ORIGINATOR, SYN, false), (RESPONDER, RST | ACK, false)]);
         assert!(!t.is_reuse(7));
         assert!(t.is_reuse(8));
+    }
+
+    /// Whether each segment, fed in turn, found the connection established
+    /// (the state before the segment, as rules see it).
+    fn established_before(mut tracker: TcpTracker, segments: &[(usize, u8)]) -> Vec<bool> {
+        let mut history = History::default();
+        segments
+            .iter()
+            .map(|&(dir, flags)| {
+                let before = tracker.handshake_done();
+                tracker.on_segment(dir, 7, flags, flags & PSH != 0, &mut history);
+                before
+            })
+            .collect()
+    }
+
+    #[test]
+    fn midstream_connections_are_established_from_their_second_segment() {
+        let data = [
+            (ORIGINATOR, PSH | ACK),
+            (RESPONDER, ACK),
+            (RESPONDER, PSH | ACK),
+        ];
+        assert_eq!(
+            established_before(TcpTracker::midstream(), &data),
+            [false, true, true]
+        );
+        assert_eq!(
+            established_before(TcpTracker::default(), &data),
+            [false, false, false]
+        );
+        // A SYN-ACK seen first: established once the originator answers it.
+        let synack = [
+            (RESPONDER, SYN | ACK),
+            (ORIGINATOR, ACK),
+            (RESPONDER, PSH | ACK),
+        ];
+        assert_eq!(
+            established_before(TcpTracker::midstream(), &synack),
+            [false, false, true]
+        );
+        let full = [
+            (ORIGINATOR, SYN),
+            (RESPONDER, SYN | ACK),
+            (ORIGINATOR, ACK),
+            (ORIGINATOR, PSH | ACK),
+        ];
+        assert_eq!(
+            established_before(TcpTracker::default(), &full),
+            [false, false, false, true]
+        );
     }
 
     #[test]

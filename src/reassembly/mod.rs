@@ -382,6 +382,17 @@ impl Stream {
         self.base_seq.is_some()
     }
 
+    /// Sequence space used so far, as Suricata's `stream_size` counts it:
+    /// the in-order data bytes, one for the SYN (or, picked up midstream,
+    /// the byte before the first seen) and one for a FIN reached; 0 before
+    /// the stream is anchored.
+    pub fn seq_span(&self) -> u64 {
+        match self.base_seq {
+            Some(_) => self.next + 1 + u64::from(self.fin_at.is_some_and(|fin| fin <= self.next)),
+            None => 0,
+        }
+    }
+
     /// Anchors the stream at a SYN with sequence number `isn` (data starts at
     /// `isn + 1`); a later SYN for the same stream changes nothing.
     pub fn anchor_syn(&mut self, isn: u32) {

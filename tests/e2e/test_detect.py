@@ -146,6 +146,44 @@ def test_header_only_rules_are_checked_once_per_flow_direction(tmp_path: Path):
     assert counts[202] >= len(established)
 
 
+def test_stream_size_follows_the_sequence_space_tshark_sees(tmp_path: Path):
+    """`stream_size` compares the sequence space a side has used (the next
+    sequence number less the initial one, so data plus SYN and FIN) as
+    Suricata does. tshark's relative `tcp.nxtseq` is that number; a side's
+    size at a packet is the largest it has reached so far."""
+    pcap = PCAPS / "basic.pcap"
+    rules = tmp_path / "size.rules"
+    bounds = {301: ("server", ">", 70), 302: ("client", "<", 5), 303: ("either", ">=", 80),
+              304: ("both", "<=", 10)}
+    rules.write_text("".join(f'alert tcp any any -> any any (msg:"size"; stream_size:{s},{op},{n}; sid:{sid};)\n'
+                             for sid, (s, op, n) in bounds.items()))
+    replay(tmp_path / "out", pcap, extra=["--rules", str(rules)])
+
+    fields = ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "tcp.flags.syn", "tcp.flags.ack", "tcp.nxtseq"]
+    cmd = [require("tshark"), "-r", str(pcap), "-Y", "tcp and not _ws.malformed", "-T", "fields",
+           "-E", "separator=,"] + [a for f in fields for a in ("-e", f)]
+    rows = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+    clients, reached = {}, {}
+    expected = dict.fromkeys(bounds, 0)
+    compare = {">": int.__gt__, "<": int.__lt__, ">=": int.__ge__, "<=": int.__le__}
+    for row in rows:
+        stream, src4, src6, port, syn, ack, nxtseq = row.split(",")
+        sender = (src4 or src6, port)
+        if syn == "1" and ack == "0":
+            clients.setdefault(stream, sender)
+        if stream not in clients:
+            continue
+        side = "client" if clients[stream] == sender else "server"
+        reached[(stream, side)] = max(reached.get((stream, side), 0), int(nxtseq))
+        sizes = {s: reached.get((stream, s), 0) for s in ("client", "server")}
+        for sid, (which, op, n) in bounds.items():
+            holds = [compare[op](sizes[s], n) for s in ("client", "server")]
+            hit = {"client": holds[0], "server": holds[1], "both": all(holds), "either": any(holds)}[which]
+            expected[sid] += hit
+    assert len(clients) > 3 and all(expected.values())
+    assert dict(detections(tmp_path / "out")) == expected
+
+
 def test_application_buffers_on_the_samples(tmp_path: Path):
     """One rule per kind of application buffer, on samples whose contents
     tshark shows: the TLS hello and certificate of tls.pcap, the DNS

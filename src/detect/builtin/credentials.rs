@@ -1516,6 +1516,7 @@ mod tests {
             transport_valid: true,
             payload,
             payload_len: payload.len() as u32,
+            stream_sizes: None,
             tcp: None,
             icmp: None,
         }

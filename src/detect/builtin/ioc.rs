@@ -444,6 +444,7 @@ mod tests {
             transport_valid: true,
             payload: &[],
             payload_len: 0,
+            stream_sizes: None,
             tcp: None,
             icmp: None,
         };

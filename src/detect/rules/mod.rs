@@ -14,6 +14,7 @@
 pub mod address;
 pub mod buffer;
 pub mod dataset;
+pub mod keywords;
 pub mod parse;
 pub mod pattern;
 
@@ -378,6 +379,45 @@ impl Dsize {
     }
 }
 
+/// Which TCP stream `stream_size` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamSide {
+    /// The initiator's.
+    Client,
+    /// The responder's.
+    Server,
+    /// Both must satisfy the condition.
+    Both,
+    /// One of them must.
+    Either,
+}
+
+/// `stream_size`: a condition on the sequence space each side of a TCP
+/// connection has used, as Suricata measures it (the next sequence number
+/// expected less the initial one: data bytes, plus one for the SYN and
+/// one for a FIN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSize {
+    /// The side or sides measured.
+    pub side: StreamSide,
+    /// The comparison.
+    pub size: Dsize,
+}
+
+impl StreamSize {
+    /// True when the sizes (client, server) satisfy the condition.
+    pub fn matches(&self, [client, server]: [u64; 2]) -> bool {
+        // Sequence numbers are 32 bits: the difference wraps as Suricata's does.
+        let holds = |size: u64| self.size.matches(size as u32);
+        match self.side {
+            StreamSide::Client => holds(client),
+            StreamSide::Server => holds(server),
+            StreamSide::Both => holds(client) && holds(server),
+            StreamSide::Either => holds(client) || holds(server),
+        }
+    }
+}
+
 impl DsizeOp {
     /// True when `value` compares with `a` (and `b`, for ranges) as the
     /// operation says.
@@ -523,6 +563,8 @@ pub struct Rule {
     pub icode: Option<Dsize>,
     /// `flags`: the TCP flags.
     pub tcp_flags: Option<TcpFlagsMatch>,
+    /// `stream_size`: how far the TCP streams have come.
+    pub stream_size: Option<StreamSize>,
     /// `urilen`: a condition on the length of `http.uri` (or, when the
     /// flag is set, `http.uri.raw`).
     pub urilen: Option<(Dsize, bool)>,
@@ -562,6 +604,7 @@ impl Default for Rule {
             itype: None,
             icode: None,
             tcp_flags: None,
+            stream_size: None,
             urilen: None,
             flowbits: Vec::new(),
             noalert: false,
@@ -607,6 +650,7 @@ impl Rule {
             && self.itype.is_none()
             && self.icode.is_none()
             && self.tcp_flags.is_none()
+            && self.stream_size.is_none()
             && self.urilen.is_none()
             && self.flowbits.is_empty()
     }

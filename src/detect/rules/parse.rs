@@ -4,12 +4,12 @@ use crate::decode::tcp_flags;
 use std::collections::HashMap;
 
 use super::address::Vars;
-use super::buffer::{self, Buffer, HttpBuffer, Transform, Transforms};
-use super::dataset;
-use super::pattern::{parse_content, parse_pcre, Content};
+use super::buffer::{self, Buffer, Transform, Transforms};
+use super::keywords::{self, Arg, Placement};
+use super::pattern::Content;
 use super::{
-    Action, Base64Decode, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlagsMode,
-    FlowMatch, Flowbit, FlowbitOp, Inspected, IsDataAt, Match, Protocol, Rule, RuleErrorKind,
+    Action, ByteJump, ByteOp, ByteRead, ByteTest, Dsize, DsizeOp, Entropy, FlagsMode, FlowMatch,
+    Flowbit, FlowbitOp, Inspected, Match, Protocol, Rule, RuleErrorKind, StreamSide, StreamSize,
     TcpFlagsMatch, Threshold, ThresholdKind, Track,
 };
 
@@ -80,53 +80,9 @@ pub fn parse_classifications(text: &str) -> Classifications {
         .collect()
 }
 
-/// Option keywords the subset takes.
-const SUPPORTED_KEYWORDS: &[&str] = &[
-    "msg",
-    "sid",
-    "rev",
-    "gid",
-    "classtype",
-    "priority",
-    "reference",
-    "metadata",
-    "content",
-    "nocase",
-    "rawbytes",
-    "fast_pattern",
-    "startswith",
-    "endswith",
-    "depth",
-    "offset",
-    "distance",
-    "within",
-    "pcre",
-    "flow",
-    "dsize",
-    "flowbits",
-    "threshold",
-    "detection_filter",
-    "uricontent",
-    "urilen",
-    "bsize",
-    "isdataat",
-    "byte_test",
-    "byte_jump",
-    "target",
-    "dataset",
-    "datarep",
-    "entropy",
-    "itype",
-    "icode",
-    "flags",
-    "noalert",
-    "base64_decode",
-    "base64_data",
-];
-
 /// True for a keyword of the subset (sticky buffers and modifiers included).
 fn is_supported(keyword: &str) -> bool {
-    SUPPORTED_KEYWORDS.contains(&keyword)
+    keywords::find(keyword).is_some()
         || buffer::sticky(keyword).is_some()
         || buffer::modifier(keyword).is_some()
         || buffer::is_transform(keyword)
@@ -225,7 +181,21 @@ fn parse(
             last_content(&mut rule, &keyword)?.inspected.buffer = Buffer::Http(http);
             continue;
         }
-        apply_option(&mut rule, &keyword, value.as_deref(), &sticky)?;
+        let Some(found) = keywords::find(&keyword) else {
+            return Err(RuleErrorKind::Unsupported(keyword));
+        };
+        let arg = Arg {
+            keyword: &keyword,
+            value: value.as_deref(),
+        };
+        match found.placement {
+            Placement::Rule(apply) => apply(&mut rule, arg)?,
+            Placement::Match(parse) => {
+                let parsed = parse(&rule, arg, &sticky)?;
+                rule.matches.push(parsed);
+            }
+            Placement::Content(apply) => apply(last_content(&mut rule, &keyword)?, arg)?,
+        }
     }
     if rule.is_app() {
         let family = |b: Buffer| match b {
@@ -410,29 +380,6 @@ fn push_option(
     Ok(())
 }
 
-/// Strips one pair of surrounding quotes.
-fn unquote(value: &str) -> &str {
-    value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value)
-}
-
-fn required<'a>(keyword: &str, value: Option<&'a str>) -> Result<&'a str, RuleErrorKind> {
-    value.ok_or_else(|| RuleErrorKind::BadValue {
-        keyword: keyword.to_owned(),
-        value: String::new(),
-    })
-}
-
-fn number<T: std::str::FromStr>(keyword: &str, value: Option<&str>) -> Result<T, RuleErrorKind> {
-    let value = required(keyword, value)?;
-    value.trim().parse().map_err(|_| RuleErrorKind::BadValue {
-        keyword: keyword.to_owned(),
-        value: value.to_owned(),
-    })
-}
-
 fn last_content<'a>(rule: &'a mut Rule, keyword: &str) -> Result<&'a mut Content, RuleErrorKind> {
     // The last content, past any bsize or isdataat after it.
     let last = rule
@@ -446,207 +393,7 @@ fn last_content<'a>(rule: &'a mut Rule, keyword: &str) -> Result<&'a mut Content
     }
 }
 
-fn apply_option(
-    rule: &mut Rule,
-    keyword: &str,
-    value: Option<&str>,
-    sticky: &Inspected,
-) -> Result<(), RuleErrorKind> {
-    match keyword {
-        "msg" => rule.msg = unquote(required(keyword, value)?).replace("\\;", ";"),
-        "sid" => rule.sid = number(keyword, value)?,
-        "rev" => rule.rev = number(keyword, value)?,
-        "gid" => rule.gid = number(keyword, value)?,
-        "classtype" => rule.classtype = Some(required(keyword, value)?.to_owned()),
-        "priority" => rule.priority = Some(number(keyword, value)?),
-        "reference" => rule.references.push(required(keyword, value)?.to_owned()),
-        "metadata" => {
-            for entry in required(keyword, value)?.split(',') {
-                let entry = entry.trim();
-                if let Some((key, val)) = entry.split_once(char::is_whitespace) {
-                    rule.metadata
-                        .push((key.trim().to_owned(), val.trim().to_owned()));
-                } else if !entry.is_empty() {
-                    rule.metadata.push((entry.to_owned(), String::new()));
-                }
-            }
-        }
-        "content" | "uricontent" => {
-            let inspected = if keyword == "uricontent" {
-                Inspected {
-                    buffer: Buffer::Http(HttpBuffer::Uri),
-                    transforms: Transforms::default(),
-                }
-            } else {
-                sticky.clone()
-            };
-            let raw = required(keyword, value)?;
-            let (negated, raw) = match raw.strip_prefix('!') {
-                Some(rest) => (true, rest.trim()),
-                None => (false, raw),
-            };
-            if !(raw.len() >= 2 && raw.starts_with('"') && raw.ends_with('"')) {
-                return Err(RuleErrorKind::Syntax("content must be quoted".into()));
-            }
-            rule.matches.push(Match::Content(Content {
-                bytes: parse_content(&raw[1..raw.len() - 1])?,
-                negated,
-                inspected,
-                ..Content::default()
-            }));
-        }
-        "nocase" => last_content(rule, keyword)?.nocase = true,
-        "rawbytes" => {
-            last_content(rule, keyword)?;
-        }
-        "fast_pattern" => last_content(rule, keyword)?.fast_pattern = true,
-        "startswith" => last_content(rule, keyword)?.startswith = true,
-        "endswith" => last_content(rule, keyword)?.endswith = true,
-        "depth" => {
-            let n = number(keyword, value)?;
-            last_content(rule, keyword)?.depth = Some(n);
-        }
-        "offset" => {
-            let n = number(keyword, value)?;
-            last_content(rule, keyword)?.offset = Some(n);
-        }
-        "distance" => {
-            let n = number(keyword, value)?;
-            last_content(rule, keyword)?.distance = Some(n);
-        }
-        "within" => {
-            let n = number(keyword, value)?;
-            last_content(rule, keyword)?.within = Some(n);
-        }
-        "pcre" => {
-            let raw = required(keyword, value)?;
-            let (negated, raw) = match raw.strip_prefix('!') {
-                Some(rest) => (true, rest.trim()),
-                None => (false, raw),
-            };
-            let mut pcre = parse_pcre(unquote(raw), negated)?;
-            if pcre.inspected.buffer == Buffer::Payload {
-                pcre.inspected = sticky.clone();
-            }
-            rule.matches.push(Match::Pcre(pcre));
-        }
-        "flow" => rule.flow = parse_flow(required(keyword, value)?)?,
-        "dsize" => rule.dsize = Some(parse_dsize(keyword, required(keyword, value)?)?),
-        // As `flowbits:noalert`: the rule only sets state.
-        "noalert" => rule.noalert = true,
-        "itype" => rule.itype = Some(parse_dsize(keyword, required(keyword, value)?)?),
-        "icode" => rule.icode = Some(parse_dsize(keyword, required(keyword, value)?)?),
-        "flags" => rule.tcp_flags = Some(parse_tcp_flags(required(keyword, value)?)?),
-        "bsize" => {
-            let size = parse_dsize(keyword, required(keyword, value)?)?;
-            rule.matches.push(Match::Bsize(size, sticky.clone()));
-        }
-        "isdataat" => {
-            let value = required(keyword, value)?;
-            let (offset, flags) = value.split_once(',').unwrap_or((value, ""));
-            let (negated, offset) = match offset.trim().strip_prefix('!') {
-                Some(rest) => (true, rest),
-                None => (false, offset),
-            };
-            let offset = offset.trim().parse().map_err(|_| RuleErrorKind::BadValue {
-                keyword: keyword.into(),
-                value: value.into(),
-            })?;
-            let relative = flags.split(',').any(|f| f.trim() == "relative");
-            let at = IsDataAt {
-                offset,
-                relative,
-                negated,
-            };
-            rule.matches.push(Match::IsDataAt(at, sticky.clone()));
-        }
-        "byte_jump" => {
-            let jump = parse_byte_jump(required(keyword, value)?)?;
-            rule.matches.push(Match::ByteJump(jump, sticky.clone()));
-        }
-        "byte_test" => {
-            let test = parse_byte_test(required(keyword, value)?)?;
-            rule.matches.push(Match::ByteTest(test, sticky.clone()));
-        }
-        "base64_decode" => {
-            let mut decode = Base64Decode::default();
-            for option in value.unwrap_or_default().split(',').map(str::trim) {
-                let bad = || RuleErrorKind::BadValue {
-                    keyword: keyword.into(),
-                    value: option.into(),
-                };
-                let number = |arg: &str| arg.trim().parse::<u32>().map_err(|_| bad());
-                match option.split_once(char::is_whitespace) {
-                    _ if option.is_empty() => {}
-                    _ if option == "relative" => decode.relative = true,
-                    Some(("bytes", n)) => decode.bytes = Some(number(n)?),
-                    Some(("offset", n)) => decode.offset = number(n)?,
-                    _ => return Err(bad()),
-                }
-            }
-            rule.matches
-                .push(Match::Base64Decode(decode, sticky.clone()));
-        }
-        "base64_data" => {
-            if !rule
-                .matches
-                .iter()
-                .any(|m| matches!(m, Match::Base64Decode(_, i) if i == sticky))
-            {
-                return Err(RuleErrorKind::Syntax(
-                    "base64_data without a base64_decode before it".into(),
-                ));
-            }
-            rule.matches.push(Match::Base64Data(sticky.clone()));
-        }
-        "entropy" => {
-            let entropy = parse_entropy(required(keyword, value)?)?;
-            rule.matches.push(Match::Entropy(entropy, sticky.clone()));
-        }
-        "dataset" | "datarep" => {
-            let value = required(keyword, value)?;
-            let lookup = if keyword == "dataset" {
-                dataset::parse_dataset(value)?
-            } else {
-                dataset::parse_datarep(value)?
-            };
-            if sticky.buffer == Buffer::Payload {
-                return Err(RuleErrorKind::Unsupported(format!(
-                    "{keyword} on the payload"
-                )));
-            }
-            rule.matches.push(Match::Dataset(lookup, sticky.clone()));
-        }
-        // Which end of an alert is the target: output only.
-        "target" => {}
-        "urilen" => {
-            let value = required(keyword, value)?;
-            let (size, form) = value.split_once(',').unwrap_or((value, "norm"));
-            let raw = match form.trim() {
-                "raw" => true,
-                "norm" => false,
-                other => {
-                    return Err(RuleErrorKind::BadValue {
-                        keyword: keyword.into(),
-                        value: other.into(),
-                    })
-                }
-            };
-            rule.urilen = Some((parse_dsize(keyword, size.trim())?, raw));
-        }
-        "flowbits" => parse_flowbits(rule, required(keyword, value)?)?,
-        "threshold" => rule.threshold = Some(parse_threshold(keyword, required(keyword, value)?)?),
-        "detection_filter" => {
-            let mut filter = parse_threshold(keyword, required(keyword, value)?)?;
-            filter.kind = ThresholdKind::DetectionFilter;
-            rule.detection_filter = Some(filter);
-        }
-        other => return Err(RuleErrorKind::Unsupported(other.to_owned())),
-    }
-    Ok(())
-}
-
-fn parse_flow(value: &str) -> Result<FlowMatch, RuleErrorKind> {
+pub(super) fn parse_flow(value: &str) -> Result<FlowMatch, RuleErrorKind> {
     let mut flow = FlowMatch::default();
     for item in value.split(',').map(str::trim) {
         match item {
@@ -663,11 +410,10 @@ fn parse_flow(value: &str) -> Result<FlowMatch, RuleErrorKind> {
     Ok(flow)
 }
 
-fn parse_dsize(keyword: &str, value: &str) -> Result<Dsize, RuleErrorKind> {
-    let bad = || RuleErrorKind::BadValue {
-        keyword: keyword.into(),
-        value: value.to_owned(),
-    };
+/// A size condition: `N`, `<N`, `>N`, `<=N`, `>=N`, `!N` or `A<>B`.
+pub(super) fn parse_dsize(arg: Arg<'_>) -> Result<Dsize, RuleErrorKind> {
+    let value = arg.required()?;
+    let bad = || arg.bad(value);
     let n = |s: &str| s.trim().parse::<u32>().map_err(|_| bad());
     let v = value.trim();
     let (op, a, b) = if let Some((lo, hi)) = v.split_once("<>") {
@@ -691,8 +437,42 @@ fn parse_dsize(keyword: &str, value: &str) -> Result<Dsize, RuleErrorKind> {
     Ok(Dsize { op, a, b })
 }
 
+/// `stream_size:SIDE,OP,N`: SIDE is `client`, `server`, `both` or
+/// `either`; OP one of `<`, `<=`, `=`, `!=`, `>=`, `>`.
+pub(super) fn parse_stream_size(arg: Arg<'_>) -> Result<StreamSize, RuleErrorKind> {
+    let value = arg.required()?;
+    let bad = || arg.bad(value);
+    let mut parts = value.split(',').map(str::trim);
+    let (Some(side), Some(op), Some(n), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let side = match side {
+        "client" => StreamSide::Client,
+        "server" => StreamSide::Server,
+        "both" => StreamSide::Both,
+        "either" => StreamSide::Either,
+        _ => return Err(bad()),
+    };
+    let op = match op {
+        "<" => DsizeOp::Less,
+        "<=" => DsizeOp::AtMost,
+        "=" => DsizeOp::Equal,
+        "!=" => DsizeOp::Not,
+        ">=" => DsizeOp::AtLeast,
+        ">" => DsizeOp::Greater,
+        _ => return Err(bad()),
+    };
+    let a = n.parse().map_err(|_| bad())?;
+    Ok(StreamSize {
+        side,
+        size: Dsize { op, a, b: 0 },
+    })
+}
+
 /// `[+*!]FLAGS[,IGNORED]`, the modifier before or after the flags.
-fn parse_tcp_flags(value: &str) -> Result<TcpFlagsMatch, RuleErrorKind> {
+pub(super) fn parse_tcp_flags(value: &str) -> Result<TcpFlagsMatch, RuleErrorKind> {
     let bad = || RuleErrorKind::BadValue {
         keyword: "flags".into(),
         value: value.to_owned(),
@@ -739,7 +519,7 @@ fn parse_tcp_flags(value: &str) -> Result<TcpFlagsMatch, RuleErrorKind> {
 
 /// `[bytes N,] [offset N,] value OP X`, with `OP` one of `< <= > >= = !=`
 /// or a range `A-B` (`!A-B` outside it).
-fn parse_entropy(value: &str) -> Result<Entropy, RuleErrorKind> {
+pub(super) fn parse_entropy(value: &str) -> Result<Entropy, RuleErrorKind> {
     let bad = || RuleErrorKind::BadValue {
         keyword: "entropy".into(),
         value: value.to_owned(),
@@ -811,7 +591,7 @@ fn parse_entropy(value: &str) -> Result<Entropy, RuleErrorKind> {
     Ok(entropy)
 }
 
-fn parse_byte_jump(value: &str) -> Result<ByteJump, RuleErrorKind> {
+pub(super) fn parse_byte_jump(value: &str) -> Result<ByteJump, RuleErrorKind> {
     let bad = || RuleErrorKind::BadValue {
         keyword: "byte_jump".into(),
         value: value.to_owned(),
@@ -897,7 +677,7 @@ fn parse_number(text: &str) -> Option<u64> {
     }
 }
 
-fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
+pub(super) fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
     let bad = || RuleErrorKind::BadValue {
         keyword: "byte_test".into(),
         value: value.to_owned(),
@@ -946,7 +726,7 @@ fn parse_byte_test(value: &str) -> Result<ByteTest, RuleErrorKind> {
     Ok(test)
 }
 
-fn parse_flowbits(rule: &mut Rule, value: &str) -> Result<(), RuleErrorKind> {
+pub(super) fn parse_flowbits(rule: &mut Rule, value: &str) -> Result<(), RuleErrorKind> {
     let (op, names) = match value.split_once(',') {
         Some((op, names)) => (op.trim(), Some(names.trim())),
         None => (value.trim(), None),
@@ -978,11 +758,9 @@ fn parse_flowbits(rule: &mut Rule, value: &str) -> Result<(), RuleErrorKind> {
     Ok(())
 }
 
-fn parse_threshold(keyword: &str, value: &str) -> Result<Threshold, RuleErrorKind> {
-    let bad = || RuleErrorKind::BadValue {
-        keyword: keyword.to_owned(),
-        value: value.to_owned(),
-    };
+pub(super) fn parse_threshold(arg: Arg<'_>) -> Result<Threshold, RuleErrorKind> {
+    let value = arg.required()?;
+    let bad = || arg.bad(value);
     let mut threshold = Threshold {
         kind: ThresholdKind::Limit,
         track: Track::BySrc,
