@@ -16,14 +16,10 @@ const APPLICATION_DATA: u8 = 23;
 /// encryption may add (RFC 5246 6.2.3).
 const MAX_BODY: u16 = (1 << 14) + 2048;
 
-/// True when `header` is a TLS record header: a content type from change
-/// cipher spec (20) to application data (23), major version 3, and a body
-/// length within the limit.
+/// True when `header` is a TLS record header: it starts as one
+/// ([`Records::looks_like_tls`]) and its body length is within the limit.
 fn is_header(header: &[u8; 5]) -> bool {
-    (20..=APPLICATION_DATA).contains(&header[0])
-        && header[1] == 3
-        && header[2] <= 4
-        && u16::from_be_bytes([header[3], header[4]]) <= MAX_BODY
+    Records::looks_like_tls(header) && u16::from_be_bytes([header[3], header[4]]) <= MAX_BODY
 }
 
 /// The walk of one direction.
@@ -51,9 +47,10 @@ pub struct Records {
 
 impl Records {
     /// True when a flow whose direction begins with `bytes` may be TLS:
-    /// they start with a record header's content type and version.
+    /// they start with a record header's content type (change cipher spec
+    /// to application data) and version (major 3).
     pub fn looks_like_tls(bytes: &[u8]) -> bool {
-        matches!(bytes, [20..=23, 3, 0..=4, ..])
+        matches!(bytes, [20..=APPLICATION_DATA, 3, 0..=4, ..])
     }
 
     /// True once the encrypted part began.

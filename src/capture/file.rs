@@ -357,12 +357,8 @@ impl<R: Read> CaptureFile<R> {
     }
 
     fn u32_at(&self, big_endian: bool, at: usize) -> u32 {
-        let b = [
-            self.record()[at],
-            self.record()[at + 1],
-            self.record()[at + 2],
-            self.record()[at + 3],
-        ];
+        let mut b = [0; 4];
+        b.copy_from_slice(&self.record()[at..at + 4]);
         if big_endian {
             u32::from_be_bytes(b)
         } else {
@@ -428,12 +424,7 @@ impl<R: Read> CaptureFile<R> {
     fn read_section_header(&mut self, start: u64) -> Result<(), CaptureError> {
         let have = self.window.len;
         self.fill_more(12 - have, start, "pcapng section header")?;
-        let bom = u32::from_le_bytes([
-            self.record()[8],
-            self.record()[9],
-            self.record()[10],
-            self.record()[11],
-        ]);
+        let bom = self.u32_at(false, 8);
         let big_endian = match bom {
             PCAPNG_BYTE_ORDER_MAGIC => false,
             m if m.swap_bytes() == PCAPNG_BYTE_ORDER_MAGIC => true,
@@ -473,13 +464,7 @@ impl<R: Read> CaptureFile<R> {
             if !self.fill(8, "pcapng block header")? {
                 return Ok(false);
             }
-            if u32::from_le_bytes([
-                self.record()[0],
-                self.record()[1],
-                self.record()[2],
-                self.record()[3],
-            ]) == PCAPNG_SHB
-            {
+            if self.u32_at(false, 0) == PCAPNG_SHB {
                 self.read_section_header(start)?;
                 continue;
             }

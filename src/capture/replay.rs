@@ -15,28 +15,16 @@ use super::{CaptureError, CaptureFile, PacketBatch};
 /// File name endings treated as capture files when a directory is given.
 const CAPTURE_EXTENSIONS: [&str; 4] = ["pcap", "pcapng", "cap", "dmp"];
 
-/// One file, its next packet waiting in the file's buffer.
-struct Source {
-    file: CaptureFile<File>,
-    ts_ns: u64,
-}
-
-impl Source {
-    /// Reads the source's next packet; it waits in [`CaptureFile::packet`].
-    fn advance(&mut self) -> Result<bool, CaptureError> {
-        match self.file.next_packet()? {
-            Some(packet) => {
-                self.ts_ns = packet.ts_ns;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
+/// Reads a file's next packet, which then waits in [`CaptureFile::packet`];
+/// its timestamp, or `None` at the end.
+fn advance(file: &mut CaptureFile<File>) -> Result<Option<u64>, CaptureError> {
+    Ok(file.next_packet()?.map(|packet| packet.ts_ns))
 }
 
 /// Several capture files read as one stream in timestamp order.
 pub struct Replay {
-    sources: Vec<Source>,
+    /// The files, each with its next packet waiting.
+    sources: Vec<CaptureFile<File>>,
     /// (next timestamp, source index) of every source with a packet waiting.
     ready: BinaryHeap<Reverse<(u64, usize)>>,
     errors: Vec<CaptureError>,
@@ -82,17 +70,16 @@ impl Replay {
         for path in files {
             replay.total_bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             match CaptureFile::open(path) {
-                Ok(file) => {
+                Ok(mut file) => {
                     replay.files_opened += 1;
-                    let mut source = Source { file, ts_ns: 0 };
                     let index = replay.sources.len();
-                    match source.advance() {
-                        Ok(true) => replay.ready.push(Reverse((source.ts_ns, index))),
-                        Ok(false) => {}
+                    match advance(&mut file) {
+                        Ok(Some(ts_ns)) => replay.ready.push(Reverse((ts_ns, index))),
+                        Ok(None) => {}
                         Err(e) => replay.errors.push(e),
                     }
-                    replay.errors.extend(source.file.take_warnings());
-                    replay.sources.push(source);
+                    replay.errors.extend(file.take_warnings());
+                    replay.sources.push(file);
                 }
                 Err(e) => replay.errors.push(e),
             }
@@ -112,14 +99,14 @@ impl Replay {
 
     /// Bytes read so far over all files.
     pub fn bytes_read(&self) -> u64 {
-        self.sources.iter().map(|s| s.file.offset()).sum::<u64>()
+        self.sources.iter().map(CaptureFile::offset).sum::<u64>()
     }
 
     /// Packets skipped because their interface's link type is unsupported.
     pub fn skipped_unsupported(&self) -> u64 {
         self.sources
             .iter()
-            .map(|s| s.file.skipped_unsupported())
+            .map(CaptureFile::skipped_unsupported)
             .sum()
     }
 
@@ -136,16 +123,16 @@ impl Replay {
             let Some(Reverse((_, index))) = self.ready.pop() else {
                 break;
             };
-            let source = &mut self.sources[index];
-            if let Some(packet) = source.file.packet() {
+            let file = &mut self.sources[index];
+            if let Some(packet) = file.packet() {
                 batch.push(packet);
             }
-            match source.advance() {
-                Ok(true) => self.ready.push(Reverse((source.ts_ns, index))),
-                Ok(false) => {}
+            match advance(file) {
+                Ok(Some(ts_ns)) => self.ready.push(Reverse((ts_ns, index))),
+                Ok(None) => {}
                 Err(e) => self.errors.push(e),
             }
-            self.errors.extend(source.file.take_warnings());
+            self.errors.extend(file.take_warnings());
         }
         !batch.is_empty()
     }

@@ -483,9 +483,7 @@ pub struct Inspector {
 /// What a detector owns besides the rules.
 struct Inspection {
     scratch: Option<Scratch>,
-    candidates: Vec<u32>,
-    stamps: Vec<u32>,
-    generation: u32,
+    candidates: Candidates,
     /// Thresholds tracked by rule, address or address pair (those by flow
     /// are in the flow's state), at most `limits.threshold_entries`.
     thresholds: HashMap<(ThresholdId, TrackKey), ThresholdWindow, FxBuildHasher>,
@@ -548,9 +546,7 @@ impl Inspector {
     pub fn new(engine: Arc<Engine>, limits: DetectLimits, builtin: Builtin) -> Self {
         let state = Inspection {
             scratch: scratch_for(&engine),
-            stamps: vec![0; engine.rules.len()],
-            candidates: Vec::new(),
-            generation: 0,
+            candidates: Candidates::new(engine.rules.len()),
             thresholds: HashMap::default(),
             limits: DetectLimits {
                 window_bytes: limits.window_bytes.max(WINDOW_TAIL * 2),
@@ -749,10 +745,10 @@ impl Inspection {
             self.begin_candidates();
             let rules = group.always.iter().copied();
             let blind = rules.filter(|&r| !engine.rules[r as usize].needs_payload);
-            self.candidates.extend(blind);
-            self.stats.scan[class.index()].candidates += self.candidates.len() as u64;
+            self.candidates.list.extend(blind);
+            self.stats.scan[class.index()].candidates += self.candidates.list.len() as u64;
         }
-        let candidates = std::mem::take(&mut self.candidates);
+        let candidates = std::mem::take(&mut self.candidates.list);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
             let payload = packet.payload;
@@ -772,7 +768,7 @@ impl Inspection {
                 out,
             );
         }
-        self.candidates = candidates;
+        self.candidates.list = candidates;
         let checked = &mut flow.ip_only_checked[usize::from(!packet.to_server)];
         if !std::mem::replace(checked, true) {
             self.stats.scan[class.index()].candidates += engine.ip_only.len() as u64;
@@ -864,7 +860,7 @@ impl Inspection {
         let buffer = std::mem::take(window);
         context.stream_base = Some(base);
         self.collect_stream(engine, flow, stream, bytes);
-        let candidates = std::mem::take(&mut self.candidates);
+        let candidates = std::mem::take(&mut self.candidates.list);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
             let buffer = buffer.as_slice();
@@ -887,7 +883,7 @@ impl Inspection {
             let checked = (Class::Stream, buffer.len());
             self.verify(engine, compiled, flow, context, checked, run, out);
         }
-        self.candidates = candidates;
+        self.candidates.list = candidates;
         if self.window_memory + buffer.len() > self.limits.window_memcap {
             // Over the cap: this direction keeps no history.
             self.stats.windows_dropped += 1;
@@ -969,18 +965,15 @@ impl Inspection {
                 };
                 counters.scans += 1;
                 counters.bytes += bytes.len() as u64;
-                let (stamps, candidates, generation) =
-                    (&mut self.stamps, &mut self.candidates, self.generation);
+                let found = &mut self.candidates;
                 let _ = db.scan(&*bytes, scratch, |id, _, _, _| {
                     counters.matches += 1;
-                    note(group, id, stamps, candidates, generation);
+                    found.note(group, id);
                     Matching::Continue
                 });
             }
         }
-        self.candidates.extend_from_slice(&engine.app_always);
-        self.candidates.sort_unstable();
-        self.stats.scan[Class::App.index()].candidates += self.candidates.len() as u64;
+        self.end_candidates(Class::App, &engine.app_always);
         let stage = event.stage();
         let dir = sender.dir;
         let window = match datagram {
@@ -988,7 +981,7 @@ impl Inspection {
             None => std::mem::take(&mut flow.windows[dir]),
         };
         let payload = datagram.unwrap_or(&window);
-        let candidates = std::mem::take(&mut self.candidates);
+        let candidates = std::mem::take(&mut self.candidates.list);
         let mut sets = std::mem::take(&mut self.sets);
         for &rule in &candidates {
             let compiled = &engine.rules[rule as usize];
@@ -1029,7 +1022,7 @@ impl Inspection {
                 }
             }
         }
-        self.candidates = candidates;
+        self.candidates.list = candidates;
         self.sets = sets;
         if datagram.is_none() {
             flow.windows[dir] = window;
@@ -1156,25 +1149,17 @@ impl Inspection {
         out(context.detection(signature, None, finding.excerpt));
     }
 
-    /// Starts a candidate list: a new generation of stamps, nothing in it.
+    /// Starts an inspection: no candidate, no detection raised yet.
     fn begin_candidates(&mut self) {
-        self.generation = self.generation.wrapping_add(1);
-        if self.generation == 0 {
-            self.stamps.iter_mut().for_each(|s| *s = 0);
-            self.generation = 1;
-        }
-        self.candidates.clear();
+        self.candidates.begin();
         self.raised = 0;
     }
 
-    /// Ends a candidate list of `class`: adds the rules without a fast
-    /// pattern and puts them all in rule order.
-    fn end_candidates<D>(&mut self, class: Class, group: &Group<D>) {
-        self.candidates.extend_from_slice(&group.always);
-        if self.candidates.len() > 1 {
-            self.candidates.sort_unstable();
-        }
-        self.stats.scan[class.index()].candidates += self.candidates.len() as u64;
+    /// Ends the candidates of a buffer of `class`: adds the rules verified
+    /// on every buffer of its group (`always`) and counts them.
+    fn end_candidates(&mut self, class: Class, always: &[u32]) {
+        self.candidates.finish(always);
+        self.stats.scan[class.index()].candidates += self.candidates.list.len() as u64;
     }
 
     /// Candidates of a packet group for one payload.
@@ -1188,15 +1173,14 @@ impl Inspection {
             let counters = &mut self.stats.scan[class.index()];
             counters.scans += 1;
             counters.bytes += payload.len() as u64;
-            let (stamps, candidates, generation) =
-                (&mut self.stamps, &mut self.candidates, self.generation);
+            let found = &mut self.candidates;
             let _ = db.scan(payload, scratch, |id, _, _, _| {
                 counters.matches += 1;
-                note(group, id, stamps, candidates, generation);
+                found.note(group, id);
                 Matching::Continue
             });
         }
-        self.end_candidates(class, group);
+        self.end_candidates(class, &group.always);
     }
 
     /// Candidates of the stream group of a direction for its new bytes,
@@ -1221,16 +1205,15 @@ impl Inspection {
                 let counters = &mut self.stats.scan[Class::Stream.index()];
                 counters.scans += 1;
                 counters.bytes += bytes.len() as u64;
-                let (stamps, candidates, generation) =
-                    (&mut self.stamps, &mut self.candidates, self.generation);
+                let found = &mut self.candidates;
                 let _ = scanner.scan(bytes, scratch, |id, _, _, _| {
                     counters.matches += 1;
-                    note(group, id, stamps, candidates, generation);
+                    found.note(group, id);
                     Matching::Continue
                 });
             }
         }
-        self.end_candidates(Class::Stream, group);
+        self.end_candidates(Class::Stream, &group.always);
     }
 
     /// Checks a candidate rule's header, flow and flowbit conditions, then
@@ -1470,18 +1453,51 @@ fn header_allows(
     true
 }
 
-/// Records the rules of pattern `id` as candidates, once per generation.
-fn note<D>(
-    group: &Group<D>,
-    id: u32,
-    stamps: &mut [u32],
-    candidates: &mut Vec<u32>,
+/// The rules one buffer is verified against, each listed once however many
+/// of its patterns matched: a rule's stamp holds the generation (the
+/// buffer) that last listed it.
+struct Candidates {
+    /// The rules, by index.
+    list: Vec<u32>,
+    stamps: Vec<u32>,
     generation: u32,
-) {
-    for &rule in group.rules_of(id) {
-        if stamps[rule as usize] != generation {
-            stamps[rule as usize] = generation;
-            candidates.push(rule);
+}
+
+impl Candidates {
+    /// Room for the stamps of `rules` rules.
+    fn new(rules: usize) -> Self {
+        Self {
+            list: Vec::new(),
+            stamps: vec![0; rules],
+            generation: 0,
+        }
+    }
+
+    /// Starts a new list: a new generation of stamps, nothing in it.
+    fn begin(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamps.iter_mut().for_each(|s| *s = 0);
+            self.generation = 1;
+        }
+        self.list.clear();
+    }
+
+    /// Lists the rules of pattern `id` of `group` not listed yet.
+    fn note<D>(&mut self, group: &Group<D>, id: u32) {
+        for &rule in group.rules_of(id) {
+            if self.stamps[rule as usize] != self.generation {
+                self.stamps[rule as usize] = self.generation;
+                self.list.push(rule);
+            }
+        }
+    }
+
+    /// Adds the rules listed in `always` and puts the list in rule order.
+    fn finish(&mut self, always: &[u32]) {
+        self.list.extend_from_slice(always);
+        if self.list.len() > 1 {
+            self.list.sort_unstable();
         }
     }
 }
@@ -1495,21 +1511,14 @@ mod tests {
         Builtin::new(&Default::default(), &Default::default())
     }
 
-    fn inspector(rules: &str, window_memcap: usize) -> Inspector {
+    fn inspector(rules: &str, limits: DetectLimits) -> Inspector {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rules");
         std::fs::write(&path, rules).unwrap();
         let set = RuleSet::load(&[path], &Vars::default());
         let (engine, rejected) = Engine::compile(&set, None).unwrap();
         assert!(rejected.is_empty() && !engine.rules.is_empty());
-        Inspector::new(
-            Arc::new(engine),
-            DetectLimits {
-                window_memcap,
-                ..DetectLimits::default()
-            },
-            builtin(),
-        )
+        Inspector::new(Arc::new(engine), limits, builtin())
     }
 
     fn record() -> FlowRecord {
@@ -1530,7 +1539,10 @@ mod tests {
     fn split_pattern_is_found_once_across_chunks() {
         let mut d = inspector(
             "alert tcp any any -> any any (content:\"SECRET\"; sid:1;)\n",
-            1 << 20,
+            DetectLimits {
+                window_memcap: 1 << 20,
+                ..DetectLimits::default()
+            },
         );
         let mut flow = FlowState::default();
         let mut found = Vec::new();
@@ -1565,7 +1577,13 @@ mod tests {
     fn window_memory_stays_under_its_cap_and_drops_are_counted() {
         let rules =
             "alert tcp any any -> any any (content:\"abc\"; content:\"xyz\"; distance:0; sid:1;)\n";
-        let mut d = inspector(rules, 4_096);
+        let mut d = inspector(
+            rules,
+            DetectLimits {
+                window_memcap: 4_096,
+                ..DetectLimits::default()
+            },
+        );
         let mut flows: Vec<FlowState> = (0..100).map(|_| FlowState::default()).collect();
         let mut found = 0;
         for (id, flow) in flows.iter_mut().enumerate() {
@@ -1607,15 +1625,13 @@ mod tests {
             "alert tcp any any -> any any (content:\"FLOW\"; ",
             "threshold: type limit, track by_flow, count 1, seconds 60; sid:2;)\n",
         );
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.rules");
-        std::fs::write(&path, rules).unwrap();
-        let (engine, _) = Engine::compile(&RuleSet::load(&[path], &Vars::default()), None).unwrap();
-        let limits = DetectLimits {
-            threshold_entries: 8,
-            ..DetectLimits::default()
-        };
-        let mut d = Inspector::new(Arc::new(engine), limits, builtin());
+        let mut d = inspector(
+            rules,
+            DetectLimits {
+                threshold_entries: 8,
+                ..DetectLimits::default()
+            },
+        );
         let mut sids = Vec::new();
         for host in 0..20u8 {
             let mut flow = FlowState::default();
@@ -1642,15 +1658,13 @@ mod tests {
         let rules: String = (1..=4)
             .map(|sid| format!("alert tcp any any -> any any (content:\"PAYLOAD\"; sid:{sid};)\n"))
             .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.rules");
-        std::fs::write(&path, rules).unwrap();
-        let (engine, _) = Engine::compile(&RuleSet::load(&[path], &Vars::default()), None).unwrap();
-        let limits = DetectLimits {
-            alerts_per_inspection: 3,
-            ..DetectLimits::default()
-        };
-        let mut d = Inspector::new(Arc::new(engine), limits, builtin());
+        let mut d = inspector(
+            &rules,
+            DetectLimits {
+                alerts_per_inspection: 3,
+                ..DetectLimits::default()
+            },
+        );
         let mut flow = FlowState::default();
         let mut sids = Vec::new();
         d.inspect_stream(
