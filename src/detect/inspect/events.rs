@@ -1,0 +1,156 @@
+//! The application class: what an application parser saw (an HTTP
+//! transaction stage, a DNS query or answer, a TLS hello or certificate)
+//! through the application rules, prefiltered on each buffer the event
+//! carries, and through the built-in detectors that read events. A rule
+//! alerts once per HTTP body. The rules' programs over an event are
+//! [`crate::detect::app`]'s.
+
+use hyperscan::prelude::*;
+
+use super::verify::Context;
+use super::{Detection, FlowState, Inspection};
+use crate::applayer::{AppEvent, HttpStage};
+use crate::detect::app::Sender;
+use crate::detect::builtin::AppData;
+use crate::detect::engine::Engine;
+use crate::detect::groups::Class;
+
+/// (transaction, rule) pairs remembered per flow for body windows.
+const MAX_BODY_ALERTS: usize = 64;
+
+impl Inspection {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn inspect_app(
+        &mut self,
+        engine: &Engine,
+        flow: &mut FlowState,
+        ts_ns: u64,
+        sender: &Sender,
+        event: &AppEvent<'_>,
+        datagram: Option<&[u8]>,
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.stats.app_events += 1;
+        let context = Context {
+            ts_ns,
+            flow_id: sender.flow_id,
+            proto: sender.proto,
+            src: sender.src.ip(),
+            dst: sender.dst.ip(),
+            src_port: sender.src.port(),
+            dst_port: sender.dst.port(),
+            carrier: sender.carrier,
+            to_server: event.to_server(),
+            established: true,
+            payload_len: None,
+            tcp_flags: None,
+            icmp: None,
+            stream_sizes: None,
+            stream_base: None,
+            transport_valid: true,
+            app_proto: Some(match event {
+                AppEvent::Http(..) => "http",
+                AppEvent::DnsQuery { .. } | AppEvent::DnsAnswer(_) => "dns",
+                AppEvent::TlsHello(_) | AppEvent::TlsCertificate(..) => "tls",
+            }),
+        };
+        if !engine.rules.is_empty() {
+            self.app_rules(engine, flow, &context, sender, event, datagram, out);
+        }
+        let mut found = Vec::new();
+        let data = AppData {
+            ts_ns,
+            sender,
+            event,
+        };
+        self.builtin
+            .app(&mut flow.builtin, &data, &mut |f| found.push(f));
+        self.raise_findings(flow, found, || context, out);
+    }
+
+    /// Runs the application rules over what a parser saw.
+    #[allow(clippy::too_many_arguments)]
+    fn app_rules(
+        &mut self,
+        engine: &Engine,
+        flow: &mut FlowState,
+        context: &Context,
+        sender: &Sender,
+        event: &AppEvent<'_>,
+        datagram: Option<&[u8]>,
+        out: &mut impl FnMut(Detection),
+    ) {
+        self.begin_candidates();
+        if let Some(scratch) = self.scratch.as_ref() {
+            let counters = &mut self.stats.scan[Class::App.index()];
+            for (buffer, group) in &engine.app {
+                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(buffer))
+                else {
+                    continue;
+                };
+                counters.scans += 1;
+                counters.bytes += bytes.len() as u64;
+                let found = &mut self.candidates;
+                let _ = db.scan(&*bytes, scratch, |id, _, _, _| {
+                    counters.matches += 1;
+                    found.note(group, id);
+                    Matching::Continue
+                });
+            }
+        }
+        self.end_candidates(Class::App, &engine.app_always);
+        let stage = event.stage();
+        let dir = sender.dir;
+        let window = match datagram {
+            Some(_) => Vec::new(),
+            None => std::mem::take(&mut flow.windows[dir]),
+        };
+        let payload = datagram.unwrap_or(&window);
+        let candidates = std::mem::take(&mut self.candidates.list);
+        let mut sets = std::mem::take(&mut self.sets);
+        for &rule in &candidates {
+            let compiled = &engine.rules[rule as usize];
+            let Some(program) = compiled.app.as_ref().filter(|p| p.runs_at(stage)) else {
+                continue;
+            };
+            // A body is shown in windows: a rule alerts once per message.
+            let body_of = match event {
+                AppEvent::Http(tx, HttpStage::RequestBody | HttpStage::ResponseBody) => {
+                    Some((tx.seq, rule))
+                }
+                _ => None,
+            };
+            if body_of.is_some_and(|key| flow.body_alerts.contains(&key)) {
+                continue;
+            }
+            let sets = &mut sets;
+            let run = || {
+                let matched = program.run(event, Some(payload))?;
+                // Lookups last, so that `set` adds only what the rule's
+                // other matches passed.
+                for (inspected, set, op) in &compiled.datasets {
+                    let value = event.inspected(inspected)?;
+                    if !sets.apply(&engine.datasets, *set, *op, &value) {
+                        return None;
+                    }
+                }
+                Some(matched)
+            };
+            let checked = (Class::App, payload.len());
+            if self.verify(engine, compiled, flow, context, checked, run, out) {
+                if let Some(key) = body_of {
+                    let alerts = &mut flow.body_alerts;
+                    if alerts.len() >= MAX_BODY_ALERTS {
+                        alerts.remove(0);
+                    }
+                    alerts.push(key);
+                }
+            }
+        }
+        self.candidates.list = candidates;
+        self.sets = sets;
+        if datagram.is_none() {
+            flow.windows[dir] = window;
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! What inspection keeps about one flow, in the flow's slot: [`FlowState`]
+//! (Hyperscan streams and windows of both TCP directions, flowbits,
+//! thresholds tracked by flow, the encryption phase, the built-in
+//! detectors' state), and the [`Inspection`] methods that let go of it: at
+//! a gap, at the start of the encrypted part and at the flow's end. How the
+//! windows fill is the stream module's job; what thresholds count is the
+//! threshold module's.
+
+use super::prefilter::close;
+use super::threshold::{ThresholdId, ThresholdWindow};
+use super::verify::Context;
+use super::{Detection, Inspection};
+use crate::decode::Carrier;
+use crate::detect::builtin::BuiltinFlow;
+use crate::flow::FlowRecord;
+use crate::reassembly::StreamId;
+
+/// Where a flow stands as to encryption.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Phase {
+    #[default]
+    Clear,
+    /// The packet under way carried the first encrypted bytes.
+    Began,
+    Encrypted,
+}
+
+/// What inspection keeps about one flow, in the flow's slot. A flow that
+/// ends must be handed to
+/// [`Inspector::end_flow`](super::Inspector::end_flow), which closes its
+/// Hyperscan streams.
+#[derive(Default)]
+pub struct FlowState {
+    /// Hyperscan stream of each TCP direction, once it carried data.
+    pub(super) scanners: [Option<hyperscan::Stream>; 2],
+    pub(super) windows: [Vec<u8>; 2],
+    /// Stream offset of each window's first byte.
+    pub(super) bases: [u64; 2],
+    pub(super) bits: Vec<bool>,
+    pub(super) detections: u32,
+    /// Each direction's first packet was checked against the IP-only rules.
+    pub(super) ip_only_checked: [bool; 2],
+    /// The windows of thresholds tracked `by_flow`.
+    pub(super) thresholds: Vec<(ThresholdId, ThresholdWindow)>,
+    /// Whether its encrypted part began.
+    pub(super) phase: Phase,
+    /// (transaction, rule) that alerted on a body, shown in windows.
+    pub(super) body_alerts: Vec<(u64, u32)>,
+    /// What the built-in detectors keep about the flow.
+    pub(super) builtin: BuiltinFlow,
+}
+
+impl std::fmt::Debug for FlowState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowState")
+            .field("detections", &self.detections)
+            .field(
+                "window_bytes",
+                &(self.windows[0].len() + self.windows[1].len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl FlowState {
+    /// Detections of the flow so far.
+    pub fn detections(&self) -> u32 {
+        self.detections
+    }
+}
+
+impl Inspection {
+    /// Bytes of `flow`'s encrypted part arrived: the first time, the flow
+    /// is counted and its stream windows and Hyperscan streams let go.
+    pub(super) fn encrypted(&mut self, flow: &mut FlowState, bytes: usize) {
+        self.stats.encrypted_bytes += bytes as u64;
+        if flow.phase == Phase::Clear {
+            flow.phase = Phase::Began;
+            self.stats.encrypted_flows += 1;
+            self.release_streams(flow);
+        }
+    }
+
+    /// Lets go of both directions' windows and Hyperscan streams.
+    fn release_streams(&mut self, flow: &mut FlowState) {
+        self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
+        flow.windows = Default::default();
+        for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
+            close(scanner, self.scratch.as_ref());
+        }
+    }
+
+    /// Lets go of a direction's window and Hyperscan stream.
+    pub(super) fn stream_gap(&mut self, flow: &mut FlowState, stream: &StreamId) {
+        self.window_memory -= flow.windows[stream.dir].len();
+        flow.windows[stream.dir] = Vec::new();
+        if let Some(scanner) = flow.scanners[stream.dir].take() {
+            close(scanner, self.scratch.as_ref());
+        }
+    }
+
+    pub(super) fn end_flow(
+        &mut self,
+        flow: &mut FlowState,
+        record: &FlowRecord,
+        out: &mut impl FnMut(Detection),
+    ) -> u32 {
+        let mut found = Vec::new();
+        self.builtin
+            .end(&mut flow.builtin, record, &mut |f| found.push(f));
+        let context = || Context {
+            ts_ns: record.ts_end_ns,
+            flow_id: record.flow_id,
+            proto: record.proto,
+            src: record.src,
+            dst: record.dst,
+            src_port: record.src_port,
+            dst_port: record.dst_port,
+            carrier: Carrier {
+                vlans: record.vlans,
+                tunnel: record.tunnel,
+            },
+            to_server: true,
+            established: true,
+            payload_len: None,
+            tcp_flags: None,
+            icmp: None,
+            stream_sizes: None,
+            stream_base: None,
+            transport_valid: true,
+            app_proto: record.app_proto,
+        };
+        self.raise_findings(flow, found, context, out);
+        self.release_streams(flow);
+        flow.detections
+    }
+
+    /// Counts a detection of `family` on `flow`.
+    pub(super) fn count(&mut self, flow: &mut FlowState, family: &str) {
+        self.stats.detections += 1;
+        flow.detections += 1;
+        match self.stats.by_family.get_mut(family) {
+            Some(count) => *count += 1,
+            None => {
+                self.stats.by_family.insert(family.to_owned(), 1);
+            }
+        }
+    }
+}
