@@ -34,6 +34,7 @@ use hyperscan::{Block, Streaming};
 use super::app::AppProgram;
 use super::dataset::Datasets;
 use super::groups::{build_all, port_groups, Class, DatabaseSize, Group, GroupBuilder, PortGroups};
+use super::ip_only::IpOnly;
 use super::matcher::{PayloadProgram, PcreError};
 use super::rules::{
     Action, Buffer, Content, DatasetOp, FlowbitOp, Inspected, Match, Protocol, Rule, RuleError,
@@ -98,7 +99,7 @@ pub struct Engine {
     /// fast pattern is in.
     pub app: Vec<(Inspected, Group<BlockDatabase>)>,
     /// IP-only rules, checked on the first packet of each flow direction.
-    pub ip_only: Vec<u32>,
+    pub ip_only: IpOnly,
     /// Application rules without a positive content, evaluated at every
     /// event.
     pub app_always: Vec<u32>,
@@ -306,7 +307,7 @@ impl Engine {
         let mut app_always = Vec::new();
         let mut packet_members: [Vec<(u32, &Rule)>; 4] = Default::default();
         let mut stream_members = Vec::new();
-        let mut ip_only = Vec::new();
+        let mut ip_only_members = Vec::new();
         for (index, compiled) in rules.iter().enumerate() {
             let index = index as u32;
             let rule = &compiled.rule;
@@ -321,7 +322,7 @@ impl Engine {
                 continue;
             }
             if rule.is_ip_only() {
-                ip_only.push(index);
+                ip_only_members.push((index, rule));
                 continue;
             }
             let (on_packets, on_streams) = placement(rule);
@@ -351,6 +352,7 @@ impl Engine {
         cached &= all;
         let app: Vec<(Inspected, Group<BlockDatabase>)> =
             buffers.into_iter().zip(app_groups).collect();
+        let ip_only = IpOnly::new(ip_only_members);
         let build = BuildReport {
             elapsed: started.elapsed(),
             cached,

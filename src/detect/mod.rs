@@ -5,7 +5,8 @@
 //! with Hyperscan prefilters; [`matcher`] verifies
 //! a rule's contents and pcres over a buffer; [`app`] evaluates rules on
 //! what application parsers saw (HTTP transactions, DNS queries, TLS
-//! hellos); [`dataset`] keeps the named sets `dataset` and `datarep` look
+//! hellos); [`ip_only`] narrows the rules on addresses alone to those a
+//! flow's hosts can match; [`dataset`] keeps the named sets `dataset` and `datarep` look
 //! buffers up in; [`inspect`] is a worker's [`Inspector`], which runs packets,
 //! reassembled streams and application events through them and emits
 //! [`Detection`]s.
@@ -16,6 +17,7 @@ pub mod dataset;
 pub mod engine;
 pub mod groups;
 pub mod inspect;
+pub mod ip_only;
 pub mod matcher;
 pub mod rules;
 

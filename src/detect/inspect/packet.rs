@@ -92,8 +92,8 @@ impl Inspection {
         self.candidates.list = candidates;
         let checked = &mut flow.ip_only_checked[usize::from(!packet.to_server)];
         if !std::mem::replace(checked, true) {
-            self.stats.scan[class.index()].candidates += engine.ip_only.len() as u64;
-            for &rule in &engine.ip_only {
+            for rule in engine.ip_only.candidates(packet.src, packet.dst) {
+                self.stats.scan[class.index()].candidates += 1;
                 let compiled = &engine.rules[rule as usize];
                 let run = || Some((0, packet.payload));
                 self.verify(engine, compiled, flow, context, (class, 0), run, out);

@@ -92,7 +92,32 @@ impl NetSet {
             let (v4, lo, hi) = net.range();
             if v4 { &mut set.v4 } else { &mut set.v6 }.push((lo, hi));
         }
-        for ranges in [&mut set.v4, &mut set.v6] {
+        set.merged()
+    }
+
+    /// Every network of `sets`, in one set.
+    pub fn union<'a>(sets: impl IntoIterator<Item = &'a NetSet>) -> Self {
+        let mut set = Self::default();
+        for other in sets {
+            set.v4.extend_from_slice(&other.v4);
+            set.v6.extend_from_slice(&other.v6);
+        }
+        set.merged()
+    }
+
+    /// How many addresses the set holds (saturating).
+    pub fn addresses(&self) -> u128 {
+        let span = |ranges: &[(u128, u128)]| {
+            ranges.iter().fold(0u128, |n, (lo, hi)| {
+                n.saturating_add(hi - lo).saturating_add(1)
+            })
+        };
+        span(&self.v4).saturating_add(span(&self.v6))
+    }
+
+    /// The ranges sorted, with those that touch or overlap merged.
+    fn merged(mut self) -> Self {
+        for ranges in [&mut self.v4, &mut self.v6] {
             ranges.sort_unstable();
             let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
             for &(lo, hi) in ranges.iter() {
@@ -103,7 +128,7 @@ impl NetSet {
             }
             *ranges = merged;
         }
-        set
+        self
     }
 
     /// True when `ip` is in one of the networks.
@@ -145,6 +170,17 @@ impl AddressSpec {
         match nets {
             Some(nets) if !nets.is_empty() => Self::Set(NetSet::from_nets(&nets)),
             _ => Self::List(items),
+        }
+    }
+
+    /// The networks that hold every address this expression matches, when
+    /// it names them (a network or a list of networks); `None` when it may
+    /// match anywhere.
+    pub fn bounds(&self) -> Option<NetSet> {
+        match self {
+            Self::Net(net) => Some(NetSet::from_nets(&[*net])),
+            Self::Set(set) => Some(set.clone()),
+            Self::Any | Self::Not(_) | Self::List(_) => None,
         }
     }
 
@@ -408,6 +444,27 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_union_of_sets_merges_their_ranges_and_counts_its_addresses() {
+        let set = |text: &str| match Vars::default().address(text).unwrap() {
+            AddressSpec::Set(set) => set,
+            other => panic!("not a set: {other:?}"),
+        };
+        let a = set("[10.0.0.0/30,192.0.2.1]");
+        let b = set("[10.0.0.4/30,2001:db8::/127]");
+        let union = NetSet::union([&a, &b]);
+        assert_eq!(union.addresses(), 8 + 1 + 2);
+        for inside in ["10.0.0.7", "192.0.2.1", "2001:db8::1"] {
+            assert!(union.contains(ip(inside)), "{inside}");
+        }
+        assert!(!union.contains(ip("10.0.0.8")));
+        assert_eq!(AddressSpec::Any.bounds(), None);
+        assert_eq!(
+            Vars::default().address("!10.0.0.0/8").unwrap().bounds(),
+            None
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use address::{AddressSpec, PortSpec, Vars};
+pub use address::{AddressSpec, NetSet, PortSpec, Vars};
 pub use buffer::{Buffer, DnsBuffer, HttpBuffer, Side, TlsBuffer, Transform, Transforms};
 pub use dataset::{DatasetKind, DatasetMatch, DatasetOp, RepOp};
 pub use parse::{parse_classifications, Classifications};
