@@ -15,7 +15,6 @@ use crate::decode::{
     DecodedPacket, Transport,
 };
 use crate::detect::builtin::Events;
-use crate::detect::dataset::WorkerSets;
 use crate::detect::{DetectStats, FlowState, Inspector, PacketView, Sender};
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
@@ -73,8 +72,8 @@ pub struct Finished<S> {
     pub stats: WorkerStats,
     /// Its flow table's counters.
     pub flows: FlowStats,
-    /// Its copies of the datasets rules changed (none without an inspector).
-    pub datasets: Option<WorkerSets>,
+    /// Its inspector, with its copies of the datasets rules changed.
+    pub inspector: Option<Inspector>,
 }
 
 /// One worker's pipeline state.
@@ -392,16 +391,14 @@ impl<S: RecordSink> Worker<S> {
     /// and the datasets rules changed.
     pub fn finish(mut self) -> Finished<S> {
         self.end_flows(None);
-        let mut datasets = None;
-        if let Some(inspector) = self.inspector.take() {
+        if let Some(inspector) = &self.inspector {
             self.stats.detect = inspector.stats().clone();
-            datasets = Some(inspector.into_datasets());
         }
         Finished {
             flows: self.flows.stats().clone(),
             sink: self.sink,
             stats: self.stats,
-            datasets,
+            inspector: self.inspector,
         }
     }
 }

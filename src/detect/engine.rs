@@ -386,13 +386,30 @@ impl Engine {
         ))
     }
 
-    /// Every rule's fast pattern (bytes, case-insensitive), for benchmarks
-    /// that scan with the prefilter alone.
-    pub fn fast_patterns(&self) -> Vec<(Vec<u8>, bool)> {
-        self.rules
+    /// One Hyperscan scratch that fits every database, for one thread
+    /// (none when there is no database or Hyperscan refuses).
+    pub fn scratch(&self) -> Option<Scratch> {
+        /// Allocates the scratch for `db`, or grows it to fit.
+        fn fit<M: Mode>(scratch: &mut Option<Scratch>, db: &Database<M>) -> Option<()> {
+            match scratch.as_mut() {
+                Some(s) => db.realloc_scratch(s).ok().map(drop),
+                None => db.alloc_scratch().ok().map(|s| *scratch = Some(s)),
+            }
+        }
+        let mut scratch = None;
+        let blocks = self.packet.iter().flat_map(|p| &p.groups);
+        let apps = self.app.iter().map(|(_, g)| g);
+        for db in blocks.chain(apps).filter_map(|g| g.database.as_ref()) {
+            fit(&mut scratch, db)?;
+        }
+        for db in self
+            .stream
+            .groups
             .iter()
-            .filter_map(|r| fast_pattern(&r.rule))
-            .map(|c| (c.bytes.clone(), c.nocase))
-            .collect()
+            .filter_map(|g| g.database.as_ref())
+        {
+            fit(&mut scratch, db)?;
+        }
+        scratch
     }
 }

@@ -27,6 +27,7 @@ use crate::capture::dpdk::{
 use crate::capture::{LinkType, RawPacket};
 use crate::config::{Config, DpdkSection};
 use crate::detect::dataset::WorkerSets;
+use crate::detect::Inspector;
 use crate::flow::FlowStats;
 use crate::output::{RecordBatcher, WhenFull};
 use crate::worker::{Worker, WorkerStats};
@@ -440,7 +441,7 @@ fn poll(
     let outcome = PollOutcome {
         stats: finished.stats,
         flows: finished.flows,
-        datasets: finished.datasets,
+        datasets: finished.inspector.map(Inspector::into_datasets),
         dropped_records: batcher.dropped(),
         dropped_detections: batcher.dropped_detections(),
         packets,

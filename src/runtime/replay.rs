@@ -11,6 +11,7 @@ use super::summary::{FilesReport, SourceReport};
 use super::{RunSummary, RuntimeError};
 use crate::capture::{PacketBatch, Replay};
 use crate::config::Config;
+use crate::detect::Inspector;
 use crate::output::RecordBatcher;
 use crate::worker::Worker;
 
@@ -80,7 +81,8 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let capture_errors = source.take_errors();
     let skipped_unsupported = source.skipped_unsupported();
     let finished = worker.finish();
-    rules.save_datasets(finished.datasets.as_slice());
+    let datasets = finished.inspector.map(Inspector::into_datasets);
+    rules.save_datasets(datasets.as_slice());
     let (mut batcher, worker_stats, flow_stats) = (finished.sink, finished.stats, finished.flows);
     detect.stats = worker_stats.detect.clone();
     batcher.flush();

@@ -7,6 +7,7 @@
 
 use hyperscan::prelude::*;
 
+use super::prefilter::{RecordedScan, ScanTarget};
 use super::verify::Context;
 use super::{Detection, FlowState, Inspection};
 use crate::applayer::{AppEvent, HttpStage};
@@ -83,11 +84,14 @@ impl Inspection {
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
             let counters = &mut self.stats.scan[Class::App.index()];
-            for (buffer, group) in &engine.app {
+            for (index, (buffer, group)) in engine.app.iter().enumerate() {
                 let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(buffer))
                 else {
                     continue;
                 };
+                if let Some(recorded) = self.recorded.as_mut() {
+                    recorded.push(RecordedScan::new(ScanTarget::App(index), &bytes));
+                }
                 counters.scans += 1;
                 counters.bytes += bytes.len() as u64;
                 let found = &mut self.candidates;

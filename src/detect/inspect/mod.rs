@@ -53,7 +53,8 @@ use crate::decode::Carrier;
 use crate::decode::TcpHeader;
 use crate::flow::FlowRecord;
 use crate::reassembly::StreamId;
-use prefilter::{scratch_for, Candidates};
+use prefilter::Candidates;
+pub use prefilter::{RecordedScan, ScanTarget};
 use stream::WINDOW_TAIL;
 use threshold::{ThresholdId, ThresholdWindow, TrackKey};
 
@@ -212,6 +213,8 @@ struct Inspection {
     /// Thresholds tracked by rule, address or address pair (those by flow
     /// are in the flow's state), at most `limits.threshold_entries`.
     thresholds: HashMap<(ThresholdId, TrackKey), ThresholdWindow, FxBuildHasher>,
+    /// Every prefilter scan, when recording (the scan bench's bound).
+    recorded: Option<Vec<RecordedScan>>,
     /// The latest packet or stream time inspected, ns: the clock threshold
     /// windows run on.
     clock_ns: u64,
@@ -240,10 +243,11 @@ impl Inspector {
     /// detectors `builtin`.
     pub fn new(engine: Arc<Engine>, limits: DetectLimits, builtin: Builtin) -> Self {
         let state = Inspection {
-            scratch: scratch_for(&engine),
+            scratch: engine.scratch(),
             candidates: Candidates::new(engine.rules.len()),
             thresholds: HashMap::default(),
             clock_ns: 0,
+            recorded: None,
             limits: DetectLimits {
                 window_bytes: limits.window_bytes.max(WINDOW_TAIL * 2),
                 ..limits
@@ -267,6 +271,18 @@ impl Inspector {
             detector_evictions: self.state.builtin.evicted(),
             ..self.state.stats.clone()
         }
+    }
+
+    /// From now on, keeps a copy of every prefilter scan (database and
+    /// bytes): for benches that replay exactly the pipeline's scans.
+    pub fn record_scans(&mut self) {
+        self.state.recorded.get_or_insert_with(Vec::new);
+    }
+
+    /// The scans recorded since [`Inspector::record_scans`], in order;
+    /// recording stops.
+    pub fn take_scans(&mut self) -> Vec<RecordedScan> {
+        self.state.recorded.take().unwrap_or_default()
     }
 
     /// This worker's copies of the datasets rules change, for saving.

@@ -61,7 +61,7 @@ impl Inspection {
         let group =
             engine.packet[class.index()].lookup(packet.to_server, packet.src_port, packet.dst_port);
         if payload {
-            self.collect_packet(class, group, packet.payload);
+            self.collect_packet(class, group, packet);
         } else {
             self.begin_candidates();
             let rules = group.always.iter().copied();

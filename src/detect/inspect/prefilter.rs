@@ -1,42 +1,69 @@
-//! The Hyperscan side of inspection: one worker's scratch, the
-//! [`Candidates`] a buffer's pattern matches name, and the scans of packet
-//! payloads and of each TCP direction's Hyperscan stream (opened here on
-//! first use, closed with [`close`]) that fill it, with the counters of
+//! The Hyperscan side of inspection: the [`Candidates`] a buffer's
+//! pattern matches name, and the scans of packet payloads and of each TCP
+//! direction's Hyperscan stream (opened here on first use, closed with
+//! [`close`]) that fill it, with the counters of
 //! [`ScanStats`](super::ScanStats). The application class scans its
 //! event's buffers itself, into the same candidates; verifying the
-//! candidates is the verify module's job.
+//! candidates is the verify module's job. On request every scan is
+//! recorded ([`RecordedScan`]) so that a bench can make the same scans
+//! with Hyperscan alone.
 
 use hyperscan::prelude::*;
 
-use super::{FlowState, Inspection};
+use super::{FlowState, Inspection, PacketView};
 use crate::detect::engine::Engine;
 use crate::detect::groups::{Class, Group};
 use crate::reassembly::StreamId;
 
-/// One scratch sized for every database.
-pub(super) fn scratch_for(engine: &Engine) -> Option<Scratch> {
-    /// Allocates the scratch for `db`, or grows it to fit.
-    fn fit<M: Mode>(scratch: &mut Option<Scratch>, db: &Database<M>) -> Option<()> {
-        match scratch.as_mut() {
-            Some(s) => db.realloc_scratch(s).ok().map(drop),
-            None => db.alloc_scratch().ok().map(|s| *scratch = Some(s)),
+/// Which database a prefilter scan went to, in terms that find it again
+/// in the [`Engine`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanTarget {
+    /// The packet group of `class` for this direction and these ports.
+    Packet {
+        /// The class of payload.
+        class: Class,
+        /// From initiator to responder.
+        to_server: bool,
+        /// Sender's port.
+        src_port: u16,
+        /// Receiver's port.
+        dst_port: u16,
+    },
+    /// The stream group of one direction of a flow, scanned through that
+    /// direction's Hyperscan stream.
+    Stream {
+        /// The flow.
+        flow_id: u64,
+        /// From initiator to responder.
+        to_server: bool,
+        /// Sender's port.
+        src_port: u16,
+        /// Receiver's port.
+        dst_port: u16,
+    },
+    /// The application group at this index of [`Engine::app`].
+    App(usize),
+}
+
+/// One prefilter scan as the pipeline made it: the database and the bytes.
+/// Recorded only on request ([`super::Inspector::record_scans`]), for the
+/// scan bench's Hyperscan-only bound.
+#[derive(Debug, Clone)]
+pub struct RecordedScan {
+    /// The database.
+    pub target: ScanTarget,
+    /// The bytes scanned.
+    pub bytes: Vec<u8>,
+}
+
+impl RecordedScan {
+    pub(super) fn new(target: ScanTarget, bytes: &[u8]) -> Self {
+        Self {
+            target,
+            bytes: bytes.to_vec(),
         }
     }
-    let mut scratch = None;
-    let blocks = engine.packet.iter().flat_map(|p| &p.groups);
-    let apps = engine.app.iter().map(|(_, g)| g);
-    for db in blocks.chain(apps).filter_map(|g| g.database.as_ref()) {
-        fit(&mut scratch, db)?;
-    }
-    for db in engine
-        .stream
-        .groups
-        .iter()
-        .filter_map(|g| g.database.as_ref())
-    {
-        fit(&mut scratch, db)?;
-    }
-    scratch
 }
 
 /// Closes a Hyperscan stream (its matches at close are of no interest).
@@ -109,19 +136,29 @@ impl Inspection {
         self.stats.scan[class.index()].candidates += self.candidates.list.len() as u64;
     }
 
-    /// Candidates of a packet group for one payload.
+    /// Candidates of a packet group for a packet's payload.
     pub(super) fn collect_packet(
         &mut self,
         class: Class,
         group: &Group<BlockDatabase>,
-        payload: &[u8],
+        packet: &PacketView<'_>,
     ) {
         self.begin_candidates();
+        let payload = packet.payload;
         if let (Some(db), Some(scratch), false) = (
             group.database.as_ref(),
             self.scratch.as_ref(),
             payload.is_empty(),
         ) {
+            if let Some(recorded) = self.recorded.as_mut() {
+                let target = ScanTarget::Packet {
+                    class,
+                    to_server: packet.to_server,
+                    src_port: packet.src_port,
+                    dst_port: packet.dst_port,
+                };
+                recorded.push(RecordedScan::new(target, payload));
+            }
             let counters = &mut self.stats.scan[class.index()];
             counters.scans += 1;
             counters.bytes += payload.len() as u64;
@@ -154,6 +191,15 @@ impl Inspection {
                 *scanner = db.open_stream().ok();
             }
             if let Some(scanner) = scanner.as_ref() {
+                if let Some(recorded) = self.recorded.as_mut() {
+                    let target = ScanTarget::Stream {
+                        flow_id: stream.flow_id,
+                        to_server: stream.dir == 0,
+                        src_port: stream.src.port(),
+                        dst_port: stream.dst.port(),
+                    };
+                    recorded.push(RecordedScan::new(target, bytes));
+                }
                 let counters = &mut self.stats.scan[Class::Stream.index()];
                 counters.scans += 1;
                 counters.bytes += bytes.len() as u64;
@@ -166,5 +212,42 @@ impl Inspection {
             }
         }
         self.end_candidates(Class::Stream, &group.always);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScanTarget;
+    use crate::detect::inspect::testing::{inspector, stream};
+    use crate::detect::inspect::{DetectLimits, FlowState};
+
+    #[test]
+    fn recorded_scans_are_the_stream_chunks_in_order_until_taken() {
+        let mut d = inspector(
+            "alert tcp any any -> any any (content:\"needle\"; sid:1;)\n",
+            DetectLimits::default(),
+        );
+        let mut flow = FlowState::default();
+        let id = stream(7);
+        let mut alerts = 0;
+        d.record_scans();
+        for (offset, chunk) in [(0, &b"hay nee"[..]), (7, &b"dle hay"[..])] {
+            d.inspect_stream(&mut flow, 1, &id, offset, chunk, usize::MAX, &mut |_| {
+                alerts += 1
+            });
+        }
+        let scans = d.take_scans();
+        assert_eq!(alerts, 1);
+        let chunks: Vec<&[u8]> = scans.iter().map(|s| s.bytes.as_slice()).collect();
+        assert_eq!(chunks, [&b"hay nee"[..], &b"dle hay"[..]]);
+        let expected = ScanTarget::Stream {
+            flow_id: 7,
+            to_server: true,
+            src_port: 1000,
+            dst_port: 80,
+        };
+        assert!(scans.iter().all(|s| s.target == expected));
+        d.inspect_stream(&mut flow, 1, &id, 14, b" more", usize::MAX, &mut |_| {});
+        assert!(d.take_scans().is_empty());
     }
 }
