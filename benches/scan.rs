@@ -110,7 +110,7 @@ fn bound(engine: &Engine, scratch: &Scratch, scans: &[RecordedScan]) -> u64 {
                 let _ = stream.scan(&scan.bytes, scratch, &mut count);
             }
             ScanTarget::App(index) => {
-                if let Some(db) = &engine.app[index].1.database {
+                if let Some(db) = &engine.app[index].group.database {
                     let _ = db.scan(&scan.bytes, scratch, &mut count);
                 }
             }

@@ -68,7 +68,7 @@ impl Sender {
 }
 
 /// Where in an application's life a rule is evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AppStage {
     /// An HTTP transaction stage.
     Http(HttpStage),
@@ -235,6 +235,11 @@ impl AppProgram {
             urilen: rule.urilen,
             stages,
         })
+    }
+
+    /// The stages the rule is evaluated at.
+    pub fn stages(&self) -> impl Iterator<Item = AppStage> + '_ {
+        self.stages.iter().flatten().copied()
     }
 
     /// True when the rule is evaluated at `stage`.

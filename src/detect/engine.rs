@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use hyperscan::prelude::*;
 use hyperscan::{Block, Streaming};
 
-use super::app::AppProgram;
+use super::app::{AppProgram, AppStage};
 use super::dataset::Datasets;
 use super::groups::{build_all, port_groups, Class, DatabaseSize, Group, GroupBuilder, PortGroups};
 use super::ip_only::IpOnly;
@@ -86,6 +86,19 @@ pub enum EngineError {
     },
 }
 
+/// The application rules evaluated at one stage whose fast pattern is in
+/// one buffer, with their prefilter over that buffer.
+#[derive(Debug)]
+pub struct AppGroup {
+    /// The stage (an HTTP message's headers or body, a DNS question, a TLS
+    /// hello...).
+    pub stage: AppStage,
+    /// The buffer, with its transforms.
+    pub inspected: Inspected,
+    /// The rules and their database.
+    pub group: Group<BlockDatabase>,
+}
+
 /// The compiled rules.
 #[derive(Debug)]
 pub struct Engine {
@@ -95,14 +108,15 @@ pub struct Engine {
     pub packet: [PortGroups<BlockDatabase>; 4],
     /// Rules on reassembled TCP streams, by direction and port.
     pub stream: PortGroups<StreamingDatabase>,
-    /// Application rules (HTTP, DNS, TLS buffers), a group per buffer their
-    /// fast pattern is in.
-    pub app: Vec<(Inspected, Group<BlockDatabase>)>,
+    /// Application rules (HTTP, DNS, TLS buffers), a group per stage they
+    /// run at and buffer their fast pattern is in: an event scans only
+    /// the buffers of its own stage's rules.
+    pub app: Vec<AppGroup>,
     /// IP-only rules, checked on the first packet of each flow direction.
     pub ip_only: IpOnly,
-    /// Application rules without a positive content, evaluated at every
-    /// event.
-    pub app_always: Vec<u32>,
+    /// Application rules without a positive content, by the stage they
+    /// are evaluated at (at every event of it).
+    pub app_always: Vec<(AppStage, Vec<u32>)>,
     /// Distinct flowbit names.
     pub flowbit_count: usize,
     /// The sets `dataset` and `datarep` look buffers up in.
@@ -303,21 +317,31 @@ impl Engine {
                     || rule.dsize.is_some_and(|d| d.requires_payload()),
             });
         }
-        let mut app: std::collections::BTreeMap<Inspected, GroupBuilder> = Default::default();
-        let mut app_always = Vec::new();
+        let mut app: std::collections::BTreeMap<(AppStage, Inspected), GroupBuilder> =
+            Default::default();
+        let mut app_always: std::collections::BTreeMap<AppStage, Vec<u32>> = Default::default();
         let mut packet_members: [Vec<(u32, &Rule)>; 4] = Default::default();
         let mut stream_members = Vec::new();
         let mut ip_only_members = Vec::new();
         for (index, compiled) in rules.iter().enumerate() {
             let index = index as u32;
             let rule = &compiled.rule;
-            if compiled.app.is_some() {
+            if let Some(program) = &compiled.app {
                 match fast_pattern(rule) {
-                    Some(content) => app
-                        .entry(content.inspected.clone())
-                        .or_insert_with(|| GroupBuilder::new(content.inspected.buffer.name(), true))
-                        .add(index, Some(content)),
-                    None => app_always.push(index),
+                    Some(content) => {
+                        for stage in program.stages() {
+                            app.entry((stage, content.inspected.clone()))
+                                .or_insert_with(|| {
+                                    GroupBuilder::new(content.inspected.buffer.name(), true)
+                                })
+                                .add(index, Some(content));
+                        }
+                    }
+                    None => {
+                        for stage in program.stages() {
+                            app_always.entry(stage).or_default().push(index);
+                        }
+                    }
                 }
                 continue;
             }
@@ -347,18 +371,26 @@ impl Engine {
         let (stream, all) =
             port_groups::<Streaming>(Class::Stream, &stream_members, fast_pattern, cache)?;
         cached &= all;
-        let (buffers, builders): (Vec<Inspected>, Vec<GroupBuilder>) = app.into_iter().unzip();
+        let (keys, builders): (Vec<(AppStage, Inspected)>, Vec<GroupBuilder>) =
+            app.into_iter().unzip();
         let (app_groups, all) = build_all::<Block>(builders, cache)?;
         cached &= all;
-        let app: Vec<(Inspected, Group<BlockDatabase>)> =
-            buffers.into_iter().zip(app_groups).collect();
+        let app: Vec<AppGroup> = keys
+            .into_iter()
+            .zip(app_groups)
+            .map(|((stage, inspected), group)| AppGroup {
+                stage,
+                inspected,
+                group,
+            })
+            .collect();
         let ip_only = IpOnly::new(ip_only_members);
         let build = BuildReport {
             elapsed: started.elapsed(),
             cached,
             app_bytes: app
                 .iter()
-                .filter_map(|(_, g)| g.database.as_ref().map(DatabaseSize::bytes))
+                .filter_map(|a| a.group.database.as_ref().map(DatabaseSize::bytes))
                 .sum(),
             packet_bytes: packet.iter().map(PortGroups::database_bytes).sum(),
             stream_bytes: stream.database_bytes(),
@@ -377,13 +409,22 @@ impl Engine {
                 stream,
                 app,
                 ip_only,
-                app_always,
+                app_always: app_always.into_iter().collect(),
                 flowbit_count: bits.len(),
                 datasets,
                 build,
             },
             rejected,
         ))
+    }
+
+    /// The application rules without a positive content evaluated at
+    /// `stage`.
+    pub fn app_always(&self, stage: AppStage) -> &[u32] {
+        self.app_always
+            .iter()
+            .find(|(s, _)| *s == stage)
+            .map_or(&[], |(_, rules)| rules)
     }
 
     /// One Hyperscan scratch that fits every database, for one thread
@@ -398,7 +439,7 @@ impl Engine {
         }
         let mut scratch = None;
         let blocks = self.packet.iter().flat_map(|p| &p.groups);
-        let apps = self.app.iter().map(|(_, g)| g);
+        let apps = self.app.iter().map(|a| &a.group);
         for db in blocks.chain(apps).filter_map(|g| g.database.as_ref()) {
             fit(&mut scratch, db)?;
         }
@@ -411,5 +452,51 @@ impl Engine {
             fit(&mut scratch, db)?;
         }
         scratch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::applayer::HttpStage;
+    use crate::detect::rules::{RuleSet, Vars};
+
+    #[test]
+    fn application_groups_hold_only_the_rules_of_their_stage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.rules");
+        let text = concat!(
+            "alert http any any -> any any (http.uri; content:\"/login\"; sid:1;)\n",
+            "alert http any any -> any any (http.uri; content:\"/admin\"; ",
+            "http.stat_code; content:\"200\"; sid:2;)\n",
+            "alert http any any -> any any (urilen:>50; sid:3;)\n",
+        );
+        std::fs::write(&path, text).unwrap();
+        let set = RuleSet::load(&[path], &Vars::default());
+        let (engine, rejected) = Engine::compile(&set, None).unwrap();
+        assert!(rejected.is_empty());
+        let sid = |index: &u32| engine.rules[*index as usize].rule.sid;
+        let mut groups: Vec<(AppStage, &str, Vec<u32>)> = engine
+            .app
+            .iter()
+            .map(|a| {
+                let ids = 0..a.group.patterns() as u32;
+                let sids = ids.flat_map(|id| a.group.rules_of(id).iter().map(sid));
+                (a.stage, a.inspected.buffer.name(), sids.collect())
+            })
+            .collect();
+        groups.sort();
+        let request = AppStage::Http(HttpStage::RequestHeaders);
+        let response = AppStage::Http(HttpStage::ResponseHeaders);
+        assert_eq!(
+            groups,
+            [
+                (request, "http-uri", vec![1]),
+                (response, "http-uri", vec![2]),
+            ]
+        );
+        let always = |stage| engine.app_always(stage).iter().map(sid).collect::<Vec<_>>();
+        assert_eq!(always(request), [3]);
+        assert!(always(response).is_empty());
     }
 }

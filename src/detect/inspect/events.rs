@@ -84,8 +84,14 @@ impl Inspection {
         self.begin_candidates();
         if let Some(scratch) = self.scratch.as_ref() {
             let counters = &mut self.stats.scan[Class::App.index()];
-            for (index, (buffer, group)) in engine.app.iter().enumerate() {
-                let (Some(db), Some(bytes)) = (group.database.as_ref(), event.inspected(buffer))
+            let stage = event.stage();
+            for (index, app) in engine.app.iter().enumerate() {
+                let group = &app.group;
+                if app.stage != stage {
+                    continue;
+                }
+                let (Some(db), Some(bytes)) =
+                    (group.database.as_ref(), event.inspected(&app.inspected))
                 else {
                     continue;
                 };
@@ -102,7 +108,7 @@ impl Inspection {
                 });
             }
         }
-        self.end_candidates(Class::App, &engine.app_always);
+        self.end_candidates(Class::App, engine.app_always(event.stage()));
         let stage = event.stage();
         let dir = sender.dir;
         let window = match datagram {
