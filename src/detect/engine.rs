@@ -209,16 +209,39 @@ fn fast_pattern(rule: &Rule) -> Option<&Content> {
         }
         _ => None,
     });
-    let mut best: Option<&Content> = None;
+    let mut best: Option<(&Content, (usize, u32))> = None;
     for content in positive {
         if content.fast_pattern {
             return Some(content);
         }
-        if best.is_none_or(|b| content.bytes.len() > b.bytes.len()) {
-            best = Some(content);
+        let rank = (content.bytes.len(), strength(&content.bytes));
+        if best.is_none_or(|(_, best)| rank > best) {
+            best = Some((content, rank));
         }
     }
-    best
+    best.map(|(content, _)| content)
+}
+
+/// How selective a pattern is, as Suricata's `PatternStrength` scores it
+/// to choose between fast-pattern candidates of one length: each distinct
+/// byte counts 3 if a letter, 4 if printable (or 0x00, 0x01, 0xff), 6
+/// otherwise; each repeat counts 1.
+fn strength(bytes: &[u8]) -> u32 {
+    let mut seen = [false; 256];
+    bytes
+        .iter()
+        .map(|&b| {
+            if std::mem::replace(&mut seen[usize::from(b)], true) {
+                1
+            } else if b.is_ascii_alphabetic() {
+                3
+            } else if (0x20..=0x7e).contains(&b) || matches!(b, 0x00 | 0x01 | 0xff) {
+                4
+            } else {
+                6
+            }
+        })
+        .sum()
 }
 
 impl Engine {
@@ -498,5 +521,29 @@ mod tests {
         let always = |stage| engine.app_always(stage).iter().map(sid).collect::<Vec<_>>();
         assert_eq!(always(request), [3]);
         assert!(always(response).is_empty());
+    }
+
+    #[test]
+    fn the_fast_pattern_is_the_longest_content_then_the_strongest() {
+        let rule = |options: &str| {
+            let text = format!("alert tcp any any -> any any ({options} sid:1;)");
+            crate::detect::rules::parse::parse_rule(&text, &Vars::default(), None)
+                .result
+                .unwrap()
+        };
+        let fast = |options: &str| fast_pattern(&rule(options)).unwrap().bytes.clone();
+        assert_eq!(fast("content:\"abc\"; content:\"abcd\";"), b"abcd");
+        // Same length: distinct non-printable bytes beat repeated zeros.
+        assert_eq!(
+            fast("content:\"|00 00 00 01|\"; content:\"|10 82 c3 04|\";"),
+            [0x10, 0x82, 0xc3, 0x04]
+        );
+        assert_eq!(fast("content:\"zzzz\"; content:\"wxyz\";"), b"wxyz");
+        assert_eq!(
+            fast("content:\"abcd\"; fast_pattern; content:\"abcde\";"),
+            b"abcd"
+        );
+        assert_eq!(strength(b"aab"), 3 + 1 + 3);
+        assert_eq!(strength(&[0x00, 0x80, 0x80]), 4 + 6 + 1);
     }
 }
