@@ -16,7 +16,11 @@
 //!
 //! Within a database, rules that share a fast pattern share one Hyperscan
 //! pattern, which reports every rule of it. In block mode a fast pattern
-//! with an absolute `offset`/`depth` is bounded to where it can end.
+//! with an absolute `offset`/`depth` carries the bounds of where it can end
+//! (`min_offset`/`max_offset`). The `hyperscan` crate (0.3) compiles a
+//! pattern set with `hs_compile_multi`, which takes no such extensions, so
+//! the database reports these patterns anywhere for now; verification
+//! applies `offset`/`depth` either way.
 //! Patterns may report more than once per scan: Hyperscan's `SINGLEMATCH`
 //! cut the matches on the benign mix 45-fold but made the packet scans
 //! slower (its per-scan bookkeeping costs more than the candidate stamps
