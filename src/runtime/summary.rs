@@ -198,18 +198,7 @@ impl fmt::Display for RunSummary {
             if scan.scans == 0 && scan.candidates == 0 {
                 continue;
             }
-            writeln!(
-                f,
-                "    {:<12} {} scans of {} bytes, {} matches, {} candidates, {} header rejects, {} verified over {} bytes",
-                class.name(),
-                scan.scans,
-                scan.bytes,
-                scan.matches,
-                scan.candidates,
-                scan.header_rejects,
-                scan.verified,
-                scan.verified_bytes
-            )?;
+            writeln!(f, "    {:<12} {scan}", class.name())?;
         }
         if d.stats.encrypted_flows > 0 {
             writeln!(

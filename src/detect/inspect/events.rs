@@ -32,28 +32,21 @@ impl Inspection {
         out: &mut impl FnMut(Detection),
     ) {
         self.stats.app_events += 1;
+        let ends = (sender.src, sender.dst);
         let context = Context {
-            ts_ns,
-            flow_id: sender.flow_id,
-            proto: sender.proto,
-            src: sender.src.ip(),
-            dst: sender.dst.ip(),
-            src_port: sender.src.port(),
-            dst_port: sender.dst.port(),
-            carrier: sender.carrier,
-            to_server: event.to_server(),
-            established: true,
-            payload_len: None,
-            tcp_flags: None,
-            icmp: None,
-            stream_sizes: None,
-            stream_base: None,
-            transport_valid: true,
             app_proto: Some(match event {
                 AppEvent::Http(..) => "http",
                 AppEvent::DnsQuery { .. } | AppEvent::DnsAnswer(_) => "dns",
                 AppEvent::TlsHello(_) | AppEvent::TlsCertificate(..) => "tls",
             }),
+            ..Context::between(
+                ts_ns,
+                sender.flow_id,
+                sender.proto,
+                ends,
+                sender.carrier,
+                event.to_server(),
+            )
         };
         if !engine.rules.is_empty() {
             self.app_rules(engine, flow, &context, sender, event, datagram, out);

@@ -6,6 +6,8 @@
 //! windows fill is the stream module's job; what thresholds count is the
 //! threshold module's.
 
+use std::net::SocketAddr;
+
 use super::prefilter::close;
 use super::threshold::{ThresholdId, ThresholdWindow};
 use super::verify::Context;
@@ -108,27 +110,26 @@ impl Inspection {
         let mut found = Vec::new();
         self.builtin
             .end(&mut flow.builtin, record, &mut |f| found.push(f));
-        let context = || Context {
-            ts_ns: record.ts_end_ns,
-            flow_id: record.flow_id,
-            proto: record.proto,
-            src: record.src,
-            dst: record.dst,
-            src_port: record.src_port,
-            dst_port: record.dst_port,
-            carrier: Carrier {
+        let context = || {
+            let ends = (
+                SocketAddr::new(record.src, record.src_port),
+                SocketAddr::new(record.dst, record.dst_port),
+            );
+            let carrier = Carrier {
                 vlans: record.vlans,
                 tunnel: record.tunnel,
-            },
-            to_server: true,
-            established: true,
-            payload_len: None,
-            tcp_flags: None,
-            icmp: None,
-            stream_sizes: None,
-            stream_base: None,
-            transport_valid: true,
-            app_proto: record.app_proto,
+            };
+            Context {
+                app_proto: record.app_proto,
+                ..Context::between(
+                    record.ts_end_ns,
+                    record.flow_id,
+                    record.proto,
+                    ends,
+                    carrier,
+                    true,
+                )
+            }
         };
         self.raise_findings(flow, found, context, out);
         self.release_streams(flow);

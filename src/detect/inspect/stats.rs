@@ -85,6 +85,23 @@ pub struct ScanStats {
     pub verified_bytes: u64,
 }
 
+impl std::fmt::Display for ScanStats {
+    /// The counters as the summary and the scan bench print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} scans of {} bytes, {} matches, {} candidates, {} header rejects, {} verified over {} bytes",
+            self.scans,
+            self.bytes,
+            self.matches,
+            self.candidates,
+            self.header_rejects,
+            self.verified,
+            self.verified_bytes
+        )
+    }
+}
+
 impl ScanStats {
     fn merge(&mut self, other: &ScanStats) {
         self.scans += other.scans;

@@ -35,24 +35,17 @@ impl Inspection {
     ) {
         let (ts_ns, stream, offset) = at;
         self.clock_ns = self.clock_ns.max(ts_ns);
-        let context = || Context {
-            ts_ns,
-            flow_id: stream.flow_id,
-            proto: ip_proto::TCP,
-            src: stream.src.ip(),
-            dst: stream.dst.ip(),
-            src_port: stream.src.port(),
-            dst_port: stream.dst.port(),
-            carrier: stream.carrier,
-            to_server: stream.dir == 0,
-            established: true,
-            payload_len: None,
-            tcp_flags: None,
-            icmp: None,
-            stream_sizes: None,
-            stream_base: None,
-            transport_valid: true,
-            app_proto: None,
+        let context = || {
+            let ends = (stream.src, stream.dst);
+            let to_server = stream.dir == 0;
+            Context::between(
+                ts_ns,
+                stream.flow_id,
+                ip_proto::TCP,
+                ends,
+                stream.carrier,
+                to_server,
+            )
         };
         // Without rules, no window is kept: only the built-in detectors
         // read the stream.

@@ -5,7 +5,7 @@
 //! rules are candidates is the prefilter's job; whether a match alerts
 //! under a threshold is the threshold module's.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::{Detection, FlowState, Inspection, PacketView};
@@ -41,6 +41,40 @@ pub(super) struct Context {
     pub(super) stream_base: Option<u64>,
     pub(super) transport_valid: bool,
     pub(super) app_proto: Option<&'static str>,
+}
+
+impl Context {
+    /// The context of data from `src` to `dst` of an established flow that
+    /// is not one packet's payload (a stream chunk, an application event,
+    /// the flow's end): no packet fields, no application protocol.
+    pub(super) fn between(
+        ts_ns: u64,
+        flow_id: u64,
+        proto: u8,
+        (src, dst): (SocketAddr, SocketAddr),
+        carrier: Carrier,
+        to_server: bool,
+    ) -> Self {
+        Self {
+            ts_ns,
+            flow_id,
+            proto,
+            src: src.ip(),
+            dst: dst.ip(),
+            src_port: src.port(),
+            dst_port: dst.port(),
+            carrier,
+            to_server,
+            established: true,
+            payload_len: None,
+            tcp_flags: None,
+            icmp: None,
+            stream_sizes: None,
+            stream_base: None,
+            transport_valid: true,
+            app_proto: None,
+        }
+    }
 }
 
 /// The match context of a packet's payload.
