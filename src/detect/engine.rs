@@ -357,7 +357,7 @@ impl Engine {
                                 .or_insert_with(|| {
                                     GroupBuilder::new(content.inspected.buffer.name(), true)
                                 })
-                                .add(index, Some(content));
+                                .add(index, rule, Some(content));
                         }
                     }
                     None => {

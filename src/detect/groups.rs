@@ -15,12 +15,15 @@
 //! could not match: the full header check still runs on every candidate.
 //!
 //! Within a database, rules that share a fast pattern share one Hyperscan
-//! pattern, which reports every rule of it. In block mode a fast pattern
-//! with an absolute `offset`/`depth` carries the bounds of where it can end
-//! (`min_offset`/`max_offset`). The `hyperscan` crate (0.3) compiles a
-//! pattern set with `hs_compile_multi`, which takes no such extensions, so
-//! the database reports these patterns anywhere for now; verification
-//! applies `offset`/`depth` either way.
+//! pattern, which reports every rule of it. In block mode each rule of a
+//! pattern keeps where its fast pattern can end in the buffer, from an
+//! absolute `offset`/`depth`, `startswith`, or `distance`/`within` after
+//! contents that are themselves bounded, and a match ending elsewhere does
+//! not list it. Hyperscan could take these bounds itself
+//! (`min_offset`/`max_offset`), but the `hyperscan` crate compiles with
+//! `hs_compile_multi`, which takes no expression extensions, and writing
+//! them as anchored expressions (`^.{a,b}` before the literal) tripled the
+//! compile time of ET Open.
 //! Patterns may report more than once per scan: Hyperscan's `SINGLEMATCH`
 //! cut the matches on the benign mix 45-fold but made the packet scans
 //! slower (its per-scan bookkeeping costs more than the candidate stamps
@@ -30,11 +33,11 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hyperscan::prelude::*;
-use hyperscan::{ExprExt, Serialized};
+use hyperscan::Serialized;
 use sha1::{Digest, Sha1};
 
 use super::engine::EngineError;
-use super::rules::{Content, PortSpec, Rule};
+use super::rules::{Content, Match, PortSpec, Rule};
 
 /// Ports that always get a group of their own when their rules differ
 /// from the others' (Suricata's default TCP and UDP priority ports): the
@@ -114,6 +117,9 @@ pub struct Group<D> {
     pattern_starts: Vec<u32>,
     /// Rule indexes, pattern after pattern, each pattern's in rule order.
     pattern_rules: Vec<u32>,
+    /// Where each entry of `pattern_rules` can end in its buffer: first
+    /// and last end offset (`u32::MAX`: anywhere past the first).
+    rule_ends: Vec<(u32, u32)>,
     /// Rules verified on every buffer (no positive content).
     pub always: Vec<u32>,
 }
@@ -124,6 +130,20 @@ impl<D> Group<D> {
     pub fn rules_of(&self, id: u32) -> &[u32] {
         let id = id as usize;
         &self.pattern_rules[self.pattern_starts[id] as usize..self.pattern_starts[id + 1] as usize]
+    }
+
+    /// The rules of pattern `id` whose fast pattern can end at `end`: a
+    /// match ending elsewhere is outside the rule's `offset`/`depth` window.
+    #[inline]
+    pub fn rules_ending(&self, id: u32, end: u64) -> impl Iterator<Item = u32> + '_ {
+        let id = id as usize;
+        let range = self.pattern_starts[id] as usize..self.pattern_starts[id + 1] as usize;
+        let end = u32::try_from(end).unwrap_or(u32::MAX);
+        self.pattern_rules[range.clone()]
+            .iter()
+            .zip(&self.rule_ends[range])
+            .filter(move |(_, &(first, last))| first <= end && end <= last)
+            .map(|(&rule, _)| rule)
     }
 
     /// Distinct patterns in the database.
@@ -154,8 +174,64 @@ fn literal_expression(bytes: &[u8]) -> String {
     expression
 }
 
-/// Where a fast pattern can end in its buffer: (first, last) end offset,
-/// from an absolute `offset`/`depth` or `startswith`.
+/// Where a rule's fast pattern can end in its buffer: (first, last) end
+/// offset, `u64::MAX` when nothing bounds the last. Follows the rule's
+/// matches in that buffer in order: an absolute content ends within its
+/// `offset`/`depth`, a relative one within `distance`/`within` of where
+/// the previous one can end (Suricata counts `within` from `distance`). A
+/// `pcre` or `byte_jump` moves the cursor to where nothing bounds it; a
+/// negated content does not move it.
+fn fast_bounds(rule: &Rule, fast: &Content) -> Option<(u64, u64)> {
+    let len = fast.bytes.len() as u64;
+    // Where the previous match in the buffer can end; the start at first.
+    let mut cursor = Some((0, 0));
+    for m in &rule.matches {
+        let content = match m {
+            Match::Content(c) if c.inspected == fast.inspected => c,
+            Match::Pcre(p) if p.inspected == fast.inspected && !p.negated => {
+                cursor = None;
+                continue;
+            }
+            Match::ByteJump(_, inspected) | Match::Base64Data(inspected)
+                if *inspected == fast.inspected =>
+            {
+                cursor = None;
+                continue;
+            }
+            _ => continue,
+        };
+        let ends = if content.is_relative() {
+            cursor.map(|at| relative_ends(content, at))
+        } else {
+            Some(end_bounds(content).unwrap_or((content.bytes.len() as u64, u64::MAX)))
+        };
+        if std::ptr::eq(content, fast) {
+            return ends.filter(|&(first, last)| first >= len && last >= first);
+        }
+        if !content.negated {
+            cursor = ends;
+        }
+    }
+    None
+}
+
+/// Where a relative content can end when the previous match ends between
+/// `at`: from `distance` after the earliest, to `distance` + `within` after
+/// the latest.
+fn relative_ends(content: &Content, at: (u64, u64)) -> (u64, u64) {
+    let len = content.bytes.len() as u64;
+    let distance = i64::from(content.distance.unwrap_or(0));
+    let shift = |end: u64, by: i64| end.saturating_add_signed(by);
+    let first = shift(at.0, distance).saturating_add(len).max(len);
+    let last = match content.within {
+        Some(within) if at.1 != u64::MAX => shift(at.1, distance).saturating_add(u64::from(within)),
+        _ => u64::MAX,
+    };
+    (first, last)
+}
+
+/// Where a content can end in its buffer: (first, last) end offset, from
+/// an absolute `offset`/`depth` or `startswith`.
 fn end_bounds(content: &Content) -> Option<(u64, u64)> {
     if content.is_relative() {
         return None;
@@ -171,8 +247,8 @@ fn end_bounds(content: &Content) -> Option<(u64, u64)> {
     (depth >= len).then_some((offset + len, offset + depth))
 }
 
-/// A pattern's identity in a database: its bytes, caselessness and bounds.
-type PatternKey = (Vec<u8>, bool, Option<(u64, u64)>);
+/// A pattern's identity in a database: its bytes and caselessness.
+type PatternKey = (Vec<u8>, bool);
 
 /// The rules of one group as Hyperscan patterns, before compiling.
 pub struct GroupBuilder {
@@ -180,13 +256,14 @@ pub struct GroupBuilder {
     block: bool,
     patterns: Vec<Pattern>,
     ids: HashMap<PatternKey, usize>,
-    rules: Vec<Vec<u32>>,
+    /// Each pattern's rules, with where the pattern can end for each.
+    rules: Vec<Vec<(u32, (u32, u32))>>,
     always: Vec<u32>,
 }
 
 impl GroupBuilder {
     /// An empty group named `name` (in cache files and errors); `block`
-    /// for a block-mode database, where patterns honour their bounds.
+    /// for a block-mode database, where patterns keep their bounds.
     pub fn new(name: impl Into<String>, block: bool) -> Self {
         Self {
             name: name.into(),
@@ -199,42 +276,37 @@ impl GroupBuilder {
     }
 
     /// Adds rule `index` with its fast pattern (none: verified always).
-    pub fn add(&mut self, index: u32, content: Option<&Content>) {
+    pub fn add(&mut self, index: u32, rule: &Rule, content: Option<&Content>) {
         let Some(content) = content else {
             self.always.push(index);
             return;
         };
-        let bounds = if self.block {
-            end_bounds(content)
-        } else {
-            None
+        let ends = match self.block.then(|| fast_bounds(rule, content)).flatten() {
+            Some((first, last)) => (
+                u32::try_from(first).unwrap_or(u32::MAX),
+                u32::try_from(last).unwrap_or(u32::MAX),
+            ),
+            None => (0, u32::MAX),
         };
-        let key = (content.bytes.clone(), content.nocase, bounds);
+        let key = (content.bytes.clone(), content.nocase);
         if let Some(&id) = self.ids.get(&key) {
-            self.rules[id].push(index);
+            self.rules[id].push((index, ends));
             return;
         }
         let mut flags = CompileFlags::empty();
         if content.nocase {
             flags |= CompileFlags::CASELESS;
         }
-        let mut ext = ExprExt::default();
-        if let Some((min, max)) = bounds {
-            ext.set_min_offset(min);
-            if max != u64::MAX {
-                ext.set_max_offset(max);
-            }
-        }
         let id = self.patterns.len();
         self.patterns.push(Pattern {
             expression: literal_expression(&content.bytes),
             flags,
             id: Some(id),
-            ext,
+            ext: Default::default(),
             som: None,
         });
         self.ids.insert(key, id);
-        self.rules.push(vec![index]);
+        self.rules.push(vec![(index, ends)]);
     }
 
     /// Compiles the database in mode `M`, or loads it from `cache` when a
@@ -244,40 +316,14 @@ impl GroupBuilder {
         self,
         cache: Option<&Path>,
     ) -> Result<(Group<Database<M>>, bool), EngineError> {
-        // A group without patterns has nothing to compile.
-        let mut cached = true;
-        let database = if self.patterns.is_empty() {
-            None
-        } else {
-            let file =
-                cache.map(|dir| dir.join(format!("{}-{}.hsdb", self.name, key_of(&self.patterns))));
-            let loaded = file
-                .as_deref()
-                .and_then(|f| std::fs::read(f).ok())
-                .and_then(|bytes| bytes.deserialize::<M>().ok());
-            cached = loaded.is_some();
-            let database = match loaded {
-                Some(db) => db,
-                None => {
-                    let db = Patterns(self.patterns.clone()).build::<M>().map_err(|e| {
-                        EngineError::Hyperscan {
-                            group: self.name.clone(),
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    if let Some(file) = &file {
-                        store(file, &db);
-                    }
-                    db
-                }
-            };
-            Some(database)
-        };
+        let (database, cached) = compile::<M>(&self.name, self.patterns, cache)?;
         let mut pattern_starts = Vec::with_capacity(self.rules.len() + 1);
         let mut pattern_rules = Vec::new();
+        let mut rule_ends = Vec::new();
         for rules in &self.rules {
             pattern_starts.push(pattern_rules.len() as u32);
-            pattern_rules.extend_from_slice(rules);
+            pattern_rules.extend(rules.iter().map(|&(rule, _)| rule));
+            rule_ends.extend(rules.iter().map(|&(_, ends)| ends));
         }
         pattern_starts.push(pattern_rules.len() as u32);
         Ok((
@@ -285,6 +331,7 @@ impl GroupBuilder {
                 database,
                 pattern_starts,
                 pattern_rules,
+                rule_ends,
                 always: self.always,
             },
             cached,
@@ -292,9 +339,39 @@ impl GroupBuilder {
     }
 }
 
+/// Compiles `patterns` in mode `M` (none: no database), or loads the
+/// database from `cache` when the same patterns were compiled before.
+/// Returns whether it came from the cache.
+fn compile<M: Mode>(
+    name: &str,
+    patterns: Vec<Pattern>,
+    cache: Option<&Path>,
+) -> Result<(Option<Database<M>>, bool), EngineError> {
+    if patterns.is_empty() {
+        return Ok((None, true));
+    }
+    let file = cache.map(|dir| dir.join(format!("{name}-{}.hsdb", key_of(&patterns))));
+    let loaded = file
+        .as_deref()
+        .and_then(|f| std::fs::read(f).ok())
+        .and_then(|bytes| bytes.deserialize::<M>().ok());
+    if let Some(db) = loaded {
+        return Ok((Some(db), true));
+    }
+    let db = Patterns(patterns)
+        .build::<M>()
+        .map_err(|e| EngineError::Hyperscan {
+            group: name.to_string(),
+            reason: e.to_string(),
+        })?;
+    if let Some(file) = &file {
+        store(file, &db);
+    }
+    Ok((Some(db), false))
+}
+
 /// The cache key of a database: its mode's group name is in the file name;
-/// this hashes the Hyperscan version and every pattern with its flags and
-/// bounds.
+/// this hashes the Hyperscan version and every pattern with its flags.
 fn key_of(patterns: &[Pattern]) -> String {
     let mut hash = Sha1::new();
     hash.update(hyperscan::version_str().to_bytes());
@@ -302,9 +379,6 @@ fn key_of(patterns: &[Pattern]) -> String {
         hash.update(p.expression.as_bytes());
         hash.update(p.flags.bits().to_le_bytes());
         hash.update(p.id.unwrap_or(usize::MAX).to_le_bytes());
-        for bound in [p.ext.min_offset(), p.ext.max_offset()] {
-            hash.update(bound.unwrap_or(u64::MAX).to_le_bytes());
-        }
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -319,7 +393,13 @@ fn store<M: Mode>(file: &Path, db: &Database<M>) {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let temp = file.with_extension("hsdb.inprogress");
+        // Groups of the same patterns may be compiled at once: one temporary
+        // file each.
+        let temp = file.with_extension(format!(
+            "hsdb.{}.{:?}.inprogress",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         std::fs::write(&temp, &*bytes)?;
         std::fs::rename(&temp, file)
     })();
@@ -579,7 +659,8 @@ pub fn port_groups<'a, M: Mode>(
                 None => {
                     let mut builder = GroupBuilder::new(class.name(), block);
                     for &index in &list {
-                        builder.add(index, fast(rule_of[&index]));
+                        let rule = rule_of[&index];
+                        builder.add(index, rule, fast(rule));
                     }
                     let id = u8::try_from(builders.len()).map_err(|_| EngineError::Hyperscan {
                         group: class.name().into(),
@@ -735,31 +816,127 @@ mod tests {
         }
     }
 
+    /// The end bounds of each rule's fast pattern (its longest content).
+    fn bounds_of(text: &str) -> Vec<Option<(u64, u64)>> {
+        let set = rules(text);
+        assert!(set.rejected.is_empty(), "{:?}", set.rejected);
+        set.rules
+            .iter()
+            .map(|rule| {
+                let fast = rule
+                    .matches
+                    .iter()
+                    .filter_map(|m| match m {
+                        Match::Content(c) if !c.negated => Some(c),
+                        _ => None,
+                    })
+                    .max_by_key(|c| c.bytes.len())
+                    .unwrap();
+                fast_bounds(rule, fast)
+            })
+            .collect()
+    }
+
     #[test]
     fn bounds_follow_absolute_offset_and_depth() {
-        let content = |offset, depth, startswith| Content {
-            bytes: b"abcd".to_vec(),
-            negated: false,
-            nocase: false,
-            offset,
-            depth,
-            distance: None,
-            within: None,
-            startswith,
-            endswith: false,
-            fast_pattern: false,
-            inspected: Default::default(),
-        };
-        assert_eq!(end_bounds(&content(None, Some(4), false)), Some((4, 4)));
+        let bounds = bounds_of(concat!(
+            "alert udp any any -> any any (content:\"abcd\"; depth:4; sid:1;)\n",
+            "alert udp any any -> any any (content:\"abcd\"; offset:2; depth:10; sid:2;)\n",
+            "alert udp any any -> any any (content:\"abcd\"; offset:2; sid:3;)\n",
+            "alert udp any any -> any any (content:\"abcd\"; startswith; sid:4;)\n",
+            "alert udp any any -> any any (content:\"abcd\"; sid:5;)\n",
+            "alert udp any any -> any any (content:\"abcd\"; depth:9000; sid:6;)\n",
+        ));
         assert_eq!(
-            end_bounds(&content(Some(2), Some(10), false)),
-            Some((6, 12))
+            bounds,
+            [
+                Some((4, 4)),
+                Some((6, 12)),
+                Some((6, u64::MAX)),
+                Some((4, 4)),
+                Some((4, u64::MAX)),
+                Some((4, 9000)),
+            ]
         );
+    }
+
+    #[test]
+    fn bounds_follow_relative_chains() {
+        let bounds = bounds_of(concat!(
+            // ET's Vuze DHT rule: the fast pattern ends exactly at 22.
+            "alert udp any any -> any any (content:\"|00 00 04|\"; depth:3; ",
+            "content:\"|00 00 00 00 00|\"; distance:14; within:5; sid:1;)\n",
+            "alert udp any any -> any any (content:\"ab\"; offset:1; depth:4; ",
+            "content:\"wxyz\"; distance:-1; within:10; sid:2;)\n",
+            // Unbounded before: unbounded after, past the first end.
+            "alert udp any any -> any any (content:\"ab\"; content:\"wxyz\"; within:10; sid:3;)\n",
+            // A pcre moves the cursor where nothing bounds it.
+            "alert udp any any -> any any (content:\"ab\"; depth:2; pcre:\"/c+/R\"; ",
+            "content:\"wxyz\"; within:10; sid:4;)\n",
+            // A negated content does not move it.
+            "alert udp any any -> any any (content:\"ab\"; depth:2; content:!\"q\"; ",
+            "content:\"wxyz\"; distance:0; within:6; sid:5;)\n",
+            // A relative content first in its buffer counts from its start.
+            "alert udp any any -> any any (content:\"wxyz\"; distance:3; within:4; sid:6;)\n",
+            // Contents of another buffer do not count.
+            "alert tcp any any -> any any (content:\"GET\"; http_method; content:\"wxyz\"; ",
+            "http_uri; distance:0; within:4; sid:7;)\n",
+        ));
         assert_eq!(
-            end_bounds(&content(Some(2), None, false)),
-            Some((6, u64::MAX))
+            bounds,
+            [
+                Some((22, 22)),
+                Some((6, 14)),
+                Some((6, u64::MAX)),
+                None,
+                Some((6, 8)),
+                Some((7, 7)),
+                Some((4, 4)),
+            ]
         );
-        assert_eq!(end_bounds(&content(None, None, true)), Some((4, 4)));
-        assert_eq!(end_bounds(&content(None, None, false)), None);
+    }
+
+    /// Matches of a block database built from `text` over `data`: sids.
+    fn matches(text: &str, data: &[u8]) -> Vec<u32> {
+        let set = rules(text);
+        let mut builder = GroupBuilder::new("test", true);
+        for (index, rule) in members(&set) {
+            let fast = rule.matches.iter().find_map(|m| match m {
+                Match::Content(c) => Some(c),
+                _ => None,
+            });
+            builder.add(index, rule, fast);
+        }
+        let (group, _) = builder.build::<hyperscan::Block>(None).unwrap();
+        let db = group.database.as_ref().unwrap();
+        let scratch = db.alloc_scratch().unwrap();
+        let mut found = Vec::new();
+        db.scan(data, &scratch, |id, _, end, _| {
+            found.extend(
+                group
+                    .rules_ending(id, end)
+                    .map(|i| set.rules[i as usize].sid),
+            );
+            Matching::Continue
+        })
+        .unwrap();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn rules_are_listed_only_where_their_pattern_can_end() {
+        let text = concat!(
+            "alert udp any any -> any any (content:\"|00 01|\"; depth:2; sid:1;)\n",
+            "alert udp any any -> any any (content:\"ab\"; offset:3; depth:4; nocase; sid:2;)\n",
+            "alert udp any any -> any any (content:\"ab\"; sid:3;)\n",
+            // One pattern with sid 2, another window.
+            "alert udp any any -> any any (content:\"ab\"; offset:6; nocase; sid:4;)\n",
+        );
+        assert_eq!(matches(text, b"\x00\x01xab"), [1, 2, 3]);
+        assert_eq!(matches(text, b"xxx\x00\x01xab"), [3, 4]);
+        assert_eq!(matches(text, b"\n\n\n\nAb"), [2]);
+        assert_eq!(matches(text, b"xxxxxxab\x00\x01"), [3, 4]);
     }
 }

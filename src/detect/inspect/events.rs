@@ -5,9 +5,7 @@
 //! alerts once per HTTP body. The rules' programs over an event are
 //! [`crate::detect::app`]'s.
 
-use hyperscan::prelude::*;
-
-use super::prefilter::{RecordedScan, ScanTarget};
+use super::prefilter::{scan_block, RecordedScan, ScanTarget};
 use super::verify::Context;
 use super::{Detection, FlowState, Inspection};
 use crate::applayer::{AppEvent, HttpStage};
@@ -83,22 +81,16 @@ impl Inspection {
                 if app.stage != stage {
                     continue;
                 }
-                let (Some(db), Some(bytes)) =
-                    (group.database.as_ref(), event.inspected(&app.inspected))
-                else {
+                if group.database.is_none() {
+                    continue;
+                }
+                let Some(bytes) = event.inspected(&app.inspected) else {
                     continue;
                 };
                 if let Some(recorded) = self.recorded.as_mut() {
                     recorded.push(RecordedScan::new(ScanTarget::App(index), &bytes));
                 }
-                counters.scans += 1;
-                counters.bytes += bytes.len() as u64;
-                let found = &mut self.candidates;
-                let _ = db.scan(&*bytes, scratch, |id, _, _, _| {
-                    counters.matches += 1;
-                    found.note(group, id);
-                    Matching::Continue
-                });
+                scan_block(group, &bytes, scratch, counters, &mut self.candidates);
             }
         }
         self.end_candidates(Class::App, engine.app_always(event.stage()));

@@ -10,7 +10,7 @@
 
 use hyperscan::prelude::*;
 
-use super::{FlowState, Inspection, PacketView};
+use super::{FlowState, Inspection, PacketView, ScanStats};
 use crate::detect::engine::Engine;
 use crate::detect::groups::{Class, Group};
 use crate::reassembly::StreamId;
@@ -103,9 +103,10 @@ impl Candidates {
         self.list.clear();
     }
 
-    /// Lists the rules of pattern `id` of `group` not listed yet.
-    pub(super) fn note<D>(&mut self, group: &Group<D>, id: u32) {
-        for &rule in group.rules_of(id) {
+    /// Lists the rules of pattern `id` of `group` that a match ending at
+    /// `end` can be for, when not listed yet.
+    pub(super) fn note<D>(&mut self, group: &Group<D>, id: u32, end: u64) {
+        for rule in group.rules_ending(id, end) {
             if self.stamps[rule as usize] != self.generation {
                 self.stamps[rule as usize] = self.generation;
                 self.list.push(rule);
@@ -145,11 +146,7 @@ impl Inspection {
     ) {
         self.begin_candidates();
         let payload = packet.payload;
-        if let (Some(db), Some(scratch), false) = (
-            group.database.as_ref(),
-            self.scratch.as_ref(),
-            payload.is_empty(),
-        ) {
+        if let (Some(scratch), false) = (self.scratch.as_ref(), payload.is_empty()) {
             if let Some(recorded) = self.recorded.as_mut() {
                 let target = ScanTarget::Packet {
                     class,
@@ -160,14 +157,7 @@ impl Inspection {
                 recorded.push(RecordedScan::new(target, payload));
             }
             let counters = &mut self.stats.scan[class.index()];
-            counters.scans += 1;
-            counters.bytes += payload.len() as u64;
-            let found = &mut self.candidates;
-            let _ = db.scan(payload, scratch, |id, _, _, _| {
-                counters.matches += 1;
-                found.note(group, id);
-                Matching::Continue
-            });
+            scan_block(group, payload, scratch, counters, &mut self.candidates);
         }
         self.end_candidates(class, &group.always);
     }
@@ -204,15 +194,37 @@ impl Inspection {
                 counters.scans += 1;
                 counters.bytes += bytes.len() as u64;
                 let found = &mut self.candidates;
-                let _ = scanner.scan(bytes, scratch, |id, _, _, _| {
+                let _ = scanner.scan(bytes, scratch, |id, _, end, _| {
                     counters.matches += 1;
-                    found.note(group, id);
+                    found.note(group, id, end);
                     Matching::Continue
                 });
             }
         }
         self.end_candidates(Class::Stream, &group.always);
     }
+}
+
+/// Scans `bytes` with a block group's database, when it has one: counts
+/// the scan and its matches in `counters` and lists the rules the matches
+/// can be for in `found`.
+pub(super) fn scan_block(
+    group: &Group<BlockDatabase>,
+    bytes: &[u8],
+    scratch: &Scratch,
+    counters: &mut ScanStats,
+    found: &mut Candidates,
+) {
+    let Some(db) = group.database.as_ref() else {
+        return;
+    };
+    counters.scans += 1;
+    counters.bytes += bytes.len() as u64;
+    let _ = db.scan(bytes, scratch, |id, _, end, _| {
+        counters.matches += 1;
+        found.note(group, id, end);
+        Matching::Continue
+    });
 }
 
 #[cfg(test)]
