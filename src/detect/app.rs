@@ -108,7 +108,7 @@ impl AppEvent<'_> {
 
     /// The bytes a match reads at this event: the buffer, transformed;
     /// `None` when the buffer is absent or empty. `tls.certs` gives the
-    /// chain's certificates one after the other (what its prefilter scans).
+    /// chain's certificates one after the other.
     pub fn inspected(&self, inspected: &Inspected) -> Option<Cow<'_, [u8]>> {
         match (self, inspected.buffer) {
             (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) => {
@@ -129,11 +129,25 @@ impl AppEvent<'_> {
             _ => {}
         }
         let bytes = self.bytes(inspected.buffer)?;
-        Some(if inspected.transforms.is_empty() {
-            Cow::Borrowed(bytes)
-        } else {
-            Cow::Owned(inspected.transforms.apply(bytes))
-        })
+        Some(inspected.transforms.applied(bytes))
+    }
+
+    /// Calls `scan` with what a prefilter scans for `inspected` at this
+    /// event: each certificate of `tls.certs`, transformed (its matches
+    /// hold within one certificate, and their offsets count from its
+    /// start), else what [`Self::inspected`] gives.
+    pub fn each_item(&self, inspected: &Inspected, mut scan: impl FnMut(&[u8])) {
+        match (self, inspected.buffer) {
+            (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) => chain
+                .iter()
+                .filter(|der| !der.is_empty())
+                .for_each(|der| scan(&inspected.transforms.applied(der))),
+            _ => {
+                if let Some(bytes) = self.inspected(inspected) {
+                    scan(&bytes);
+                }
+            }
+        }
     }
 
     /// The bytes of `buffer` at this event; `None` when absent or empty.
@@ -273,11 +287,7 @@ impl AppProgram {
                 // A multi-buffer: the matches must hold in one certificate.
                 (AppEvent::TlsCertificate(_, chain), Buffer::Tls(TlsBuffer::Certs)) => {
                     chain.iter().find_map(|der| {
-                        let bytes = if inspected.transforms.is_empty() {
-                            Cow::Borrowed(*der)
-                        } else {
-                            Cow::Owned(inspected.transforms.apply(der))
-                        };
+                        let bytes = inspected.transforms.applied(der);
                         Some((program.run(&bytes)?, bytes))
                     })?
                 }

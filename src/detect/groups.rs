@@ -180,7 +180,9 @@ fn literal_expression(bytes: &[u8]) -> String {
 /// `offset`/`depth`, a relative one within `distance`/`within` of where
 /// the previous one can end (Suricata counts `within` from `distance`). A
 /// `pcre` or `byte_jump` moves the cursor to where nothing bounds it; a
-/// negated content does not move it.
+/// negated content does not move it. A buffer of several items (the
+/// certificates of `tls.certs`) is scanned item by item, so offsets count
+/// from each item's start there too.
 fn fast_bounds(rule: &Rule, fast: &Content) -> Option<(u64, u64)> {
     let len = fast.bytes.len() as u64;
     // Where the previous match in the buffer can end; the start at first.
@@ -881,6 +883,9 @@ mod tests {
             // Contents of another buffer do not count.
             "alert tcp any any -> any any (content:\"GET\"; http_method; content:\"wxyz\"; ",
             "http_uri; distance:0; within:4; sid:7;)\n",
+            // The certificates are scanned one by one; the depth counts in
+            // each.
+            "alert tls any any -> any any (tls.certs; content:\"wxyz\"; depth:400; sid:8;)\n",
         ));
         assert_eq!(
             bounds,
@@ -892,6 +897,7 @@ mod tests {
                 Some((6, 8)),
                 Some((7, 7)),
                 Some((4, 4)),
+                Some((4, 400)),
             ]
         );
     }

@@ -84,13 +84,12 @@ impl Inspection {
                 if group.database.is_none() {
                     continue;
                 }
-                let Some(bytes) = event.inspected(&app.inspected) else {
-                    continue;
-                };
-                if let Some(recorded) = self.recorded.as_mut() {
-                    recorded.push(RecordedScan::new(ScanTarget::App(index), &bytes));
-                }
-                scan_block(group, &bytes, scratch, counters, &mut self.candidates);
+                event.each_item(&app.inspected, |bytes| {
+                    if let Some(recorded) = self.recorded.as_mut() {
+                        recorded.push(RecordedScan::new(ScanTarget::App(index), bytes));
+                    }
+                    scan_block(group, bytes, scratch, counters, &mut self.candidates);
+                });
             }
         }
         self.end_candidates(Class::App, engine.app_always(event.stage()));
@@ -147,5 +146,50 @@ impl Inspection {
         if datagram.is_none() {
             flow.windows[dir] = window;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::applayer::{AppEvent, TlsCertificate};
+    use crate::detect::app::Sender;
+    use crate::detect::inspect::testing::inspector;
+    use crate::detect::inspect::{DetectLimits, FlowState};
+
+    #[test]
+    fn certificate_patterns_are_found_where_their_depth_counts_in_each_certificate() {
+        let mut d = inspector(
+            "alert tls any any -> any any (tls.certs; content:\"EvilCorp Root\"; depth:200; sid:1;)\n",
+            DetectLimits::default(),
+        );
+        let leaf = vec![b'L'; 1_200];
+        let mut issuer = vec![b'I'; 300];
+        issuer[150..163].copy_from_slice(b"EvilCorp Root");
+        let chain: [&[u8]; 2] = [&leaf, &issuer];
+        let cert = TlsCertificate::default();
+        let sender = Sender {
+            flow_id: 1,
+            dir: 1,
+            proto: 6,
+            src: "10.0.0.2:443".parse().unwrap(),
+            dst: "10.0.0.1:1000".parse().unwrap(),
+            carrier: Default::default(),
+        };
+        let mut found = Vec::new();
+        let event = AppEvent::TlsCertificate(&cert, &chain);
+        d.inspect_app(
+            &mut FlowState::default(),
+            1,
+            &sender,
+            &event,
+            None,
+            &mut |x| found.push(x.sid),
+        );
+        // The built-in detectors may also speak of this certificate.
+        assert_eq!(
+            found.iter().filter(|&&sid| sid == 1).count(),
+            1,
+            "{found:?}"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! content), by `uricontent`, or by a pcre flag (`/x/U`). Each HTTP buffer
 //! belongs to the request, the response, or either ([`HttpBuffer::side`]).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// An HTTP buffer.
@@ -460,6 +461,15 @@ impl Transforms {
         self.0
             .iter()
             .fold(input.to_vec(), |data, transform| transform.apply(data))
+    }
+
+    /// `input` transformed, borrowed when there is nothing to transform.
+    pub fn applied<'a>(&self, input: &'a [u8]) -> Cow<'a, [u8]> {
+        if self.is_empty() {
+            Cow::Borrowed(input)
+        } else {
+            Cow::Owned(self.apply(input))
+        }
     }
 }
 
