@@ -27,7 +27,9 @@
 //! Patterns may report more than once per scan: Hyperscan's `SINGLEMATCH`
 //! cut the matches on the benign mix 45-fold but made the packet scans
 //! slower (its per-scan bookkeeping costs more than the candidate stamps
-//! that already drop repeats).
+//! that already drop repeats). The windows depend on every end being
+//! reported: with `SINGLEMATCH`, a match outside a rule's window would hide
+//! a later one inside it.
 
 use std::collections::HashMap;
 use std::path::Path;

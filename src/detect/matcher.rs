@@ -11,6 +11,7 @@
 //! engine Suricata uses, JIT-compiled where available), so back-references
 //! and look-around work; `R` anchors its search at the previous match end.
 
+use memchr::memmem;
 use pcre2::bytes::{Regex, RegexBuilder};
 
 use super::rules::{
@@ -30,7 +31,7 @@ pub struct PayloadProgram {
 
 #[derive(Debug, Clone)]
 enum Item {
-    Content(Content),
+    Content(Content, Needle),
     Pcre {
         regex: Regex,
         relative: bool,
@@ -77,7 +78,7 @@ impl PayloadProgram {
             .iter()
             .filter_map(|m| {
                 Some(match m {
-                    Match::Content(c) => Ok(Item::Content(c.clone())),
+                    Match::Content(c) => Ok(Item::Content(c.clone(), Needle::new(c))),
                     Match::Pcre(p) => compile_pcre(p).map(|regex| Item::Pcre {
                         regex,
                         relative: p.relative,
@@ -133,12 +134,12 @@ impl PayloadProgram {
             return fresh.then_some(prev_end);
         };
         match item {
-            Item::Content(content) => {
+            Item::Content(content, needle) => {
                 let window = window(content, buffer.len(), prev_end);
                 if content.negated {
                     // No room for it counts as absent.
                     if window
-                        .is_some_and(|(start, end)| find(content, &buffer[start..end], 0).is_some())
+                        .is_some_and(|(start, end)| needle.find(&buffer[start..end], 0).is_some())
                     {
                         return None;
                     }
@@ -146,7 +147,7 @@ impl PayloadProgram {
                 }
                 let (start, end) = window?;
                 let mut from = 0;
-                while let Some(at) = find(content, &buffer[start..end], from) {
+                while let Some(at) = needle.find(&buffer[start..end], from) {
                     let match_end = start + at + content.bytes.len();
                     if content.endswith && match_end != buffer.len() {
                         from = at + 1;
@@ -266,7 +267,7 @@ impl PayloadProgram {
     /// Backtracking only helps when a later item depends on this position.
     fn later_is_relative(&self, index: usize) -> bool {
         self.items[index + 1..].iter().any(|item| match item {
-            Item::Content(c) => c.is_relative(),
+            Item::Content(c, _) => c.is_relative(),
             Item::Pcre { relative, .. } => *relative,
             Item::IsDataAt(at) => at.relative,
             Item::ByteTest(test) => test.read.relative,
@@ -416,36 +417,42 @@ fn window(content: &Content, len: usize, prev_end: usize) -> Option<(usize, usiz
     (start <= end && end - start >= size).then_some((start, end))
 }
 
-/// The first occurrence of the content in `hay` at or after `from`.
-fn find(content: &Content, hay: &[u8], from: usize) -> Option<usize> {
-    let needle = &content.bytes;
-    if from >= hay.len() || needle.len() > hay.len() - from {
-        return None;
-    }
-    let hay = &hay[from..];
-    let at = if content.nocase {
-        hay.windows(needle.len())
-            .position(|w| w.eq_ignore_ascii_case(needle))
-    } else {
-        memchr_find(hay, needle)
-    };
-    at.map(|i| i + from)
+/// A content's bytes, ready to be searched for.
+#[derive(Debug, Clone)]
+enum Needle {
+    /// Case-sensitive: memchr's vectorized substring search (boxed: its
+    /// tables are large).
+    Exact(Box<memmem::Finder<'static>>),
+    /// ASCII case-insensitive: compared where either case of the first
+    /// byte occurs.
+    Caseless(Vec<u8>),
 }
 
-fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut at = 0;
-    while at + needle.len() <= hay.len() {
-        let i = hay[at..=hay.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
-        let candidate = at + i;
-        if &hay[candidate + 1..candidate + needle.len()] == rest {
-            return Some(candidate);
+impl Needle {
+    fn new(content: &Content) -> Self {
+        if content.nocase {
+            Needle::Caseless(content.bytes.clone())
+        } else {
+            Needle::Exact(Box::new(memmem::Finder::new(&content.bytes).into_owned()))
         }
-        at = candidate + 1;
     }
-    None
+
+    /// The first occurrence in `hay` at or after `from`.
+    fn find(&self, hay: &[u8], from: usize) -> Option<usize> {
+        let hay = hay.get(from..)?;
+        let at = match self {
+            Needle::Exact(finder) if finder.needle().is_empty() => None,
+            Needle::Exact(finder) => finder.find(hay),
+            Needle::Caseless(needle) => {
+                let (&first, rest) = needle.split_first()?;
+                let last = hay.len().checked_sub(needle.len())?;
+                let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+                memchr::memchr2_iter(lower, upper, &hay[..=last])
+                    .find(|&i| hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest))
+            }
+        };
+        at.map(|i| i + from)
+    }
 }
 
 #[cfg(test)]
@@ -453,6 +460,41 @@ mod tests {
     use super::*;
     use crate::detect::rules::parse::parse_rule;
     use crate::detect::rules::Vars;
+
+    #[test]
+    fn needles_are_found_as_a_plain_search_finds_them() {
+        let hays: [&[u8]; 5] = [b"", b"ab", b"xxABcabABc", b"\x00Ab\x00aB", b"abcabcabc"];
+        for bytes in [&b"ab"[..], b"Bc", b"\x00ab", b"abcabcabcd"] {
+            for nocase in [false, true] {
+                let content = Content {
+                    bytes: bytes.to_vec(),
+                    nocase,
+                    ..Default::default()
+                };
+                let needle = Needle::new(&content);
+                for hay in hays {
+                    for from in 0..=hay.len() + 1 {
+                        let plain = hay.get(from..).and_then(|rest| {
+                            rest.windows(bytes.len())
+                                .position(|w| {
+                                    if nocase {
+                                        w.eq_ignore_ascii_case(bytes)
+                                    } else {
+                                        w == bytes
+                                    }
+                                })
+                                .map(|i| i + from)
+                        });
+                        assert_eq!(
+                            needle.find(hay, from),
+                            plain,
+                            "{bytes:?} {nocase} {hay:?} {from}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     fn program(options: &str) -> PayloadProgram {
         let text = format!("alert tcp any any -> any any ({options} sid:1;)");
