@@ -207,7 +207,7 @@ fn fast_bounds(rule: &Rule, fast: &Content) -> Option<(u64, u64)> {
         let ends = if content.is_relative() {
             cursor.map(|at| relative_ends(content, at))
         } else {
-            Some(end_bounds(content).unwrap_or((content.bytes.len() as u64, u64::MAX)))
+            Some(absolute_ends(content))
         };
         if std::ptr::eq(content, fast) {
             return ends.filter(|&(first, last)| first >= len && last >= first);
@@ -234,21 +234,22 @@ fn relative_ends(content: &Content, at: (u64, u64)) -> (u64, u64) {
     (first, last)
 }
 
-/// Where a content can end in its buffer: (first, last) end offset, from
-/// an absolute `offset`/`depth` or `startswith`.
-fn end_bounds(content: &Content) -> Option<(u64, u64)> {
-    if content.is_relative() {
-        return None;
-    }
+/// Where an absolute content can end in its buffer: (first, last) end
+/// offset, from its `offset`/`depth` or `startswith` (`u64::MAX`: nothing
+/// bounds the last).
+fn absolute_ends(content: &Content) -> (u64, u64) {
     let len = content.bytes.len() as u64;
     let offset = u64::from(content.offset.unwrap_or(0));
     let depth = match (content.depth, content.startswith) {
         (Some(depth), _) => u64::from(depth),
         (None, true) => len,
-        (None, false) if offset > 0 => return Some((offset + len, u64::MAX)),
-        (None, false) => return None,
+        (None, false) => return (offset + len, u64::MAX),
     };
-    (depth >= len).then_some((offset + len, offset + depth))
+    if depth >= len {
+        (offset + len, offset + depth)
+    } else {
+        (len, u64::MAX)
+    }
 }
 
 /// A pattern's identity in a database: its bytes and caselessness.

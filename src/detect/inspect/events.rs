@@ -153,7 +153,7 @@ impl Inspection {
 mod tests {
     use crate::applayer::{AppEvent, TlsCertificate};
     use crate::detect::app::Sender;
-    use crate::detect::inspect::testing::inspector;
+    use crate::detect::inspect::testing::{inspector, stream};
     use crate::detect::inspect::{DetectLimits, FlowState};
 
     #[test]
@@ -167,14 +167,7 @@ mod tests {
         issuer[150..163].copy_from_slice(b"EvilCorp Root");
         let chain: [&[u8]; 2] = [&leaf, &issuer];
         let cert = TlsCertificate::default();
-        let sender = Sender {
-            flow_id: 1,
-            dir: 1,
-            proto: 6,
-            src: "10.0.0.2:443".parse().unwrap(),
-            dst: "10.0.0.1:1000".parse().unwrap(),
-            carrier: Default::default(),
-        };
+        let sender = Sender::of_stream(&stream(1));
         let mut found = Vec::new();
         let event = AppEvent::TlsCertificate(&cert, &chain);
         d.inspect_app(
