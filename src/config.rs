@@ -3,6 +3,13 @@
 //! Every key has a default (see `mirador.example.toml`, which a test keeps
 //! equal to [`Config::default`]); a file only names what it changes, and
 //! command-line flags override the file.
+//!
+//! Relative paths mean what their source means: in a file, its folder; on
+//! the command line, the working folder. Without a file, [`Config::discover`]
+//! takes the installed one ([`INSTALLED_CONFIG`]) or else the defaults, whose
+//! bundled files (signatures, sample captures) are those of the checkout the
+//! binary was built from, and whose output and state folders are in the
+//! working folder.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +30,44 @@ use crate::worker::WorkerConfig;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 const MIB: u64 = 1 << 20;
+
+/// The configuration a package installs, used when none is given.
+pub const INSTALLED_CONFIG: &str = "/etc/mirador/mirador.toml";
+/// The checkout this binary was built from: where the defaults' bundled
+/// files are when no configuration is installed.
+const BUILD_CHECKOUT: &str = env!("CARGO_MANIFEST_DIR");
+/// Options of DPDK's `--vdev` devices that name files.
+const VDEV_FILE_KEYS: [&str; 2] = ["rx_pcap", "tx_pcap"];
+
+/// Where a run's configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A file, given or installed.
+    File(PathBuf),
+    /// The defaults, with bundled files from this folder (`None`: the
+    /// checkout is gone, and they are looked for in the working folder).
+    Defaults(Option<PathBuf>),
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Defaults(Some(dir)) => write!(f, "defaults, bundled files in {}", dir.display()),
+            Self::Defaults(None) => write!(f, "defaults, bundled files in the working folder"),
+        }
+    }
+}
+
+/// What a path of the configuration names, which decides what a relative
+/// default is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    /// Files shipped with mirador: signatures, indicator lists, samples.
+    Bundled,
+    /// What a run writes or keeps: output, caches, saved state.
+    State,
+}
 
 /// A configuration file or `--set` that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -489,16 +534,72 @@ impl Default for DpdkSection {
 }
 
 impl Config {
-    /// Reads a TOML file; keys it leaves out keep their defaults.
+    /// Reads a TOML file; keys it leaves out keep their defaults, and
+    /// relative paths, its own and those of the defaults, are taken from the
+    /// file's folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|source| ConfigError::Parse {
+        let mut config = Self::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
             source,
-        })
+        })?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        config.resolve(folder, |_| true);
+        Ok(config)
+    }
+
+    /// The configuration of a run given no file: the installed one when
+    /// there is one, else the defaults with the bundled files of the
+    /// checkout this binary was built from.
+    pub fn discover() -> Result<(Self, ConfigSource), ConfigError> {
+        Self::discover_in(Path::new(INSTALLED_CONFIG), Path::new(BUILD_CHECKOUT))
+    }
+
+    fn discover_in(installed: &Path, checkout: &Path) -> Result<(Self, ConfigSource), ConfigError> {
+        if installed.exists() {
+            return Ok((
+                Self::load(installed)?,
+                ConfigSource::File(installed.to_owned()),
+            ));
+        }
+        let mut config = Self::default();
+        if !checkout.join("signatures").is_dir() {
+            return Ok((config, ConfigSource::Defaults(None)));
+        }
+        config.resolve(checkout, |kind| kind == PathKind::Bundled);
+        Ok((config, ConfigSource::Defaults(Some(checkout.to_owned()))))
+    }
+
+    /// Takes the relative paths of the kinds `which` selects from `base`.
+    fn resolve(&mut self, base: &Path, which: impl Fn(PathKind) -> bool) {
+        let join = |path: &mut PathBuf| {
+            if path.is_relative() && !path.as_os_str().is_empty() {
+                *path = base.join(&*path);
+            }
+        };
+        if which(PathKind::Bundled) {
+            self.rules.paths.iter_mut().for_each(join);
+            self.detectors.paths_mut().into_iter().for_each(join);
+            let mut after_vdev = false;
+            for arg in &mut self.dpdk.eal {
+                if let Some(device) = arg.strip_prefix("--vdev=") {
+                    *arg = format!("--vdev={}", resolve_vdev_files(device, base));
+                } else if after_vdev {
+                    *arg = resolve_vdev_files(arg, base);
+                }
+                after_vdev = arg == "--vdev";
+            }
+        }
+        if which(PathKind::State) {
+            join(&mut self.output.dir);
+            join(&mut self.rules.data_dir);
+            if let Some(dir) = &mut self.rules.cache_dir {
+                join(dir);
+            }
+        }
     }
 
     /// Applies `KEY=VALUE` (`--set`): KEY is a dotted path into the
@@ -638,9 +739,109 @@ impl Config {
     }
 }
 
+/// A DPDK virtual device (`net_pcap0,rx_pcap=a.pcap`) with the relative
+/// files its options name (`rx_pcap=`, `tx_pcap=`) taken from `base`.
+fn resolve_vdev_files(device: &str, base: &Path) -> String {
+    let options: Vec<String> = device
+        .split(',')
+        .map(|option| match option.split_once('=') {
+            Some((key, file)) if VDEV_FILE_KEYS.contains(&key) && Path::new(file).is_relative() => {
+                format!("{key}={}", base.join(file).display())
+            }
+            _ => option.to_owned(),
+        })
+        .collect();
+    options.join(",")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_paths_are_taken_from_the_file_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sensor.toml");
+        std::fs::write(
+            &file,
+            "[rules]\npaths = [\"rules\", \"/abs/et.rules\"]\n[output]\ndir = \"/var/out\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&file).unwrap();
+        assert_eq!(
+            config.rules.paths,
+            [dir.path().join("rules"), PathBuf::from("/abs/et.rules")]
+        );
+        assert_eq!(config.output.dir, PathBuf::from("/var/out"));
+        assert_eq!(config.rules.data_dir, dir.path().join(".mirador-data"));
+        assert_eq!(config.detectors.ioc.dir, dir.path().join("signatures/ioc"));
+        assert!(config.dpdk.eal[5].contains(&format!(
+            "rx_pcap={}",
+            dir.path().join("pcaps/basic.pcap").display()
+        )));
+    }
+
+    #[test]
+    fn discovery_prefers_the_installed_file_then_the_checkout() {
+        let root = tempfile::tempdir().unwrap();
+        let installed = root.path().join("etc/mirador.toml");
+        let checkout = root.path().join("src");
+        let (config, source) = Config::discover_in(&installed, &checkout).unwrap();
+        assert_eq!(source, ConfigSource::Defaults(None));
+        assert_eq!(config, Config::default());
+
+        std::fs::create_dir_all(checkout.join("signatures")).unwrap();
+        let (config, source) = Config::discover_in(&installed, &checkout).unwrap();
+        assert_eq!(source, ConfigSource::Defaults(Some(checkout.clone())));
+        assert_eq!(config.rules.paths, [checkout.join("signatures")]);
+        assert_eq!(
+            config.detectors.credentials.dictionary,
+            checkout.join("signatures/weak-passwords.txt")
+        );
+        assert_eq!(
+            config.output.dir,
+            PathBuf::from("out"),
+            "state stays in the working folder"
+        );
+        assert_eq!(
+            config.rules.cache_dir,
+            Some(PathBuf::from(".mirador-cache"))
+        );
+
+        std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+        std::fs::write(&installed, "sensor = \"edge\"\n").unwrap();
+        let (config, source) = Config::discover_in(&installed, &checkout).unwrap();
+        assert_eq!(source, ConfigSource::File(installed.clone()));
+        assert_eq!(config.sensor, "edge");
+        assert_eq!(config.output.dir, root.path().join("etc/out"));
+    }
+
+    #[test]
+    fn vdev_files_resolve_and_other_arguments_stay() {
+        let mut config = Config::default();
+        config.dpdk.eal = [
+            "-l",
+            "0-1",
+            "--vdev=net_pcap0,rx_pcap=a.pcap,rx_pcap=/b.pcap,infinite_rx=1",
+            "--vdev",
+            "net_pcap1,tx_pcap=c.pcap",
+            "--vdev=net_af_packet0,iface=veth0",
+        ]
+        .map(String::from)
+        .to_vec();
+        config.resolve(Path::new("/opt/m"), |_| true);
+        assert_eq!(
+            config.dpdk.eal,
+            [
+                "-l",
+                "0-1",
+                "--vdev=net_pcap0,rx_pcap=/opt/m/a.pcap,rx_pcap=/b.pcap,infinite_rx=1",
+                "--vdev",
+                "net_pcap1,tx_pcap=/opt/m/c.pcap",
+                "--vdev=net_af_packet0,iface=veth0",
+            ]
+        );
+    }
 
     #[test]
     fn example_file_states_the_defaults() {

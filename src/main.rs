@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mirador::config::Config;
+use mirador::config::{Config, ConfigSource};
 use mirador::detect::rules::RuleSet;
 use mirador::export::{export, resolve_date, ExportReport, ExportRequest};
 use mirador::runtime::{self, ReplayOptions, RunOptions, RunSummary};
@@ -104,7 +104,9 @@ struct CommonArgs {
     /// Sensor name on records and file names [config: sensor, default: mirador].
     #[arg(long)]
     sensor: Option<String>,
-    /// TOML configuration file (see mirador.example.toml).
+    /// TOML configuration file (see mirador.example.toml) [default:
+    /// /etc/mirador/mirador.toml if it exists, else the built-in defaults
+    /// with the signatures of the checkout mirador was built from].
     #[arg(long)]
     config: Option<PathBuf>,
     /// Rule file or folder of *.rules, repeatable [config: rules.paths,
@@ -125,12 +127,19 @@ struct CommonArgs {
     set: Vec<String>,
 }
 
+/// The configuration file given, or else the one [`Config::discover`] finds.
+fn load_config(path: Option<PathBuf>) -> anyhow::Result<Config> {
+    let (config, source) = match path {
+        Some(path) => (Config::load(&path)?, ConfigSource::File(path)),
+        None => Config::discover()?,
+    };
+    tracing::info!("configuration: {source}");
+    Ok(config)
+}
+
 impl CommonArgs {
     fn config(self) -> anyhow::Result<Config> {
-        let mut config = match self.config {
-            Some(path) => Config::load(&path)?,
-            None => Config::default(),
-        };
+        let mut config = load_config(self.config)?;
         for assignment in &self.set {
             config.set(assignment)?;
         }
@@ -173,10 +182,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Rules(RulesCommand::Check { config, paths }) = cli.command {
-        let config = match config {
-            Some(path) => Config::load(&path)?,
-            None => Config::default(),
-        };
+        let config = load_config(config)?;
         return Ok(check_rules(&paths, &config));
     }
     if let Command::Export {
@@ -188,10 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         set,
     } = cli.command
     {
-        let mut config = match config {
-            Some(path) => Config::load(&path)?,
-            None => Config::default(),
-        };
+        let mut config = load_config(config)?;
         for assignment in &set {
             config.set(assignment)?;
         }

@@ -40,6 +40,9 @@ pub enum RuntimeError {
     /// `dpdk.ports` names a port EAL did not find.
     #[error("no DPDK port is named {0:?}")]
     NoSuchPort(String),
+    /// A rules path (`--rules`, `rules.paths`) does not exist.
+    #[error("rules path {0:?} does not exist (give --rules PATH, or set rules.paths in the configuration)")]
+    RulesPath(std::path::PathBuf),
     /// The rules could not be compiled.
     #[error(transparent)]
     Rules(#[from] crate::detect::EngineError),

@@ -54,15 +54,10 @@ impl LoadedRules {
 
 /// Loads `rules.paths`, logging what was skipped and what is malformed.
 pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeError> {
-    let mut paths = Vec::new();
-    for path in &config.rules.paths {
-        if path.exists() {
-            paths.push(path.clone());
-        } else {
-            tracing::warn!(path = %path.display(), "rules path not found; running without it");
-        }
+    if let Some(missing) = config.rules.paths.iter().find(|path| !path.exists()) {
+        return Err(RuntimeError::RulesPath(missing.clone()));
     }
-    let set = RuleSet::load(&paths, &config.rule_vars());
+    let set = RuleSet::load(&config.rules.paths, &config.rule_vars());
     let (mut engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
     let shared = if config.detectors.enabled {
         let (shared, problems) = Shared::load(&config.detectors);
@@ -78,7 +73,13 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     }
     let build = &engine.build;
     if engine.rules.is_empty() {
-        tracing::info!(paths = ?config.rules.paths, "no rules loaded: flows only");
+        let looked_in: Vec<String> = config
+            .rules
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        tracing::warn!("no rules loaded; looked in [{}]", looked_in.join(", "));
     } else {
         tracing::info!(
             rules = engine.rules.len(),

@@ -8,6 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import PCAPS, flows, mirador_bin, replay, summary_value
 
 
@@ -149,3 +151,32 @@ def test_checksum_validation_skips_what_tshark_calls_bad(tmp_path: Path):
     on = replay(tmp_path / "on", bad, extra=["--checksum-validation", "on"])
     assert "bad_checksum" not in off.stdout
     assert int(summary_value(on.stdout, "bad_checksum")) == len(tshark)
+
+
+def test_missing_rules_path_is_an_error(tmp_path: Path):
+    missing = tmp_path / "no-such.rules"
+    result = replay(tmp_path / "out", PCAPS / "basic.pcap", extra=["--rules", str(missing)], check=False)
+    assert result.returncode != 0
+    assert f'rules path "{missing}" does not exist' in result.stderr
+
+
+def test_run_without_rules_warns_where_it_looked(tmp_path: Path):
+    empty = tmp_path / "rules"
+    empty.mkdir()
+    result = replay(tmp_path / "out", PCAPS / "basic.pcap", extra=["--rules", str(empty)])
+    warnings = [l for l in result.stderr.splitlines() if "WARN" in l and "no rules loaded" in l]
+    assert warnings and str(empty) in warnings[0], result.stderr
+
+
+def test_default_signatures_load_from_any_folder(tmp_path: Path):
+    if Path("/etc/mirador/mirador.toml").exists():
+        pytest.skip("SKIPPED: /etc/mirador/mirador.toml is installed here and takes the defaults' place")
+    result = subprocess.run(
+        [mirador_bin(), "replay", "--out", str(tmp_path / "out"), str(PCAPS / "webshell.pcap")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "configuration: defaults, bundled files in" in result.stderr
+    loaded = int(summary_value(result.stdout, "rules").split()[0])
+    assert loaded > 0, result.stdout
+    assert (tmp_path / ".mirador-cache").is_dir(), "state folders belong to the working folder"

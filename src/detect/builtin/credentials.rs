@@ -269,6 +269,10 @@ impl Detector for Credentials {
     type Flow = CredentialFlow;
     type Shared = Loaded;
 
+    fn files(settings: &mut CredentialSettings) -> Vec<&mut PathBuf> {
+        vec![&mut settings.dictionary]
+    }
+
     fn load(settings: &CredentialSettings, masker: &Masker, problems: &mut Vec<String>) -> Loaded {
         let rules = Rules {
             dictionary: settings.check_dictionary,

@@ -306,6 +306,10 @@ impl Detector for Ioc {
     type Flow = bool;
     type Shared = IocLists;
 
+    fn files(settings: &mut IocSettings) -> Vec<&mut PathBuf> {
+        vec![&mut settings.dir]
+    }
+
     fn load(settings: &IocSettings, _: &Masker, problems: &mut Vec<String>) -> IocLists {
         let (lists, errors) = IocLists::load(&settings.dir);
         problems.extend(errors.iter().map(|e| format!("{e}; indicator skipped")));

@@ -215,6 +215,10 @@ impl Detector for Mining {
     type Flow = MiningFlow;
     type Shared = Pools;
 
+    fn files(settings: &mut MiningSettings) -> Vec<&mut PathBuf> {
+        vec![&mut settings.pools]
+    }
+
     fn load(settings: &MiningSettings, _: &Masker, problems: &mut Vec<String>) -> Pools {
         let mut domains = Domains::default();
         match std::fs::read_to_string(&settings.pools) {

@@ -61,6 +61,7 @@ pub mod wire_logins;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
@@ -235,6 +236,13 @@ pub trait Detector: std::fmt::Debug + Sized {
     ) -> Self::Shared {
         let _ = (settings, masker, problems);
         Self::Shared::default()
+    }
+
+    /// The files its settings name, so that relative ones can be taken
+    /// from the folder of the configuration that set them.
+    fn files(settings: &mut Self::Settings) -> Vec<&mut PathBuf> {
+        let _ = settings;
+        Vec::new()
     }
 
     /// One worker's detector.
@@ -437,6 +445,15 @@ macro_rules! registry {
                     secret_hash_key: String::new(),
                     $($name: Default::default(),)*
                 }
+            }
+        }
+
+        impl DetectorsConfig {
+            /// The files the detectors' sections name.
+            pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+                let mut files = Vec::new();
+                $(files.extend(<$detector>::files(&mut self.$name));)*
+                files
             }
         }
 
