@@ -8,5 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --build
 export PATH="$HOME/.cargo/bin:$PATH"
+# The checkout's defaults, whatever configuration this machine has installed.
+export MIRADOR_CONFIG=""
 cargo build --release --locked --bin mirador
 exec target/release/mirador run --out out "$@"

@@ -10,6 +10,7 @@
 #
 # Without --binary it builds target/release/mirador. Prints the package's path.
 set -euo pipefail
+umask 022
 cd "$(dirname "$0")/.."
 binary=""
 out="target/debian"
@@ -49,6 +50,7 @@ awk -v share=/usr/share/mirador '
         next
     }
     FNR == 1 {
+        section = ""
         print "# mirador configuration, as the package installs it. Every key is shown"
         print "# commented with its default; the uncommented ones place the bundled files"
         print "# and the sensor'"'"'s state in the installed layout. Relative paths are taken"
@@ -71,13 +73,18 @@ awk -v share=/usr/share/mirador '
 mkdir -p "$root/DEBIAN" "$stage/debian"
 echo /etc/mirador/mirador.toml > "$root/DEBIAN/conffiles"
 printf 'Source: mirador\n\nPackage: mirador\nArchitecture: any\n' > "$stage/debian/control"
-depends=$(cd "$stage" && dpkg-shlibdeps -O -e "root/usr/bin/mirador" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
+depends=$(cd "$stage" && dpkg-shlibdeps -O -e "root/usr/bin/mirador" 2> >(grep -v "should already be installed" >&2) \
+    | sed -n 's/^shlibs:Depends=//p')
+# The capture drivers are plugins, loaded by EAL rather than linked: of the
+# same DPDK ABI as the EAL library the binary links.
+abi=$(grep -o 'librte-eal[0-9.]*' <<< "$depends" | sed 's/librte-eal//')
+[ -n "$abi" ] || { echo "package.sh: no librte-eal among the binary's libraries: $depends" >&2; exit 1; }
 cat > "$root/DEBIAN/control" <<CONTROL
 Package: mirador
 Version: $version
 Architecture: $arch
 Maintainer: mirador developers <mirador@localhost>
-Depends: $depends, librte-net-pcap23, librte-net-af-packet23
+Depends: $depends, librte-net-pcap$abi, librte-net-af-packet$abi
 Section: net
 Priority: optional
 Installed-Size: $(du -sk "$root" | cut -f1)
@@ -86,6 +93,22 @@ Description: network detection sensor on DPDK
  flows, runs Suricata rules and built-in detectors for webshells, C2,
  botnets, mining and tunnels, and writes flows and detections as Parquet.
 CONTROL
+
+cat > "$root/DEBIAN/postinst" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload || true
+fi
+SCRIPT
+cat > "$root/DEBIAN/prerm" <<'SCRIPT'
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+    systemctl stop mirador.service mirador-export.timer || true
+fi
+SCRIPT
+chmod 0755 "$root/DEBIAN/postinst" "$root/DEBIAN/prerm"
 
 mkdir -p "$out"
 deb="$out/mirador_${version}_${arch}.deb"

@@ -19,7 +19,7 @@ hyperscan=libhyperscan-dev
 
 packages=(build-essential pkg-config clang libclang-dev libdpdk-dev "$hyperscan" libpcap-dev)
 if [ "$build_only" -eq 0 ]; then
-  packages+=(tshark tcpflow tcpreplay iproute2 python3 python3-venv systemd)
+  packages+=(tshark tcpflow tcpreplay iproute2 python3 python3-venv systemd prometheus)
 fi
 
 missing=()

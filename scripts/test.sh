@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
+# The checkout's defaults, whatever configuration this machine has installed.
+export MIRADOR_CONFIG=""
 cargo build --workspace --locked
 cargo test --workspace --locked
 MIRADOR_BIN="$PWD/target/debug/mirador" .venv/bin/python -m pytest -q -rs tests/e2e

@@ -36,13 +36,16 @@ pub const INSTALLED_CONFIG: &str = "/etc/mirador/mirador.toml";
 /// The checkout this binary was built from: where the defaults' bundled
 /// files are when no configuration is installed.
 const BUILD_CHECKOUT: &str = env!("CARGO_MANIFEST_DIR");
+/// The environment variable that names the configuration file when
+/// `--config` is not given; set but empty, no file is read.
+pub const CONFIG_ENV: &str = "MIRADOR_CONFIG";
 /// Options of DPDK's `--vdev` devices that name files.
 const VDEV_FILE_KEYS: [&str; 2] = ["rx_pcap", "tx_pcap"];
 
 /// Where a run's configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {
-    /// A file, given or installed.
+    /// A file: given, named by `MIRADOR_CONFIG`, or installed.
     File(PathBuf),
     /// The defaults, with bundled files from this folder (`None`: the
     /// checkout is gone, and they are looked for in the working folder).
@@ -60,7 +63,7 @@ impl std::fmt::Display for ConfigSource {
 }
 
 /// What a path of the configuration names, which decides what a relative
-/// default is relative to.
+/// default is taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PathKind {
     /// Files shipped with mirador: signatures, indicator lists, samples.
@@ -134,6 +137,16 @@ pub struct Config {
     pub eve: EveSection,
     /// `mirador export`.
     pub export: ExportSection,
+    /// Prometheus metrics of `mirador run`.
+    pub metrics: MetricsSection,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `HOST:PORT` where `mirador run` serves `/metrics`; empty: not served.
+    pub listen: String,
 }
 
 /// `[export]`
@@ -440,6 +453,7 @@ impl Default for Config {
             rules: RulesSection::default(),
             eve: EveSection::default(),
             export: ExportSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 }
@@ -534,72 +548,103 @@ impl Default for DpdkSection {
 }
 
 impl Config {
-    /// Reads a TOML file; keys it leaves out keep their defaults, and
-    /// relative paths, its own and those of the defaults, are taken from the
-    /// file's folder.
+    /// Reads a TOML file; keys it leaves out keep their defaults. The
+    /// relative paths the file sets are taken from its folder; those it
+    /// leaves to the defaults are taken as without a file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, bundle_root())
+    }
+
+    fn load_with(path: &Path, checkout: Option<&Path>) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut config = Self::parse(&text).map_err(|source| ConfigError::Parse {
+        let parse_error = |source| ConfigError::Parse {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let mut config = Self::parse(&text).map_err(parse_error)?;
+        let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
         let folder = path.parent().unwrap_or(Path::new(""));
-        config.resolve(folder, |_| true);
+        config.resolve(Some((&table, folder)), checkout);
         Ok(config)
     }
 
-    /// The configuration of a run given no file: the installed one when
+    /// The configuration of a run given no `--config`: the file
+    /// `MIRADOR_CONFIG` names (empty: none), else the installed one when
     /// there is one, else the defaults with the bundled files of the
     /// checkout this binary was built from.
     pub fn discover() -> Result<(Self, ConfigSource), ConfigError> {
-        Self::discover_in(Path::new(INSTALLED_CONFIG), Path::new(BUILD_CHECKOUT))
+        let installed = match std::env::var_os(CONFIG_ENV) {
+            Some(path) if path.is_empty() => None,
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from(INSTALLED_CONFIG)).filter(|p| p.exists()),
+        };
+        Self::discover_in(installed.as_deref(), bundle_root())
     }
 
-    fn discover_in(installed: &Path, checkout: &Path) -> Result<(Self, ConfigSource), ConfigError> {
-        if installed.exists() {
-            return Ok((
-                Self::load(installed)?,
-                ConfigSource::File(installed.to_owned()),
-            ));
+    fn discover_in(
+        file: Option<&Path>,
+        checkout: Option<&Path>,
+    ) -> Result<(Self, ConfigSource), ConfigError> {
+        if let Some(file) = file {
+            let config = Self::load_with(file, checkout)?;
+            return Ok((config, ConfigSource::File(file.to_owned())));
         }
         let mut config = Self::default();
-        if !checkout.join("signatures").is_dir() {
-            return Ok((config, ConfigSource::Defaults(None)));
-        }
-        config.resolve(checkout, |kind| kind == PathKind::Bundled);
-        Ok((config, ConfigSource::Defaults(Some(checkout.to_owned()))))
+        config.resolve(None, checkout);
+        Ok((config, ConfigSource::Defaults(checkout.map(Path::to_owned))))
     }
 
-    /// Takes the relative paths of the kinds `which` selects from `base`.
-    fn resolve(&mut self, base: &Path, which: impl Fn(PathKind) -> bool) {
-        let join = |path: &mut PathBuf| {
-            if path.is_relative() && !path.as_os_str().is_empty() {
-                *path = base.join(&*path);
-            }
-        };
-        if which(PathKind::Bundled) {
-            self.rules.paths.iter_mut().for_each(join);
-            self.detectors.paths_mut().into_iter().for_each(join);
-            let mut after_vdev = false;
-            for arg in &mut self.dpdk.eal {
-                if let Some(device) = arg.strip_prefix("--vdev=") {
-                    *arg = format!("--vdev={}", resolve_vdev_files(device, base));
-                } else if after_vdev {
-                    *arg = resolve_vdev_files(arg, base);
-                }
-                after_vdev = arg == "--vdev";
+    /// Makes relative paths absolute where their source says: those `file`
+    /// sets, from its folder; bundled files left to the defaults, from the
+    /// checkout; the rest stay relative to the working folder.
+    fn resolve(&mut self, file: Option<(&toml::Table, &Path)>, checkout: Option<&Path>) {
+        for (key, kind, slot) in self.path_slots() {
+            let base = match file {
+                Some((table, folder)) if is_set(table, &key) => Some(folder),
+                _ if kind == PathKind::Bundled => checkout,
+                _ => None,
+            };
+            if let Some(base) = base {
+                slot.resolve(base);
             }
         }
-        if which(PathKind::State) {
-            join(&mut self.output.dir);
-            join(&mut self.rules.data_dir);
-            if let Some(dir) = &mut self.rules.cache_dir {
-                join(dir);
-            }
+    }
+
+    /// Every path the configuration holds, with its key and kind.
+    fn path_slots(&mut self) -> Vec<(Vec<&'static str>, PathKind, Slot<'_>)> {
+        let mut slots = Vec::new();
+        for path in &mut self.rules.paths {
+            slots.push((vec!["rules", "paths"], PathKind::Bundled, Slot::Path(path)));
         }
+        for (name, field, path) in self.detectors.paths_mut() {
+            slots.push((
+                vec!["detectors", name, field],
+                PathKind::Bundled,
+                Slot::Path(path),
+            ));
+        }
+        slots.push((
+            vec!["dpdk", "eal"],
+            PathKind::Bundled,
+            Slot::Eal(&mut self.dpdk.eal),
+        ));
+        slots.push((
+            vec!["output", "dir"],
+            PathKind::State,
+            Slot::Path(&mut self.output.dir),
+        ));
+        slots.push((
+            vec!["rules", "data_dir"],
+            PathKind::State,
+            Slot::Path(&mut self.rules.data_dir),
+        ));
+        if let Some(dir) = &mut self.rules.cache_dir {
+            slots.push((vec!["rules", "cache_dir"], PathKind::State, Slot::Path(dir)));
+        }
+        slots
     }
 
     /// Applies `KEY=VALUE` (`--set`): KEY is a dotted path into the
@@ -739,6 +784,57 @@ impl Config {
     }
 }
 
+/// The checkout this binary was built from, while it holds the bundled
+/// signatures.
+fn bundle_root() -> Option<&'static Path> {
+    Some(Path::new(BUILD_CHECKOUT)).filter(|dir| dir.join("signatures").is_dir())
+}
+
+/// True when `key` (a dotted path) is set in `table`.
+fn is_set(table: &toml::Table, key: &[&str]) -> bool {
+    let Some((last, sections)) = key.split_last() else {
+        return false;
+    };
+    let mut node = table;
+    for section in sections {
+        match node.get(*section) {
+            Some(toml::Value::Table(inner)) => node = inner,
+            _ => return false,
+        }
+    }
+    node.contains_key(*last)
+}
+
+/// One path of the configuration, to be made absolute.
+enum Slot<'a> {
+    Path(&'a mut PathBuf),
+    /// EAL arguments: the files `--vdev` devices name.
+    Eal(&'a mut Vec<String>),
+}
+
+impl Slot<'_> {
+    fn resolve(self, base: &Path) {
+        match self {
+            Slot::Path(path) => {
+                if path.is_relative() && !path.as_os_str().is_empty() {
+                    *path = base.join(&*path);
+                }
+            }
+            Slot::Eal(args) => {
+                let mut after_vdev = false;
+                for arg in args.iter_mut() {
+                    if let Some(device) = arg.strip_prefix("--vdev=") {
+                        *arg = format!("--vdev={}", resolve_vdev_files(device, base));
+                    } else if after_vdev {
+                        *arg = resolve_vdev_files(arg, base);
+                    }
+                    after_vdev = arg == "--vdev";
+                }
+            }
+        }
+    }
+}
+
 /// A DPDK virtual device (`net_pcap0,rx_pcap=a.pcap`) with the relative
 /// files its options name (`rx_pcap=`, `tx_pcap=`) taken from `base`.
 fn resolve_vdev_files(device: &str, base: &Path) -> String {
@@ -759,45 +855,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_paths_are_taken_from_the_file_folder() {
+    fn paths_a_file_sets_are_taken_from_its_folder_and_defaults_as_without_it() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("sensor.toml");
+        let checkout = dir.path().join("checkout");
+        let file = dir.path().join("conf/sensor.toml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(
             &file,
-            "[rules]\npaths = [\"rules\", \"/abs/et.rules\"]\n[output]\ndir = \"/var/out\"\n",
+            "[rules]\npaths = [\"rules\", \"/abs/et.rules\"]\n\
+             [output]\ndir = \"/var/out\"\n\
+             [detectors.mining]\npools = \"pools.txt\"\n\
+             [dpdk]\neal = [\"-l\", \"0-1\", \"--vdev=net_pcap0,rx_pcap=a.pcap\"]\n",
         )
         .unwrap();
-        let config = Config::load(&file).unwrap();
+        let config = Config::load_with(&file, Some(&checkout)).unwrap();
+        let conf = dir.path().join("conf");
         assert_eq!(
             config.rules.paths,
-            [dir.path().join("rules"), PathBuf::from("/abs/et.rules")]
+            [conf.join("rules"), PathBuf::from("/abs/et.rules")]
         );
         assert_eq!(config.output.dir, PathBuf::from("/var/out"));
-        assert_eq!(config.rules.data_dir, dir.path().join(".mirador-data"));
-        assert_eq!(config.detectors.ioc.dir, dir.path().join("signatures/ioc"));
-        assert!(config.dpdk.eal[5].contains(&format!(
-            "rx_pcap={}",
-            dir.path().join("pcaps/basic.pcap").display()
-        )));
+        assert_eq!(config.detectors.mining.pools, conf.join("pools.txt"));
+        assert_eq!(
+            config.dpdk.eal[2],
+            format!("--vdev=net_pcap0,rx_pcap={}", conf.join("a.pcap").display())
+        );
+        // Left to the defaults: bundled files from the checkout, state in
+        // the working folder.
+        assert_eq!(config.detectors.ioc.dir, checkout.join("signatures/ioc"));
+        assert_eq!(config.rules.data_dir, PathBuf::from(".mirador-data"));
     }
 
     #[test]
-    fn discovery_prefers_the_installed_file_then_the_checkout() {
+    fn discovery_takes_the_file_else_the_checkout_defaults() {
         let root = tempfile::tempdir().unwrap();
-        let installed = root.path().join("etc/mirador.toml");
         let checkout = root.path().join("src");
-        let (config, source) = Config::discover_in(&installed, &checkout).unwrap();
+        let (config, source) = Config::discover_in(None, None).unwrap();
         assert_eq!(source, ConfigSource::Defaults(None));
         assert_eq!(config, Config::default());
 
-        std::fs::create_dir_all(checkout.join("signatures")).unwrap();
-        let (config, source) = Config::discover_in(&installed, &checkout).unwrap();
+        let (config, source) = Config::discover_in(None, Some(&checkout)).unwrap();
         assert_eq!(source, ConfigSource::Defaults(Some(checkout.clone())));
         assert_eq!(config.rules.paths, [checkout.join("signatures")]);
         assert_eq!(
             config.detectors.credentials.dictionary,
             checkout.join("signatures/weak-passwords.txt")
         );
+        assert!(config.dpdk.eal[5].contains(&format!(
+            "rx_pcap={}",
+            checkout.join("pcaps/basic.pcap").display()
+        )));
         assert_eq!(
             config.output.dir,
             PathBuf::from("out"),
@@ -808,18 +915,19 @@ mod tests {
             Some(PathBuf::from(".mirador-cache"))
         );
 
+        let installed = root.path().join("etc/mirador.toml");
         std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
-        std::fs::write(&installed, "sensor = \"edge\"\n").unwrap();
-        let (config, source) = Config::discover_in(&installed, &checkout).unwrap();
+        std::fs::write(&installed, "sensor = \"edge\"\n[output]\ndir = \"out\"\n").unwrap();
+        let (config, source) = Config::discover_in(Some(&installed), Some(&checkout)).unwrap();
         assert_eq!(source, ConfigSource::File(installed.clone()));
         assert_eq!(config.sensor, "edge");
         assert_eq!(config.output.dir, root.path().join("etc/out"));
+        assert_eq!(config.rules.paths, [checkout.join("signatures")]);
     }
 
     #[test]
     fn vdev_files_resolve_and_other_arguments_stay() {
-        let mut config = Config::default();
-        config.dpdk.eal = [
+        let mut eal = [
             "-l",
             "0-1",
             "--vdev=net_pcap0,rx_pcap=a.pcap,rx_pcap=/b.pcap,infinite_rx=1",
@@ -829,9 +937,9 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        config.resolve(Path::new("/opt/m"), |_| true);
+        Slot::Eal(&mut eal).resolve(Path::new("/opt/m"));
         assert_eq!(
-            config.dpdk.eal,
+            eal,
             [
                 "-l",
                 "0-1",

@@ -17,6 +17,7 @@ pub mod detect;
 pub mod export;
 pub mod flow;
 pub mod fuzzing;
+pub mod metrics;
 pub mod output;
 pub mod reassembly;
 pub mod runtime;

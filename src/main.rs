@@ -65,7 +65,7 @@ enum Command {
         from: Option<PathBuf>,
         /// Destination: s3://BUCKET/PREFIX, gs://..., az://... or
         /// file:///PATH [config: export.to].
-        #[arg(long)]
+        #[arg(long, env = "MIRADOR_EXPORT_TO")]
         to: Option<String>,
         /// Remove the day's local files once exported [config: export.delete].
         #[arg(long)]
@@ -104,7 +104,8 @@ struct CommonArgs {
     /// Sensor name on records and file names [config: sensor, default: mirador].
     #[arg(long)]
     sensor: Option<String>,
-    /// TOML configuration file (see mirador.example.toml) [default:
+    /// TOML configuration file (see mirador.example.toml) [default: the
+    /// file MIRADOR_CONFIG names (empty: none), else
     /// /etc/mirador/mirador.toml if it exists, else the built-in defaults
     /// with the signatures of the checkout mirador was built from].
     #[arg(long)]

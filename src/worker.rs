@@ -283,6 +283,11 @@ impl<S: RecordSink> Worker<S> {
         self.flows.len()
     }
 
+    /// Detections raised so far, by family (none without an inspector).
+    pub fn detections_by_family(&self) -> Option<&std::collections::BTreeMap<String, u64>> {
+        self.inspector.as_ref().map(|i| i.detections_by_family())
+    }
+
     /// The record sink.
     pub fn sink(&self) -> &S {
         &self.sink

@@ -263,6 +263,11 @@ impl EveWriter {
     }
 
     /// Flushes and reports.
+    /// What it wrote so far.
+    pub fn report(&self) -> &EveReport {
+        &self.report
+    }
+
     pub fn finish(mut self) -> Result<EveReport, OutputError> {
         if let Sink::File { file, .. } = &mut self.sink {
             file.flush().map_err(io_error(&self.config.path))?;

@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -418,6 +420,43 @@ pub struct OutputReport {
 /// The writer thread and the channel that feeds it.
 pub struct ParquetWriter {
     handle: JoinHandle<Result<OutputReport, OutputError>>,
+    progress: Arc<WriterProgress>,
+}
+
+/// The tables, in the order [`WriterProgress`] counts them.
+pub const TABLES: [&str; 3] = ["flows", "detections", "services"];
+
+/// What the writer thread wrote so far, updated after each chunk (for the
+/// metrics; the run's report comes from [`ParquetWriter::finish`]).
+#[derive(Debug, Default)]
+pub struct WriterProgress {
+    /// Rows written per table ([`TABLES`]).
+    pub rows: [AtomicU64; 3],
+    /// Files completed per table.
+    pub files: [AtomicU64; 3],
+    /// EVE lines written.
+    pub eve_lines: AtomicU64,
+    /// EVE lines lost to a socket that was absent or not reading.
+    pub eve_dropped: AtomicU64,
+}
+
+impl WriterProgress {
+    fn update(&self, tables: &Tables) {
+        let reports = [
+            &tables.flows.report,
+            &tables.detections.report,
+            &tables.services.report,
+        ];
+        for (i, report) in reports.into_iter().enumerate() {
+            self.rows[i].store(report.rows, Ordering::Relaxed);
+            self.files[i].store(report.files.len() as u64, Ordering::Relaxed);
+        }
+        if let Some(eve) = &tables.eve {
+            self.eve_lines.store(eve.report().lines, Ordering::Relaxed);
+            self.eve_dropped
+                .store(eve.report().dropped, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What starting the writer gives: the writer, the sender workers clone, and
@@ -447,11 +486,18 @@ impl ParquetWriter {
         let tables = Tables { eve, ..tables };
         let sensor = config.sensor.clone();
         let (sender, receiver) = bounded(config.channel_chunks.max(1));
+        let progress = Arc::new(WriterProgress::default());
+        let published = Arc::clone(&progress);
         let handle = std::thread::Builder::new()
             .name("mirador-parquet".into())
-            .spawn(move || run(tables, &sensor, receiver))
+            .spawn(move || run(tables, &sensor, receiver, &published))
             .map_err(io_error(&config.dir))?;
-        Ok((Self { handle }, sender, stale))
+        Ok((Self { handle, progress }, sender, stale))
+    }
+
+    /// What the writer wrote so far.
+    pub fn progress(&self) -> Arc<WriterProgress> {
+        Arc::clone(&self.progress)
     }
 
     /// Waits for the writer to drain the channel (every sender must be
@@ -512,6 +558,7 @@ fn run(
     mut tables: Tables,
     sensor: &str,
     receiver: Receiver<Chunk>,
+    progress: &WriterProgress,
 ) -> Result<OutputReport, OutputError> {
     let mut first_error = None;
     for chunk in receiver {
@@ -525,6 +572,7 @@ fn run(
         if let Err(e) = written {
             first_error = Some(e);
         }
+        progress.update(&tables);
     }
     let rest = tables.gathered.drain();
     let drained = if first_error.is_none() {

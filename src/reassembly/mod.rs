@@ -331,6 +331,9 @@ pub struct ReassemblyBudget {
     pub used: usize,
     /// Most bytes held at once.
     pub peak: usize,
+    /// Times a stream gave up held bytes at a memory cap (its own or the
+    /// worker's), leaving a gap.
+    pub flushes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -467,6 +470,7 @@ impl Stream {
         if budget.used + data.len() > config.worker_memcap {
             // No room: give up what this stream holds, and this segment with it.
             self.counters.memcap_flushes += 1;
+            budget.flushes += 1;
             self.hold(offset, data, budget);
             self.flush(id, config, budget, sink);
             return;
@@ -474,6 +478,7 @@ impl Stream {
         self.hold(offset, data, budget);
         if self.held_bytes > config.stream_memcap {
             self.counters.memcap_flushes += 1;
+            budget.flushes += 1;
             // Unacknowledged bytes in order go first; a gap only if that
             // is not enough.
             self.drain(id, config, budget, sink);

@@ -4,8 +4,10 @@
 //! The main lcore initialises EAL, starts every port with one queue per
 //! worker (symmetric RSS, so both directions of a flow reach the same worker),
 //! hands each worker lcore its (port, queue) pairs and a [`Worker`], and then
-//! only watches: it logs statistics every `dpdk.stats_interval_secs` and waits
-//! for the workers. The Parquet writer runs on a thread of the main lcore, off
+//! only watches: it logs statistics every `dpdk.stats_interval_secs`, answers
+//! scrapes of the metrics endpoint (`metrics.listen`), and waits for the
+//! workers. Workers publish their counters every 100 ms into a cell of
+//! their own, which the main lcore reads; nothing on the packet path locks. The Parquet writer runs on a thread of the main lcore, off
 //! the worker cores. Workers stop on SIGINT/SIGTERM (after draining what their
 //! queues hold) or, for `net_pcap` devices reading files, when every file
 //! they poll is exhausted; either way every open flow is written.
@@ -15,8 +17,9 @@
 //! writes the same flows as a replay of it. Every other source is stamped with
 //! the host clock, read once per burst from the TSC.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::summary::{DpdkReport, LcoreReport, SourceReport};
@@ -28,8 +31,10 @@ use crate::capture::{LinkType, RawPacket};
 use crate::config::{Config, DpdkSection};
 use crate::detect::dataset::WorkerSets;
 use crate::detect::Inspector;
-use crate::flow::FlowStats;
-use crate::output::{RecordBatcher, WhenFull};
+use crate::flow::{EndReason, FlowStats};
+use crate::metrics::{Exposition, MetricsServer, Scrape};
+use crate::output::writer::{WriterProgress, TABLES};
+use crate::output::{Chunk, RecordBatcher, WhenFull};
 use crate::worker::{Worker, WorkerStats};
 
 /// Largest frame a chained mbuf is linearised to.
@@ -63,6 +68,13 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let ports = open_ports(&eal, settings, lcores.len())?;
     let (rules, mut detect) = super::rules::load(config)?;
     let output = config.output()?;
+    let metrics = if config.metrics.listen.is_empty() {
+        None
+    } else {
+        let (server, scrapes) = MetricsServer::start(&config.metrics.listen)?;
+        tracing::info!(address = %server.address(), "serving metrics at /metrics");
+        Some((server, scrapes))
+    };
     let (writer, sender, stale) = super::start_writer(&output)?;
 
     let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();
@@ -95,6 +107,9 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let id_seed = clock.base_ns;
     let finished = Arc::new(AtomicUsize::new(0));
     let gauges: Arc<Vec<Gauge>> = Arc::new((0..lcores.len()).map(|_| Gauge::default()).collect());
+    let rules_loaded_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let timestamps = eal.rx_timestamp_field();
     let mut launched = Vec::new();
     for (index, (&lcore, queues)) in lcores.iter().zip(assignments).enumerate() {
@@ -122,17 +137,38 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         let handle = eal.launch(lcore, move || poll(queues, worker, context))?;
         launched.push((handle, labels, index));
     }
-    drop(sender);
+    // Kept only to read the writer's queue depth; dropped before the writer
+    // is waited for.
+    let queue = sender;
+    let watch = Watch {
+        ports: &ports,
+        gauges: &gauges,
+        launched: &launched,
+        progress: writer.progress(),
+        queue: &queue,
+        rules: &detect,
+        rules_loaded_at,
+    };
 
     let interval = Duration::from_secs(settings.stats_interval_secs);
     let mut last_log = Instant::now();
     while finished.load(Ordering::Acquire) < launched.len() {
-        std::thread::sleep(Duration::from_millis(50));
+        match &metrics {
+            Some((_, scrapes)) => {
+                if let Ok(scrape) = scrapes.recv_timeout(Duration::from_millis(50)) {
+                    watch.answer(scrape);
+                }
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
         if !interval.is_zero() && last_log.elapsed() >= interval {
             log_stats(&ports, &gauges, &launched);
             last_log = Instant::now();
         }
     }
+    drop(watch);
+    drop(queue);
+    drop(metrics);
 
     let mut totals = WorkerStats::default();
     let mut flows = FlowStats::default();
@@ -296,17 +332,34 @@ impl HostClock {
     }
 }
 
-/// Counters a worker publishes for the statistics log, on its own cache line.
+/// The cell a worker publishes its counters into, on its own cache line.
+/// The worker only ever `try_lock`s it (a busy cell skips one publication),
+/// every 100 ms; the main lcore reads it for the log and the metrics.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-struct Gauge {
-    packets: AtomicU64,
-    bytes: AtomicU64,
-    busy_cycles: AtomicU64,
-    loop_cycles: AtomicU64,
-    active_flows: AtomicU64,
-    dropped_records: AtomicU64,
-    decode_errors: AtomicU64,
+struct Gauge(Mutex<Published>);
+
+impl Gauge {
+    /// A copy of what was last published.
+    fn read(&self) -> Published {
+        self.0.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+/// A worker's counters as last published.
+#[derive(Debug, Default, Clone)]
+struct Published {
+    packets: u64,
+    bytes: u64,
+    busy_cycles: u64,
+    loop_cycles: u64,
+    active_flows: u64,
+    evicted_flows: u64,
+    dropped_records: u64,
+    decode_errors: u64,
+    reassembly_bytes: u64,
+    reassembly_flushes: u64,
+    detections: BTreeMap<String, u64>,
 }
 
 /// One receive queue as a worker polls it.
@@ -463,20 +516,23 @@ fn publish(
     busy_cycles: u64,
     loop_cycles: u64,
 ) {
-    let relaxed = Ordering::Relaxed;
-    gauge.packets.store(packets, relaxed);
-    gauge.bytes.store(bytes, relaxed);
-    gauge.busy_cycles.store(busy_cycles, relaxed);
-    gauge.loop_cycles.store(loop_cycles, relaxed);
-    gauge
-        .active_flows
-        .store(worker.active_flows() as u64, relaxed);
-    gauge
-        .dropped_records
-        .store(worker.sink().dropped(), relaxed);
-    gauge
-        .decode_errors
-        .store(worker.stats().decode.total_errors(), relaxed);
+    let Ok(mut cell) = gauge.0.try_lock() else {
+        return;
+    };
+    let memory = worker.reassembly_memory();
+    cell.packets = packets;
+    cell.bytes = bytes;
+    cell.busy_cycles = busy_cycles;
+    cell.loop_cycles = loop_cycles;
+    cell.active_flows = worker.active_flows() as u64;
+    cell.evicted_flows = worker.flow_stats().records_for(EndReason::Evicted);
+    cell.dropped_records = worker.sink().dropped();
+    cell.decode_errors = worker.stats().decode.total_errors();
+    cell.reassembly_bytes = memory.used as u64;
+    cell.reassembly_flushes = memory.flushes;
+    if let Some(families) = worker.detections_by_family() {
+        cell.detections.clone_from(families);
+    }
 }
 
 fn log_stats<T>(ports: &[OpenPort], gauges: &[Gauge], launched: &[(T, Vec<String>, usize)]) {
@@ -495,19 +551,256 @@ fn log_stats<T>(ports: &[OpenPort], gauges: &[Gauge], launched: &[(T, Vec<String
         );
     }
     for (_, queues, index) in launched {
-        let gauge = &gauges[*index];
-        let relaxed = Ordering::Relaxed;
-        let looped = gauge.loop_cycles.load(relaxed).max(1);
+        let worker = gauges[*index].read();
         tracing::info!(
             worker = index,
             queues = %queues.join(" "),
-            packets = gauge.packets.load(relaxed),
-            bytes = gauge.bytes.load(relaxed),
-            busy_pct = format!("{:.1}", 100.0 * gauge.busy_cycles.load(relaxed) as f64 / looped as f64),
-            active_flows = gauge.active_flows.load(relaxed),
-            dropped_records = gauge.dropped_records.load(relaxed),
-            decode_errors = gauge.decode_errors.load(relaxed),
+            packets = worker.packets,
+            bytes = worker.bytes,
+            busy_pct = format!("{:.1}", 100.0 * worker.busy_share()),
+            active_flows = worker.active_flows,
+            dropped_records = worker.dropped_records,
+            decode_errors = worker.decode_errors,
             "worker"
+        );
+    }
+}
+
+impl Published {
+    /// Share of the loop's time spent on received bursts.
+    fn busy_share(&self) -> f64 {
+        self.busy_cycles as f64 / self.loop_cycles.max(1) as f64
+    }
+}
+
+/// What the main lcore reads to answer a scrape.
+struct Watch<'a, T> {
+    ports: &'a [OpenPort],
+    gauges: &'a [Gauge],
+    launched: &'a [(T, Vec<String>, usize)],
+    progress: Arc<WriterProgress>,
+    queue: &'a crossbeam_channel::Sender<Chunk>,
+    rules: &'a super::DetectSummary,
+    rules_loaded_at: f64,
+}
+
+impl<T> Watch<'_, T> {
+    fn answer(&self, scrape: Scrape) {
+        let text = self.render(scrape.open_metrics);
+        scrape.answer(text);
+    }
+
+    fn render(&self, open_metrics: bool) -> String {
+        let mut out = Exposition::new(open_metrics);
+        out.gauge(
+            "mirador_build_info",
+            "The running build.",
+            [(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)],
+        );
+        self.render_ports(&mut out);
+        self.render_workers(&mut out);
+        self.render_rules(&mut out);
+        self.render_writer(&mut out);
+        out.finish()
+    }
+
+    fn render_ports(&self, out: &mut Exposition) {
+        let stats: Vec<_> = self
+            .ports
+            .iter()
+            .map(|p| (p.port.info_ref().name.clone(), p.port.stats()))
+            .collect();
+        let port = |name: &String| vec![("port", name.clone())];
+        let per_port =
+            |f: fn(&dpdk::PortStats) -> u64| stats.iter().map(move |(name, s)| (port(name), f(s)));
+        out.counter(
+            "mirador_port_rx_packets",
+            "Packets the port received.",
+            per_port(|s| s.rx_packets),
+        );
+        out.counter(
+            "mirador_port_rx_bytes",
+            "Bytes the port received.",
+            per_port(|s| s.rx_bytes),
+        );
+        out.counter(
+            "mirador_port_imissed",
+            "Packets the device dropped for want of a free descriptor.",
+            per_port(|s| s.imissed),
+        );
+        out.counter(
+            "mirador_port_rx_nombuf",
+            "Receive failures for want of an mbuf.",
+            per_port(|s| s.rx_nombuf),
+        );
+        out.counter(
+            "mirador_port_ierrors",
+            "Erroneous packets received.",
+            per_port(|s| s.ierrors),
+        );
+        let per_queue = |pick: fn(&(u64, u64)) -> u64| {
+            stats.iter().flat_map(move |(name, s)| {
+                s.queues.iter().enumerate().map(move |(q, counts)| {
+                    (
+                        vec![("port", name.clone()), ("queue", q.to_string())],
+                        pick(counts),
+                    )
+                })
+            })
+        };
+        out.counter(
+            "mirador_queue_rx_packets",
+            "Packets received per receive queue (the first 16).",
+            per_queue(|c| c.0),
+        );
+        out.counter(
+            "mirador_queue_rx_bytes",
+            "Bytes received per receive queue (the first 16).",
+            per_queue(|c| c.1),
+        );
+    }
+
+    fn render_workers(&self, out: &mut Exposition) {
+        let workers: Vec<(Vec<(&'static str, String)>, Published)> = self
+            .launched
+            .iter()
+            .map(|(_, _, index)| {
+                (
+                    vec![("worker", index.to_string())],
+                    self.gauges[*index].read(),
+                )
+            })
+            .collect();
+        let counter =
+            |f: fn(&Published) -> u64| workers.iter().map(move |(l, p)| (l.clone(), f(p)));
+        let gauge = |f: fn(&Published) -> f64| workers.iter().map(move |(l, p)| (l.clone(), f(p)));
+        out.counter(
+            "mirador_worker_packets",
+            "Packets a worker received.",
+            counter(|p| p.packets),
+        );
+        out.counter(
+            "mirador_worker_bytes",
+            "Bytes a worker received.",
+            counter(|p| p.bytes),
+        );
+        out.gauge(
+            "mirador_worker_busy_ratio",
+            "Share of a worker's loop spent on received packets.",
+            gauge(Published::busy_share),
+        );
+        out.gauge(
+            "mirador_worker_open_flows",
+            "Flows a worker holds open.",
+            gauge(|p| p.active_flows as f64),
+        );
+        out.counter(
+            "mirador_worker_evicted_flows",
+            "Flows evicted at the flow table's cap (their records written).",
+            counter(|p| p.evicted_flows),
+        );
+        out.gauge(
+            "mirador_worker_reassembly_bytes",
+            "Out-of-order bytes a worker's reassembly holds.",
+            gauge(|p| p.reassembly_bytes as f64),
+        );
+        out.counter(
+            "mirador_worker_reassembly_flushes",
+            "Times a stream gave up held bytes at a memory cap, leaving a gap.",
+            counter(|p| p.reassembly_flushes),
+        );
+        out.counter(
+            "mirador_worker_decode_errors",
+            "Packets a worker could not decode.",
+            counter(|p| p.decode_errors),
+        );
+        out.counter(
+            "mirador_worker_dropped_records",
+            "Records a worker dropped because the writer's queue was full.",
+            counter(|p| p.dropped_records),
+        );
+        let mut families: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, published) in &workers {
+            for (family, count) in &published.detections {
+                *families.entry(family).or_default() += count;
+            }
+        }
+        out.counter(
+            "mirador_detections",
+            "Detections raised, by family.",
+            families
+                .into_iter()
+                .map(|(f, n)| (vec![("family", f.to_owned())], n)),
+        );
+    }
+
+    fn render_rules(&self, out: &mut Exposition) {
+        let rules = self.rules;
+        out.gauge(
+            "mirador_rules_loaded",
+            "Rules of the running set.",
+            [(vec![], rules.rules as f64)],
+        );
+        out.gauge(
+            "mirador_rules_skipped",
+            "Rules skipped for keywords outside the supported subset.",
+            [(vec![], rules.skipped as f64)],
+        );
+        out.gauge(
+            "mirador_rules_malformed",
+            "Rules that did not parse or compile.",
+            [(vec![], rules.malformed as f64)],
+        );
+        out.gauge(
+            "mirador_rules_loaded_timestamp_seconds",
+            "When the running rule set was loaded (its age is time() minus this).",
+            [(vec![], self.rules_loaded_at)],
+        );
+        out.counter(
+            "mirador_rules_reloads",
+            "Rule reloads since the start.",
+            [(vec![], 0)],
+        );
+    }
+
+    fn render_writer(&self, out: &mut Exposition) {
+        let progress = &self.progress;
+        let per_table = |cells: &[std::sync::atomic::AtomicU64; 3]| {
+            TABLES
+                .iter()
+                .zip(cells.iter())
+                .map(|(t, c)| (vec![("table", (*t).to_owned())], c.load(Ordering::Relaxed)))
+                .collect::<Vec<_>>()
+        };
+        out.gauge(
+            "mirador_writer_queue_chunks",
+            "Chunks of records waiting for the writer.",
+            [(vec![], self.queue.len() as f64)],
+        );
+        out.gauge(
+            "mirador_writer_queue_capacity_chunks",
+            "Chunks the writer's queue holds at most.",
+            [(vec![], self.queue.capacity().unwrap_or(0) as f64)],
+        );
+        out.counter(
+            "mirador_writer_rows",
+            "Rows written, by table.",
+            per_table(&progress.rows),
+        );
+        out.counter(
+            "mirador_writer_files",
+            "Files completed, by table.",
+            per_table(&progress.files),
+        );
+        out.counter(
+            "mirador_eve_lines",
+            "EVE alert lines written.",
+            [(vec![], progress.eve_lines.load(Ordering::Relaxed))],
+        );
+        out.counter(
+            "mirador_eve_dropped_lines",
+            "EVE alert lines lost to a socket that was absent or not reading.",
+            [(vec![], progress.eve_dropped.load(Ordering::Relaxed))],
         );
     }
 }

@@ -43,6 +43,9 @@ pub enum RuntimeError {
     /// A rules path (`--rules`, `rules.paths`) does not exist.
     #[error("rules path {0:?} does not exist (give --rules PATH, or set rules.paths in the configuration)")]
     RulesPath(std::path::PathBuf),
+    /// The metrics endpoint could not be started.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
     /// The rules could not be compiled.
     #[error(transparent)]
     Rules(#[from] crate::detect::EngineError),

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -14,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from flowcheck import mirador_conversations, tshark_conversations  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[2]
+# The checkout's defaults, whatever configuration this machine has installed.
+os.environ["MIRADOR_CONFIG"] = ""
 PCAPS = ROOT / "pcaps"
 SAMPLES = sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 
@@ -59,6 +62,16 @@ def summary_value(stdout: str, label: str) -> str:
     raise AssertionError(f"no '{label}' line in summary:\n{stdout}")
 
 
+
+
+def wait_for(path: Path, text: str, seconds: float) -> None:
+    """Waits until `text` appears in the file at `path`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"'{text}' did not appear in {path}:\n{path.read_text(errors='replace')}")
 
 
 def dpdk_eal(*vdevs: str, lcores: str = "-l 0-1") -> str:

@@ -8,9 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
-from conftest import PCAPS, flows, mirador_bin, replay, summary_value
+from conftest import PCAPS, ROOT, flows, mirador_bin, replay, summary_value
 
 
 def test_truncated_pcap_reports_offset_and_keeps_what_was_read(tmp_path: Path):
@@ -169,14 +168,28 @@ def test_run_without_rules_warns_where_it_looked(tmp_path: Path):
 
 
 def test_default_signatures_load_from_any_folder(tmp_path: Path):
-    if Path("/etc/mirador/mirador.toml").exists():
-        pytest.skip("SKIPPED: /etc/mirador/mirador.toml is installed here and takes the defaults' place")
     result = subprocess.run(
         [mirador_bin(), "replay", "--out", str(tmp_path / "out"), str(PCAPS / "webshell.pcap")],
         cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    assert "configuration: defaults, bundled files in" in result.stderr
+    assert f"configuration: defaults, bundled files in {ROOT}" in result.stderr
     loaded = int(summary_value(result.stdout, "rules").split()[0])
     assert loaded > 0, result.stdout
     assert (tmp_path / ".mirador-cache").is_dir(), "state folders belong to the working folder"
+
+
+def test_mirador_config_names_the_file_when_no_config_is_given(tmp_path: Path):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "sensor.toml").write_text('sensor = "from-env"\n[output]\ndir = "lake"\n')
+    result = subprocess.run(
+        [mirador_bin(), "replay", str(PCAPS / "basic.pcap")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env=os.environ | {"MIRADOR_CONFIG": str(conf / "sensor.toml")},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"configuration: {conf / 'sensor.toml'}" in result.stderr
+    assert list((conf / "lake" / "flows").rglob("mirador-*.parquet")) == []
+    names = [p.name for p in (conf / "lake" / "flows").rglob("*.parquet")]
+    assert names and all(n.startswith("from-env-") for n in names), names

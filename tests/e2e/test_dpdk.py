@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PCAPS, dpdk_eal, flows, mirador_bin, replay, require, run_dpdk, summary_value
+from conftest import PCAPS, dpdk_eal, flows, mirador_bin, replay, require, run_dpdk, summary_value, wait_for
 
 # Fields that depend on which run wrote a record, not on the traffic.
 RUN_FIELDS = ("flow_id", "worker")
@@ -86,15 +86,6 @@ def test_a_single_lcore_leaves_no_worker_and_says_so(tmp_path: Path):
                       check=False)
     assert result.returncode == 1
     assert "no worker lcore" in result.stderr
-
-
-def wait_for(path: Path, text: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"'{text}' did not appear in {path}:\n{path.read_text(errors='replace')}")
 
 
 def test_sigint_stops_a_looping_source_and_finalizes_every_file(tmp_path: Path):

@@ -269,8 +269,8 @@ impl Detector for Credentials {
     type Flow = CredentialFlow;
     type Shared = Loaded;
 
-    fn files(settings: &mut CredentialSettings) -> Vec<&mut PathBuf> {
-        vec![&mut settings.dictionary]
+    fn files(settings: &mut CredentialSettings) -> Vec<(&'static str, &mut PathBuf)> {
+        vec![("dictionary", &mut settings.dictionary)]
     }
 
     fn load(settings: &CredentialSettings, masker: &Masker, problems: &mut Vec<String>) -> Loaded {

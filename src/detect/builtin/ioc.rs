@@ -306,8 +306,8 @@ impl Detector for Ioc {
     type Flow = bool;
     type Shared = IocLists;
 
-    fn files(settings: &mut IocSettings) -> Vec<&mut PathBuf> {
-        vec![&mut settings.dir]
+    fn files(settings: &mut IocSettings) -> Vec<(&'static str, &mut PathBuf)> {
+        vec![("dir", &mut settings.dir)]
     }
 
     fn load(settings: &IocSettings, _: &Masker, problems: &mut Vec<String>) -> IocLists {

@@ -215,8 +215,8 @@ impl Detector for Mining {
     type Flow = MiningFlow;
     type Shared = Pools;
 
-    fn files(settings: &mut MiningSettings) -> Vec<&mut PathBuf> {
-        vec![&mut settings.pools]
+    fn files(settings: &mut MiningSettings) -> Vec<(&'static str, &mut PathBuf)> {
+        vec![("pools", &mut settings.pools)]
     }
 
     fn load(settings: &MiningSettings, _: &Masker, problems: &mut Vec<String>) -> Pools {

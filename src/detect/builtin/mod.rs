@@ -238,9 +238,9 @@ pub trait Detector: std::fmt::Debug + Sized {
         Self::Shared::default()
     }
 
-    /// The files its settings name, so that relative ones can be taken
-    /// from the folder of the configuration that set them.
-    fn files(settings: &mut Self::Settings) -> Vec<&mut PathBuf> {
+    /// The files its settings name, by key, so that relative ones can be
+    /// taken from the folder of the configuration that set them.
+    fn files(settings: &mut Self::Settings) -> Vec<(&'static str, &mut PathBuf)> {
         let _ = settings;
         Vec::new()
     }
@@ -449,10 +449,14 @@ macro_rules! registry {
         }
 
         impl DetectorsConfig {
-            /// The files the detectors' sections name.
-            pub fn paths_mut(&mut self) -> Vec<&mut PathBuf> {
+            /// The files the detectors' sections name: section, key, path.
+            pub fn paths_mut(&mut self) -> Vec<(&'static str, &'static str, &mut PathBuf)> {
                 let mut files = Vec::new();
-                $(files.extend(<$detector>::files(&mut self.$name));)*
+                $(files.extend(
+                    <$detector>::files(&mut self.$name)
+                        .into_iter()
+                        .map(|(key, path)| (stringify!($name), key, path)),
+                );)*
                 files
             }
         }

@@ -265,6 +265,11 @@ impl Inspector {
         }
     }
 
+    /// Detections raised so far, by family.
+    pub fn detections_by_family(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.state.stats.by_family
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> DetectStats {
         DetectStats {
