@@ -139,6 +139,17 @@ pub struct Config {
     pub export: ExportSection,
     /// Prometheus metrics of `mirador run`.
     pub metrics: MetricsSection,
+    /// The control socket of `mirador run`.
+    pub control: ControlSection,
+}
+
+/// `[control]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSection {
+    /// Unix socket `mirador run` takes `mirador ctl` commands on; empty:
+    /// none (SIGHUP still reloads the rules).
+    pub socket: PathBuf,
 }
 
 /// `[metrics]`
@@ -454,6 +465,7 @@ impl Default for Config {
             eve: EveSection::default(),
             export: ExportSection::default(),
             metrics: MetricsSection::default(),
+            control: ControlSection::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use mirador::config::{Config, ConfigSource};
 use mirador::detect::rules::RuleSet;
 use mirador::export::{export, resolve_date, ExportReport, ExportRequest};
+use mirador::runtime::control as ctl;
 use mirador::runtime::{self, ReplayOptions, RunOptions, RunSummary};
 
 #[global_allocator]
@@ -52,6 +53,20 @@ enum Command {
     /// Signature tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Talk to a running `mirador run` over its control socket.
+    Ctl {
+        /// The socket [config: control.socket].
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// TOML configuration file, for control.socket.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// reload: load the rules again and swap them in without a restart
+        /// (a set that fails to load leaves the running one); stats: the
+        /// run's counters; version: the running build.
+        #[arg(value_parser = ["reload", "stats", "version"])]
+        command: String,
+    },
     /// Ship one day of output to a data lake: compact each table's hourly
     /// files into large ones sorted by time, check their row counts, upload
     /// them as TABLE/date=DAY/sensor=NAME/part-N.parquet with a manifest,
@@ -216,6 +231,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print_export(&request, &report);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Ctl {
+        socket,
+        config,
+        command,
+    } = cli.command
+    {
+        let socket = match socket {
+            Some(socket) => socket,
+            None => load_config(config)?.control.socket,
+        };
+        anyhow::ensure!(
+            !socket.as_os_str().is_empty(),
+            "no control socket: give --socket PATH or set control.socket"
+        );
+        let command = ctl::Command::parse(&command).context("unknown command")?;
+        let answer = ctl::send(&socket, command)
+            .with_context(|| format!("control socket {}", socket.display()))?;
+        print!("{answer}");
+        return Ok(if answer.starts_with("ok") {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
@@ -243,7 +282,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rx_only,
             })?
         }
-        Command::Rules(_) | Command::Export { .. } => unreachable!("handled above"),
+        Command::Rules(_) | Command::Export { .. } | Command::Ctl { .. } => {
+            unreachable!("handled above")
+        }
     };
     Ok(report(&summary))
 }

@@ -10,6 +10,7 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -26,7 +27,7 @@ const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// `metrics.listen` is no socket address.
-    #[error("metrics.listen {0:?}: expected HOST:PORT, e.g. 127.0.0.1:9108")]
+    #[error("metrics.listen {0:?}: expected IP:PORT, e.g. 127.0.0.1:9108")]
     Address(String),
     /// The address could not be bound.
     #[error("metrics.listen {address}: {reason}")]
@@ -98,7 +99,10 @@ impl Exposition {
     }
 
     fn header(&mut self, family: &str, help: &str, kind: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let mut help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        if self.open_metrics {
+            help = help.replace('"', "\\\"");
+        }
         let _ = writeln!(self.text, "# HELP {family} {help}");
         let _ = writeln!(self.text, "# TYPE {family} {kind}");
     }
@@ -144,6 +148,9 @@ pub struct MetricsServer {
     server: Arc<tiny_http::Server>,
     thread: Option<JoinHandle<()>>,
     address: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    /// A copy of the scrapes' receiver, to turn away those left at the end.
+    pending: Receiver<Scrape>,
 }
 
 impl std::fmt::Debug for MetricsServer {
@@ -155,7 +162,7 @@ impl std::fmt::Debug for MetricsServer {
 }
 
 impl MetricsServer {
-    /// Listens on `listen` (`HOST:PORT`); scrapes arrive on the receiver.
+    /// Listens on `listen` (`IP:PORT`); scrapes arrive on the receiver.
     pub fn start(listen: &str) -> Result<(Self, Receiver<Scrape>), MetricsError> {
         let address: SocketAddr = listen
             .parse()
@@ -168,9 +175,11 @@ impl MetricsServer {
         let server = Arc::new(server);
         let (scrapes, receiver) = bounded(4);
         let serving = Arc::clone(&server);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&stopping);
         let thread = std::thread::Builder::new()
             .name("mirador-metrics".into())
-            .spawn(move || serve(&serving, &scrapes))
+            .spawn(move || serve(&serving, &scrapes, &stop))
             .map_err(|e| MetricsError::Bind {
                 address,
                 reason: e.to_string(),
@@ -180,6 +189,8 @@ impl MetricsServer {
                 server,
                 thread: Some(thread),
                 address,
+                stopping,
+                pending: receiver.clone(),
             },
             receiver,
         ))
@@ -193,15 +204,37 @@ impl MetricsServer {
 
 impl Drop for MetricsServer {
     fn drop(&mut self) {
+        self.stopping.store(true, Ordering::Relaxed);
         self.server.unblock();
         if let Some(thread) = self.thread.take() {
+            // Scrapes still waiting get their 503 at once rather than at
+            // their timeout.
+            while !thread.is_finished() {
+                while self.pending.try_recv().is_ok() {}
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = thread.join();
         }
     }
 }
 
-fn serve(server: &tiny_http::Server, scrapes: &Sender<Scrape>) {
-    for request in server.incoming_requests() {
+fn serve(server: &tiny_http::Server, scrapes: &Sender<Scrape>, stopping: &AtomicBool) {
+    let mut failed = false;
+    loop {
+        let request = match server.recv() {
+            Ok(request) => request,
+            Err(_) if stopping.load(Ordering::Relaxed) => return,
+            Err(error) => {
+                if !failed {
+                    tracing::error!(
+                        "metrics endpoint: {error}; scrapes may fail until it recovers"
+                    );
+                    failed = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
         let path = request.url().split('?').next().unwrap_or("");
         if path != "/metrics" || *request.method() != tiny_http::Method::Get {
             let _ = request.respond(

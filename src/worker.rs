@@ -6,6 +6,7 @@
 //! [`Worker::process`] with a batch of [`RawPacket`]s.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::applayer::{AppEvent, AppFlow, AppLayer, HttpLimits};
 use crate::capture::RawPacket;
@@ -15,7 +16,7 @@ use crate::decode::{
     DecodedPacket, Transport,
 };
 use crate::detect::builtin::Events;
-use crate::detect::{DetectStats, FlowState, Inspector, PacketView, Sender};
+use crate::detect::{DetectStats, Engine, FlowState, Inspector, PacketView, Sender};
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
 };
@@ -281,6 +282,21 @@ impl<S: RecordSink> Worker<S> {
     /// Flows open now.
     pub fn active_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Inspects with `engine` from now on (a rule reload): every open
+    /// flow's inspection state is carried over first. False when the worker
+    /// has no inspector to reload.
+    pub fn reload(&mut self, engine: Arc<Engine>) -> bool {
+        let Some(inspector) = self.inspector.as_mut() else {
+            return false;
+        };
+        let remap = engine.remap_from(inspector.engine());
+        for ext in self.flows.exts_mut() {
+            inspector.carry_flow(&mut ext.detect, &remap);
+        }
+        inspector.install(engine, &remap);
+        true
     }
 
     /// Detections raised so far, by family (none without an inspector).

@@ -199,6 +199,15 @@ struct LocalSet {
     bytes: u64,
 }
 
+impl LocalSet {
+    fn of(set: &Dataset) -> Self {
+        Self {
+            values: set.values.clone(),
+            bytes: set.values.keys().map(|k| k.len() as u64).sum(),
+        }
+    }
+}
+
 impl WorkerSets {
     /// Copies of the mutable sets of `shared`.
     pub fn new(shared: &Datasets) -> Self {
@@ -206,10 +215,28 @@ impl WorkerSets {
             local: shared
                 .sets
                 .iter()
-                .map(|s| {
-                    s.mutable.then(|| LocalSet {
-                        values: s.values.clone(),
-                        bytes: s.values.keys().map(|k| k.len() as u64).sum(),
+                .map(|s| s.mutable.then(|| LocalSet::of(s)))
+                .collect(),
+        }
+    }
+
+    /// This worker's copies for the sets of `new` (a reload), keeping what
+    /// it holds of the sets `old` had under the same name and kind.
+    pub fn carried_over(self, old: &Datasets, new: &Datasets) -> Self {
+        let mut kept: HashMap<(&str, DatasetKind), LocalSet> = old
+            .sets
+            .iter()
+            .zip(self.local)
+            .filter_map(|(set, local)| Some(((set.name.as_str(), set.kind), local?)))
+            .collect();
+        Self {
+            local: new
+                .sets
+                .iter()
+                .map(|set| {
+                    set.mutable.then(|| {
+                        kept.remove(&(set.name.as_str(), set.kind))
+                            .unwrap_or_else(|| LocalSet::of(set))
                     })
                 })
                 .collect(),

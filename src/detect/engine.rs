@@ -117,12 +117,23 @@ pub struct Engine {
     /// Application rules without a positive content, by the stage they
     /// are evaluated at (at every event of it).
     pub app_always: Vec<(AppStage, Vec<u32>)>,
-    /// Distinct flowbit names.
-    pub flowbit_count: usize,
+    /// Flowbit names, by bit index.
+    pub flowbits: Vec<String>,
     /// The sets `dataset` and `datarep` look buffers up in.
     pub datasets: Datasets,
     /// How the databases were obtained.
     pub build: BuildReport,
+}
+
+/// Where state kept under one engine goes under the next (a reload).
+#[derive(Debug, Clone, Default)]
+pub struct Remap {
+    /// Old flowbit index to new, for the names both have.
+    pub bits: Vec<Option<u16>>,
+    /// Old rule index to new, for the (gid, sid) both have.
+    pub rules: Vec<Option<u32>>,
+    /// (gid, sid) of every new rule.
+    pub sids: std::collections::HashSet<(u32, u32)>,
 }
 
 /// How long building took and what it produced.
@@ -433,12 +444,48 @@ impl Engine {
                 app,
                 ip_only,
                 app_always: app_always.into_iter().collect(),
-                flowbit_count: bits.len(),
+                flowbits: {
+                    let mut names = vec![String::new(); bits.len()];
+                    for (name, bit) in bits {
+                        names[usize::from(bit)] = name;
+                    }
+                    names
+                },
                 datasets,
                 build,
             },
             rejected,
         ))
+    }
+
+    /// How the state kept under `old` maps onto this engine: flowbits by
+    /// name, rules by (gid, sid).
+    pub fn remap_from(&self, old: &Engine) -> Remap {
+        let bits: HashMap<&str, u16> = self
+            .flowbits
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), i as u16))
+            .collect();
+        let rules: HashMap<(u32, u32), u32> = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.rule.gid, r.rule.sid), i as u32))
+            .collect();
+        Remap {
+            bits: old
+                .flowbits
+                .iter()
+                .map(|name| bits.get(name.as_str()).copied())
+                .collect(),
+            rules: old
+                .rules
+                .iter()
+                .map(|r| rules.get(&(r.rule.gid, r.rule.sid)).copied())
+                .collect(),
+            sids: rules.keys().copied().collect(),
+        }
     }
 
     /// The application rules without a positive content evaluated at

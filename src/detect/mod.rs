@@ -22,5 +22,5 @@ pub mod matcher;
 pub mod rules;
 
 pub use app::Sender;
-pub use engine::{Engine, EngineError};
+pub use engine::{Engine, EngineError, Remap};
 pub use inspect::{DetectLimits, DetectStats, Detection, FlowState, Inspector, PacketView};

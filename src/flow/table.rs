@@ -473,6 +473,12 @@ impl<X: Default> FlowTable<X> {
         self.index.is_empty()
     }
 
+    /// What later stages keep, of every slot: the open flows' and the
+    /// free slots' (the default).
+    pub fn exts_mut(&mut self) -> impl Iterator<Item = &mut X> {
+        self.slots.iter_mut().map(|flow| &mut flow.ext)
+    }
+
     /// Packet time: the timestamp of the last packet tracked, ns. It follows
     /// the capture, backwards too when a capture's clock jumps back (files
     /// concatenated out of order), so a jump neither expires every flow

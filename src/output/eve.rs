@@ -262,12 +262,12 @@ impl EveWriter {
         Ok(())
     }
 
-    /// Flushes and reports.
     /// What it wrote so far.
     pub fn report(&self) -> &EveReport {
         &self.report
     }
 
+    /// Flushes and reports.
     pub fn finish(mut self) -> Result<EveReport, OutputError> {
         if let Sink::File { file, .. } = &mut self.sink {
             file.flush().map_err(io_error(&self.config.path))?;

@@ -438,6 +438,8 @@ pub struct WriterProgress {
     pub eve_lines: AtomicU64,
     /// EVE lines lost to a socket that was absent or not reading.
     pub eve_dropped: AtomicU64,
+    /// Exposure detections the writer raised from the `services` table.
+    pub exposures: AtomicU64,
 }
 
 impl WriterProgress {
@@ -451,6 +453,7 @@ impl WriterProgress {
             self.rows[i].store(report.rows, Ordering::Relaxed);
             self.files[i].store(report.files.len() as u64, Ordering::Relaxed);
         }
+        self.exposures.store(tables.exposures, Ordering::Relaxed);
         if let Some(eve) = &tables.eve {
             self.eve_lines.store(eve.report().lines, Ordering::Relaxed);
             self.eve_dropped

@@ -18,10 +18,11 @@
 //! the host clock, read once per burst from the TSC.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::control::{Command, ControlSocket, Request};
 use super::summary::{DpdkReport, LcoreReport, SourceReport};
 use super::{RunSummary, RuntimeError};
 use crate::capture::dpdk::{
@@ -30,12 +31,14 @@ use crate::capture::dpdk::{
 use crate::capture::{LinkType, RawPacket};
 use crate::config::{Config, DpdkSection};
 use crate::detect::dataset::WorkerSets;
+use crate::detect::Engine;
 use crate::detect::Inspector;
 use crate::flow::{EndReason, FlowStats};
-use crate::metrics::{Exposition, MetricsServer, Scrape};
+use crate::metrics::{Exposition, MetricsServer};
 use crate::output::writer::{WriterProgress, TABLES};
 use crate::output::{Chunk, RecordBatcher, WhenFull};
 use crate::worker::{Worker, WorkerStats};
+use crossbeam_channel::{never, select, Receiver, Sender};
 
 /// Largest frame a chained mbuf is linearised to.
 const SCRATCH_BYTES: usize = 65_536;
@@ -75,6 +78,24 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         tracing::info!(address = %server.address(), "serving metrics at /metrics");
         Some((server, scrapes))
     };
+    let control = if config.control.socket.as_os_str().is_empty() {
+        None
+    } else {
+        let path = &config.control.socket;
+        let started = ControlSocket::start(path).map_err(|source| RuntimeError::Control {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!(socket = %path.display(), "taking `mirador ctl` commands");
+        Some(started)
+    };
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup)).map_err(
+        |source| RuntimeError::Control {
+            path: "SIGHUP".into(),
+            source,
+        },
+    )?;
     let (writer, sender, stale) = super::start_writer(&output)?;
 
     let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();
@@ -107,9 +128,8 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let id_seed = clock.base_ns;
     let finished = Arc::new(AtomicUsize::new(0));
     let gauges: Arc<Vec<Gauge>> = Arc::new((0..lcores.len()).map(|_| Gauge::default()).collect());
-    let rules_loaded_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let swapped = Arc::new(AtomicU64::new(0));
+    let mut reload_senders = Vec::new();
     let timestamps = eal.rx_timestamp_field();
     let mut launched = Vec::new();
     for (index, (&lcore, queues)) in lcores.iter().zip(assignments).enumerate() {
@@ -124,7 +144,11 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         if let Some(inspector) = rules.inspector() {
             worker = worker.with_inspector(inspector);
         }
+        let (reloads, reload_receiver) = crossbeam_channel::unbounded();
+        reload_senders.push(reloads);
         let context = PollContext {
+            reloads: reload_receiver,
+            swapped: Arc::clone(&swapped),
             burst: settings.burst,
             rx_only: options.rx_only,
             clock,
@@ -146,29 +170,49 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         launched: &launched,
         progress: writer.progress(),
         queue: &queue,
-        rules: &detect,
-        rules_loaded_at,
     };
+    let mut rule_set = RuleSet {
+        summary: detect.clone(),
+        loaded_at: SystemTime::now(),
+        reloads: 0,
+        swapped: &swapped,
+        workers: &reload_senders,
+    };
+    let scrapes = metrics.as_ref().map_or_else(never, |(_, r)| r.clone());
+    let requests = control.as_ref().map_or_else(never, |(_, r)| r.clone());
 
     let interval = Duration::from_secs(settings.stats_interval_secs);
     let mut last_log = Instant::now();
     while finished.load(Ordering::Acquire) < launched.len() {
-        match &metrics {
-            Some((_, scrapes)) => {
-                if let Ok(scrape) = scrapes.recv_timeout(Duration::from_millis(50)) {
-                    watch.answer(scrape);
+        select! {
+            recv(scrapes) -> scrape => {
+                if let Ok(scrape) = scrape {
+                    let text = watch.render(scrape.open_metrics, &rule_set);
+                    scrape.answer(text);
                 }
             }
-            None => std::thread::sleep(Duration::from_millis(50)),
+            recv(requests) -> request => {
+                if let Ok(request) = request {
+                    answer(request, config, &watch, &mut rule_set);
+                }
+            }
+            default(Duration::from_millis(50)) => {}
+        }
+        if hangup.swap(false, Ordering::Relaxed) {
+            let _ = rule_set.reload(config);
         }
         if !interval.is_zero() && last_log.elapsed() >= interval {
             log_stats(&ports, &gauges, &launched);
             last_log = Instant::now();
         }
     }
+    detect.rules = rule_set.summary.rules;
+    detect.skipped = rule_set.summary.skipped;
+    drop(rule_set);
     drop(watch);
     drop(queue);
     drop(metrics);
+    drop(control);
 
     let mut totals = WorkerStats::default();
     let mut flows = FlowStats::default();
@@ -342,7 +386,10 @@ struct Gauge(Mutex<Published>);
 impl Gauge {
     /// A copy of what was last published.
     fn read(&self) -> Published {
-        self.0.lock().map(|p| p.clone()).unwrap_or_default()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -372,6 +419,10 @@ struct QueueSource {
 
 /// Everything a worker lcore needs besides its queues and pipeline.
 struct PollContext {
+    /// Rule sets to swap in, from reloads.
+    reloads: Receiver<Arc<Engine>>,
+    /// Swaps done over all workers.
+    swapped: Arc<AtomicU64>,
     burst: u16,
     rx_only: bool,
     clock: HostClock,
@@ -469,6 +520,11 @@ fn poll(
         let now = dpdk::tsc_cycles();
         if now.wrapping_sub(last_publish) >= publish_every {
             last_publish = now;
+            for engine in context.reloads.try_iter() {
+                if worker.reload(engine) {
+                    context.swapped.fetch_add(1, Ordering::Release);
+                }
+            }
             if live_clock && !context.rx_only {
                 worker.advance_clock(clock.now_ns(now));
             }
@@ -476,6 +532,7 @@ fn poll(
                 worker.sink_mut().flush();
             }
             publish(
+                false,
                 gauge,
                 &worker,
                 packets,
@@ -487,7 +544,15 @@ fn poll(
     }
     let loop_cycles = dpdk::tsc_cycles() - loop_start;
     let active_flows = worker.active_flows() as u64;
-    publish(gauge, &worker, packets, bytes, busy_cycles, loop_cycles);
+    publish(
+        true,
+        gauge,
+        &worker,
+        packets,
+        bytes,
+        busy_cycles,
+        loop_cycles,
+    );
     let finished = worker.finish();
     let mut batcher = finished.sink;
     batcher.flush();
@@ -509,6 +574,7 @@ fn poll(
 }
 
 fn publish(
+    wait: bool,
     gauge: &Gauge,
     worker: &Worker<RecordBatcher>,
     packets: u64,
@@ -516,8 +582,13 @@ fn publish(
     busy_cycles: u64,
     loop_cycles: u64,
 ) {
-    let Ok(mut cell) = gauge.0.try_lock() else {
-        return;
+    let mut cell = match gauge.0.try_lock() {
+        Ok(cell) => cell,
+        Err(std::sync::TryLockError::WouldBlock) if !wait => return,
+        Err(_) => gauge
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
     };
     let memory = worker.reassembly_memory();
     cell.packets = packets;
@@ -579,18 +650,11 @@ struct Watch<'a, T> {
     gauges: &'a [Gauge],
     launched: &'a [(T, Vec<String>, usize)],
     progress: Arc<WriterProgress>,
-    queue: &'a crossbeam_channel::Sender<Chunk>,
-    rules: &'a super::DetectSummary,
-    rules_loaded_at: f64,
+    queue: &'a Sender<Chunk>,
 }
 
 impl<T> Watch<'_, T> {
-    fn answer(&self, scrape: Scrape) {
-        let text = self.render(scrape.open_metrics);
-        scrape.answer(text);
-    }
-
-    fn render(&self, open_metrics: bool) -> String {
+    fn render(&self, open_metrics: bool, rules: &RuleSet<'_>) -> String {
         let mut out = Exposition::new(open_metrics);
         out.gauge(
             "mirador_build_info",
@@ -599,7 +663,7 @@ impl<T> Watch<'_, T> {
         );
         self.render_ports(&mut out);
         self.render_workers(&mut out);
-        self.render_rules(&mut out);
+        rules.render(&mut out);
         self.render_writer(&mut out);
         out.finish()
     }
@@ -725,41 +789,18 @@ impl<T> Watch<'_, T> {
                 *families.entry(family).or_default() += count;
             }
         }
+        let exposures = self.progress.exposures.load(Ordering::Relaxed);
+        if exposures > 0 {
+            *families
+                .entry(crate::output::services::EXPOSED.family)
+                .or_default() += exposures;
+        }
         out.counter(
             "mirador_detections",
             "Detections raised, by family.",
             families
                 .into_iter()
                 .map(|(f, n)| (vec![("family", f.to_owned())], n)),
-        );
-    }
-
-    fn render_rules(&self, out: &mut Exposition) {
-        let rules = self.rules;
-        out.gauge(
-            "mirador_rules_loaded",
-            "Rules of the running set.",
-            [(vec![], rules.rules as f64)],
-        );
-        out.gauge(
-            "mirador_rules_skipped",
-            "Rules skipped for keywords outside the supported subset.",
-            [(vec![], rules.skipped as f64)],
-        );
-        out.gauge(
-            "mirador_rules_malformed",
-            "Rules that did not parse or compile.",
-            [(vec![], rules.malformed as f64)],
-        );
-        out.gauge(
-            "mirador_rules_loaded_timestamp_seconds",
-            "When the running rule set was loaded (its age is time() minus this).",
-            [(vec![], self.rules_loaded_at)],
-        );
-        out.counter(
-            "mirador_rules_reloads",
-            "Rule reloads since the start.",
-            [(vec![], 0)],
         );
     }
 
@@ -803,4 +844,104 @@ impl<T> Watch<'_, T> {
             [(vec![], progress.eve_dropped.load(Ordering::Relaxed))],
         );
     }
+}
+
+/// The rules that run, and how they got there.
+struct RuleSet<'a> {
+    summary: super::DetectSummary,
+    loaded_at: SystemTime,
+    reloads: u64,
+    /// Swaps the workers made so far.
+    swapped: &'a AtomicU64,
+    /// Each worker's inbox of rule sets.
+    workers: &'a [Sender<Arc<Engine>>],
+}
+
+/// How long a reload waits for every worker to swap.
+const SWAP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl RuleSet<'_> {
+    /// Loads the rules again and hands them to every worker, which swaps
+    /// at its next burst boundary; waits for the swaps. A set that fails
+    /// to load leaves the running one.
+    fn reload(&mut self, config: &Config) -> Result<String, String> {
+        let started = Instant::now();
+        let (engine, summary) = super::rules::reload(config).map_err(|error| {
+            tracing::error!("rule reload failed, the running rules stay: {error}");
+            error.to_string()
+        })?;
+        let target = self.swapped.load(Ordering::Acquire) + self.workers.len() as u64;
+        for worker in self.workers {
+            // A worker that ended has dropped its inbox; nothing to swap.
+            let _ = worker.send(Arc::clone(&engine));
+        }
+        let deadline = Instant::now() + SWAP_TIMEOUT;
+        while self.swapped.load(Ordering::Acquire) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let swapped = self.swapped.load(Ordering::Acquire) >= target;
+        self.summary.rules = summary.rules;
+        self.summary.skipped = summary.skipped;
+        self.loaded_at = SystemTime::now();
+        self.reloads += 1;
+        let message = format!(
+            "{} rules loaded, {} skipped, in {} ms{}",
+            summary.rules,
+            summary.skipped,
+            started.elapsed().as_millis(),
+            if swapped {
+                ""
+            } else {
+                "; not every worker has swapped yet"
+            }
+        );
+        tracing::info!("rules reloaded: {message}");
+        Ok(message)
+    }
+
+    fn render(&self, out: &mut Exposition) {
+        let rules = &self.summary;
+        let loaded_at = self
+            .loaded_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        out.gauge(
+            "mirador_rules_loaded",
+            "Rules of the running set.",
+            [(vec![], rules.rules as f64)],
+        );
+        out.gauge(
+            "mirador_rules_skipped",
+            "Rules skipped for keywords outside the supported subset.",
+            [(vec![], rules.skipped as f64)],
+        );
+        out.gauge(
+            "mirador_rules_malformed",
+            "Rules that did not parse or compile at the start.",
+            [(vec![], rules.malformed as f64)],
+        );
+        out.gauge(
+            "mirador_rules_loaded_timestamp_seconds",
+            "When the running rule set was loaded (its age is time() minus this).",
+            [(vec![], loaded_at)],
+        );
+        out.counter(
+            "mirador_rules_reloads",
+            "Rule reloads since the start.",
+            [(vec![], self.reloads)],
+        );
+    }
+}
+
+/// Does what a `mirador ctl` request asks.
+fn answer<T>(request: Request, config: &Config, watch: &Watch<'_, T>, rules: &mut RuleSet<'_>) {
+    let text = match request.command {
+        Command::Reload => match rules.reload(config) {
+            Ok(message) => format!("ok {message}\n"),
+            Err(error) => format!("error {error}; the running rules stay\n"),
+        },
+        Command::Stats => format!("ok\n{}", watch.render(false, rules)),
+        Command::Version => format!("ok mirador {}\n", env!("CARGO_PKG_VERSION")),
+    };
+    request.answer(text);
 }

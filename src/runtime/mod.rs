@@ -5,6 +5,7 @@
 //! queues. Either run's outcome is a [`RunSummary`] whose `Display` is the
 //! readable end-of-run report.
 
+pub mod control;
 pub mod live;
 pub mod replay;
 mod rules;
@@ -43,6 +44,14 @@ pub enum RuntimeError {
     /// A rules path (`--rules`, `rules.paths`) does not exist.
     #[error("rules path {0:?} does not exist (give --rules PATH, or set rules.paths in the configuration)")]
     RulesPath(std::path::PathBuf),
+    /// The control socket could not be opened.
+    #[error("control.socket {path:?}: {source}")]
+    Control {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The metrics endpoint could not be started.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),

@@ -52,6 +52,62 @@ impl LoadedRules {
     }
 }
 
+/// Why a reload keeps the rules that run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// A rules path is gone.
+    #[error("rules path {0:?} does not exist")]
+    Missing(PathBuf),
+    /// Rules did not parse or compile: the first few, and how many.
+    #[error("{count} rule(s) malformed, the first: {first}")]
+    Malformed {
+        /// How many.
+        count: usize,
+        /// The first ones, with file and line.
+        first: String,
+    },
+    /// The databases could not be built.
+    #[error(transparent)]
+    Compile(#[from] crate::detect::EngineError),
+}
+
+/// Loads `rules.paths` again for a reload, strictly: a missing path or a
+/// malformed rule keeps the running set, and says why. What loaded is
+/// logged as at the start.
+pub fn reload(config: &Config) -> Result<(Arc<Engine>, DetectSummary), ReloadError> {
+    if let Some(missing) = config.rules.paths.iter().find(|path| !path.exists()) {
+        return Err(ReloadError::Missing(missing.clone()));
+    }
+    let set = RuleSet::load(&config.rules.paths, &config.rule_vars());
+    let (mut engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
+    let errors: Vec<String> = set
+        .errors()
+        .map(ToString::to_string)
+        .chain(rejected.iter().map(ToString::to_string))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ReloadError::Malformed {
+            count: errors.len(),
+            first: errors
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    if let Err(error) = engine.datasets.load_state(&config.rules.data_dir) {
+        tracing::error!("{error}; the set starts empty");
+    }
+    let summary = DetectSummary {
+        rules: engine.rules.len(),
+        skipped: set.skipped().count(),
+        malformed: 0,
+        stats: Default::default(),
+    };
+    Ok((Arc::new(engine), summary))
+}
+
 /// Loads `rules.paths`, logging what was skipped and what is malformed.
 pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeError> {
     if let Some(missing) = config.rules.paths.iter().find(|path| !path.exists()) {

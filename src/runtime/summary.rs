@@ -43,7 +43,7 @@ pub struct RunSummary {
 }
 
 /// Rules and inspection counters of a run.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DetectSummary {
     /// Rules loaded and compiled.
     pub rules: usize,

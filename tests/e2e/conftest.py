@@ -107,3 +107,26 @@ def benign_run(tmp_path_factory):
         return runs[pcap]
 
     return run
+
+
+@pytest.fixture
+def veth_namespace():
+    """A network namespace holding a veth pair: frames sent into `veth-in`
+    come out of `veth-mon`, the mirror port mirador captures from."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a network namespace needs root")
+    ip = require("ip")
+    name = f"mirador-test-{os.getpid()}"
+    subprocess.run([ip, "netns", "add", name], check=True)
+    try:
+        run = lambda *args: subprocess.run([ip, "netns", "exec", name, *args], check=True,
+                                           capture_output=True)
+        # Without IPv6 the kernel sends nothing of its own on the pair.
+        run("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1")
+        run(ip, "link", "add", "veth-in", "type", "veth", "peer", "name", "veth-mon")
+        run(ip, "link", "set", "veth-in", "up")
+        run(ip, "link", "set", "veth-mon", "up")
+        yield name
+    finally:
+        subprocess.run([ip, "netns", "del", name], check=False)

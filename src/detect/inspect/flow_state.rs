@@ -148,3 +148,77 @@ impl Inspection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::detect::engine::Engine;
+    use crate::detect::inspect::testing::{inspector, stream};
+    use crate::detect::inspect::{DetectLimits, FlowState};
+    use crate::detect::rules::{RuleSet, Vars};
+
+    fn engine(rules: &str) -> Arc<Engine> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.rules");
+        std::fs::write(&path, rules).unwrap();
+        let set = RuleSet::load(&[path], &Vars::default());
+        Arc::new(Engine::compile(&set, None).unwrap().0)
+    }
+
+    #[test]
+    fn a_reload_keeps_flowbits_by_name_and_drops_what_removed_rules_kept() {
+        let before = concat!(
+            "alert tcp any any -> any any (content:\"LOGIN\"; flowbits:set,authed; flowbits:noalert; sid:1;)\n",
+            "alert tcp any any -> any any (content:\"CMD\"; flowbits:isset,authed; sid:2;)\n",
+            "alert tcp any any -> any any (content:\"PING\"; ",
+            "threshold: type limit, track by_flow, count 1, seconds 60; sid:3;)\n",
+        );
+        // Another flowbit comes first, so `authed` changes index; sids 1
+        // and 3 are gone.
+        let after = concat!(
+            "alert tcp any any -> any any (content:\"HELLO\"; flowbits:set,other; flowbits:noalert; sid:4;)\n",
+            "alert tcp any any -> any any (content:\"CMD\"; flowbits:isset,authed; sid:2;)\n",
+        );
+        let mut d = inspector(before, DetectLimits::default());
+        let (mut flow, mut fresh) = (FlowState::default(), FlowState::default());
+        let from = stream(1);
+        let mut sids = Vec::new();
+        d.inspect_stream(
+            &mut flow,
+            1,
+            &from,
+            0,
+            b"LOGIN PING ",
+            usize::MAX,
+            &mut |x| sids.push(x.sid),
+        );
+        assert_eq!(sids, [3]);
+        assert_eq!(flow.thresholds.len(), 1);
+
+        let next = engine(after);
+        let remap = next.remap_from(d.engine());
+        assert_eq!(remap.bits, [Some(1)], "authed moves from bit 0 to bit 1");
+        for state in [&mut flow, &mut fresh] {
+            d.carry_flow(state, &remap);
+        }
+        d.install(next, &remap);
+        assert!(flow.thresholds.is_empty(), "sid 3's window went with it");
+        assert!(flow.scanners.iter().all(Option::is_none));
+
+        sids.clear();
+        d.inspect_stream(&mut flow, 1, &from, 11, b"CMD ", usize::MAX, &mut |x| {
+            sids.push(x.sid)
+        });
+        d.inspect_stream(
+            &mut fresh,
+            1,
+            &stream(2),
+            0,
+            b"CMD ",
+            usize::MAX,
+            &mut |x| sids.push(x.sid),
+        );
+        assert_eq!(sids, [2], "only the flow that logged in before the reload");
+    }
+}

@@ -47,7 +47,7 @@ use rustc_hash::FxBuildHasher;
 use super::app::Sender;
 use super::builtin::{Builtin, Events};
 use super::dataset::WorkerSets;
-use super::engine::Engine;
+use super::engine::{Engine, Remap};
 use crate::applayer::AppEvent;
 use crate::decode::Carrier;
 use crate::decode::TcpHeader;
@@ -290,6 +290,63 @@ impl Inspector {
         self.state.recorded.take().unwrap_or_default()
     }
 
+    /// The rules it inspects with.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Carries one flow's state over to the rules of a reload (`remap`
+    /// from [`Engine::remap_from`]), before [`Inspector::install`]: its
+    /// Hyperscan streams, compiled for the old rules, close (the windows
+    /// stay, and the next bytes open new streams); its flowbits follow
+    /// their names, its thresholds and body alerts their rules, and what
+    /// belonged to rules that are gone is dropped.
+    pub fn carry_flow(&mut self, flow: &mut FlowState, remap: &Remap) {
+        for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
+            prefilter::close(scanner, self.state.scratch.as_ref());
+        }
+        let mut bits = vec![
+            false;
+            remap
+                .bits
+                .iter()
+                .flatten()
+                .map(|b| usize::from(*b) + 1)
+                .max()
+                .unwrap_or(0)
+        ];
+        for (old, set) in flow.bits.iter().enumerate() {
+            if let Some(Some(new)) = remap.bits.get(old) {
+                bits[usize::from(*new)] = *set;
+            }
+        }
+        flow.bits = bits;
+        flow.thresholds
+            .retain(|((gid, sid, _), _)| remap.sids.contains(&(*gid, *sid)));
+        flow.body_alerts = flow
+            .body_alerts
+            .iter()
+            .filter_map(|&(tx, rule)| Some((tx, (*remap.rules.get(rule as usize)?)?)))
+            .collect();
+    }
+
+    /// Inspects with `engine` from now on (a reload), once every flow was
+    /// carried over with [`Inspector::carry_flow`]. Thresholds of rules
+    /// that remain, the datasets' values, the detectors and the counters
+    /// stay.
+    pub fn install(&mut self, engine: Arc<Engine>, remap: &Remap) {
+        let state = &mut self.state;
+        state.scratch = engine.scratch();
+        state.candidates = Candidates::new(engine.rules.len());
+        state
+            .thresholds
+            .retain(|((gid, sid, _), _), _| remap.sids.contains(&(*gid, *sid)));
+        state.sets =
+            std::mem::take(&mut state.sets).carried_over(&self.engine.datasets, &engine.datasets);
+        self.rules = !engine.rules.is_empty();
+        self.engine = engine;
+    }
+
     /// This worker's copies of the datasets rules change, for saving.
     pub fn into_datasets(mut self) -> WorkerSets {
         std::mem::take(&mut self.state.sets)
@@ -412,7 +469,7 @@ impl Inspector {
 /// What the submodules' tests share: an inspector over rule text, a flow's
 /// record and a TCP stream.
 #[cfg(test)]
-mod testing {
+pub(super) mod testing {
     use super::*;
     use crate::detect::rules::{RuleSet, Vars};
 

@@ -338,7 +338,7 @@ fn header_allows(
     if !(forward || backward) {
         return false;
     }
-    let bit_count = engine.flowbit_count;
+    let bit_count = engine.flowbits.len();
     if !compiled.flowbits.is_empty() {
         let state = &mut *flow;
         state.bits.resize(bit_count, false);
