@@ -21,6 +21,7 @@ use crate::decode::fragment::DefragConfig;
 use crate::detect::builtin::DetectorsConfig;
 use crate::detect::inspect::Encrypted;
 use crate::detect::rules::Vars;
+use crate::evidence::EvidenceConfig;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::eve::{EveConfig, EveTarget};
 use crate::output::services::ServicesConfig;
@@ -141,6 +142,8 @@ pub struct Config {
     pub metrics: MetricsSection,
     /// The control socket of `mirador run`.
     pub control: ControlSection,
+    /// Evidence captures of the flows that raise detections.
+    pub evidence: EvidenceConfig,
 }
 
 /// `[control]`
@@ -466,6 +469,7 @@ impl Default for Config {
             export: ExportSection::default(),
             metrics: MetricsSection::default(),
             control: ControlSection::default(),
+            evidence: EvidenceConfig::default(),
         }
     }
 }
@@ -755,6 +759,7 @@ impl Config {
                     .unwrap_or(usize::MAX),
                 timeout_ns: ns(self.defrag.timeout_secs),
             },
+            evidence: self.evidence.clone(),
         }
     }
 

@@ -109,6 +109,15 @@ pub fn run_pipeline(data: &[u8]) -> usize {
             response_body: 256,
             decompress_layers: 2,
         },
+        // Evidence at its smallest: the arena wraps, rings overflow.
+        evidence: crate::evidence::EvidenceConfig {
+            enabled: true,
+            packets: 4,
+            flow_kib: 1,
+            worker_memcap_mib: 0,
+            after_packets: 2,
+            after_secs: 1,
+        },
     };
     let limits = DetectLimits {
         window_bytes: 1 << 10,

@@ -14,6 +14,7 @@ pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod detect;
+pub mod evidence;
 pub mod export;
 pub mod flow;
 pub mod fuzzing;

@@ -17,6 +17,7 @@ use crate::decode::{
 };
 use crate::detect::builtin::Events;
 use crate::detect::{DetectStats, Engine, FlowState, Inspector, PacketView, Sender};
+use crate::evidence::{Evidence, EvidenceConfig, EvidenceFlow, EvidenceStats};
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
 };
@@ -38,6 +39,8 @@ pub struct WorkerStats {
     pub decode: DecodeStats,
     /// Inspection counters (zero without rules).
     pub detect: DetectStats,
+    /// Evidence captures (zero when off).
+    pub evidence: EvidenceStats,
 }
 
 impl WorkerStats {
@@ -48,6 +51,9 @@ impl WorkerStats {
         self.captured_bytes += other.captured_bytes;
         self.decode.merge(&other.decode);
         self.detect.merge(&other.detect);
+        self.evidence.captures += other.evidence.captures;
+        self.evidence.packets += other.evidence.packets;
+        self.evidence.overwritten += other.evidence.overwritten;
     }
 }
 
@@ -62,6 +68,8 @@ pub struct WorkerConfig {
     pub checksum_validation: bool,
     /// What HTTP transactions keep.
     pub http: HttpLimits,
+    /// Evidence captures.
+    pub evidence: EvidenceConfig,
 }
 
 /// What a finished worker hands back.
@@ -88,14 +96,16 @@ pub struct Worker<S: RecordSink> {
     inspector: Option<Inspector>,
     applayer: AppLayer,
     checksum_validation: bool,
+    evidence: Option<Evidence>,
 }
 
 /// What the stages after the flow table keep about one flow, in its slot:
-/// the application parsers' state and the inspection's.
+/// the application parsers' state, the inspection's and the evidence's.
 #[derive(Debug, Default)]
 pub struct FlowExt {
     app: AppFlow,
     detect: FlowState,
+    evidence: EvidenceFlow,
 }
 
 /// The flow table's sink: stream data goes through the application-layer
@@ -104,6 +114,7 @@ pub struct FlowExt {
 struct Stages<'a, S> {
     applayer: &'a mut AppLayer,
     inspector: Option<&'a mut Inspector>,
+    evidence: Option<&'a mut Evidence>,
     sink: &'a mut S,
     ts_ns: u64,
 }
@@ -150,7 +161,7 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
         }
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
         let mut inspector = self.inspector.as_deref_mut();
-        let FlowExt { app, detect } = ext;
+        let FlowExt { app, detect, .. } = ext;
         self.applayer
             .data(app, stream, offset, bytes, &mut |event, dir| {
                 let sender = Sender::of_stream(&stream.toward(dir));
@@ -170,7 +181,7 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
     fn stream_gap(&mut self, ext: &mut FlowExt, stream: &StreamId, offset: u64, len: u64) {
         let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
         let mut inspector = self.inspector.as_deref_mut();
-        let FlowExt { app, detect } = ext;
+        let FlowExt { app, detect, .. } = ext;
         self.applayer.gap(app, stream.dir, &mut |event, dir| {
             let sender = Sender::of_stream(&stream.toward(dir));
             inspect_app(
@@ -198,7 +209,11 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
 
     fn flow_record(&mut self, ext: &mut FlowExt, mut record: FlowRecord) {
         let interim = record.end_reason == EndReason::Active;
-        let FlowExt { app, detect } = ext;
+        let FlowExt {
+            app,
+            detect,
+            evidence: kept,
+        } = ext;
         record.app = if interim {
             app.summary()
         } else {
@@ -238,6 +253,16 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
                 inspector.end_flow(detect, &record, &mut |d| sink.detection(d))
             };
         }
+        if let (false, Some(evidence)) = (interim, self.evidence.as_deref_mut()) {
+            let sink = &mut *self.sink;
+            evidence.end(
+                kept,
+                record.flow_id,
+                record.ts_end_ns,
+                detect.detections(),
+                &mut |part| sink.evidence(part),
+            );
+        }
         self.sink.flow_record(record);
     }
 }
@@ -254,6 +279,7 @@ impl<S: RecordSink> Worker<S> {
             inspector: None,
             applayer: AppLayer::new(config.http),
             checksum_validation: config.checksum_validation,
+            evidence: Evidence::new(&config.evidence),
         }
     }
 
@@ -357,9 +383,11 @@ impl<S: RecordSink> Worker<S> {
             flows: &mut self.flows,
             applayer: &mut self.applayer,
             inspector: self.inspector.as_mut(),
+            evidence: self.evidence.as_mut(),
             sink: &mut self.sink,
             decode: &mut self.stats.decode,
             checksum_validation: self.checksum_validation,
+            frame: packet,
         };
         match decode::decode(packet) {
             Ok(Decoded::Packet(decoded)) => {
@@ -399,6 +427,7 @@ impl<S: RecordSink> Worker<S> {
         let mut stages = Stages {
             applayer: &mut self.applayer,
             inspector: self.inspector.as_mut(),
+            evidence: self.evidence.as_mut(),
             sink: &mut self.sink,
             ts_ns: now_ns.unwrap_or(self.flows.now_ns()),
         };
@@ -415,6 +444,9 @@ impl<S: RecordSink> Worker<S> {
         if let Some(inspector) = &self.inspector {
             self.stats.detect = inspector.stats().clone();
         }
+        if let Some(evidence) = &self.evidence {
+            self.stats.evidence = evidence.stats();
+        }
         Finished {
             flows: self.flows.stats().clone(),
             sink: self.sink,
@@ -430,9 +462,13 @@ struct AfterDecode<'a, S> {
     flows: &'a mut FlowTable<FlowExt>,
     applayer: &'a mut AppLayer,
     inspector: Option<&'a mut Inspector>,
+    evidence: Option<&'a mut Evidence>,
     sink: &'a mut S,
     decode: &'a mut DecodeStats,
     checksum_validation: bool,
+    /// The frame as captured (for a reassembled datagram, its last
+    /// fragment), for evidence.
+    frame: RawPacket<'a>,
 }
 
 impl<S: RecordSink> AfterDecode<'_, S> {
@@ -446,11 +482,16 @@ impl<S: RecordSink> AfterDecode<'_, S> {
         let mut stages = Stages {
             applayer: &mut *self.applayer,
             inspector: self.inspector.as_deref_mut(),
+            evidence: self.evidence.as_deref_mut(),
             sink: &mut *self.sink,
             ts_ns: packet.meta.ts_ns,
         };
         let (tracked, ext) = self.flows.track(packet, &mut stages);
-        let FlowExt { app, detect } = ext;
+        let FlowExt {
+            app,
+            detect,
+            evidence: kept,
+        } = ext;
         if let Transport::Udp { src_port, dst_port } = packet.transport {
             let payload = packet.payload;
             let sender = Sender {
@@ -478,6 +519,19 @@ impl<S: RecordSink> AfterDecode<'_, S> {
         }
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspect(inspector, self.sink, detect, packet, Some(tracked));
+        }
+        if let Some(evidence) = self.evidence.as_deref_mut() {
+            let (frame, sink) = (self.frame, &mut *self.sink);
+            evidence.packet(
+                kept,
+                tracked.flow_id,
+                frame.link,
+                frame.ts_ns,
+                frame.wire_len,
+                frame.data,
+                detect.detections(),
+                &mut |part| sink.evidence(part),
+            );
         }
     }
 

@@ -56,4 +56,18 @@ impl LinkType {
             _ => None,
         }
     }
+
+    /// The pcap/pcapng link-type number it is written as.
+    pub fn linktype(self) -> u16 {
+        match self {
+            Self::Ethernet => 1,
+            Self::LinuxSll => 113,
+            Self::LinuxSll2 => 276,
+            Self::RawIp => 101,
+            Self::Ipv4 => 228,
+            Self::Ipv6 => 229,
+            Self::Loopback => 0,
+            Self::CiscoHdlc => 104,
+        }
+    }
 }

@@ -23,6 +23,7 @@ use super::record::{ConnState, EndReason, FlowRecord, History};
 use super::tcp::{TcpTracker, ORIGINATOR, RESPONDER};
 use crate::decode::{ip_proto, tcp_flags, Carrier, DecodedPacket, TcpHeader, Transport, Tunnel};
 use crate::detect::Detection;
+use crate::evidence::EvidencePart;
 use crate::reassembly::{
     ReassemblyBudget, ReassemblyConfig, Segment, Stream, StreamId, StreamSink,
 };
@@ -106,6 +107,11 @@ pub trait RecordSink: StreamSink {
     /// Takes one detection (sinks that keep flows only drop it).
     fn detection(&mut self, detection: Detection) {
         let _ = detection;
+    }
+
+    /// Takes one part of an evidence capture (sinks without output drop it).
+    fn evidence(&mut self, part: EvidencePart) {
+        let _ = part;
     }
 }
 

@@ -85,6 +85,9 @@ pub struct EveAlert<'a> {
     app_proto: Option<&'static str>,
     direction: &'static str,
     host: &'a str,
+    /// The evidence capture of the flow, relative to the output folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture_file: Option<&'a str>,
     alert: EveAlertBody<'a>,
 }
 
@@ -186,6 +189,7 @@ impl<'a> EveAlert<'a> {
                 "to_client"
             },
             host,
+            capture_file: d.evidence.as_deref(),
             alert: EveAlertBody {
                 action: "allowed",
                 gid: d.gid,
@@ -390,6 +394,7 @@ mod tests {
             excerpt: b"x".to_vec(),
             app_proto: Some("http"),
             metadata: Arc::from("family webshell, tool chopper, tool antsword"),
+            evidence: Some(Arc::from("evidence/date=2024-03-01/hour=12/7.pcapng")),
         }
     }
 

@@ -11,6 +11,7 @@
 //! ([`eve`]).
 
 pub mod eve;
+pub mod evidence;
 pub mod schema;
 pub mod services;
 pub mod writer;
@@ -18,6 +19,7 @@ pub mod writer;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::detect::Detection;
+use crate::evidence::{capture_path, EvidencePart};
 use crate::flow::{FlowRecord, RecordSink};
 use crate::reassembly::StreamSink;
 pub use writer::{Chunk, OutputConfig, OutputError, OutputReport, ParquetWriter, WriterReport};
@@ -43,6 +45,9 @@ pub struct RecordBatcher {
     when_full: WhenFull,
     dropped: u64,
     dropped_detections: u64,
+    dropped_evidence: u64,
+    /// Detections name their flow's evidence capture.
+    evidence: bool,
 }
 
 impl RecordBatcher {
@@ -57,7 +62,21 @@ impl RecordBatcher {
             when_full,
             dropped: 0,
             dropped_detections: 0,
+            dropped_evidence: 0,
+            evidence: false,
         }
+    }
+
+    /// Detections name the evidence capture of their flow
+    /// ([`crate::evidence::capture_path`]), which the worker writes.
+    pub fn with_evidence(mut self, on: bool) -> Self {
+        self.evidence = on;
+        self
+    }
+
+    /// Evidence parts lost because the channel was full.
+    pub fn dropped_evidence(&self) -> u64 {
+        self.dropped_evidence
     }
 
     /// Flow records lost because the channel was full (or the writer gone).
@@ -109,10 +128,18 @@ impl RecordSink for RecordBatcher {
         }
     }
 
-    fn detection(&mut self, detection: Detection) {
+    fn detection(&mut self, mut detection: Detection) {
+        if self.evidence && detection.flow_id != 0 {
+            detection.evidence = Some(capture_path(detection.flow_id, detection.ts_ns).into());
+        }
         self.detections.push(detection);
         if self.detections.len() >= self.chunk_size {
             self.flush();
+        }
+    }
+    fn evidence(&mut self, part: EvidencePart) {
+        if !self.send(Chunk::Evidence(part)) {
+            self.dropped_evidence += 1;
         }
     }
 }

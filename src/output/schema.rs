@@ -334,6 +334,7 @@ pub fn detection_schema() -> SchemaRef {
         Field::new("metadata", DataType::Utf8, false),
         Field::new("vlan", vlan_type(), true),
         Field::new("tunnel", DataType::Struct(tunnel_fields()), true),
+        Field::new("evidence", DataType::Utf8, true),
     ]))
 }
 
@@ -385,6 +386,9 @@ pub fn detection_batch(sensor: &str, records: &[&Detection]) -> Result<RecordBat
         )),
         vlans(records.iter().map(|d| d.carrier.vlans)),
         tunnels(&records.iter().map(|d| d.carrier.tunnel).collect::<Vec<_>>()),
+        Arc::new(StringArray::from_iter(
+            records.iter().map(|d| d.evidence.as_deref()),
+        )),
     ];
     RecordBatch::try_new(detection_schema(), columns)
 }

@@ -391,6 +391,7 @@ fn exposure(
         excerpt: Vec::new(),
         app_proto: record.app_proto,
         metadata: Arc::from(metadata),
+        evidence: None,
     }
 }
 

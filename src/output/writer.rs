@@ -26,11 +26,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::eve::{EveConfig, EveReport, EveWriter};
+use super::evidence::EvidenceFiles;
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
 use super::services::{service_batch, service_schema, ServiceRow, Services, ServicesConfig};
 use crate::detect::Detection;
+use crate::evidence::EvidencePart;
 use crate::flow::FlowRecord;
 use crate::utc::UtcTime;
 
@@ -121,6 +123,8 @@ pub enum Chunk {
     Flows(Vec<FlowRecord>),
     /// Detections.
     Detections(Vec<Detection>),
+    /// A part of an evidence capture.
+    Evidence(EvidencePart),
 }
 
 /// Suffix of files still being written.
@@ -415,6 +419,8 @@ pub struct OutputReport {
     pub services_evicted: u64,
     /// The EVE output, when on.
     pub eve: Option<EveReport>,
+    /// Evidence captures completed, and their packets.
+    pub evidence: (u64, u64),
 }
 
 /// The writer thread and the channel that feeds it.
@@ -476,10 +482,12 @@ impl ParquetWriter {
             gathered: Services::new(config.services.clone(), config.rotate_secs),
             exposures: 0,
             eve: None,
+            evidence: EvidenceFiles::new(&config.dir),
         };
         let mut stale = remove_stale(&tables.flows.root)?;
         stale.extend(remove_stale(&tables.detections.root)?);
         stale.extend(remove_stale(&tables.services.root)?);
+        stale.extend(remove_stale(&config.dir.join("evidence"))?);
         fs::create_dir_all(&tables.flows.root).map_err(io_error(&tables.flows.root))?;
         let eve = config
             .eve
@@ -521,6 +529,7 @@ struct Tables {
     /// Exposure detections raised.
     exposures: u64,
     eve: Option<EveWriter>,
+    evidence: EvidenceFiles,
 }
 
 impl Tables {
@@ -571,6 +580,7 @@ fn run(
         let written = match &chunk {
             Chunk::Flows(records) => tables.flows(sensor, records),
             Chunk::Detections(records) => tables.detections(sensor, records),
+            Chunk::Evidence(part) => tables.evidence.write(part),
         };
         if let Err(e) = written {
             first_error = Some(e);
@@ -584,6 +594,7 @@ fn run(
         Ok(())
     };
     let closed = drained
+        .and(tables.evidence.close_all())
         .and(tables.flows.close_all())
         .and(tables.detections.close_all())
         .and(tables.services.close_all());
@@ -597,6 +608,7 @@ fn run(
             exposures: tables.exposures,
             services_evicted: tables.gathered.evicted,
             eve,
+            evidence: (tables.evidence.files, tables.evidence.packets),
         }),
     }
 }
@@ -630,6 +642,7 @@ mod tests {
             excerpt: Vec::new(),
             app_proto: None,
             metadata: Arc::from(""),
+            evidence: None,
         }
     }
 

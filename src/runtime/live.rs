@@ -139,7 +139,8 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         }
         let labels = queues.iter().map(|q| q.label.clone()).collect();
         let batcher =
-            RecordBatcher::new(sender.clone(), config.output.chunk_records, WhenFull::Drop);
+            RecordBatcher::new(sender.clone(), config.output.chunk_records, WhenFull::Drop)
+                .with_evidence(config.evidence.enabled);
         let mut worker = Worker::new(index as u16, config.worker(), id_seed, batcher);
         if let Some(inspector) = rules.inspector() {
             worker = worker.with_inspector(inspector);
@@ -273,6 +274,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         elapsed: started.elapsed(),
         worker_busy,
         interrupted: options.stop.load(Ordering::Relaxed),
+        peak_resident_kib: super::peak_resident_kib(),
     })
 }
 

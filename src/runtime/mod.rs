@@ -63,6 +63,14 @@ pub enum RuntimeError {
     WorkerPanicked(u32),
 }
 
+/// The most memory this process held resident at once, KiB: `VmHWM` of
+/// `/proc/self/status`.
+fn peak_resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Starts the Parquet writer and reports the unfinished files of an earlier
 /// run that it removed.
 fn start_writer(

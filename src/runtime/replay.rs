@@ -44,7 +44,8 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_default();
     let (rules, mut detect) = super::rules::load(config)?;
-    let batcher = RecordBatcher::new(sender, config.output.chunk_records, config.replay.when_full);
+    let batcher = RecordBatcher::new(sender, config.output.chunk_records, config.replay.when_full)
+        .with_evidence(config.evidence.enabled);
     let mut worker = Worker::new(0, config.worker(), id_seed, batcher);
     if let Some(inspector) = rules.inspector() {
         worker = worker.with_inspector(inspector);
@@ -108,5 +109,6 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         elapsed: started.elapsed(),
         worker_busy: busy,
         interrupted,
+        peak_resident_kib: super::peak_resident_kib(),
     })
 }

@@ -40,6 +40,8 @@ pub struct RunSummary {
     pub worker_busy: Duration,
     /// True when a signal stopped the run before the input ended.
     pub interrupted: bool,
+    /// Most memory resident at once, KiB (`VmHWM`), when the system says.
+    pub peak_resident_kib: Option<u64>,
 }
 
 /// Rules and inspection counters of a run.
@@ -243,6 +245,15 @@ impl fmt::Display for RunSummary {
                 eve.lines, eve.dropped, eve.rotations
             )?;
         }
+        let evidence = &self.worker.evidence;
+        if evidence.captures > 0 {
+            let (files, packets) = self.output.evidence;
+            writeln!(
+                f,
+                "    evidence     {} capture(s), {} file(s) with {} packets, {} kept packets overwritten before a detection wanted them",
+                evidence.captures, files, packets, evidence.overwritten
+            )?;
+        }
         if !self.stale_removed.is_empty() {
             writeln!(
                 f,
@@ -265,6 +276,9 @@ impl fmt::Display for RunSummary {
             w.captured_bytes as f64 * 8.0 / busy / 1e9,
             100.0 * busy / secs
         )?;
+        if let Some(kib) = self.peak_resident_kib {
+            writeln!(f, "  memory        peak resident {kib} KiB")?;
+        }
         if let SourceReport::Files(files) = &self.source {
             for error in &files.capture_errors {
                 writeln!(f, "  input error   {error}")?;

@@ -65,23 +65,25 @@ def summary_value(stdout: str, label: str) -> str:
 
 
 
-def udp_pcap(path: Path, sports: range, payloads: list[bytes]) -> int:
+def udp_pcap(path: Path, sports: range, payloads: list[bytes], interleave: bool = False) -> int:
     """Ethernet/IPv4/UDP frames 10.0.0.1:SPORT -> 10.0.0.2:9999, one per
-    (port, payload); returns how many."""
+    (port, payload), 1 ms apart: each port's in turn, or (`interleave`) the
+    first payload of every port, then the second ...; returns how many."""
+    pairs = [(p, d) for d in payloads for p in sports] if interleave else \
+        [(p, d) for p in sports for d in payloads]
     frames = []
-    for sport in sports:
-        for payload in payloads:
-            udp = struct.pack("!HHHH", sport, 9999, 8 + len(payload), 0) + payload
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                             bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
-            checksum = sum(struct.unpack("!10H", ip))
-            checksum = (checksum & 0xFFFF) + (checksum >> 16)
-            ip = ip[:10] + struct.pack("!H", ~checksum & 0xFFFF) + ip[12:]
-            frames.append(b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + udp)
+    for sport, payload in pairs:
+        udp = struct.pack("!HHHH", sport, 9999, 8 + len(payload), 0) + payload
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+        checksum = sum(struct.unpack("!10H", ip))
+        checksum = (checksum & 0xFFFF) + (checksum >> 16)
+        ip = ip[:10] + struct.pack("!H", ~checksum & 0xFFFF) + ip[12:]
+        frames.append(b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00" + ip + udp)
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for i, frame in enumerate(frames):
-            f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)))
+            f.write(struct.pack("<IIII", 1_700_000_000 + i // 1000, (i % 1000) * 1000, len(frame), len(frame)))
             f.write(frame)
     return len(frames)
 

@@ -106,6 +106,9 @@ pub struct Detection {
     pub app_proto: Option<&'static str>,
     /// The rule's `metadata`.
     pub metadata: Arc<str>,
+    /// The evidence capture of its flow, relative to the output folder,
+    /// when captures are on.
+    pub evidence: Option<Arc<str>>,
 }
 
 /// What inspection does with a TLS flow once its encrypted part begins

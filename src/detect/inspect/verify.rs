@@ -142,6 +142,7 @@ impl Context {
             excerpt,
             app_proto: self.app_proto,
             metadata: signature.metadata,
+            evidence: None,
         }
     }
 }

@@ -1,0 +1,183 @@
+//! The writer's side of evidence captures: each capture is a pcapng file
+//! under `OUT/evidence/date=/hour=/<flow_id>.pcapng`, filled part by part
+//! as workers send them ([`crate::evidence`]) and renamed into place when
+//! its last part arrived, or at shutdown.
+//!
+//! pcapng is written here rather than through a crate: a capture needs
+//! three block types (section header, one interface with nanosecond
+//! timestamps, enhanced packets), and tshark reads the result in the tests.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::writer::{io_error, OutputError, IN_PROGRESS_SUFFIX};
+use crate::evidence::{EvidencePacket, EvidencePart};
+
+const SHB: u32 = 0x0A0D_0D0A;
+const IDB: u32 = 1;
+const EPB: u32 = 6;
+const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+const OPT_TSRESOL: u16 = 9;
+/// Timestamps in nanoseconds (10^-9).
+const TSRESOL_NANOS: u8 = 9;
+
+/// Captures being written, by path.
+#[derive(Debug)]
+pub struct EvidenceFiles {
+    root: PathBuf,
+    open: HashMap<std::sync::Arc<str>, (BufWriter<File>, PathBuf, PathBuf)>,
+    /// Captures completed.
+    pub files: u64,
+    /// Packets written.
+    pub packets: u64,
+}
+
+impl EvidenceFiles {
+    /// Captures under the output folder `root`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            open: HashMap::new(),
+            files: 0,
+            packets: 0,
+        }
+    }
+
+    /// Writes one part; its last part completes the file.
+    pub fn write(&mut self, part: &EvidencePart) -> Result<(), OutputError> {
+        if !self.open.contains_key(&part.path) {
+            let path = self.root.join(&*part.path);
+            let dir = path.parent().unwrap_or(&self.root).to_owned();
+            fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let temp = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
+            let mut file = BufWriter::new(File::create(&temp).map_err(io_error(&temp))?);
+            header(&mut file, part.link.linktype()).map_err(io_error(&temp))?;
+            self.open.insert(part.path.clone(), (file, temp, path));
+        }
+        let Some((file, temp, _)) = self.open.get_mut(&part.path) else {
+            return Ok(());
+        };
+        for packet in &part.packets {
+            enhanced_packet(file, packet).map_err(io_error(temp))?;
+        }
+        self.packets += part.packets.len() as u64;
+        if part.last {
+            self.close(&part.path)?;
+        }
+        Ok(())
+    }
+
+    /// Completes every capture still open.
+    pub fn close_all(&mut self) -> Result<(), OutputError> {
+        let open: Vec<_> = self.open.keys().cloned().collect();
+        for path in open {
+            self.close(&path)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, path: &str) -> Result<(), OutputError> {
+        let Some((mut file, temp, path)) = self.open.remove(path) else {
+            return Ok(());
+        };
+        file.flush().map_err(io_error(&temp))?;
+        file.get_ref().sync_all().map_err(io_error(&temp))?;
+        drop(file);
+        fs::rename(&temp, &path).map_err(io_error(&path))?;
+        self.files += 1;
+        Ok(())
+    }
+}
+
+/// A section header and one interface of `linktype` with nanosecond
+/// timestamps.
+fn header(out: &mut impl Write, linktype: u16) -> std::io::Result<()> {
+    out.write_all(&SHB.to_le_bytes())?;
+    out.write_all(&28u32.to_le_bytes())?;
+    out.write_all(&BYTE_ORDER_MAGIC.to_le_bytes())?;
+    out.write_all(&1u16.to_le_bytes())?;
+    out.write_all(&0u16.to_le_bytes())?;
+    out.write_all(&(-1i64).to_le_bytes())?;
+    out.write_all(&28u32.to_le_bytes())?;
+
+    out.write_all(&IDB.to_le_bytes())?;
+    out.write_all(&32u32.to_le_bytes())?;
+    out.write_all(&linktype.to_le_bytes())?;
+    out.write_all(&0u16.to_le_bytes())?;
+    out.write_all(&0u32.to_le_bytes())?;
+    out.write_all(&OPT_TSRESOL.to_le_bytes())?;
+    out.write_all(&1u16.to_le_bytes())?;
+    out.write_all(&[TSRESOL_NANOS, 0, 0, 0])?;
+    out.write_all(&[0u8; 4])?;
+    out.write_all(&32u32.to_le_bytes())
+}
+
+fn enhanced_packet(out: &mut impl Write, packet: &EvidencePacket) -> std::io::Result<()> {
+    let padded = packet.data.len().next_multiple_of(4);
+    let total = (32 + padded) as u32;
+    out.write_all(&EPB.to_le_bytes())?;
+    out.write_all(&total.to_le_bytes())?;
+    out.write_all(&0u32.to_le_bytes())?;
+    out.write_all(&((packet.ts_ns >> 32) as u32).to_le_bytes())?;
+    out.write_all(&(packet.ts_ns as u32).to_le_bytes())?;
+    out.write_all(&(packet.data.len() as u32).to_le_bytes())?;
+    out.write_all(&packet.wire_len.to_le_bytes())?;
+    out.write_all(&packet.data)?;
+    out.write_all(&[0u8; 3][..padded - packet.data.len()])?;
+    out.write_all(&total.to_le_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{CaptureFile, LinkType};
+
+    #[test]
+    fn captures_read_back_with_their_times_and_lengths() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = EvidenceFiles::new(dir.path());
+        let packet = |ts_ns, len: usize| EvidencePacket {
+            ts_ns,
+            wire_len: len as u32 + 10,
+            data: vec![0xab; len],
+        };
+        let part = |packets, last| EvidencePart {
+            path: "evidence/date=2024-03-01/hour=12/-5.pcapng".into(),
+            link: LinkType::Ethernet,
+            packets,
+            last,
+        };
+        files
+            .write(&part(vec![packet(1_709_294_400_123_456_789, 61)], false))
+            .unwrap();
+        let final_path = dir
+            .path()
+            .join("evidence/date=2024-03-01/hour=12/-5.pcapng");
+        assert!(
+            !final_path.exists(),
+            "not under its name before it is complete"
+        );
+        files
+            .write(&part(vec![packet(1_709_294_401_000_000_001, 64)], true))
+            .unwrap();
+        let mut read = CaptureFile::open(&final_path).unwrap();
+        let mut seen = Vec::new();
+        while let Some(p) = read.next_packet().unwrap() {
+            seen.push((p.ts_ns, p.wire_len, p.data.len(), p.link));
+        }
+        assert_eq!(
+            seen,
+            [
+                (1_709_294_400_123_456_789, 71, 61, LinkType::Ethernet),
+                (1_709_294_401_000_000_001, 74, 64, LinkType::Ethernet),
+            ]
+        );
+        assert_eq!((files.files, files.packets), (1, 2));
+    }
+}
