@@ -91,6 +91,8 @@ pub struct EvidencePart {
     pub link: LinkType,
     /// Packets, in order.
     pub packets: Vec<EvidencePacket>,
+    /// The capture starts with this part (its kept packets).
+    pub first: bool,
     /// The capture is complete with this part.
     pub last: bool,
 }
@@ -102,9 +104,18 @@ pub struct EvidenceStats {
     pub captures: u64,
     /// Packets handed to the writer.
     pub packets: u64,
-    /// Packets a capture wanted from before its detection that the arena
-    /// had already overwritten.
+    /// Kept packets the arena overwrote with newer ones before a capture
+    /// took them.
     pub overwritten: u64,
+}
+
+impl EvidenceStats {
+    /// Adds another worker's counters.
+    pub fn merge(&mut self, other: &EvidenceStats) {
+        self.captures += other.captures;
+        self.packets += other.packets;
+        self.overwritten += other.overwritten;
+    }
 }
 
 /// Where a packet sits in the arena.
@@ -122,13 +133,11 @@ struct Entry {
 pub struct EvidenceFlow {
     entries: VecDeque<Entry>,
     bytes: usize,
-    /// Detections of the flow already looked at.
-    seen: u32,
     /// The capture under way: its file, packets still wanted, and until
     /// when.
     open: Option<(Arc<str>, u32, u64)>,
-    /// Hour partition of the last capture started.
-    captured: Option<u64>,
+    /// The file of the last capture started.
+    captured: Option<Arc<str>>,
     /// Link type of the flow's frames.
     link: Option<LinkType>,
 }
@@ -164,116 +173,58 @@ impl Evidence {
         self.arena.len()
     }
 
-    /// One packet of `flow` (whose detections so far are `detections`):
-    /// kept, or written to the capture under way; a detection since the
-    /// last packet starts a capture. Parts ready for the writer go to
-    /// `out`.
-    #[allow(clippy::too_many_arguments)]
+    /// One frame of `flow`: written to its capture under way, else kept.
+    /// Parts ready for the writer go to `out`.
     pub fn packet(
         &mut self,
         flow: &mut EvidenceFlow,
-        flow_id: u64,
         link: LinkType,
         ts_ns: u64,
         wire_len: u32,
         data: &[u8],
-        detections: u32,
         out: &mut impl FnMut(EvidencePart),
     ) {
         flow.link = Some(link);
-        if let Some((path, wanted, until)) = &mut flow.open {
-            // Straight to the writer: what a capture wants after its
-            // detection is never held here.
-            *wanted = wanted.saturating_sub(1);
-            let last = *wanted == 0 || ts_ns >= *until;
-            out(EvidencePart {
-                path: Arc::clone(path),
-                link,
-                packets: vec![EvidencePacket {
-                    ts_ns,
-                    wire_len,
-                    data: data.to_vec(),
-                }],
-                last,
-            });
-            self.stats.packets += 1;
-            if last {
-                flow.open = None;
-            }
-        } else {
+        let Some((path, wanted, until)) = &mut flow.open else {
             self.keep(flow, ts_ns, wire_len, data);
-        }
-        if detections != flow.seen {
-            flow.seen = detections;
-            self.start(flow, flow_id, link, ts_ns, out);
-        }
-    }
-
-    /// The flow ends (its detections so far are `detections`, those raised
-    /// at its end included): the capture under way is complete, and a
-    /// detection at the end gets one of what is kept.
-    pub fn end(
-        &mut self,
-        flow: &mut EvidenceFlow,
-        flow_id: u64,
-        ts_ns: u64,
-        detections: u32,
-        out: &mut impl FnMut(EvidencePart),
-    ) {
-        if detections != flow.seen {
-            flow.seen = detections;
-            let link = flow.link.unwrap_or(LinkType::Ethernet);
-            self.start(flow, flow_id, link, ts_ns, out);
-        }
-        self.close(flow, out);
-        flow.entries.clear();
-        flow.bytes = 0;
-    }
-
-    fn keep(&mut self, flow: &mut EvidenceFlow, ts_ns: u64, wire_len: u32, data: &[u8]) {
-        let size = self.arena.len() as u64;
-        let len = data.len().min(self.arena.len());
-        let mut pos = self.written;
-        if pos % size + len as u64 > size {
-            // Never split a packet: the arena's tail is skipped.
-            pos = pos.next_multiple_of(size);
-        }
-        let at = (pos % size) as usize;
-        self.arena[at..at + len].copy_from_slice(&data[..len]);
-        self.written = pos + len as u64;
-        flow.entries.push_back(Entry {
-            pos,
-            len: len as u32,
-            wire_len,
-            ts_ns,
+            return;
+        };
+        // Straight to the writer: what a capture wants after its detection
+        // is never held here.
+        *wanted = wanted.saturating_sub(1);
+        let last = *wanted == 0 || ts_ns >= *until;
+        out(EvidencePart {
+            path: Arc::clone(path),
+            link,
+            packets: vec![EvidencePacket {
+                ts_ns,
+                wire_len,
+                data: data.to_vec(),
+            }],
+            first: false,
+            last,
         });
-        flow.bytes += len;
-        while flow.entries.len() > self.config.packets.max(1)
-            || flow.bytes > self.config.flow_kib << 10
-        {
-            let Some(oldest) = flow.entries.pop_front() else {
-                break;
-            };
-            flow.bytes -= oldest.len as usize;
+        self.stats.packets += 1;
+        if last {
+            flow.open = None;
         }
     }
 
-    /// Starts a capture of `flow` for a detection at `ts_ns`, unless one was
-    /// started for the same hour (its file already holds the flow).
-    fn start(
+    /// `flow` raised a detection at `ts_ns`: its capture starts, unless the
+    /// one the detection names ([`capture_path`]) was started already.
+    pub fn detected(
         &mut self,
         flow: &mut EvidenceFlow,
         flow_id: u64,
-        link: LinkType,
         ts_ns: u64,
         out: &mut impl FnMut(EvidencePart),
     ) {
-        let partition = ts_ns / PARTITION_NS;
-        if flow.captured == Some(partition) {
+        let path: Arc<str> = capture_path(flow_id, ts_ns).into();
+        if flow.captured.as_deref() == Some(&*path) {
             return;
         }
-        self.close(flow, out);
-        flow.captured = Some(partition);
+        self.end(flow, out);
+        flow.captured = Some(Arc::clone(&path));
         self.stats.captures += 1;
         let size = self.arena.len() as u64;
         let mut packets = Vec::with_capacity(flow.entries.len());
@@ -291,12 +242,12 @@ impl Evidence {
         }
         flow.bytes = 0;
         self.stats.packets += packets.len() as u64;
-        let path: Arc<str> = capture_path(flow_id, ts_ns).into();
         let last = self.config.after_packets == 0;
         out(EvidencePart {
             path: Arc::clone(&path),
-            link,
+            link: flow.link.unwrap_or(LinkType::Ethernet),
             packets,
+            first: true,
             last,
         });
         if !last {
@@ -305,15 +256,51 @@ impl Evidence {
         }
     }
 
-    fn close(&mut self, flow: &mut EvidenceFlow, out: &mut impl FnMut(EvidencePart)) {
+    /// The capture under way of `flow` is complete (the flow ends, or
+    /// another capture starts).
+    pub fn end(&mut self, flow: &mut EvidenceFlow, out: &mut impl FnMut(EvidencePart)) {
         if let Some((path, _, _)) = flow.open.take() {
             out(EvidencePart {
                 path,
                 link: flow.link.unwrap_or(LinkType::Ethernet),
                 packets: Vec::new(),
+                first: false,
                 last: true,
             });
         }
+    }
+
+    fn keep(&mut self, flow: &mut EvidenceFlow, ts_ns: u64, wire_len: u32, data: &[u8]) {
+        let size = self.arena.len() as u64;
+        let len = data.len().min(self.arena.len());
+        // Room first: the flow's oldest beyond its caps, and what the arena
+        // overwrote since (useless, and it would hold memory).
+        while let Some(oldest) = flow.entries.front() {
+            let full = flow.entries.len() >= self.config.packets.max(1)
+                || flow.bytes + len > self.config.flow_kib << 10;
+            let overwritten = oldest.pos + size < self.written;
+            if !full && !overwritten {
+                break;
+            }
+            self.stats.overwritten += u64::from(overwritten);
+            flow.bytes -= oldest.len as usize;
+            flow.entries.pop_front();
+        }
+        let mut pos = self.written;
+        if pos % size + len as u64 > size {
+            // Never split a packet: the arena's tail is skipped.
+            pos = pos.next_multiple_of(size);
+        }
+        let at = (pos % size) as usize;
+        self.arena[at..at + len].copy_from_slice(&data[..len]);
+        self.written = pos + len as u64;
+        flow.entries.push_back(Entry {
+            pos,
+            len: len as u32,
+            wire_len,
+            ts_ns,
+        });
+        flow.bytes += len;
     }
 }
 
@@ -336,34 +323,30 @@ mod tests {
         let mut evidence = Evidence::new(&config(3, 1, 2)).unwrap();
         let mut flow = EvidenceFlow::default();
         let mut parts = Vec::new();
-        let mut feed = |evidence: &mut Evidence, flow: &mut EvidenceFlow, i: u8, detections| {
-            let data = [i; 100];
+        for i in 0..10u8 {
+            let mut out = |p| parts.push(p);
             evidence.packet(
-                flow,
-                7,
+                &mut flow,
                 LinkType::Ethernet,
                 u64::from(i),
                 100,
-                &data,
-                detections,
-                &mut |p| parts.push(p),
+                &[i; 100],
+                &mut out,
             );
-        };
-        for i in 0..5 {
-            feed(&mut evidence, &mut flow, i, 0);
+            // Packet 5 raises a detection, then 6 and 8 (the same capture).
+            if [5, 6, 8].contains(&i) {
+                evidence.detected(&mut flow, 7, u64::from(i), &mut out);
+            }
         }
-        // Packet 5 raises a detection: 3 kept (3, 4, 5), then 6 and 7.
-        for i in 5..10 {
-            feed(&mut evidence, &mut flow, i, 1);
-        }
-        // The kept packets, then one part per packet after; the last ends it.
+        // The kept packets (3, 4, 5), then one part per packet after; the
+        // last ends it.
         assert_eq!(parts.len(), 3);
         assert!(parts
             .iter()
             .all(|p| &*p.path == "evidence/date=1970-01-01/hour=00/7.pcapng"));
         assert_eq!(
-            parts.iter().map(|p| p.last).collect::<Vec<_>>(),
-            [false, false, true]
+            parts.iter().map(|p| (p.first, p.last)).collect::<Vec<_>>(),
+            [(true, false), (false, false), (false, true)]
         );
         let firsts: Vec<u8> = parts
             .iter()
@@ -383,28 +366,26 @@ mod tests {
         let data = [1u8; 1000];
         let mut parts = Vec::new();
         let mut out = |p| parts.push(p);
-        evidence.packet(&mut old, 1, LinkType::Ethernet, 0, 1000, &data, 0, &mut out);
+        evidence.packet(&mut old, LinkType::Ethernet, 0, 1000, &data, &mut out);
         for i in 0..100 {
-            evidence.packet(
-                &mut busy,
-                2,
-                LinkType::Ethernet,
-                i,
-                1000,
-                &data,
-                0,
-                &mut out,
-            );
+            evidence.packet(&mut busy, LinkType::Ethernet, i, 1000, &data, &mut out);
         }
-        evidence.end(&mut old, 1, 200, 1, &mut out);
-        evidence.end(&mut busy, 2, 200, 1, &mut out);
+        assert!(
+            busy.entries.len() <= 66,
+            "what the arena overwrote is let go"
+        );
+        let pruned = evidence.stats().overwritten;
+        assert!(pruned >= 34, "{pruned}");
+        evidence.detected(&mut old, 1, 200, &mut out);
+        evidence.detected(&mut busy, 2, 200, &mut out);
         assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| p.last));
+        assert!(parts.iter().all(|p| p.first && p.last));
         assert!(
             parts[0].packets.is_empty(),
             "the old flow's packet was overwritten"
         );
         assert_eq!(parts[1].packets.len(), 65);
-        assert_eq!(evidence.stats().overwritten, 1 + 35);
+        // Of the 101 packets kept, the 65 newest survive.
+        assert_eq!(evidence.stats().overwritten, 101 - 65);
     }
 }

@@ -276,10 +276,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(eal) = eal {
                 config.dpdk.eal = eal.split_whitespace().map(String::from).collect();
             }
+            // SIGHUP reloads the rules of a live run; registered before
+            // anything starts, so that an early one does not end the run.
+            let reload = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+                .context("installing the SIGHUP handler")?;
             runtime::run(RunOptions {
                 config,
                 stop,
                 rx_only,
+                reload,
             })?
         }
         Command::Rules(_) | Command::Export { .. } | Command::Ctl { .. } => {

@@ -16,12 +16,12 @@ use crate::decode::{
     DecodedPacket, Transport,
 };
 use crate::detect::builtin::Events;
-use crate::detect::{DetectStats, Engine, FlowState, Inspector, PacketView, Sender};
-use crate::evidence::{Evidence, EvidenceConfig, EvidenceFlow, EvidenceStats};
+use crate::detect::{DetectStats, Detection, Engine, FlowState, Inspector, PacketView, Sender};
+use crate::evidence::{Evidence, EvidenceConfig, EvidenceFlow, EvidencePart, EvidenceStats};
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
 };
-use crate::reassembly::StreamId;
+use crate::reassembly::{StreamId, StreamSink};
 
 /// How often, in packet time, idle flows and stale fragments are swept, ns.
 const EXPIRY_INTERVAL_NS: u64 = 1_000_000_000;
@@ -51,9 +51,7 @@ impl WorkerStats {
         self.captured_bytes += other.captured_bytes;
         self.decode.merge(&other.decode);
         self.detect.merge(&other.detect);
-        self.evidence.captures += other.evidence.captures;
-        self.evidence.packets += other.evidence.packets;
-        self.evidence.overwritten += other.evidence.overwritten;
+        self.evidence.merge(&other.evidence);
     }
 }
 
@@ -97,6 +95,8 @@ pub struct Worker<S: RecordSink> {
     applayer: AppLayer,
     checksum_validation: bool,
     evidence: Option<Evidence>,
+    /// Flow and time of the detections raised since evidence last looked.
+    raised: Vec<(u64, u64)>,
 }
 
 /// What the stages after the flow table keep about one flow, in its slot:
@@ -115,8 +115,59 @@ struct Stages<'a, S> {
     applayer: &'a mut AppLayer,
     inspector: Option<&'a mut Inspector>,
     evidence: Option<&'a mut Evidence>,
-    sink: &'a mut S,
+    sink: Tap<'a, S>,
     ts_ns: u64,
+}
+
+/// The worker's sink as the stages see it: each detection also notes its
+/// flow and time, from which its evidence capture is named
+/// ([`crate::evidence::capture_path`]), so that the worker starts exactly
+/// the captures the detections name.
+struct Tap<'a, S> {
+    sink: &'a mut S,
+    raised: &'a mut Vec<(u64, u64)>,
+}
+
+impl<S: RecordSink> StreamSink for Tap<'_, S> {
+    fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
+        self.sink.stream_data(stream, offset, bytes);
+    }
+
+    fn stream_gap(&mut self, stream: &StreamId, offset: u64, len: u64) {
+        self.sink.stream_gap(stream, offset, len);
+    }
+
+    fn stream_depth(&mut self, stream: &StreamId) {
+        self.sink.stream_depth(stream);
+    }
+}
+
+impl<S: RecordSink> RecordSink for Tap<'_, S> {
+    fn flow_record(&mut self, record: FlowRecord) {
+        self.sink.flow_record(record);
+    }
+
+    fn detection(&mut self, detection: Detection) {
+        self.raised.push((detection.flow_id, detection.ts_ns));
+        self.sink.detection(detection);
+    }
+
+    fn evidence(&mut self, part: EvidencePart) {
+        self.sink.evidence(part);
+    }
+}
+
+impl<S: RecordSink> Tap<'_, S> {
+    /// Starts the captures the detections of `flow_id` raised since the
+    /// last call name, and forgets those of other flows (those have none:
+    /// no flow, or a flow already ended).
+    fn start_captures(&mut self, evidence: &mut Evidence, flow: &mut EvidenceFlow, flow_id: u64) {
+        for (id, ts_ns) in self.raised.drain(..) {
+            if id == flow_id && id != 0 {
+                evidence.detected(flow, flow_id, ts_ns, &mut |part| self.sink.evidence(part));
+            }
+        }
+    }
 }
 
 /// Runs what an application parser saw through the inspector, when there
@@ -148,7 +199,7 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
             } else {
                 bytes.len()
             };
-            let sink = &mut *self.sink;
+            let sink = &mut self.sink;
             inspector.inspect_stream(
                 &mut ext.detect,
                 self.ts_ns,
@@ -159,7 +210,7 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
                 &mut |d| sink.detection(d),
             );
         }
-        let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+        let (ts_ns, sink) = (self.ts_ns, &mut self.sink);
         let mut inspector = self.inspector.as_deref_mut();
         let FlowExt { app, detect, .. } = ext;
         self.applayer
@@ -175,11 +226,11 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
                     None,
                 );
             });
-        self.sink.stream_data(stream, offset, bytes);
+        StreamSink::stream_data(&mut self.sink, stream, offset, bytes);
     }
 
     fn stream_gap(&mut self, ext: &mut FlowExt, stream: &StreamId, offset: u64, len: u64) {
-        let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+        let (ts_ns, sink) = (self.ts_ns, &mut self.sink);
         let mut inspector = self.inspector.as_deref_mut();
         let FlowExt { app, detect, .. } = ext;
         self.applayer.gap(app, stream.dir, &mut |event, dir| {
@@ -197,14 +248,14 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspector.stream_gap(detect, stream);
         }
-        self.sink.stream_gap(stream, offset, len);
+        StreamSink::stream_gap(&mut self.sink, stream, offset, len);
     }
 
     fn stream_depth(&mut self, ext: &mut FlowExt, stream: &StreamId) {
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspector.stream_done(&mut ext.detect, stream);
         }
-        self.sink.stream_depth(stream);
+        StreamSink::stream_depth(&mut self.sink, stream);
     }
 
     fn flow_record(&mut self, ext: &mut FlowExt, mut record: FlowRecord) {
@@ -229,7 +280,7 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
                     tunnel: record.tunnel,
                 },
             };
-            let (ts_ns, sink) = (self.ts_ns, &mut *self.sink);
+            let (ts_ns, sink) = (self.ts_ns, &mut self.sink);
             let mut inspector = self.inspector.as_deref_mut();
             self.applayer.end_flow(app, &mut |event, dir| {
                 let sender = Sender::of_stream(&initiator.toward(dir));
@@ -249,21 +300,18 @@ impl<S: RecordSink> FlowSink<FlowExt> for Stages<'_, S> {
             record.detections = if interim {
                 detect.detections()
             } else {
-                let sink = &mut *self.sink;
+                let sink = &mut self.sink;
                 inspector.end_flow(detect, &record, &mut |d| sink.detection(d))
             };
         }
-        if let (false, Some(evidence)) = (interim, self.evidence.as_deref_mut()) {
-            let sink = &mut *self.sink;
-            evidence.end(
-                kept,
-                record.flow_id,
-                record.ts_end_ns,
-                detect.detections(),
-                &mut |part| sink.evidence(part),
-            );
+        if let Some(evidence) = self.evidence.as_deref_mut() {
+            self.sink.start_captures(evidence, kept, record.flow_id);
+            if !interim {
+                let sink = &mut *self.sink.sink;
+                evidence.end(kept, &mut |part| sink.evidence(part));
+            }
         }
-        self.sink.flow_record(record);
+        RecordSink::flow_record(&mut self.sink, record);
     }
 }
 
@@ -280,6 +328,7 @@ impl<S: RecordSink> Worker<S> {
             applayer: AppLayer::new(config.http),
             checksum_validation: config.checksum_validation,
             evidence: Evidence::new(&config.evidence),
+            raised: Vec::new(),
         }
     }
 
@@ -318,9 +367,8 @@ impl<S: RecordSink> Worker<S> {
             return false;
         };
         let remap = engine.remap_from(inspector.engine());
-        for ext in self.flows.exts_mut() {
-            inspector.carry_flow(&mut ext.detect, &remap);
-        }
+        self.flows
+            .for_each_ext(|ext| inspector.carry_flow(&mut ext.detect, &remap));
         inspector.install(engine, &remap);
         true
     }
@@ -385,6 +433,7 @@ impl<S: RecordSink> Worker<S> {
             inspector: self.inspector.as_mut(),
             evidence: self.evidence.as_mut(),
             sink: &mut self.sink,
+            raised: &mut self.raised,
             decode: &mut self.stats.decode,
             checksum_validation: self.checksum_validation,
             frame: packet,
@@ -428,7 +477,10 @@ impl<S: RecordSink> Worker<S> {
             applayer: &mut self.applayer,
             inspector: self.inspector.as_mut(),
             evidence: self.evidence.as_mut(),
-            sink: &mut self.sink,
+            sink: Tap {
+                sink: &mut self.sink,
+                raised: &mut self.raised,
+            },
             ts_ns: now_ns.unwrap_or(self.flows.now_ns()),
         };
         match now_ns {
@@ -464,6 +516,8 @@ struct AfterDecode<'a, S> {
     inspector: Option<&'a mut Inspector>,
     evidence: Option<&'a mut Evidence>,
     sink: &'a mut S,
+    /// Flow and time of the detections raised (see [`Tap`]).
+    raised: &'a mut Vec<(u64, u64)>,
     decode: &'a mut DecodeStats,
     checksum_validation: bool,
     /// The frame as captured (for a reassembled datagram, its last
@@ -483,10 +537,17 @@ impl<S: RecordSink> AfterDecode<'_, S> {
             applayer: &mut *self.applayer,
             inspector: self.inspector.as_deref_mut(),
             evidence: self.evidence.as_deref_mut(),
-            sink: &mut *self.sink,
+            sink: Tap {
+                sink: &mut *self.sink,
+                raised: &mut *self.raised,
+            },
             ts_ns: packet.meta.ts_ns,
         };
         let (tracked, ext) = self.flows.track(packet, &mut stages);
+        let mut tap = Tap {
+            sink: &mut *self.sink,
+            raised: &mut *self.raised,
+        };
         let FlowExt {
             app,
             detect,
@@ -502,7 +563,7 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 dst: SocketAddr::new(packet.dst, dst_port),
                 carrier: packet.meta.carrier(),
             };
-            let (inspector, sink) = (&mut self.inspector, &mut *self.sink);
+            let (inspector, sink) = (&mut self.inspector, &mut tap);
             let ts_ns = packet.meta.ts_ns;
             self.applayer
                 .datagram(app, (src_port, dst_port), packet.payload, &mut |event| {
@@ -518,20 +579,22 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 });
         }
         if let Some(inspector) = self.inspector.as_deref_mut() {
-            inspect(inspector, self.sink, detect, packet, Some(tracked));
+            inspect(inspector, &mut tap, detect, packet, Some(tracked));
         }
-        if let Some(evidence) = self.evidence.as_deref_mut() {
-            let (frame, sink) = (self.frame, &mut *self.sink);
-            evidence.packet(
-                kept,
-                tracked.flow_id,
-                frame.link,
-                frame.ts_ns,
-                frame.wire_len,
-                frame.data,
-                detect.detections(),
-                &mut |part| sink.evidence(part),
-            );
+        match self.evidence.as_deref_mut() {
+            Some(evidence) => {
+                let (frame, sink) = (self.frame, &mut *tap.sink);
+                evidence.packet(
+                    kept,
+                    frame.link,
+                    frame.ts_ns,
+                    frame.wire_len,
+                    frame.data,
+                    &mut |part| sink.evidence(part),
+                );
+                tap.start_captures(evidence, kept, tracked.flow_id);
+            }
+            None => tap.raised.clear(),
         }
     }
 
@@ -548,6 +611,7 @@ impl<S: RecordSink> AfterDecode<'_, S> {
                 None,
             );
         }
+        // No flow, no capture: such detections name none either.
     }
 }
 

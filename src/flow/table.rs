@@ -479,10 +479,11 @@ impl<X: Default> FlowTable<X> {
         self.index.is_empty()
     }
 
-    /// What later stages keep, of every slot: the open flows' and the
-    /// free slots' (the default).
-    pub fn exts_mut(&mut self) -> impl Iterator<Item = &mut X> {
-        self.slots.iter_mut().map(|flow| &mut flow.ext)
+    /// Calls `f` with what later stages keep of each open flow.
+    pub fn for_each_ext(&mut self, mut f: impl FnMut(&mut X)) {
+        for &slot in self.index.values() {
+            f(&mut self.slots[slot as usize].ext);
+        }
     }
 
     /// Packet time: the timestamp of the last packet tracked, ns. It follows

@@ -1,16 +1,18 @@
 //! The writer's side of evidence captures: each capture is a pcapng file
 //! under `OUT/evidence/date=/hour=/<flow_id>.pcapng`, filled part by part
 //! as workers send them ([`crate::evidence`]) and renamed into place when
-//! its last part arrived, or at shutdown.
+//! its last part arrived, when more than 256 are open (the oldest), or at
+//! shutdown. A capture that fails is logged and counted; the tables go on.
 //!
 //! pcapng is written here rather than through a crate: a capture needs
 //! three block types (section header, one interface with nanosecond
 //! timestamps, enhanced packets), and tshark reads the result in the tests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::writer::{io_error, OutputError, IN_PROGRESS_SUFFIX};
 use crate::evidence::{EvidencePacket, EvidencePart};
@@ -23,15 +25,23 @@ const OPT_TSRESOL: u16 = 9;
 /// Timestamps in nanoseconds (10^-9).
 const TSRESOL_NANOS: u8 = 9;
 
+/// Captures open at once at most; past it the oldest is completed early.
+const MAX_OPEN: usize = 256;
+
 /// Captures being written, by path.
 #[derive(Debug)]
 pub struct EvidenceFiles {
     root: PathBuf,
-    open: HashMap<std::sync::Arc<str>, (BufWriter<File>, PathBuf, PathBuf)>,
+    open: HashMap<Arc<str>, (BufWriter<File>, PathBuf, PathBuf)>,
+    /// Open captures, oldest first.
+    order: VecDeque<Arc<str>>,
     /// Captures completed.
     pub files: u64,
     /// Packets written.
     pub packets: u64,
+    /// Parts that could not be written (logged), or that came for a
+    /// capture completed early at the cap.
+    pub errors: u64,
 }
 
 impl EvidenceFiles {
@@ -40,14 +50,40 @@ impl EvidenceFiles {
         Self {
             root: root.to_owned(),
             open: HashMap::new(),
+            order: VecDeque::new(),
             files: 0,
             packets: 0,
+            errors: 0,
         }
     }
 
-    /// Writes one part; its last part completes the file.
-    pub fn write(&mut self, part: &EvidencePart) -> Result<(), OutputError> {
+    /// Writes one part; its last part completes the file. A part that
+    /// cannot be written is logged and counted, and its capture dropped;
+    /// the tables are not held up by evidence.
+    pub fn write(&mut self, part: EvidencePart) {
+        if let Err(error) = self.try_write(&part) {
+            tracing::error!("evidence capture {}: {error}", part.path);
+            self.errors += 1;
+            if let Some((_, temp, _)) = self.open.remove(&part.path) {
+                let _ = fs::remove_file(temp);
+            }
+            self.order.retain(|p| *p != part.path);
+        }
+    }
+
+    fn try_write(&mut self, part: &EvidencePart) -> Result<(), OutputError> {
         if !self.open.contains_key(&part.path) {
+            if !part.first {
+                // Its start was written and completed early at the cap.
+                self.errors += u64::from(!part.packets.is_empty());
+                return Ok(());
+            }
+            while self.open.len() >= MAX_OPEN {
+                let Some(oldest) = self.order.pop_front() else {
+                    break;
+                };
+                self.close(&oldest)?;
+            }
             let path = self.root.join(&*part.path);
             let dir = path.parent().unwrap_or(&self.root).to_owned();
             fs::create_dir_all(&dir).map_err(io_error(&dir))?;
@@ -58,7 +94,8 @@ impl EvidenceFiles {
             let temp = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
             let mut file = BufWriter::new(File::create(&temp).map_err(io_error(&temp))?);
             header(&mut file, part.link.linktype()).map_err(io_error(&temp))?;
-            self.open.insert(part.path.clone(), (file, temp, path));
+            self.open.insert(Arc::clone(&part.path), (file, temp, path));
+            self.order.push_back(Arc::clone(&part.path));
         }
         let Some((file, temp, _)) = self.open.get_mut(&part.path) else {
             return Ok(());
@@ -69,17 +106,19 @@ impl EvidenceFiles {
         self.packets += part.packets.len() as u64;
         if part.last {
             self.close(&part.path)?;
+            self.order.retain(|p| *p != part.path);
         }
         Ok(())
     }
 
     /// Completes every capture still open.
-    pub fn close_all(&mut self) -> Result<(), OutputError> {
-        let open: Vec<_> = self.open.keys().cloned().collect();
-        for path in open {
-            self.close(&path)?;
+    pub fn close_all(&mut self) {
+        while let Some(path) = self.order.pop_front() {
+            if let Err(error) = self.close(&path) {
+                tracing::error!("evidence capture {path}: {error}");
+                self.errors += 1;
+            }
         }
-        Ok(())
     }
 
     fn close(&mut self, path: &str) -> Result<(), OutputError> {
@@ -87,7 +126,6 @@ impl EvidenceFiles {
             return Ok(());
         };
         file.flush().map_err(io_error(&temp))?;
-        file.get_ref().sync_all().map_err(io_error(&temp))?;
         drop(file);
         fs::rename(&temp, &path).map_err(io_error(&path))?;
         self.files += 1;
@@ -147,15 +185,18 @@ mod tests {
             wire_len: len as u32 + 10,
             data: vec![0xab; len],
         };
-        let part = |packets, last| EvidencePart {
+        let part = |packets, first, last| EvidencePart {
             path: "evidence/date=2024-03-01/hour=12/-5.pcapng".into(),
             link: LinkType::Ethernet,
             packets,
+            first,
             last,
         };
-        files
-            .write(&part(vec![packet(1_709_294_400_123_456_789, 61)], false))
-            .unwrap();
+        files.write(part(
+            vec![packet(1_709_294_400_123_456_789, 61)],
+            true,
+            false,
+        ));
         let final_path = dir
             .path()
             .join("evidence/date=2024-03-01/hour=12/-5.pcapng");
@@ -163,9 +204,11 @@ mod tests {
             !final_path.exists(),
             "not under its name before it is complete"
         );
-        files
-            .write(&part(vec![packet(1_709_294_401_000_000_001, 64)], true))
-            .unwrap();
+        files.write(part(
+            vec![packet(1_709_294_401_000_000_001, 64)],
+            false,
+            true,
+        ));
         let mut read = CaptureFile::open(&final_path).unwrap();
         let mut seen = Vec::new();
         while let Some(p) = read.next_packet().unwrap() {
@@ -178,6 +221,9 @@ mod tests {
                 (1_709_294_401_000_000_001, 74, 64, LinkType::Ethernet),
             ]
         );
-        assert_eq!((files.files, files.packets), (1, 2));
+        assert_eq!((files.files, files.packets, files.errors), (1, 2, 0));
+        // A part after its capture completed is counted, not written.
+        files.write(part(vec![packet(1, 1)], false, false));
+        assert_eq!(files.errors, 1);
     }
 }

@@ -16,13 +16,27 @@ pub mod schema;
 pub mod services;
 pub mod writer;
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::detect::Detection;
 use crate::evidence::{capture_path, EvidencePart};
 use crate::flow::{FlowRecord, RecordSink};
 use crate::reassembly::StreamSink;
-pub use writer::{Chunk, OutputConfig, OutputError, OutputReport, ParquetWriter, WriterReport};
+pub use writer::{
+    Chunk, OutputConfig, OutputError, OutputReport, ParquetWriter, WriterProgress, WriterReport,
+};
+
+/// Packet bytes of evidence a worker collects before handing them to the
+/// writer: captures are not held back, and the packets waiting stay few.
+const EVIDENCE_CHUNK_BYTES: usize = 256 << 10;
+/// Evidence packet bytes on their way to the writer at most, per writer.
+pub const EVIDENCE_IN_FLIGHT: usize = 2 << 20;
+/// How long a blocking worker waits for room for evidence before it
+/// drops (and counts) the parts: the writer may be gone.
+const EVIDENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a worker does when the writer's channel is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -41,13 +55,17 @@ pub struct RecordBatcher {
     sender: Sender<Chunk>,
     flows: Vec<FlowRecord>,
     detections: Vec<Detection>,
+    evidence_parts: Vec<EvidencePart>,
+    /// Packet bytes of `evidence_parts`.
+    evidence_bytes: usize,
     chunk_size: usize,
     when_full: WhenFull,
     dropped: u64,
     dropped_detections: u64,
     dropped_evidence: u64,
-    /// Detections name their flow's evidence capture.
-    evidence: bool,
+    /// With evidence on, the writer's progress: detections name their
+    /// flow's capture, and evidence bytes in flight are bounded.
+    evidence: Option<Arc<WriterProgress>>,
 }
 
 impl RecordBatcher {
@@ -58,19 +76,23 @@ impl RecordBatcher {
             sender,
             flows: Vec::with_capacity(chunk_size),
             detections: Vec::new(),
+            evidence_parts: Vec::new(),
+            evidence_bytes: 0,
             chunk_size,
             when_full,
             dropped: 0,
             dropped_detections: 0,
             dropped_evidence: 0,
-            evidence: false,
+            evidence: None,
         }
     }
 
-    /// Detections name the evidence capture of their flow
-    /// ([`crate::evidence::capture_path`]), which the worker writes.
-    pub fn with_evidence(mut self, on: bool) -> Self {
-        self.evidence = on;
+    /// With evidence on (`progress`, the writer's): detections name the
+    /// evidence capture of their flow ([`crate::evidence::capture_path`]),
+    /// which the worker writes, and its evidence bytes on their way to the
+    /// writer stay under [`EVIDENCE_IN_FLIGHT`].
+    pub fn with_evidence(mut self, progress: Option<Arc<WriterProgress>>) -> Self {
+        self.evidence = progress;
         self
     }
 
@@ -105,6 +127,35 @@ impl RecordBatcher {
                 self.dropped_detections += n;
             }
         }
+        if !self.evidence_parts.is_empty() {
+            let bytes = std::mem::take(&mut self.evidence_bytes);
+            let chunk = std::mem::take(&mut self.evidence_parts);
+            let n = chunk.len() as u64;
+            if !self.reserve_evidence(bytes) || !self.send(Chunk::Evidence(chunk)) {
+                self.dropped_evidence += n;
+            }
+        }
+    }
+
+    /// Counts `bytes` of evidence in flight once there is room for them:
+    /// waiting for the writer (`block`) or giving up (`drop`).
+    fn reserve_evidence(&self, bytes: usize) -> bool {
+        let Some(progress) = &self.evidence else {
+            return false;
+        };
+        let in_flight = &progress.evidence_in_flight;
+        let deadline = std::time::Instant::now() + EVIDENCE_WAIT;
+        loop {
+            let now = in_flight.load(Ordering::Relaxed);
+            if now == 0 || now + bytes <= EVIDENCE_IN_FLIGHT {
+                in_flight.fetch_add(bytes, Ordering::Relaxed);
+                return true;
+            }
+            if self.when_full == WhenFull::Drop || std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
     fn send(&self, chunk: Chunk) -> bool {
@@ -129,7 +180,7 @@ impl RecordSink for RecordBatcher {
     }
 
     fn detection(&mut self, mut detection: Detection) {
-        if self.evidence && detection.flow_id != 0 {
+        if self.evidence.is_some() && detection.flow_id != 0 {
             detection.evidence = Some(capture_path(detection.flow_id, detection.ts_ns).into());
         }
         self.detections.push(detection);
@@ -138,8 +189,12 @@ impl RecordSink for RecordBatcher {
         }
     }
     fn evidence(&mut self, part: EvidencePart) {
-        if !self.send(Chunk::Evidence(part)) {
-            self.dropped_evidence += 1;
+        self.evidence_bytes += part.packets.iter().map(|p| p.data.len()).sum::<usize>();
+        self.evidence_parts.push(part);
+        if self.evidence_parts.len() >= self.chunk_size
+            || self.evidence_bytes >= EVIDENCE_CHUNK_BYTES
+        {
+            self.flush();
         }
     }
 }

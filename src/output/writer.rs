@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -123,8 +123,8 @@ pub enum Chunk {
     Flows(Vec<FlowRecord>),
     /// Detections.
     Detections(Vec<Detection>),
-    /// A part of an evidence capture.
-    Evidence(EvidencePart),
+    /// Parts of evidence captures.
+    Evidence(Vec<EvidencePart>),
 }
 
 /// Suffix of files still being written.
@@ -419,8 +419,8 @@ pub struct OutputReport {
     pub services_evicted: u64,
     /// The EVE output, when on.
     pub eve: Option<EveReport>,
-    /// Evidence captures completed, and their packets.
-    pub evidence: (u64, u64),
+    /// Evidence captures completed, their packets, and write errors.
+    pub evidence: (u64, u64, u64),
 }
 
 /// The writer thread and the channel that feeds it.
@@ -446,6 +446,8 @@ pub struct WriterProgress {
     pub eve_dropped: AtomicU64,
     /// Exposure detections the writer raised from the `services` table.
     pub exposures: AtomicU64,
+    /// Evidence packet bytes sent to the writer and not yet written.
+    pub evidence_in_flight: AtomicUsize,
 }
 
 impl WriterProgress {
@@ -574,17 +576,34 @@ fn run(
 ) -> Result<OutputReport, OutputError> {
     let mut first_error = None;
     for chunk in receiver {
-        if first_error.is_some() {
-            continue;
-        }
-        let written = match &chunk {
-            Chunk::Flows(records) => tables.flows(sensor, records),
-            Chunk::Detections(records) => tables.detections(sensor, records),
-            Chunk::Evidence(part) => tables.evidence.write(part),
+        let evidence_bytes = match &chunk {
+            Chunk::Evidence(parts) => parts
+                .iter()
+                .flat_map(|p| &p.packets)
+                .map(|p| p.data.len())
+                .sum(),
+            _ => 0,
         };
-        if let Err(e) = written {
-            first_error = Some(e);
+        if first_error.is_none() {
+            let written = match chunk {
+                Chunk::Flows(records) => tables.flows(sensor, &records),
+                Chunk::Detections(records) => tables.detections(sensor, &records),
+                Chunk::Evidence(parts) => {
+                    // A capture that cannot be written is counted; the
+                    // tables go on.
+                    for part in parts {
+                        tables.evidence.write(part);
+                    }
+                    Ok(())
+                }
+            };
+            if let Err(e) = written {
+                first_error = Some(e);
+            }
         }
+        progress
+            .evidence_in_flight
+            .fetch_sub(evidence_bytes, Ordering::Relaxed);
         progress.update(&tables);
     }
     let rest = tables.gathered.drain();
@@ -593,8 +612,8 @@ fn run(
     } else {
         Ok(())
     };
+    tables.evidence.close_all();
     let closed = drained
-        .and(tables.evidence.close_all())
         .and(tables.flows.close_all())
         .and(tables.detections.close_all())
         .and(tables.services.close_all());
@@ -608,7 +627,11 @@ fn run(
             exposures: tables.exposures,
             services_evicted: tables.gathered.evicted,
             eve,
-            evidence: (tables.evidence.files, tables.evidence.packets),
+            evidence: (
+                tables.evidence.files,
+                tables.evidence.packets,
+                tables.evidence.errors,
+            ),
         }),
     }
 }

@@ -6,7 +6,8 @@
 //! channel to the run's control loop, which does the work (a reload
 //! compiles there, off the worker cores) and sends the answer back.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +19,8 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 /// How long a request waits for the control loop (a reload compiles).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bytes of a command line read at most.
+const MAX_LINE: u64 = 256;
 /// How often the listening thread looks whether the run is ending.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -72,16 +75,22 @@ pub struct ControlSocket {
     path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// A copy of the requests' receiver, to answer those left at the end.
+    pending: Receiver<Request>,
 }
 
 impl ControlSocket {
     /// Listens at `path` (a socket left by an earlier run is replaced);
     /// requests arrive on the receiver.
     pub fn start(path: &Path) -> std::io::Result<(Self, Receiver<Request>)> {
-        if path.exists() && UnixStream::connect(path).is_err() {
+        let stale = std::fs::symlink_metadata(path)
+            .is_ok_and(|m| m.file_type().is_socket() && UnixStream::connect(path).is_err());
+        if stale {
             std::fs::remove_file(path)?;
         }
         let listener = UnixListener::bind(path)?;
+        // Reloading rules is for the sensor's owner.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let (requests, receiver) = bounded(4);
@@ -94,6 +103,7 @@ impl ControlSocket {
                 path: path.to_owned(),
                 stop,
                 thread: Some(thread),
+                pending: receiver.clone(),
             },
             receiver,
         ))
@@ -104,6 +114,12 @@ impl Drop for ControlSocket {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            while !thread.is_finished() {
+                for request in self.pending.try_iter() {
+                    request.answer("error the run is ending\n".into());
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
             let _ = thread.join();
         }
         let _ = std::fs::remove_file(&self.path);
@@ -127,7 +143,10 @@ fn serve(stream: UnixStream, requests: &Sender<Request>) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut line = String::new();
-    if BufReader::new(&stream).read_line(&mut line).is_err() {
+    if BufReader::new((&stream).take(MAX_LINE))
+        .read_line(&mut line)
+        .is_err()
+    {
         return;
     }
     let answer = match Command::parse(line.trim()) {
@@ -167,6 +186,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ctl.sock");
         let (socket, requests) = ControlSocket::start(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         let answering = std::thread::spawn(move || {
             let request = requests.recv().unwrap();
             assert_eq!(request.command, Command::Version);

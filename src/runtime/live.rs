@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Receive and free only, to measure the capture path alone.
     pub rx_only: bool,
+    /// Set by a SIGHUP handler to reload the rules.
+    pub reload: Arc<AtomicBool>,
 }
 
 /// Captures from DPDK ports until stopped or until every file-backed source
@@ -69,7 +71,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         return Err(RuntimeError::NoWorkerLcore(eal.main_lcore()));
     }
     let ports = open_ports(&eal, settings, lcores.len())?;
-    let (rules, mut detect) = super::rules::load(config)?;
+    let (mut rules, mut detect) = super::rules::load(config)?;
     let output = config.output()?;
     let metrics = if config.metrics.listen.is_empty() {
         None
@@ -89,13 +91,6 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         tracing::info!(socket = %path.display(), "taking `mirador ctl` commands");
         Some(started)
     };
-    let hangup = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup)).map_err(
-        |source| RuntimeError::Control {
-            path: "SIGHUP".into(),
-            source,
-        },
-    )?;
     let (writer, sender, stale) = super::start_writer(&output)?;
 
     let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();
@@ -140,7 +135,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         let labels = queues.iter().map(|q| q.label.clone()).collect();
         let batcher =
             RecordBatcher::new(sender.clone(), config.output.chunk_records, WhenFull::Drop)
-                .with_evidence(config.evidence.enabled);
+                .with_evidence(config.evidence.enabled.then(|| writer.progress()));
         let mut worker = Worker::new(index as u16, config.worker(), id_seed, batcher);
         if let Some(inspector) = rules.inspector() {
             worker = worker.with_inspector(inspector);
@@ -174,6 +169,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     };
     let mut rule_set = RuleSet {
         summary: detect.clone(),
+        loaded: &mut rules,
         loaded_at: SystemTime::now(),
         reloads: 0,
         swapped: &swapped,
@@ -199,7 +195,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
             }
             default(Duration::from_millis(50)) => {}
         }
-        if hangup.swap(false, Ordering::Relaxed) {
+        if options.reload.swap(false, Ordering::Relaxed) {
             let _ = rule_set.reload(config);
         }
         if !interval.is_zero() && last_log.elapsed() >= interval {
@@ -219,6 +215,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let mut flows = FlowStats::default();
     let mut dropped_records = 0;
     let mut dropped_detections = 0;
+    let mut dropped_evidence = 0;
     let mut worker_busy = Duration::ZERO;
     let mut workers = Vec::new();
     let mut datasets = Vec::new();
@@ -238,6 +235,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         flows.merge(&outcome.flows);
         dropped_records += outcome.dropped_records;
         dropped_detections += outcome.dropped_detections;
+        dropped_evidence += outcome.dropped_evidence;
         worker_busy += clock.duration(outcome.busy_cycles);
         workers.push(LcoreReport {
             lcore,
@@ -267,6 +265,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         flows,
         dropped_records,
         dropped_detections,
+        dropped_evidence,
         output: report,
         detect,
         output_dir: output.dir,
@@ -442,6 +441,7 @@ struct PollOutcome {
     datasets: Option<WorkerSets>,
     dropped_records: u64,
     dropped_detections: u64,
+    dropped_evidence: u64,
     packets: u64,
     bytes: u64,
     busy_cycles: u64,
@@ -523,9 +523,8 @@ fn poll(
         if now.wrapping_sub(last_publish) >= publish_every {
             last_publish = now;
             for engine in context.reloads.try_iter() {
-                if worker.reload(engine) {
-                    context.swapped.fetch_add(1, Ordering::Release);
-                }
+                worker.reload(engine);
+                context.swapped.fetch_add(1, Ordering::Release);
             }
             if live_clock && !context.rx_only {
                 worker.advance_clock(clock.now_ns(now));
@@ -564,6 +563,7 @@ fn poll(
         datasets: finished.inspector.map(Inspector::into_datasets),
         dropped_records: batcher.dropped(),
         dropped_detections: batcher.dropped_detections(),
+        dropped_evidence: batcher.dropped_evidence(),
         packets,
         bytes,
         busy_cycles,
@@ -851,9 +851,12 @@ impl<T> Watch<'_, T> {
 /// The rules that run, and how they got there.
 struct RuleSet<'a> {
     summary: super::DetectSummary,
+    /// The set the workers run (its datasets are saved at the end).
+    loaded: &'a mut super::rules::LoadedRules,
     loaded_at: SystemTime,
     reloads: u64,
-    /// Swaps the workers made so far.
+    /// Rule sets the workers took so far (swapped, or, without an
+    /// inspector, set aside).
     swapped: &'a AtomicU64,
     /// Each worker's inbox of rule sets.
     workers: &'a [Sender<Arc<Engine>>],
@@ -868,15 +871,25 @@ impl RuleSet<'_> {
     /// to load leaves the running one.
     fn reload(&mut self, config: &Config) -> Result<String, String> {
         let started = Instant::now();
+        if !self.loaded.has_inspector() {
+            return Err(
+                "this run started without rules or built-in detectors, so its workers \
+                        inspect nothing; restart it to load rules"
+                    .into(),
+            );
+        }
         let (engine, summary) = super::rules::reload(config).map_err(|error| {
             tracing::error!("rule reload failed, the running rules stay: {error}");
             error.to_string()
         })?;
-        let target = self.swapped.load(Ordering::Acquire) + self.workers.len() as u64;
-        for worker in self.workers {
-            // A worker that ended has dropped its inbox; nothing to swap.
-            let _ = worker.send(Arc::clone(&engine));
-        }
+        // A worker that ended has dropped its inbox: nothing to wait for.
+        let sent = self
+            .workers
+            .iter()
+            .filter(|worker| worker.send(Arc::clone(&engine)).is_ok())
+            .count();
+        let target = self.swapped.load(Ordering::Acquire) + sent as u64;
+        self.loaded.replace_engine(engine);
         let deadline = Instant::now() + SWAP_TIMEOUT;
         while self.swapped.load(Ordering::Acquire) < target && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));

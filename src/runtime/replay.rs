@@ -45,7 +45,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         .unwrap_or_default();
     let (rules, mut detect) = super::rules::load(config)?;
     let batcher = RecordBatcher::new(sender, config.output.chunk_records, config.replay.when_full)
-        .with_evidence(config.evidence.enabled);
+        .with_evidence(config.evidence.enabled.then(|| writer.progress()));
     let mut worker = Worker::new(0, config.worker(), id_seed, batcher);
     if let Some(inspector) = rules.inspector() {
         worker = worker.with_inspector(inspector);
@@ -89,6 +89,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     batcher.flush();
     let dropped_records = batcher.dropped();
     let dropped_detections = batcher.dropped_detections();
+    let dropped_evidence = batcher.dropped_evidence();
     drop(batcher);
     let report = writer.finish()?;
     Ok(RunSummary {
@@ -102,6 +103,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         flows: flow_stats,
         dropped_records,
         dropped_detections,
+        dropped_evidence,
         output: report,
         detect,
         output_dir: output.dir,

@@ -26,6 +26,17 @@ pub struct LoadedRules {
 }
 
 impl LoadedRules {
+    /// True when workers get an inspector (rules, or built-in detectors).
+    pub fn has_inspector(&self) -> bool {
+        self.engine.is_some()
+    }
+
+    /// The set a reload swapped in: its datasets are the ones saved, and
+    /// the old set's databases are let go.
+    pub fn replace_engine(&mut self, engine: Arc<Engine>) {
+        self.engine = Some(engine);
+    }
+
     /// An inspector for one worker, when there are rules or built-in
     /// detectors.
     pub fn inspector(&self) -> Option<Inspector> {

@@ -25,6 +25,8 @@ pub struct RunSummary {
     pub dropped_records: u64,
     /// Detections lost to a full output channel.
     pub dropped_detections: u64,
+    /// Evidence parts lost to a full output channel.
+    pub dropped_evidence: u64,
     /// Files and rows written, per table.
     pub output: OutputReport,
     /// Rules in force, and what inspection counted.
@@ -247,11 +249,11 @@ impl fmt::Display for RunSummary {
         }
         let evidence = &self.worker.evidence;
         if evidence.captures > 0 {
-            let (files, packets) = self.output.evidence;
+            let (files, packets, errors) = self.output.evidence;
             writeln!(
                 f,
-                "    evidence     {} capture(s), {} file(s) with {} packets, {} kept packets overwritten before a detection wanted them",
-                evidence.captures, files, packets, evidence.overwritten
+                "    evidence     {} capture(s), {} file(s) with {} packets, {} kept packets overwritten by newer ones, {} part(s) dropped, {} write error(s)",
+                evidence.captures, files, packets, evidence.overwritten, self.dropped_evidence, errors
             )?;
         }
         if !self.stale_removed.is_empty() {

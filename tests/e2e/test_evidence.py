@@ -75,9 +75,11 @@ def test_kept_packets_stay_within_the_worker_cap_when_every_flow_alerts(tmp_path
     large, _ = run("large", "evidence.enabled=true", "evidence.worker_memcap_mib=24", "evidence.after_packets=0")
     overwritten = int(summary_value(stdout, "evidence").split("packets, ")[1].split()[0])
     assert overwritten > 20_000, stdout
-    # The arena is the only store of kept packets: 1 MiB, and the 24 MiB
-    # one shows that the measure sees it.
-    assert small - off < 1024 + 6 * 1024, (off, small, large)
-    assert large - small > 16 * 1024, (off, small, large)
+    # Kept packets live in the arena only: 1 MiB, besides fixed buffers (2
+    # MiB of parts on their way to the writer, the writer's open files) and
+    # the allocator's slack, far from the 27 MB an unbounded store would
+    # hold; the 24 MiB arena shows that the measure sees it.
+    assert small - off < 14 * 1024, (off, small, large)
+    assert large - small > 8 * 1024, (off, small, large)
     files = list((tmp_path / "small" / "evidence").rglob("*.pcapng"))
     assert len(files) == 3_000

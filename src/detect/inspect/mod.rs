@@ -308,22 +308,23 @@ impl Inspector {
         for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
             prefilter::close(scanner, self.state.scratch.as_ref());
         }
-        let mut bits = vec![
-            false;
-            remap
-                .bits
-                .iter()
-                .flatten()
-                .map(|b| usize::from(*b) + 1)
-                .max()
-                .unwrap_or(0)
-        ];
-        for (old, set) in flow.bits.iter().enumerate() {
-            if let Some(Some(new)) = remap.bits.get(old) {
-                bits[usize::from(*new)] = *set;
+        // Only flows that set a flowbit keep a vector; verification sizes
+        // it as it needs.
+        let set: Vec<usize> = flow
+            .bits
+            .iter()
+            .enumerate()
+            .filter(|(_, set)| **set)
+            .filter_map(|(old, _)| remap.bits.get(old).copied().flatten())
+            .map(usize::from)
+            .collect();
+        flow.bits = Vec::new();
+        if let Some(&top) = set.iter().max() {
+            flow.bits.resize(top + 1, false);
+            for bit in set {
+                flow.bits[bit] = true;
             }
         }
-        flow.bits = bits;
         flow.thresholds
             .retain(|((gid, sid, _), _)| remap.sids.contains(&(*gid, *sid)));
         flow.body_alerts = flow
