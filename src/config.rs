@@ -21,6 +21,7 @@ use crate::decode::fragment::DefragConfig;
 use crate::detect::builtin::DetectorsConfig;
 use crate::detect::inspect::Encrypted;
 use crate::detect::rules::Vars;
+use crate::detect::DetectLimits;
 use crate::evidence::EvidenceConfig;
 use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::eve::{EveConfig, EveTarget};
@@ -279,13 +280,14 @@ pub struct ReassemblySection {
 
 impl Default for RulesSection {
     fn default() -> Self {
+        let limits = DetectLimits::default();
         Self {
             paths: vec![PathBuf::from("signatures")],
-            stream_window_kib: 16,
-            window_memcap_mib: 256,
-            alerts_per_packet: 15,
-            encrypted: Encrypted::Track,
-            threshold_entries: 65_536,
+            stream_window_kib: (limits.window_bytes >> 10) as u64,
+            window_memcap_mib: (limits.window_memcap >> 20) as u64,
+            alerts_per_packet: limits.alerts_per_inspection,
+            encrypted: limits.encrypted,
+            threshold_entries: limits.threshold_entries,
             cache_dir: Some(PathBuf::from(".mirador-cache")),
             data_dir: PathBuf::from(".mirador-data"),
             address_groups: BTreeMap::new(),
@@ -489,9 +491,10 @@ impl Default for OutputSection {
 
 impl Default for FlowSection {
     fn default() -> Self {
+        let flow = FlowConfig::default();
         Self {
-            max_flows: 1_000_000,
-            active_timeout_secs: 3_600,
+            max_flows: flow.max_flows,
+            active_timeout_secs: flow.active_timeout_ns / NANOS_PER_SEC,
             timeouts: TimeoutSection::default(),
         }
     }
@@ -517,9 +520,10 @@ impl Default for TimeoutSection {
 
 impl Default for DefragSection {
     fn default() -> Self {
+        let defrag = DefragConfig::default();
         Self {
-            memcap_mib: 32,
-            timeout_secs: 60,
+            memcap_mib: (defrag.memcap >> 20) as u64,
+            timeout_secs: defrag.timeout_ns / NANOS_PER_SEC,
         }
     }
 }

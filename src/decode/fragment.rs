@@ -26,6 +26,16 @@ pub struct DefragConfig {
     pub timeout_ns: u64,
 }
 
+impl Default for DefragConfig {
+    /// 32 MiB, and Suricata's 60 s.
+    fn default() -> Self {
+        Self {
+            memcap: 32 << 20,
+            timeout_ns: 60 * 1_000_000_000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct DatagramKey {
     src: IpAddr,
