@@ -27,7 +27,7 @@ use crate::flow::table::{FlowConfig, Timeouts};
 use crate::output::eve::{EveConfig, EveTarget};
 use crate::output::services::ServicesConfig;
 use crate::output::{OutputConfig, WhenFull};
-use crate::reassembly::{HostPolicies, OverlapPolicy, ReassemblyConfig};
+use crate::reassembly::ReassemblyConfig;
 use crate::worker::WorkerConfig;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
@@ -120,7 +120,7 @@ pub struct Config {
     /// Flow tracking.
     pub flow: FlowSection,
     /// IP fragment reassembly.
-    pub defrag: DefragSection,
+    pub defrag: DefragConfig,
     /// Capture-file replay.
     pub replay: ReplaySection,
     /// Live capture through DPDK (`mirador run`).
@@ -128,9 +128,9 @@ pub struct Config {
     /// Packet decoding.
     pub decode: DecodeSection,
     /// TCP stream reassembly.
-    pub reassembly: ReassemblySection,
+    pub reassembly: ReassemblyConfig,
     /// HTTP parsing.
-    pub http: HttpSection,
+    pub http: HttpLimits,
     /// Built-in detectors, each in its own section.
     pub detectors: DetectorsConfig,
     /// Signatures.
@@ -218,29 +218,6 @@ impl Default for EveSection {
     }
 }
 
-/// `[http]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpSection {
-    /// Request body bytes kept per transaction for inspection, KiB.
-    pub request_body_limit_kib: u64,
-    /// Response body bytes kept per transaction (after decompression), KiB.
-    pub response_body_limit_kib: u64,
-    /// Content-Encoding layers (gzip, deflate, lzma) undone at most.
-    pub decompress_layers: u32,
-}
-
-impl Default for HttpSection {
-    fn default() -> Self {
-        let limits = HttpLimits::default();
-        Self {
-            request_body_limit_kib: (limits.request_body >> 10) as u64,
-            response_body_limit_kib: (limits.response_body >> 10) as u64,
-            decompress_layers: limits.decompress_layers as u32,
-        }
-    }
-}
-
 /// `[decode]`
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -249,33 +226,6 @@ pub struct DecodeSection {
     /// (`bad_checksum`) and skipped. Off by default: captures often carry
     /// checksums the NIC never filled in (also `--checksum-validation`).
     pub checksum_validation: bool,
-}
-
-/// `[reassembly]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReassemblySection {
-    /// Bytes of each direction of a TCP flow that are reassembled and
-    /// inspected; 0: all.
-    pub depth_bytes: u64,
-    /// Out-of-order bytes one direction may hold before its earliest gap is
-    /// skipped, KiB.
-    pub stream_memcap_kib: u64,
-    /// Out-of-order bytes a worker may hold over all its flows, MiB.
-    pub worker_memcap_mib: u64,
-    /// Overlapping bytes sent to hosts no `host_os_policy` names: `first`
-    /// (the bytes seen first win), `last`, or an operating system's policy
-    /// (`bsd`, `linux`, `windows` ..., as in Suricata's `host-os-policy`).
-    pub overlap_policy: OverlapPolicy,
-    /// Overlap policy by receiving host: policy name to a list of addresses
-    /// or CIDR prefixes, e.g. `linux = ["10.0.0.0/8"]`.
-    pub host_os_policy: HostPolicies,
-    /// Inspect in-order bytes as they arrive (Suricata's inline mode); off,
-    /// only once the receiver acknowledged them (its IDS mode), when the
-    /// receiver's overlap policy has decided between bytes sent twice.
-    pub inline: bool,
-    /// Reassemble flows whose handshake was not seen (`--midstream`).
-    pub midstream: bool,
 }
 
 impl Default for RulesSection {
@@ -292,21 +242,6 @@ impl Default for RulesSection {
             data_dir: PathBuf::from(".mirador-data"),
             address_groups: BTreeMap::new(),
             port_groups: BTreeMap::new(),
-        }
-    }
-}
-
-impl Default for ReassemblySection {
-    fn default() -> Self {
-        let r = ReassemblyConfig::default();
-        Self {
-            depth_bytes: r.depth,
-            stream_memcap_kib: (r.stream_memcap >> 10) as u64,
-            worker_memcap_mib: (r.worker_memcap >> 20) as u64,
-            overlap_policy: r.policy,
-            host_os_policy: r.host_policies,
-            inline: r.inline,
-            midstream: r.midstream,
         }
     }
 }
@@ -379,41 +314,7 @@ pub struct FlowSection {
     /// Interim record interval for long flows, seconds (0: never).
     pub active_timeout_secs: u64,
     /// Idle timeouts, seconds.
-    pub timeouts: TimeoutSection,
-}
-
-/// `[flow.timeouts]`, seconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TimeoutSection {
-    /// TCP before the handshake completes.
-    pub tcp_new: u64,
-    /// TCP after the handshake.
-    pub tcp_established: u64,
-    /// TCP after FIN from both sides or a RST.
-    pub tcp_closed: u64,
-    /// UDP seen one way.
-    pub udp_new: u64,
-    /// UDP seen both ways.
-    pub udp_established: u64,
-    /// ICMP seen one way.
-    pub icmp_new: u64,
-    /// ICMP seen both ways.
-    pub icmp_established: u64,
-    /// Other protocols seen one way.
-    pub other_new: u64,
-    /// Other protocols seen both ways.
-    pub other_established: u64,
-}
-
-/// `[defrag]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DefragSection {
-    /// Fragment bytes a worker holds at most, MiB.
-    pub memcap_mib: u64,
-    /// Time a datagram may wait for its fragments, seconds.
-    pub timeout_secs: u64,
+    pub timeouts: Timeouts,
 }
 
 /// `[replay]`
@@ -459,12 +360,12 @@ impl Default for Config {
             sensor: "mirador".into(),
             output: OutputSection::default(),
             flow: FlowSection::default(),
-            defrag: DefragSection::default(),
+            defrag: DefragConfig::default(),
             replay: ReplaySection::default(),
             dpdk: DpdkSection::default(),
             decode: DecodeSection::default(),
-            reassembly: ReassemblySection::default(),
-            http: HttpSection::default(),
+            reassembly: ReassemblyConfig::default(),
+            http: HttpLimits::default(),
             detectors: DetectorsConfig::default(),
             rules: RulesSection::default(),
             eve: EveSection::default(),
@@ -495,35 +396,7 @@ impl Default for FlowSection {
         Self {
             max_flows: flow.max_flows,
             active_timeout_secs: flow.active_timeout_ns / NANOS_PER_SEC,
-            timeouts: TimeoutSection::default(),
-        }
-    }
-}
-
-impl Default for TimeoutSection {
-    fn default() -> Self {
-        let t = Timeouts::default();
-        let s = |ns: u64| ns / NANOS_PER_SEC;
-        Self {
-            tcp_new: s(t.tcp_new_ns),
-            tcp_established: s(t.tcp_established_ns),
-            tcp_closed: s(t.tcp_closed_ns),
-            udp_new: s(t.udp_new_ns),
-            udp_established: s(t.udp_established_ns),
-            icmp_new: s(t.icmp_new_ns),
-            icmp_established: s(t.icmp_established_ns),
-            other_new: s(t.other_new_ns),
-            other_established: s(t.other_established_ns),
-        }
-    }
-}
-
-impl Default for DefragSection {
-    fn default() -> Self {
-        let defrag = DefragConfig::default();
-        Self {
-            memcap_mib: (defrag.memcap >> 20) as u64,
-            timeout_secs: defrag.timeout_ns / NANOS_PER_SEC,
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -719,50 +592,16 @@ impl Config {
 
     /// The worker limits this configuration sets.
     pub fn worker(&self) -> WorkerConfig {
-        let t = &self.flow.timeouts;
-        let ns = |s: u64| s.saturating_mul(NANOS_PER_SEC);
         WorkerConfig {
             flow: FlowConfig {
                 max_flows: self.flow.max_flows,
-                active_timeout_ns: ns(self.flow.active_timeout_secs),
-                timeouts: Timeouts {
-                    tcp_new_ns: ns(t.tcp_new),
-                    tcp_established_ns: ns(t.tcp_established),
-                    tcp_closed_ns: ns(t.tcp_closed),
-                    udp_new_ns: ns(t.udp_new),
-                    udp_established_ns: ns(t.udp_established),
-                    icmp_new_ns: ns(t.icmp_new),
-                    icmp_established_ns: ns(t.icmp_established),
-                    other_new_ns: ns(t.other_new),
-                    other_established_ns: ns(t.other_established),
-                },
-                reassembly: ReassemblyConfig {
-                    depth: self.reassembly.depth_bytes,
-                    stream_memcap: usize::try_from(self.reassembly.stream_memcap_kib << 10)
-                        .unwrap_or(usize::MAX),
-                    worker_memcap: usize::try_from(
-                        self.reassembly.worker_memcap_mib.saturating_mul(MIB),
-                    )
-                    .unwrap_or(usize::MAX),
-                    policy: self.reassembly.overlap_policy,
-                    host_policies: self.reassembly.host_os_policy.clone(),
-                    inline: self.reassembly.inline,
-                    midstream: self.reassembly.midstream,
-                },
+                active_timeout_ns: self.flow.active_timeout_secs.saturating_mul(NANOS_PER_SEC),
+                timeouts: self.flow.timeouts,
+                reassembly: self.reassembly.clone(),
             },
             checksum_validation: self.decode.checksum_validation,
-            http: HttpLimits {
-                request_body: usize::try_from(self.http.request_body_limit_kib << 10)
-                    .unwrap_or(usize::MAX),
-                response_body: usize::try_from(self.http.response_body_limit_kib << 10)
-                    .unwrap_or(usize::MAX),
-                decompress_layers: self.http.decompress_layers as usize,
-            },
-            defrag: DefragConfig {
-                memcap: usize::try_from(self.defrag.memcap_mib.saturating_mul(MIB))
-                    .unwrap_or(usize::MAX),
-                timeout_ns: ns(self.defrag.timeout_secs),
-            },
+            http: self.http,
+            defrag: self.defrag,
             evidence: self.evidence.clone(),
         }
     }
@@ -874,6 +713,7 @@ fn resolve_vdev_files(device: &str, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reassembly::OverlapPolicy;
 
     #[test]
     fn paths_a_file_sets_are_taken_from_its_folder_and_defaults_as_without_it() {
@@ -983,7 +823,7 @@ mod tests {
         let config = Config::parse("sensor = \"edge-1\"\n[flow]\nmax_flows = 10\n").unwrap();
         assert_eq!(config.sensor, "edge-1");
         assert_eq!(config.flow.max_flows, 10);
-        assert_eq!(config.flow.timeouts, TimeoutSection::default());
+        assert_eq!(config.flow.timeouts, Timeouts::default());
     }
 
     #[test]
@@ -1018,9 +858,9 @@ mod tests {
             .set("rules.address_groups.HOME_NET=[10.0.0.0/8]")
             .unwrap();
         config.set("sensor=\"edge 2\"").unwrap();
-        assert_eq!(config.reassembly.depth_bytes, 4096);
-        assert_eq!(config.reassembly.overlap_policy, OverlapPolicy::Last);
-        assert_eq!(config.flow.timeouts.udp_new, 5);
+        assert_eq!(config.reassembly.depth, 4096);
+        assert_eq!(config.reassembly.policy, OverlapPolicy::Last);
+        assert_eq!(config.flow.timeouts.udp_new_ns, 5_000_000_000);
         assert_eq!(config.rules.address_groups["HOME_NET"], "[10.0.0.0/8]");
         assert_eq!(config.sensor, "edge 2");
         assert!(config

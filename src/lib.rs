@@ -22,5 +22,6 @@ pub mod metrics;
 pub mod output;
 pub mod reassembly;
 pub mod runtime;
+pub mod units;
 pub mod utc;
 pub mod worker;

@@ -71,8 +71,8 @@ fn half_open_flood_evicts_the_oldest_and_writes_every_record() {
 #[test]
 fn out_of_order_flood_stays_within_the_reassembly_caps() {
     let mut config = Config::default();
-    config.reassembly.stream_memcap_kib = 64;
-    config.reassembly.worker_memcap_mib = 1;
+    config.reassembly.stream_memcap = 64 << 10;
+    config.reassembly.worker_memcap = 1 << 20;
     let mut worker = Worker::new(0, config.worker(), 1, Vec::new());
     let segment = vec![b'x'; 1_000];
     let mut ts = 0u64;

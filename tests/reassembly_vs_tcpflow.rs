@@ -143,8 +143,8 @@ fn streams_equal_tcpflow_output() {
 /// acknowledged them), and it has no depth: compare with the same settings.
 fn like_tcpflow() -> Config {
     let mut config = Config::default();
-    config.reassembly.depth_bytes = 0;
-    config.reassembly.overlap_policy = mirador::reassembly::OverlapPolicy::Last;
+    config.reassembly.depth = 0;
+    config.reassembly.policy = mirador::reassembly::OverlapPolicy::Last;
     config.reassembly.inline = false;
     config
 }

@@ -17,12 +17,17 @@ use super::{DecodeError, DecodeStats, Fragment, PacketMeta};
 /// Largest IP datagram, bytes.
 const MAX_DATAGRAM: u32 = 65_535;
 
-/// Limits of fragment reassembly.
-#[derive(Debug, Clone, Copy)]
+/// Limits of fragment reassembly (`[defrag]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DefragConfig {
-    /// Bytes of fragment data held at most, over all datagrams.
+    /// Bytes of fragment data held at most, over all datagrams
+    /// (`memcap_mib`).
+    #[serde(rename = "memcap_mib", with = "crate::units::mib")]
     pub memcap: usize,
-    /// How long a datagram may wait for its missing fragments, nanoseconds.
+    /// How long a datagram may wait for its missing fragments, nanoseconds
+    /// (`timeout_secs`).
+    #[serde(rename = "timeout_secs", with = "crate::units::secs")]
     pub timeout_ns: u64,
 }
 

@@ -31,26 +31,37 @@ use crate::reassembly::{
 const NIL: u32 = u32::MAX;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
-/// Idle timeouts per protocol and state, nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Idle timeouts per protocol and state, nanoseconds (`[flow.timeouts]`,
+/// seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Timeouts {
     /// TCP before the handshake completes.
+    #[serde(rename = "tcp_new", with = "crate::units::secs")]
     pub tcp_new_ns: u64,
     /// TCP after the handshake.
+    #[serde(rename = "tcp_established", with = "crate::units::secs")]
     pub tcp_established_ns: u64,
     /// TCP after FIN from both sides or a RST.
+    #[serde(rename = "tcp_closed", with = "crate::units::secs")]
     pub tcp_closed_ns: u64,
     /// UDP seen in one direction.
+    #[serde(rename = "udp_new", with = "crate::units::secs")]
     pub udp_new_ns: u64,
     /// UDP seen in both directions.
+    #[serde(rename = "udp_established", with = "crate::units::secs")]
     pub udp_established_ns: u64,
     /// ICMP seen in one direction.
+    #[serde(rename = "icmp_new", with = "crate::units::secs")]
     pub icmp_new_ns: u64,
     /// ICMP seen in both directions.
+    #[serde(rename = "icmp_established", with = "crate::units::secs")]
     pub icmp_established_ns: u64,
     /// Other protocols seen in one direction.
+    #[serde(rename = "other_new", with = "crate::units::secs")]
     pub other_new_ns: u64,
     /// Other protocols seen in both directions.
+    #[serde(rename = "other_established", with = "crate::units::secs")]
     pub other_established_ns: u64,
 }
 

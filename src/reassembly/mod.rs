@@ -181,20 +181,30 @@ impl HostPolicies {
     }
 }
 
-/// Limits and behaviour of reassembly.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Limits and behaviour of reassembly (`[reassembly]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReassemblyConfig {
-    /// Bytes per direction delivered at most; 0: unlimited.
+    /// Bytes per direction delivered at most; 0: unlimited (`depth_bytes`).
+    #[serde(rename = "depth_bytes")]
     pub depth: u64,
     /// Bytes one direction may hold out of order before its earliest gap is
-    /// skipped.
+    /// skipped (`stream_memcap_kib`).
+    #[serde(rename = "stream_memcap_kib", with = "crate::units::kib")]
     pub stream_memcap: usize,
-    /// Bytes a worker may hold out of order over all its streams.
+    /// Bytes a worker may hold out of order over all its streams
+    /// (`worker_memcap_mib`).
+    #[serde(rename = "worker_memcap_mib", with = "crate::units::mib")]
     pub worker_memcap: usize,
     /// Overlap resolution among held bytes, for receivers no host policy
-    /// names.
+    /// names (`overlap_policy`): `first` (the bytes seen first win),
+    /// `last`, or an operating system's policy (`bsd`, `linux`, `windows`
+    /// ..., as in Suricata's `host-os-policy`).
+    #[serde(rename = "overlap_policy")]
     pub policy: OverlapPolicy,
-    /// Overlap resolution by receiving host.
+    /// Overlap resolution by receiving host (`host_os_policy`): policy name
+    /// to a list of addresses or CIDR prefixes, e.g. `linux = ["10.0.0.0/8"]`.
+    #[serde(rename = "host_os_policy")]
     pub host_policies: HostPolicies,
     /// In-order bytes are delivered as they arrive (Suricata's inline
     /// mode); otherwise only once the receiver acknowledged them (its IDS

@@ -85,14 +85,18 @@ pub fn looks_like_http(first: &[u8]) -> bool {
         || first.len() >= 5 && first[..5].eq_ignore_ascii_case(b"HTTP/")
 }
 
-/// Bounds on what one transaction keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Bounds on what one transaction keeps (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpLimits {
-    /// Request body bytes kept for inspection.
+    /// Request body bytes kept for inspection (`request_body_limit_kib`).
+    #[serde(rename = "request_body_limit_kib", with = "crate::units::kib")]
     pub request_body: usize,
-    /// Response body bytes kept (after decompression).
+    /// Response body bytes kept, after decompression
+    /// (`response_body_limit_kib`).
+    #[serde(rename = "response_body_limit_kib", with = "crate::units::kib")]
     pub response_body: usize,
-    /// Content-coding layers undone at most.
+    /// Content-coding layers (gzip, deflate, lzma) undone at most.
     pub decompress_layers: usize,
 }
 
