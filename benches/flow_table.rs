@@ -4,6 +4,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use mirador::decode::{ip_proto, DecodedPacket, PacketMeta, Transport, Vlans};
 use mirador::flow::{FlowConfig, FlowRecord, FlowTable, RecordSink};
+use mirador::reassembly::ReassemblyConfig;
 
 const FLOWS: u32 = 100_000;
 
@@ -46,7 +47,7 @@ fn bench_flow_table(c: &mut Criterion) {
     group.throughput(Throughput::Elements(packets.len() as u64));
     group.bench_function("insert", |b| {
         b.iter_batched(
-            || FlowTable::new(FlowConfig::default(), 0, 7),
+            || FlowTable::new(FlowConfig::default(), ReassemblyConfig::default(), 0, 7),
             |mut table| {
                 for p in &packets {
                     table.track(p, &mut Discard);
@@ -56,7 +57,7 @@ fn bench_flow_table(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    let mut table = FlowTable::new(FlowConfig::default(), 0, 7);
+    let mut table = FlowTable::new(FlowConfig::default(), ReassemblyConfig::default(), 0, 7);
     for p in &packets {
         table.track(p, &mut Discard);
     }

@@ -23,14 +23,13 @@ use crate::detect::inspect::Encrypted;
 use crate::detect::rules::Vars;
 use crate::detect::DetectLimits;
 use crate::evidence::EvidenceConfig;
-use crate::flow::table::{FlowConfig, Timeouts};
+use crate::flow::table::FlowConfig;
 use crate::output::eve::{EveConfig, EveTarget};
 use crate::output::services::ServicesConfig;
 use crate::output::{OutputConfig, WhenFull};
 use crate::reassembly::ReassemblyConfig;
 use crate::worker::WorkerConfig;
 
-const NANOS_PER_SEC: u64 = 1_000_000_000;
 const MIB: u64 = 1 << 20;
 
 /// The configuration a package installs, used when none is given.
@@ -118,7 +117,7 @@ pub struct Config {
     /// Output files.
     pub output: OutputSection,
     /// Flow tracking.
-    pub flow: FlowSection,
+    pub flow: FlowConfig,
     /// IP fragment reassembly.
     pub defrag: DefragConfig,
     /// Capture-file replay.
@@ -305,18 +304,6 @@ pub struct OutputSection {
     pub max_service_endpoints: usize,
 }
 
-/// `[flow]`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FlowSection {
-    /// Flows a worker holds at most; the least recently seen is evicted beyond it.
-    pub max_flows: usize,
-    /// Interim record interval for long flows, seconds (0: never).
-    pub active_timeout_secs: u64,
-    /// Idle timeouts, seconds.
-    pub timeouts: Timeouts,
-}
-
 /// `[replay]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -359,7 +346,7 @@ impl Default for Config {
         Self {
             sensor: "mirador".into(),
             output: OutputSection::default(),
-            flow: FlowSection::default(),
+            flow: FlowConfig::default(),
             defrag: DefragConfig::default(),
             replay: ReplaySection::default(),
             dpdk: DpdkSection::default(),
@@ -386,17 +373,6 @@ impl Default for OutputSection {
             chunk_records: 1_024,
             channel_chunks: 256,
             max_service_endpoints: 65_536,
-        }
-    }
-}
-
-impl Default for FlowSection {
-    fn default() -> Self {
-        let flow = FlowConfig::default();
-        Self {
-            max_flows: flow.max_flows,
-            active_timeout_secs: flow.active_timeout_ns / NANOS_PER_SEC,
-            timeouts: Timeouts::default(),
         }
     }
 }
@@ -593,12 +569,8 @@ impl Config {
     /// The worker limits this configuration sets.
     pub fn worker(&self) -> WorkerConfig {
         WorkerConfig {
-            flow: FlowConfig {
-                max_flows: self.flow.max_flows,
-                active_timeout_ns: self.flow.active_timeout_secs.saturating_mul(NANOS_PER_SEC),
-                timeouts: self.flow.timeouts,
-                reassembly: self.reassembly.clone(),
-            },
+            flow: self.flow.clone(),
+            reassembly: self.reassembly.clone(),
             checksum_validation: self.decode.checksum_validation,
             http: self.http,
             defrag: self.defrag,
@@ -713,6 +685,7 @@ fn resolve_vdev_files(device: &str, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::table::Timeouts;
     use crate::reassembly::OverlapPolicy;
 
     #[test]
@@ -839,7 +812,7 @@ mod tests {
             .unwrap();
         set.set("reassembly.inline=false").unwrap();
         assert_eq!(set, config);
-        let reassembly = config.worker().flow.reassembly;
+        let reassembly = config.worker().reassembly;
         assert!(!reassembly.inline);
         let policy = |a: &str| reassembly.policy_for(a.parse().unwrap());
         assert_eq!(policy("2.2.2.2"), OverlapPolicy::OldLinux);

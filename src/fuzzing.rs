@@ -98,6 +98,7 @@ pub fn run_pipeline(data: &[u8]) -> usize {
             active_timeout_ns: 1_000,
             ..FlowConfig::default()
         },
+        reassembly: Default::default(),
         defrag: DefragConfig {
             memcap: 4_096,
             timeout_ns: 10_000,

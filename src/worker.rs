@@ -21,7 +21,7 @@ use crate::evidence::{Evidence, EvidenceConfig, EvidenceFlow, EvidencePart, Evid
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
 };
-use crate::reassembly::{StreamId, StreamSink};
+use crate::reassembly::{ReassemblyConfig, StreamId, StreamSink};
 
 /// How often, in packet time, idle flows and stale fragments are swept, ns.
 const EXPIRY_INTERVAL_NS: u64 = 1_000_000_000;
@@ -60,6 +60,8 @@ impl WorkerStats {
 pub struct WorkerConfig {
     /// Flow table caps and timeouts.
     pub flow: FlowConfig,
+    /// TCP stream reassembly.
+    pub reassembly: ReassemblyConfig,
     /// Fragment reassembly caps.
     pub defrag: DefragConfig,
     /// Check transport checksums and skip packets that fail.
@@ -319,7 +321,7 @@ impl<S: RecordSink> Worker<S> {
     /// A worker numbered `id` that sends its records to `sink`.
     pub fn new(id: u16, config: WorkerConfig, id_seed: u64, sink: S) -> Self {
         Self {
-            flows: FlowTable::new(config.flow, id, id_seed),
+            flows: FlowTable::new(config.flow, config.reassembly, id, id_seed),
             defrag: Defragmenter::new(config.defrag),
             sink,
             stats: WorkerStats::default(),

@@ -83,27 +83,27 @@ impl Default for Timeouts {
     }
 }
 
-/// Limits and timeouts of a flow table.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Limits and timeouts of a flow table (`[flow]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct FlowConfig {
     /// Flows held at most; the least recently seen is evicted beyond it.
     pub max_flows: usize,
+    /// A flow open longer than this writes an interim record and starts a
+    /// new interval, nanoseconds (`active_timeout_secs`); 0 disables
+    /// interim records.
+    #[serde(rename = "active_timeout_secs", with = "crate::units::secs")]
+    pub active_timeout_ns: u64,
     /// Idle timeouts.
     pub timeouts: Timeouts,
-    /// A flow open longer than this writes an interim record and starts a
-    /// new interval, nanoseconds; 0 disables interim records.
-    pub active_timeout_ns: u64,
-    /// TCP stream reassembly.
-    pub reassembly: ReassemblyConfig,
 }
 
 impl Default for FlowConfig {
     fn default() -> Self {
         Self {
             max_flows: 1_000_000,
-            timeouts: Timeouts::default(),
             active_timeout_ns: 3_600 * NANOS_PER_SEC,
-            reassembly: ReassemblyConfig::default(),
+            timeouts: Timeouts::default(),
         }
     }
 }
@@ -431,6 +431,7 @@ impl Default for List {
 #[derive(Debug)]
 pub struct FlowTable<X = ()> {
     config: FlowConfig,
+    reassembly: ReassemblyConfig,
     worker: u16,
     index: HashMap<FlowKey, u32, FxBuildHasher>,
     slots: Vec<Flow<X>>,
@@ -454,9 +455,15 @@ fn mix64(mut z: u64) -> u64 {
 impl<X: Default> FlowTable<X> {
     /// An empty table for worker `worker`. `id_seed` makes flow ids differ
     /// between runs (the run's start time is a good seed).
-    pub fn new(config: FlowConfig, worker: u16, id_seed: u64) -> Self {
+    pub fn new(
+        config: FlowConfig,
+        reassembly: ReassemblyConfig,
+        worker: u16,
+        id_seed: u64,
+    ) -> Self {
         Self {
             config,
+            reassembly,
             worker,
             index: HashMap::default(),
             slots: Vec::new(),
@@ -579,7 +586,7 @@ impl<X: Default> FlowTable<X> {
                     packet.payload_len > 0,
                     &mut flow.history,
                 );
-                let config = &self.config.reassembly;
+                let config = &self.reassembly;
                 reassemble(flow, dir, &h, packet, config, &mut self.budget, sink);
             }
             None if packet.payload_len > 0 => {
@@ -676,7 +683,7 @@ impl<X: Default> FlowTable<X> {
         self.next_serial += 1;
         let mut streams: [Stream; 2] = Default::default();
         if key.proto == ip_proto::TCP {
-            let reassembly = &self.config.reassembly;
+            let reassembly = &self.reassembly;
             for (dir, stream) in streams.iter_mut().enumerate() {
                 let receiver = if dir == ORIGINATOR {
                     initiator.other()
@@ -701,7 +708,7 @@ impl<X: Default> FlowTable<X> {
             tcp: match packet.transport {
                 // Anything but a SYN opening it: picked up midstream.
                 Transport::Tcp(h)
-                    if self.config.reassembly.midstream
+                    if self.reassembly.midstream
                         && h.flags & (tcp_flags::SYN | tcp_flags::ACK) != tcp_flags::SYN =>
                 {
                     TcpTracker::midstream()
@@ -746,7 +753,7 @@ impl<X: Default> FlowTable<X> {
     }
 
     fn end(&mut self, slot: u32, reason: EndReason, sink: &mut impl FlowSink<X>) {
-        let config = &self.config.reassembly;
+        let config = &self.reassembly;
         let flow = &mut self.slots[slot as usize];
         for dir in [ORIGINATOR, RESPONDER] {
             let id = stream_id(flow, dir);
@@ -909,6 +916,7 @@ mod tests {
                 max_flows,
                 ..FlowConfig::default()
             },
+            ReassemblyConfig::default(),
             0,
             42,
         )
@@ -1022,6 +1030,7 @@ mod tests {
                 active_timeout_ns: 100 * S,
                 ..FlowConfig::default()
             },
+            ReassemblyConfig::default(),
             0,
             1,
         );
