@@ -210,16 +210,16 @@ impl Evidence {
         }
     }
 
-    /// `flow` raised a detection at `ts_ns`: its capture starts, unless the
-    /// one the detection names ([`capture_path`]) was started already.
+    /// `flow` raised a detection at `ts_ns` that names the capture `path`
+    /// ([`capture_path`]): the capture starts, unless it was started
+    /// already.
     pub fn detected(
         &mut self,
         flow: &mut EvidenceFlow,
-        flow_id: u64,
+        path: Arc<str>,
         ts_ns: u64,
         out: &mut impl FnMut(EvidencePart),
     ) {
-        let path: Arc<str> = capture_path(flow_id, ts_ns).into();
         if flow.captured.as_deref() == Some(&*path) {
             return;
         }
@@ -335,7 +335,12 @@ mod tests {
             );
             // Packet 5 raises a detection, then 6 and 8 (the same capture).
             if [5, 6, 8].contains(&i) {
-                evidence.detected(&mut flow, 7, u64::from(i), &mut out);
+                evidence.detected(
+                    &mut flow,
+                    capture_path(7, u64::from(i)).into(),
+                    u64::from(i),
+                    &mut out,
+                );
             }
         }
         // The kept packets (3, 4, 5), then one part per packet after; the
@@ -376,8 +381,8 @@ mod tests {
         );
         let pruned = evidence.stats().overwritten;
         assert!(pruned >= 34, "{pruned}");
-        evidence.detected(&mut old, 1, 200, &mut out);
-        evidence.detected(&mut busy, 2, 200, &mut out);
+        evidence.detected(&mut old, capture_path(1, 200).into(), 200, &mut out);
+        evidence.detected(&mut busy, capture_path(2, 200).into(), 200, &mut out);
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.first && p.last));
         assert!(

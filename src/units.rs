@@ -7,19 +7,29 @@ use serde::{Deserialize, Deserializer, Serializer};
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
+/// Writes bytes in units of `1 << shift` bytes.
+fn write_bytes<S: Serializer>(bytes: usize, shift: u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64((bytes >> shift) as u64)
+}
+
+/// Reads units of `1 << shift` bytes as bytes.
+fn read_bytes<'de, D: Deserializer<'de>>(d: D, shift: u32) -> Result<usize, D::Error> {
+    let units = u64::deserialize(d)?;
+    Ok(usize::try_from(units.saturating_mul(1 << shift)).unwrap_or(usize::MAX))
+}
+
 /// Bytes held as `usize`, written in KiB.
 pub mod kib {
     use super::*;
 
     /// Writes bytes as KiB.
     pub fn serialize<S: Serializer>(bytes: &usize, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64((*bytes >> 10) as u64)
+        write_bytes(*bytes, 10, s)
     }
 
     /// Reads KiB as bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-        let kib = u64::deserialize(d)?;
-        Ok(usize::try_from(kib.saturating_mul(1 << 10)).unwrap_or(usize::MAX))
+        read_bytes(d, 10)
     }
 }
 
@@ -29,13 +39,12 @@ pub mod mib {
 
     /// Writes bytes as MiB.
     pub fn serialize<S: Serializer>(bytes: &usize, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64((*bytes >> 20) as u64)
+        write_bytes(*bytes, 20, s)
     }
 
     /// Reads MiB as bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-        let mib = u64::deserialize(d)?;
-        Ok(usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX))
+        read_bytes(d, 20)
     }
 }
 

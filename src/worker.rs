@@ -17,7 +17,9 @@ use crate::decode::{
 };
 use crate::detect::builtin::Events;
 use crate::detect::{DetectStats, Detection, Engine, FlowState, Inspector, PacketView, Sender};
-use crate::evidence::{Evidence, EvidenceConfig, EvidenceFlow, EvidencePart, EvidenceStats};
+use crate::evidence::{
+    capture_path, Evidence, EvidenceConfig, EvidenceFlow, EvidencePart, EvidenceStats,
+};
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
 };
@@ -97,8 +99,8 @@ pub struct Worker<S: RecordSink> {
     applayer: AppLayer,
     checksum_validation: bool,
     evidence: Option<Evidence>,
-    /// Flow and time of the detections raised since evidence last looked.
-    raised: Vec<(u64, u64)>,
+    /// The detections raised since evidence last looked (see [`Tap`]).
+    raised: Vec<Raised>,
 }
 
 /// What the stages after the flow table keep about one flow, in its slot:
@@ -127,8 +129,12 @@ struct Stages<'a, S> {
 /// the captures the detections name.
 struct Tap<'a, S> {
     sink: &'a mut S,
-    raised: &'a mut Vec<(u64, u64)>,
+    /// With evidence on, the detections of flows and their captures.
+    raised: Option<&'a mut Vec<Raised>>,
 }
+
+/// A detection's flow, time, and the evidence capture it names.
+type Raised = (u64, u64, Arc<str>);
 
 impl<S: RecordSink> StreamSink for Tap<'_, S> {
     fn stream_data(&mut self, stream: &StreamId, offset: u64, bytes: &[u8]) {
@@ -149,8 +155,12 @@ impl<S: RecordSink> RecordSink for Tap<'_, S> {
         self.sink.flow_record(record);
     }
 
-    fn detection(&mut self, detection: Detection) {
-        self.raised.push((detection.flow_id, detection.ts_ns));
+    fn detection(&mut self, mut detection: Detection) {
+        if let (Some(raised), true) = (self.raised.as_deref_mut(), detection.flow_id != 0) {
+            let path: Arc<str> = capture_path(detection.flow_id, detection.ts_ns).into();
+            detection.evidence = Some(Arc::clone(&path));
+            raised.push((detection.flow_id, detection.ts_ns, path));
+        }
         self.sink.detection(detection);
     }
 
@@ -161,12 +171,14 @@ impl<S: RecordSink> RecordSink for Tap<'_, S> {
 
 impl<S: RecordSink> Tap<'_, S> {
     /// Starts the captures the detections of `flow_id` raised since the
-    /// last call name, and forgets those of other flows (those have none:
-    /// no flow, or a flow already ended).
+    /// last call name, and forgets any other (an ended flow's has passed).
     fn start_captures(&mut self, evidence: &mut Evidence, flow: &mut EvidenceFlow, flow_id: u64) {
-        for (id, ts_ns) in self.raised.drain(..) {
-            if id == flow_id && id != 0 {
-                evidence.detected(flow, flow_id, ts_ns, &mut |part| self.sink.evidence(part));
+        let Some(raised) = self.raised.as_deref_mut() else {
+            return;
+        };
+        for (id, ts_ns, path) in raised.drain(..) {
+            if id == flow_id {
+                evidence.detected(flow, path, ts_ns, &mut |part| self.sink.evidence(part));
             }
         }
     }
@@ -429,13 +441,14 @@ impl<S: RecordSink> Worker<S> {
         self.stats.packets += 1;
         self.stats.wire_bytes += u64::from(packet.wire_len);
         self.stats.captured_bytes += packet.data.len() as u64;
+        let naming = self.evidence.is_some();
         let mut after = AfterDecode {
             flows: &mut self.flows,
             applayer: &mut self.applayer,
             inspector: self.inspector.as_mut(),
             evidence: self.evidence.as_mut(),
             sink: &mut self.sink,
-            raised: &mut self.raised,
+            raised: naming.then_some(&mut self.raised),
             decode: &mut self.stats.decode,
             checksum_validation: self.checksum_validation,
             frame: packet,
@@ -475,13 +488,14 @@ impl<S: RecordSink> Worker<S> {
     /// Ends the flows idle at `now_ns`, or every flow (`None`), through the
     /// later stages.
     fn end_flows(&mut self, now_ns: Option<u64>) {
+        let naming = self.evidence.is_some();
         let mut stages = Stages {
             applayer: &mut self.applayer,
             inspector: self.inspector.as_mut(),
             evidence: self.evidence.as_mut(),
             sink: Tap {
                 sink: &mut self.sink,
-                raised: &mut self.raised,
+                raised: naming.then_some(&mut self.raised),
             },
             ts_ns: now_ns.unwrap_or(self.flows.now_ns()),
         };
@@ -518,8 +532,8 @@ struct AfterDecode<'a, S> {
     inspector: Option<&'a mut Inspector>,
     evidence: Option<&'a mut Evidence>,
     sink: &'a mut S,
-    /// Flow and time of the detections raised (see [`Tap`]).
-    raised: &'a mut Vec<(u64, u64)>,
+    /// With evidence on, the detections raised (see [`Tap`]).
+    raised: Option<&'a mut Vec<Raised>>,
     decode: &'a mut DecodeStats,
     checksum_validation: bool,
     /// The frame as captured (for a reassembled datagram, its last
@@ -541,14 +555,14 @@ impl<S: RecordSink> AfterDecode<'_, S> {
             evidence: self.evidence.as_deref_mut(),
             sink: Tap {
                 sink: &mut *self.sink,
-                raised: &mut *self.raised,
+                raised: self.raised.as_deref_mut(),
             },
             ts_ns: packet.meta.ts_ns,
         };
         let (tracked, ext) = self.flows.track(packet, &mut stages);
         let mut tap = Tap {
             sink: &mut *self.sink,
-            raised: &mut *self.raised,
+            raised: self.raised.as_deref_mut(),
         };
         let FlowExt {
             app,
@@ -583,20 +597,17 @@ impl<S: RecordSink> AfterDecode<'_, S> {
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspect(inspector, &mut tap, detect, packet, Some(tracked));
         }
-        match self.evidence.as_deref_mut() {
-            Some(evidence) => {
-                let (frame, sink) = (self.frame, &mut *tap.sink);
-                evidence.packet(
-                    kept,
-                    frame.link,
-                    frame.ts_ns,
-                    frame.wire_len,
-                    frame.data,
-                    &mut |part| sink.evidence(part),
-                );
-                tap.start_captures(evidence, kept, tracked.flow_id);
-            }
-            None => tap.raised.clear(),
+        if let Some(evidence) = self.evidence.as_deref_mut() {
+            let (frame, sink) = (self.frame, &mut *tap.sink);
+            evidence.packet(
+                kept,
+                frame.link,
+                frame.ts_ns,
+                frame.wire_len,
+                frame.data,
+                &mut |part| sink.evidence(part),
+            );
+            tap.start_captures(evidence, kept, tracked.flow_id);
         }
     }
 

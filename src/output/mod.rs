@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::detect::Detection;
-use crate::evidence::{capture_path, EvidencePart};
+use crate::evidence::EvidencePart;
 use crate::flow::{FlowRecord, RecordSink};
 use crate::reassembly::StreamSink;
 pub use writer::{
@@ -63,8 +63,8 @@ pub struct RecordBatcher {
     dropped: u64,
     dropped_detections: u64,
     dropped_evidence: u64,
-    /// With evidence on, the writer's progress: detections name their
-    /// flow's capture, and evidence bytes in flight are bounded.
+    /// With evidence on, the writer's progress: evidence bytes in flight
+    /// are bounded.
     evidence: Option<Arc<WriterProgress>>,
 }
 
@@ -87,10 +87,8 @@ impl RecordBatcher {
         }
     }
 
-    /// With evidence on (`progress`, the writer's): detections name the
-    /// evidence capture of their flow ([`crate::evidence::capture_path`]),
-    /// which the worker writes, and its evidence bytes on their way to the
-    /// writer stay under [`EVIDENCE_IN_FLIGHT`].
+    /// With evidence on (`progress`, the writer's): its evidence bytes on
+    /// their way to the writer stay under [`EVIDENCE_IN_FLIGHT`].
     pub fn with_evidence(mut self, progress: Option<Arc<WriterProgress>>) -> Self {
         self.evidence = progress;
         self
@@ -179,10 +177,7 @@ impl RecordSink for RecordBatcher {
         }
     }
 
-    fn detection(&mut self, mut detection: Detection) {
-        if self.evidence.is_some() && detection.flow_id != 0 {
-            detection.evidence = Some(capture_path(detection.flow_id, detection.ts_ns).into());
-        }
+    fn detection(&mut self, detection: Detection) {
         self.detections.push(detection);
         if self.detections.len() >= self.chunk_size {
             self.flush();

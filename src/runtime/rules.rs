@@ -8,7 +8,7 @@ use super::RuntimeError;
 use crate::config::Config;
 use crate::detect::builtin::{Builtin, DetectorsConfig, Shared};
 use crate::detect::dataset::WorkerSets;
-use crate::detect::rules::RuleSet;
+use crate::detect::rules::{RuleError, RuleSet};
 use crate::detect::{DetectLimits, Engine, Inspector};
 
 /// Skipped rules named one by one in the log before the rest are counted.
@@ -66,9 +66,9 @@ impl LoadedRules {
 /// Why a reload keeps the rules that run.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    /// A rules path is gone.
-    #[error("rules path {0:?} does not exist")]
-    Missing(PathBuf),
+    /// A rules path is gone, or the databases could not be built.
+    #[error(transparent)]
+    Load(#[from] RuntimeError),
     /// Rules did not parse or compile: the first few, and how many.
     #[error("{count} rule(s) malformed, the first: {first}")]
     Malformed {
@@ -77,20 +77,13 @@ pub enum ReloadError {
         /// The first ones, with file and line.
         first: String,
     },
-    /// The databases could not be built.
-    #[error(transparent)]
-    Compile(#[from] crate::detect::EngineError),
 }
 
 /// Loads `rules.paths` again for a reload, strictly: a missing path or a
 /// malformed rule keeps the running set, and says why. What loaded is
 /// logged as at the start.
 pub fn reload(config: &Config) -> Result<(Arc<Engine>, DetectSummary), ReloadError> {
-    if let Some(missing) = config.rules.paths.iter().find(|path| !path.exists()) {
-        return Err(ReloadError::Missing(missing.clone()));
-    }
-    let set = RuleSet::load(&config.rules.paths, &config.rule_vars());
-    let (mut engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
+    let (engine, set, rejected) = compile(config)?;
     let errors: Vec<String> = set
         .errors()
         .map(ToString::to_string)
@@ -107,9 +100,6 @@ pub fn reload(config: &Config) -> Result<(Arc<Engine>, DetectSummary), ReloadErr
                 .join("; "),
         });
     }
-    if let Err(error) = engine.datasets.load_state(&config.rules.data_dir) {
-        tracing::error!("{error}; the set starts empty");
-    }
     let summary = DetectSummary {
         rules: engine.rules.len(),
         skipped: set.skipped().count(),
@@ -119,13 +109,24 @@ pub fn reload(config: &Config) -> Result<(Arc<Engine>, DetectSummary), ReloadErr
     Ok((Arc::new(engine), summary))
 }
 
-/// Loads `rules.paths`, logging what was skipped and what is malformed.
-pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeError> {
+/// Reads `rules.paths` (each must exist), compiles what loaded, and gives
+/// its datasets their saved state: the engine, the set as read, and the
+/// rules the compiler rejected. The start and reloads share it.
+fn compile(config: &Config) -> Result<(Engine, RuleSet, Vec<RuleError>), RuntimeError> {
     if let Some(missing) = config.rules.paths.iter().find(|path| !path.exists()) {
         return Err(RuntimeError::RulesPath(missing.clone()));
     }
     let set = RuleSet::load(&config.rules.paths, &config.rule_vars());
     let (mut engine, rejected) = Engine::compile(&set, config.rules.cache_dir.as_deref())?;
+    if let Err(error) = engine.datasets.load_state(&config.rules.data_dir) {
+        tracing::error!("{error}; the set starts empty");
+    }
+    Ok((engine, set, rejected))
+}
+
+/// Loads `rules.paths`, logging what was skipped and what is malformed.
+pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeError> {
+    let (engine, set, rejected) = compile(config)?;
     let shared = if config.detectors.enabled {
         let (shared, problems) = Shared::load(&config.detectors);
         for problem in &problems {
@@ -135,9 +136,6 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     } else {
         Shared::default()
     };
-    if let Err(error) = engine.datasets.load_state(&config.rules.data_dir) {
-        tracing::error!("{error}; the set starts empty");
-    }
     let build = &engine.build;
     if engine.rules.is_empty() {
         let looked_in: Vec<String> = config

@@ -151,20 +151,8 @@ impl Inspection {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use crate::detect::engine::Engine;
-    use crate::detect::inspect::testing::{inspector, stream};
+    use crate::detect::inspect::testing::{engine, inspector, stream};
     use crate::detect::inspect::{DetectLimits, FlowState};
-    use crate::detect::rules::{RuleSet, Vars};
-
-    fn engine(rules: &str) -> Arc<Engine> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.rules");
-        std::fs::write(&path, rules).unwrap();
-        let set = RuleSet::load(&[path], &Vars::default());
-        Arc::new(Engine::compile(&set, None).unwrap().0)
-    }
 
     #[test]
     fn a_reload_keeps_flowbits_by_name_and_drops_what_removed_rules_kept() {

@@ -481,14 +481,19 @@ pub(super) mod testing {
         Builtin::new(&Default::default(), &Default::default())
     }
 
-    pub(super) fn inspector(rules: &str, limits: DetectLimits) -> Inspector {
+    /// The engine of `rules`, every one of which must compile.
+    pub(super) fn engine(rules: &str) -> Arc<Engine> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.rules");
         std::fs::write(&path, rules).unwrap();
         let set = RuleSet::load(&[path], &Vars::default());
         let (engine, rejected) = Engine::compile(&set, None).unwrap();
         assert!(rejected.is_empty() && !engine.rules.is_empty());
-        Inspector::new(Arc::new(engine), limits, builtin())
+        Arc::new(engine)
+    }
+
+    pub(super) fn inspector(rules: &str, limits: DetectLimits) -> Inspector {
+        Inspector::new(engine(rules), limits, builtin())
     }
 
     pub(super) fn record() -> FlowRecord {
