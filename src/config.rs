@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::applayer::HttpLimits;
 use crate::decode::fragment::DefragConfig;
 use crate::detect::builtin::DetectorsConfig;
-use crate::detect::inspect::Encrypted;
 use crate::detect::rules::Vars;
 use crate::detect::DetectLimits;
 use crate::evidence::EvidenceConfig;
@@ -229,14 +228,9 @@ pub struct DecodeSection {
 
 impl Default for RulesSection {
     fn default() -> Self {
-        let limits = DetectLimits::default();
         Self {
             paths: vec![PathBuf::from("signatures")],
-            stream_window_kib: (limits.window_bytes >> 10) as u64,
-            window_memcap_mib: (limits.window_memcap >> 20) as u64,
-            alerts_per_packet: limits.alerts_per_inspection,
-            encrypted: limits.encrypted,
-            threshold_entries: limits.threshold_entries,
+            limits: DetectLimits::default(),
             cache_dir: Some(PathBuf::from(".mirador-cache")),
             data_dir: PathBuf::from(".mirador-data"),
             address_groups: BTreeMap::new(),
@@ -251,26 +245,9 @@ impl Default for RulesSection {
 pub struct RulesSection {
     /// Rule files or folders of `*.rules` (also `--rules`).
     pub paths: Vec<PathBuf>,
-    /// Bytes of each TCP direction kept for inspection across segments, KiB.
-    pub stream_window_kib: u64,
-    /// Bytes of those windows a worker keeps in all, MiB; past it a
-    /// direction keeps no history (counted as `windows_dropped`).
-    pub window_memcap_mib: u64,
-    /// Detections one packet (or one piece of stream data) may raise, in
-    /// rule order; later matches are counted as `alert_overflow` and not
-    /// written (Suricata's `packet-alert-max`).
-    pub alerts_per_packet: u32,
-    /// What inspection does with a TLS flow once its application data
-    /// begins: `inspect` it as any bytes, `track` (rules stop reading its
-    /// payload; header rules, `tls.*` keywords and the detectors go on), or
-    /// `bypass` (nothing more is inspected); Suricata's
-    /// `encryption-handling`.
-    pub encrypted: Encrypted,
-    /// `threshold` and `detection_filter` windows tracked by rule, address
-    /// or address pair that a worker keeps at once; past it, ended windows
-    /// and then the half that ends soonest are dropped (counted in the
-    /// summary). Windows tracked by flow end with their flow.
-    pub threshold_entries: usize,
+    /// Inspection's memory and output bounds, keys of this section.
+    #[serde(flatten)]
+    pub limits: DetectLimits,
     /// Where compiled Hyperscan databases are cached between runs; unset:
     /// no cache.
     pub cache_dir: Option<PathBuf>,
@@ -685,6 +662,7 @@ fn resolve_vdev_files(device: &str, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::inspect::Encrypted;
     use crate::flow::table::Timeouts;
     use crate::reassembly::OverlapPolicy;
 
@@ -843,6 +821,29 @@ mod tests {
             .contains("unknown key"));
         assert!(config.set("reassembly.depth_bytes=lots").is_err());
         assert!(config.set("no-equals").is_err());
+    }
+
+    #[test]
+    fn rule_limits_are_keys_of_the_rules_section() {
+        let config = Config::parse(
+            "[rules]\nstream_window_kib = 32\nwindow_memcap_mib = 8\nalerts_per_packet = 3\nencrypted = \"bypass\"\n",
+        )
+        .unwrap();
+        let limits = config.rules.limits;
+        assert_eq!(limits.window_bytes, 32 << 10);
+        assert_eq!(limits.window_memcap, 8 << 20);
+        assert_eq!(limits.alerts_per_inspection, 3);
+        assert_eq!(limits.encrypted, Encrypted::Bypass);
+        assert_eq!(
+            limits.threshold_entries,
+            DetectLimits::default().threshold_entries
+        );
+        let mut set = Config::default();
+        set.set("rules.encrypted=\"inspect\"").unwrap();
+        assert_eq!(set.rules.limits.encrypted, Encrypted::Inspect);
+        let error = Config::parse("[rules]\nstream_window = 32\n").unwrap_err();
+        assert!(error.to_string().contains("stream_window"), "{error}");
+        assert!(Config::parse("[rules]\nencrypted = \"drop\"\n").is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! their patterns and the Hyperscan version), so a restart with unchanged
 //! rules loads them instead of compiling.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,7 +133,10 @@ pub struct Remap {
     /// Old rule index to new, for the (gid, sid) both have.
     pub rules: Vec<Option<u32>>,
     /// (gid, sid) of every new rule.
-    pub sids: std::collections::HashSet<(u32, u32)>,
+    pub sids: HashSet<(u32, u32)>,
+    /// New IP-only rules the old engine did not have, in rule order: the
+    /// flow directions already checked are checked against these.
+    pub ip_only_added: Vec<u32>,
 }
 
 /// How long building took and what it produced.
@@ -473,7 +476,17 @@ impl Engine {
             .enumerate()
             .map(|(i, r)| ((r.rule.gid, r.rule.sid), i as u32))
             .collect();
+        let old_sids: HashSet<(u32, u32)> =
+            old.rules.iter().map(|r| (r.rule.gid, r.rule.sid)).collect();
+        let ip_only_added = (0..self.rules.len() as u32)
+            .filter(|&i| self.ip_only.contains(i))
+            .filter(|&i| {
+                let rule = &self.rules[i as usize].rule;
+                !old_sids.contains(&(rule.gid, rule.sid))
+            })
+            .collect();
         Remap {
+            ip_only_added,
             bits: old
                 .flowbits
                 .iter()

@@ -58,6 +58,12 @@ impl IpOnly {
         self.len() == 0
     }
 
+    /// True when rule `index` is one of them.
+    pub fn contains(&self, index: u32) -> bool {
+        // Both lists are in rule order.
+        self.bounded.binary_search(&index).is_ok() || self.open.binary_search(&index).is_ok()
+    }
+
     /// The rules a flow direction from `src` to `dst` may match.
     pub fn candidates(&self, src: IpAddr, dst: IpAddr) -> impl Iterator<Item = u32> + '_ {
         let near = self.hosts.contains(src) || self.hosts.contains(dst);
@@ -90,6 +96,7 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         let of = |src: &str, dst: &str| set.candidates(ip(src), ip(dst)).collect::<Vec<_>>();
         assert_eq!(set.len(), 3);
+        assert!((0..3).all(|i| set.contains(i)) && !set.contains(3));
         assert_eq!(of("10.0.0.1", "10.0.0.2"), [2]);
         assert_eq!(of("198.51.100.9", "10.0.0.2"), [2, 0, 1]);
         assert_eq!(of("10.0.0.2", "198.51.100.9"), [2, 0, 1]);

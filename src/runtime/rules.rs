@@ -181,15 +181,7 @@ pub fn load(config: &Config) -> Result<(LoadedRules, DetectSummary), RuntimeErro
     let loaded = LoadedRules {
         // Built-in detectors run even without rules.
         engine: (!engine.rules.is_empty() || config.detectors.enabled).then(|| Arc::new(engine)),
-        limits: DetectLimits {
-            window_bytes: usize::try_from(config.rules.stream_window_kib << 10)
-                .unwrap_or(usize::MAX),
-            window_memcap: usize::try_from(config.rules.window_memcap_mib.saturating_mul(1 << 20))
-                .unwrap_or(usize::MAX),
-            alerts_per_inspection: config.rules.alerts_per_packet,
-            encrypted: config.rules.encrypted,
-            threshold_entries: config.rules.threshold_entries,
-        },
+        limits: config.rules.limits,
         detectors: config.detectors.clone(),
         shared: Arc::new(shared),
         data_dir: config.rules.data_dir.clone(),

@@ -27,6 +27,20 @@ pub(super) enum Phase {
     Encrypted,
 }
 
+/// Where one flow direction stands against the IP-only rules, which are
+/// checked on its first packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum IpOnlyCheck {
+    /// Its next packet is checked against all of them.
+    #[default]
+    Due,
+    /// Checked, then a reload added some: its next packet is checked
+    /// against those. (After two reloads in a row without a packet in
+    /// between, against the second one's.)
+    Added,
+    Done,
+}
+
 /// What inspection keeps about one flow, in the flow's slot. A flow that
 /// ends must be handed to
 /// [`Inspector::end_flow`](super::Inspector::end_flow), which closes its
@@ -40,8 +54,8 @@ pub struct FlowState {
     pub(super) bases: [u64; 2],
     pub(super) bits: Vec<bool>,
     pub(super) detections: u32,
-    /// Each direction's first packet was checked against the IP-only rules.
-    pub(super) ip_only_checked: [bool; 2],
+    /// Where each direction stands against the IP-only rules.
+    pub(super) ip_only: [IpOnlyCheck; 2],
     /// The windows of thresholds tracked `by_flow`.
     pub(super) thresholds: Vec<(ThresholdId, ThresholdWindow)>,
     /// Whether its encrypted part began.
@@ -151,8 +165,10 @@ impl Inspection {
 
 #[cfg(test)]
 mod tests {
+    use crate::decode::ip_proto;
+    use crate::detect::builtin::Events;
     use crate::detect::inspect::testing::{engine, inspector, stream};
-    use crate::detect::inspect::{DetectLimits, FlowState};
+    use crate::detect::inspect::{DetectLimits, FlowState, Inspector, PacketView};
 
     #[test]
     fn a_reload_keeps_flowbits_by_name_and_drops_what_removed_rules_kept() {
@@ -208,5 +224,67 @@ mod tests {
             &mut |x| sids.push(x.sid),
         );
         assert_eq!(sids, [2], "only the flow that logged in before the reload");
+    }
+
+    #[test]
+    fn ip_only_rules_a_reload_adds_reach_flows_already_checked_once() {
+        let before = "alert udp 10.0.0.0/8 any -> any any (msg:\"old\"; sid:1;)\n";
+        let after = concat!(
+            "alert udp 10.0.0.0/8 any -> any any (msg:\"old\"; sid:1;)\n",
+            "alert udp any any -> 10.0.0.1 any (msg:\"added\"; sid:2;)\n",
+        );
+        let mut d = inspector(before, DetectLimits::default());
+        let packet = |to_server: bool| PacketView {
+            ts_ns: 0,
+            flow_id: 1,
+            to_server,
+            established: true,
+            reassembled: false,
+            proto: ip_proto::UDP,
+            src: if to_server { "10.0.0.9" } else { "10.0.0.1" }
+                .parse()
+                .unwrap(),
+            dst: if to_server { "10.0.0.1" } else { "10.0.0.9" }
+                .parse()
+                .unwrap(),
+            src_port: 40000,
+            dst_port: 53,
+            carrier: Default::default(),
+            transport_valid: true,
+            payload: b"x",
+            payload_len: 1,
+            stream_sizes: None,
+            tcp: None,
+            icmp: None,
+        };
+        let (mut flow, mut unseen) = (FlowState::default(), FlowState::default());
+        let send = |d: &mut Inspector, flow: &mut FlowState, to_server| {
+            let mut raised = Vec::new();
+            d.inspect_packet(flow, Events::NONE, &packet(to_server), &mut |x| {
+                raised.push(x.sid)
+            });
+            raised
+        };
+        assert_eq!(send(&mut d, &mut flow, true), [1]);
+        assert!(
+            send(&mut d, &mut flow, true).is_empty(),
+            "checked once per direction"
+        );
+
+        let next = engine(after);
+        let remap = next.remap_from(d.engine());
+        assert_eq!(remap.ip_only_added, [1]);
+        for state in [&mut flow, &mut unseen] {
+            d.carry_flow(state, &remap);
+        }
+        d.install(next, &remap);
+        assert_eq!(send(&mut d, &mut flow, true), [2], "only the added rule");
+        assert!(send(&mut d, &mut flow, true).is_empty());
+        assert_eq!(
+            send(&mut d, &mut flow, false),
+            [1],
+            "the other direction had not been checked: all rules"
+        );
+        assert_eq!(send(&mut d, &mut unseen, true), [1, 2]);
     }
 }

@@ -59,6 +59,7 @@ use stream::WINDOW_TAIL;
 use threshold::{ThresholdId, ThresholdWindow, TrackKey};
 
 pub use flow_state::FlowState;
+use flow_state::IpOnlyCheck;
 pub use stats::{DetectStats, ScanStats};
 pub use stream::DEFAULT_WINDOW_BYTES;
 
@@ -128,23 +129,33 @@ pub enum Encrypted {
     Bypass,
 }
 
-/// Memory and output bounds of one detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Memory and output bounds of inspection; the limit keys of `[rules]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DetectLimits {
-    /// Bytes of each stream direction kept for matches across segments.
+    /// Bytes of each TCP direction kept for inspection across segments
+    /// (`stream_window_kib`).
+    #[serde(rename = "stream_window_kib", with = "crate::units::kib")]
     pub window_bytes: usize,
-    /// Bytes of those windows kept over all flows.
+    /// Bytes of those windows a worker keeps in all (`window_memcap_mib`);
+    /// past it a direction keeps no history (counted as `windows_dropped`).
+    #[serde(rename = "window_memcap_mib", with = "crate::units::mib")]
     pub window_memcap: usize,
-    /// Detections one packet or one piece of stream data may raise; later
-    /// matches are counted in `alert_overflow` (Suricata's
-    /// `packet-alert-max`).
+    /// Detections one packet (or one piece of stream data) may raise, in
+    /// rule order (`alerts_per_packet`); later matches are counted as
+    /// `alert_overflow` and not written (Suricata's `packet-alert-max`).
+    #[serde(rename = "alerts_per_packet")]
     pub alerts_per_inspection: u32,
-    /// What happens to encrypted TLS payload.
+    /// What inspection does with a TLS flow once its application data
+    /// begins: `inspect` it as any bytes, `track` (rules stop reading its
+    /// payload; header rules, `tls.*` keywords and the detectors go on), or
+    /// `bypass` (nothing more is inspected); Suricata's
+    /// `encryption-handling`.
     pub encrypted: Encrypted,
-    /// Thresholds tracked by rule, address or address pair kept at once;
-    /// past it, ended windows and then the half that ends soonest are
-    /// dropped (counted in `threshold_evictions`). Those tracked by flow
-    /// live and end with their flow.
+    /// `threshold` and `detection_filter` windows tracked by rule, address
+    /// or address pair that a worker keeps at once; past it, ended windows
+    /// and then the half that ends soonest are dropped (counted in
+    /// `threshold_evictions`). Windows tracked by flow end with their flow.
     pub threshold_entries: usize,
 }
 
@@ -229,6 +240,8 @@ struct Inspection {
     builtin: Builtin,
     /// This worker's copies of the datasets rules change.
     sets: WorkerSets,
+    /// The IP-only rules the latest reload added (see [`IpOnlyCheck`]).
+    ip_only_added: Vec<u32>,
     stats: DetectStats,
 }
 
@@ -251,6 +264,7 @@ impl Inspector {
             thresholds: HashMap::default(),
             clock_ns: 0,
             recorded: None,
+            ip_only_added: Vec::new(),
             limits: DetectLimits {
                 window_bytes: limits.window_bytes.max(WINDOW_TAIL * 2),
                 ..limits
@@ -327,6 +341,13 @@ impl Inspector {
         }
         flow.thresholds
             .retain(|((gid, sid, _), _)| remap.sids.contains(&(*gid, *sid)));
+        if !remap.ip_only_added.is_empty() {
+            for check in &mut flow.ip_only {
+                if *check == IpOnlyCheck::Done {
+                    *check = IpOnlyCheck::Added;
+                }
+            }
+        }
         flow.body_alerts = flow
             .body_alerts
             .iter()
@@ -347,6 +368,7 @@ impl Inspector {
             .retain(|((gid, sid, _), _), _| remap.sids.contains(&(*gid, *sid)));
         state.sets =
             std::mem::take(&mut state.sets).carried_over(&self.engine.datasets, &engine.datasets);
+        state.ip_only_added.clone_from(&remap.ip_only_added);
         self.rules = !engine.rules.is_empty();
         self.engine = engine;
     }

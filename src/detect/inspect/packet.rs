@@ -4,7 +4,7 @@
 //! lets through is decided here; prefilter and verification are their
 //! modules' jobs.
 
-use super::flow_state::Phase;
+use super::flow_state::{IpOnlyCheck, Phase};
 use super::verify::{packet_context, Context};
 use super::{Detection, Encrypted, FlowState, Inspection, PacketView};
 use crate::decode::ip_proto;
@@ -90,14 +90,28 @@ impl Inspection {
             );
         }
         self.candidates.list = candidates;
-        let checked = &mut flow.ip_only_checked[usize::from(!packet.to_server)];
-        if !std::mem::replace(checked, true) {
-            for rule in engine.ip_only.candidates(packet.src, packet.dst) {
-                self.stats.scan[class.index()].candidates += 1;
-                let compiled = &engine.rules[rule as usize];
-                let run = || Some((0, packet.payload));
-                self.verify(engine, compiled, flow, context, (class, 0), run, out);
+        let check = &mut flow.ip_only[usize::from(!packet.to_server)];
+        // A direction that a reload reached after its check is checked
+        // against the added rules only; the list is lent out meanwhile.
+        let added = match std::mem::replace(check, IpOnlyCheck::Done) {
+            IpOnlyCheck::Done => return,
+            IpOnlyCheck::Due => None,
+            IpOnlyCheck::Added => Some(std::mem::take(&mut self.ip_only_added)),
+        };
+        for rule in engine.ip_only.candidates(packet.src, packet.dst) {
+            if added
+                .as_ref()
+                .is_some_and(|a| a.binary_search(&rule).is_err())
+            {
+                continue;
             }
+            self.stats.scan[class.index()].candidates += 1;
+            let compiled = &engine.rules[rule as usize];
+            let run = || Some((0, packet.payload));
+            self.verify(engine, compiled, flow, context, (class, 0), run, out);
+        }
+        if let Some(added) = added {
+            self.ip_only_added = added;
         }
     }
 }
