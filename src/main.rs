@@ -32,7 +32,8 @@ enum Command {
     Replay {
         #[command(flatten)]
         common: CommonArgs,
-        /// Capture files or folders.
+        /// Capture files or folders; `-` reads a capture streamed on
+        /// standard input (`tcpdump -w - | mirador replay -`).
         #[arg(required = true, value_name = "PCAP|DIR")]
         inputs: Vec<PathBuf>,
     },

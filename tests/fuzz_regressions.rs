@@ -3,16 +3,16 @@
 
 use std::path::Path;
 
+/// The files kept for one fuzz target; every target keeps at least one, so
+/// a folder that goes missing fails the test instead of passing it empty.
 fn inputs(dir: &str) -> Vec<std::path::PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let entries = std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    let mut files: Vec<_> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(!files.is_empty(), "{} keeps no input", root.display());
     files.sort();
     files
 }
@@ -21,7 +21,6 @@ fn inputs(dir: &str) -> Vec<std::path::PathBuf> {
 fn capture_reader_survives_every_kept_input() {
     let mut files = inputs("fuzz/regressions/capture_file");
     files.extend(inputs("pcaps"));
-    assert!(!files.is_empty());
     for path in files {
         let data = std::fs::read(&path).unwrap();
         mirador::fuzzing::read_capture(&data);
@@ -35,7 +34,8 @@ fn capture_reader_survives_every_kept_input() {
 fn pipeline_survives_every_kept_input() {
     for path in inputs("fuzz/regressions/pipeline") {
         let data = std::fs::read(&path).unwrap();
-        mirador::fuzzing::run_pipeline(&data);
+        let records = mirador::fuzzing::run_pipeline(&data);
+        assert!(records > 0, "{} reaches no flow", path.display());
     }
 }
 
@@ -66,18 +66,6 @@ fn rule_parser_survives_every_kept_input() {
     for path in inputs("fuzz/regressions/rules") {
         let data = std::fs::read(&path).unwrap();
         mirador::fuzzing::parse_rules(&data);
-    }
-    let awkward = [
-        "alert tcp [ any -> any any (sid:1;)",
-        "alert tcp any any -> any any (content:\"|",
-        "alert tcp any any -> any any (content:\"\\",
-        "alert tcp any any -> any any (pcre:\"/\"; sid:1;)",
-        "alert tcp any any -> any any (dsize:<>; sid:1;)",
-        "alert tcp $A any -> any any (sid:1;)",
-        "( ) ;;; \\",
-    ];
-    for text in awkward {
-        mirador::fuzzing::parse_rules(text.as_bytes());
     }
 }
 

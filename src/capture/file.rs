@@ -189,15 +189,36 @@ pub struct CaptureFile<R> {
     warnings: Vec<CaptureError>,
 }
 
+/// The input name that stands for standard input.
+pub const STDIN: &str = "-";
+
+/// Opens `path` for reading, with the error a capture reports.
+fn open_file(path: &Path) -> Result<File, CaptureError> {
+    File::open(path).map_err(|e| CaptureError {
+        path: path.to_owned(),
+        offset: 0,
+        kind: e.into(),
+    })
+}
+
 impl CaptureFile<File> {
     /// Opens a capture file and reads its file header.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let file = File::open(path).map_err(|e| CaptureError {
-            path: path.to_owned(),
-            offset: 0,
-            kind: e.into(),
-        })?;
-        Self::new(path, file)
+        Self::new(path, open_file(path)?)
+    }
+}
+
+/// A capture read from a file or from standard input.
+pub type Input = CaptureFile<Box<dyn Read + Send>>;
+
+impl Input {
+    /// Opens a capture file, or standard input when `path` is [`STDIN`],
+    /// and reads its file header.
+    pub fn open_input(path: &Path) -> Result<Self, CaptureError> {
+        if path == Path::new(STDIN) {
+            return Self::new(Path::new("stdin"), Box::new(std::io::stdin()));
+        }
+        Self::new(path, Box::new(open_file(path)?))
     }
 }
 

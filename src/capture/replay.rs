@@ -1,4 +1,5 @@
-//! Replay of one or more capture files as a single packet stream.
+//! Replay of one or more capture files, or a capture streamed on standard
+//! input, as a single packet stream.
 //!
 //! Files are merged by timestamp (the smallest next timestamp goes first), so a
 //! directory of rotated captures replays as the traffic happened. A file that
@@ -7,9 +8,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::file::{Input, STDIN};
 use super::{CaptureError, CaptureFile, PacketBatch};
 
 /// File name endings treated as capture files when a directory is given.
@@ -17,14 +18,14 @@ const CAPTURE_EXTENSIONS: [&str; 4] = ["pcap", "pcapng", "cap", "dmp"];
 
 /// Reads a file's next packet, which then waits in [`CaptureFile::packet`];
 /// its timestamp, or `None` at the end.
-fn advance(file: &mut CaptureFile<File>) -> Result<Option<u64>, CaptureError> {
+fn advance(file: &mut Input) -> Result<Option<u64>, CaptureError> {
     Ok(file.next_packet()?.map(|packet| packet.ts_ns))
 }
 
 /// Several capture files read as one stream in timestamp order.
 pub struct Replay {
     /// The files, each with its next packet waiting.
-    sources: Vec<CaptureFile<File>>,
+    sources: Vec<Input>,
     /// (next timestamp, source index) of every source with a packet waiting.
     ready: BinaryHeap<Reverse<(u64, usize)>>,
     errors: Vec<CaptureError>,
@@ -37,7 +38,7 @@ impl Replay {
     pub fn expand_paths(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, CaptureError> {
         let mut files = Vec::new();
         for input in inputs {
-            if input.is_dir() {
+            if input.as_os_str() != STDIN && input.is_dir() {
                 let entries = std::fs::read_dir(input).map_err(|e| CaptureError {
                     path: input.clone(),
                     offset: 0,
@@ -69,7 +70,7 @@ impl Replay {
         };
         for path in files {
             replay.total_bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            match CaptureFile::open(path) {
+            match CaptureFile::open_input(path) {
                 Ok(mut file) => {
                     replay.files_opened += 1;
                     let index = replay.sources.len();

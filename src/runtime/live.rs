@@ -28,7 +28,7 @@ use super::{RunSummary, RuntimeError};
 use crate::capture::dpdk::{
     self, Eal, MbufBurst, Mempool, Port, PortSetup, RxQueue, TimestampField,
 };
-use crate::capture::{LinkType, RawPacket};
+use crate::capture::{CaptureFile, LinkType, RawPacket};
 use crate::config::{Config, DpdkSection};
 use crate::detect::dataset::WorkerSets;
 use crate::detect::Engine;
@@ -65,6 +65,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
     let started = Instant::now();
     let config = &options.config;
     let settings = &config.dpdk;
+    check_pcap_links(&settings.eal)?;
     let eal = Eal::init(&settings.eal)?;
     let lcores = eal.worker_lcores();
     if lcores.is_empty() {
@@ -283,6 +284,31 @@ struct OpenPort {
     /// `net_pcap` reading files (not looping): an empty receive means the
     /// file is exhausted.
     ends_at_eof: bool,
+}
+
+/// Fails when a `net_pcap` device's `rx_pcap` file is not Ethernet: DPDK
+/// would hand its frames over as Ethernet, and nothing would decode.
+fn check_pcap_links(eal: &[String]) -> Result<(), RuntimeError> {
+    let files = dpdk::vdev_args(eal)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("net_pcap"))
+        .flat_map(|(_, params)| {
+            params
+                .split(',')
+                .filter_map(|kv| kv.strip_prefix("rx_pcap="))
+                .map(std::path::PathBuf::from)
+                .collect::<Vec<_>>()
+        });
+    for path in files {
+        let mut file = CaptureFile::open(&path)?;
+        if let Some(packet) = file.next_packet()? {
+            if packet.link != LinkType::Ethernet {
+                let link = packet.link;
+                return Err(RuntimeError::PcapLinkType { path, link });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn open_ports(

@@ -58,6 +58,19 @@ pub enum RuntimeError {
     /// The rules could not be compiled.
     #[error(transparent)]
     Rules(#[from] crate::detect::EngineError),
+    /// A `net_pcap` device would read a capture that is not Ethernet, which
+    /// DPDK hands over as if it were.
+    #[error(
+        "{path:?} holds {link:?} frames (link type {}); DPDK's net_pcap reads only Ethernet: \
+         use `mirador replay {path:?}`",
+        link.linktype()
+    )]
+    PcapLinkType {
+        /// The capture.
+        path: std::path::PathBuf,
+        /// Its first packet's link type.
+        link: crate::capture::LinkType,
+    },
     /// A worker lcore panicked; its flows are lost.
     #[error("the worker on lcore {0} panicked")]
     WorkerPanicked(u32),

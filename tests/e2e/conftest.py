@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # The checkout's defaults, whatever configuration this machine has installed.
 os.environ["MIRADOR_CONFIG"] = ""
 PCAPS = ROOT / "pcaps"
+# The shared corpora some tests read; without them those tests skip.
+SHARED = ROOT.parent / "shared"
 SAMPLES = sorted(p for p in PCAPS.iterdir() if p.suffix in (".pcap", ".pcapng"))
 
 
@@ -120,7 +122,7 @@ def benign_run(tmp_path_factory):
     runs: dict[str, Path] = {}
 
     def run(pcap: str, what: str) -> Path:
-        path = ROOT.parent / "shared" / "pcaps" / pcap
+        path = SHARED / "pcaps" / pcap
         if not path.exists():
             pytest.skip(f"SKIPPED: {path} is not here; benign traffic was not checked for {what}")
         if pcap not in runs:
@@ -154,3 +156,27 @@ def veth_namespace():
         yield name
     finally:
         subprocess.run([ip, "netns", "del", name], check=False)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Skips are listed under a banner; with ../shared present, a skip
+    fails the session, since then nothing should be missing."""
+    if not _skipped:
+        return
+    where = "present: a skip is a failure" if SHARED.exists() else "absent"
+    terminalreporter.section(f"{len(_skipped)} TESTS SKIPPED ({SHARED} {where})", sep="!")
+    for nodeid in _skipped:
+        terminalreporter.line(f"SKIPPED {nodeid}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _skipped and SHARED.exists() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -14,11 +14,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PCAPS, ROOT, replay, require
+from conftest import PCAPS, ROOT, SHARED, replay, require
 
 CREDENTIALS = PCAPS / "credentials.pcap"
-REAL = ROOT.parent / "shared" / "pcaps" / "threats" / "credentials"
-ET_OPEN = ROOT.parent / "shared" / "rules" / "et-open-2024"
+REAL = SHARED / "pcaps" / "threats" / "credentials"
+ET_OPEN = SHARED / "rules" / "et-open-2024"
 FAMILIES = {"weak-password": 9201201, "cleartext-credential": 9201202}
 
 # Client port: protocol, family, accepted, weakness (generated capture).

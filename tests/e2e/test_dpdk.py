@@ -11,7 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PCAPS, dpdk_eal, flows, mirador_bin, replay, require, run_dpdk, summary_value, wait_for
+from conftest import (PCAPS, dpdk_eal, flows, mirador_bin, mirador_conversations, replay, require, run_dpdk,
+                      summary_value, tshark_conversations, wait_for)
 
 # Fields that depend on which run wrote a record, not on the traffic.
 RUN_FIELDS = ("flow_id", "worker")
@@ -78,6 +79,27 @@ def test_bad_eal_arguments_are_a_clear_error(tmp_path: Path):
                       check=False)
     assert result.returncode == 1
     assert "EAL initialisation failed" in result.stderr
+
+
+def test_a_capture_that_is_not_ethernet_is_refused_with_its_link_type(tmp_path: Path):
+    """A sample with its Ethernet headers cut off by editcap (Raw IP, as
+    capinfos reports): DPDK would hand its frames over as Ethernet, so the
+    run refuses it, names the link type and points to replay, which reads
+    the same conversations from it as tshark does from the original."""
+    raw = tmp_path / "stream-rawip.pcap"
+    subprocess.run([require("editcap"), "-C", "14", "-T", "rawip", "-F", "pcap",
+                    str(PCAPS / "stream.pcap"), str(raw)], check=True, capture_output=True)
+    info = subprocess.run([require("capinfos"), "-E", str(raw)], check=True, capture_output=True,
+                          text=True).stdout
+    assert "Raw IP" in info, info
+    result = run_dpdk(tmp_path / "out", dpdk_eal(f"net_pcap0,rx_pcap={raw}"), check=False)
+    assert result.returncode == 1
+    assert "RawIp frames (link type 101)" in result.stderr, result.stderr
+    assert f"use `mirador replay \"{raw}\"`" in result.stderr, result.stderr
+    assert not (tmp_path / "out").exists()
+    replay(tmp_path / "replayed", raw)
+    ours = {c["endpoints"] for c in mirador_conversations(tmp_path / "replayed").values()}
+    assert ours == {c["endpoints"] for c in tshark_conversations(PCAPS / "stream.pcap").values()}
 
 
 def test_a_single_lcore_leaves_no_worker_and_says_so(tmp_path: Path):

@@ -11,9 +11,9 @@ import communityid
 import duckdb
 import pytest
 
-from conftest import PCAPS, ROOT, replay, summary_value
+from conftest import PCAPS, SHARED, replay, summary_value
 
-SCHEMA = ROOT.parent / "shared" / "eve-schema" / "schema.json"
+SCHEMA = SHARED / "eve-schema" / "schema.json"
 FAMILIES = [PCAPS / f"{name}.pcap" for name in ("webshell", "c2", "mining", "mirai", "covert")]
 PROTO = {6: "TCP", 17: "UDP", 1: "ICMP", 58: "IPv6-ICMP"}
 
@@ -66,6 +66,7 @@ def test_community_id_agrees_with_the_reference_implementation(tmp_path: Path):
     out = tmp_path / "out"
     replay(out, *FAMILIES, extra=["--set", "eve.enabled=true"])
     cid = communityid.CommunityID()
+    checked = {"TCP": 0, "UDP": 0}
     for event in eve_lines(out / "eve.json"):
         if event["proto"] == "TCP":
             flow = communityid.FlowTuple.make_tcp(event["src_ip"], event["dest_ip"],
@@ -76,11 +77,15 @@ def test_community_id_agrees_with_the_reference_implementation(tmp_path: Path):
         else:
             continue
         assert event["community_id"] == cid.calc(flow)
+        checked[event["proto"]] += 1
+    assert all(checked.values()), checked
 
 
-@pytest.mark.skipif(not SCHEMA.exists(), reason=f"{SCHEMA} is not here")
 def test_eve_alerts_validate_against_suricatas_schema(tmp_path: Path):
     import jsonschema
+
+    if not SCHEMA.exists():
+        pytest.skip(f"SKIPPED: {SCHEMA} is not here; EVE lines were not checked against it")
 
     schema = json.loads(SCHEMA.read_text())
     validator = jsonschema.Draft202012Validator(schema)
@@ -117,5 +122,5 @@ def test_eve_alerts_reach_a_unix_socket(tmp_path: Path):
     reader.join(timeout=30)
     server.close()
     lines = received[0].decode().splitlines()
-    assert len(lines) == len(parquet_detections(out))
+    assert len(lines) == len(parquet_detections(out)) > 10
     assert all(json.loads(line)["event_type"] == "alert" for line in lines)

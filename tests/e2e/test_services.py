@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PCAPS, ROOT, flows, replay, require
+from conftest import PCAPS, SHARED, flows, replay, require
 
 SERVICES = PCAPS / "services.pcap"
 HOME_NET = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
@@ -159,7 +159,7 @@ def test_clients_and_exposures_follow_tshark_conversations(run: Path):
 @pytest.mark.parametrize("pcap", ["ndpi-benign-mix.pcap", "threats/benign"])
 def test_benign_traffic_exposes_nothing_but_its_one_outside_vnc_session(benign_run, pcap: str):
     out = benign_run(pcap, "exposures")
-    path = ROOT.parent / "shared" / "pcaps" / pcap
+    path = SHARED / "pcaps" / pcap
     exposures = {(d["src_ip"], d["src_port"], d["dst_ip"]) for d in table(out, "detections")
                  if d["family"] == "exposed-service"}
     if pcap == "ndpi-benign-mix.pcap":

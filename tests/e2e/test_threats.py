@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import ROOT, replay, require
+from conftest import ROOT, SHARED, replay, require
 
-THREATS = ROOT.parent / "shared" / "pcaps" / "threats"
+THREATS = SHARED / "pcaps" / "threats"
 SIGNATURES = ROOT / "signatures"
 THREAT_FAMILIES = {"webshell", "c2", "mining", "mirai", "dns-tunnel", "icmp-tunnel"}
 
