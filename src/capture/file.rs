@@ -24,6 +24,8 @@ pub const MAX_RECORD_LEN: usize = 1 << 20;
 
 const PCAP_MAGIC_MICROS: u32 = 0xa1b2_c3d4;
 const PCAP_MAGIC_NANOS: u32 = 0xa1b2_3c4d;
+/// Bytes of a pcap record's header (time, captured and wire lengths).
+const PCAP_RECORD_HEADER: usize = 16;
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
 const PCAPNG_BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 const PCAPNG_IDB: u32 = 1;
@@ -292,6 +294,28 @@ impl<R: Read> CaptureFile<R> {
         Ok(if found { self.packet() } else { None })
     }
 
+    /// True when the next record was read already in full, so that
+    /// [`Self::next_packet`] will not wait on the reader for it.
+    pub fn next_is_buffered(&self) -> bool {
+        let window = &self.window;
+        let rest = &window.data[window.start + window.len..window.end];
+        let (big_endian, length_at, header) = match self.format {
+            Format::Pcap { big_endian, .. } => (big_endian, 8, PCAP_RECORD_HEADER),
+            // A block's length counts its header.
+            Format::PcapNg { big_endian, .. } => (big_endian, 4, 0),
+        };
+        let Some(length) = rest.get(length_at..length_at + 4) else {
+            return false;
+        };
+        let length = [length[0], length[1], length[2], length[3]];
+        let length = if big_endian {
+            u32::from_be_bytes(length)
+        } else {
+            u32::from_le_bytes(length)
+        };
+        rest.len() >= header + length as usize
+    }
+
     /// The packet the last [`Self::next_packet`] returned, still in the
     /// buffer until the next call; `None` before the first and at the end.
     pub fn packet(&self) -> Option<RawPacket<'_>> {
@@ -412,7 +436,7 @@ impl<R: Read> CaptureFile<R> {
             return Ok(false);
         };
         let start = self.offset;
-        if !self.fill(16, "pcap record header")? {
+        if !self.fill(PCAP_RECORD_HEADER, "pcap record header")? {
             return Ok(false);
         }
         let secs = u64::from(self.u32_at(big_endian, 0));
@@ -435,7 +459,7 @@ impl<R: Read> CaptureFile<R> {
             ts_ns,
             link,
             wire_len: wire_len.max(caplen as u32),
-            data: 16..16 + caplen,
+            data: PCAP_RECORD_HEADER..PCAP_RECORD_HEADER + caplen,
         });
         Ok(true)
     }

@@ -28,6 +28,10 @@ pub struct Replay {
     sources: Vec<Input>,
     /// (next timestamp, source index) of every source with a packet waiting.
     ready: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The source whose packet went into the last batch, to be read on.
+    taken: Option<usize>,
+    /// The source reading standard input, if one does.
+    stdin: Option<usize>,
     errors: Vec<CaptureError>,
     total_bytes: u64,
     files_opened: usize,
@@ -67,6 +71,8 @@ impl Replay {
             errors: Vec::new(),
             total_bytes: 0,
             files_opened: 0,
+            taken: None,
+            stdin: None,
         };
         for path in files {
             replay.total_bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -80,6 +86,9 @@ impl Replay {
                         Err(e) => replay.errors.push(e),
                     }
                     replay.errors.extend(file.take_warnings());
+                    if path.as_os_str() == STDIN {
+                        replay.stdin = Some(replay.sources.len());
+                    }
                     replay.sources.push(file);
                 }
                 Err(e) => replay.errors.push(e),
@@ -117,23 +126,32 @@ impl Replay {
     }
 
     /// Clears `batch` and fills it with up to `max` packets in timestamp
-    /// order. Returns false once every file is exhausted.
+    /// order. Returns false once every file is exhausted. Standard input
+    /// is waited on only for a batch's first packet: a batch ends early
+    /// rather than hold the packets that arrived while more are awaited.
     pub fn fill_batch(&mut self, batch: &mut PacketBatch, max: usize) -> bool {
         batch.clear();
         while batch.len() < max {
+            if let Some(index) = self.taken.take() {
+                let file = &mut self.sources[index];
+                if !batch.is_empty() && self.stdin == Some(index) && !file.next_is_buffered() {
+                    self.taken = Some(index);
+                    break;
+                }
+                match advance(file) {
+                    Ok(Some(ts_ns)) => self.ready.push(Reverse((ts_ns, index))),
+                    Ok(None) => {}
+                    Err(e) => self.errors.push(e),
+                }
+                self.errors.extend(file.take_warnings());
+            }
             let Some(Reverse((_, index))) = self.ready.pop() else {
                 break;
             };
-            let file = &mut self.sources[index];
-            if let Some(packet) = file.packet() {
+            if let Some(packet) = self.sources[index].packet() {
                 batch.push(packet);
             }
-            match advance(file) {
-                Ok(Some(ts_ns)) => self.ready.push(Reverse((ts_ns, index))),
-                Ok(None) => {}
-                Err(e) => self.errors.push(e),
-            }
-            self.errors.extend(file.take_warnings());
+            self.taken = Some(index);
         }
         !batch.is_empty()
     }

@@ -14,7 +14,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::writer::{io_error, OutputError, IN_PROGRESS_SUFFIX};
+use super::journal::in_progress_path;
+use super::writer::{io_error, OutputError};
 use crate::evidence::{EvidencePacket, EvidencePart};
 
 const SHB: u32 = 0x0A0D_0D0A;
@@ -87,11 +88,7 @@ impl EvidenceFiles {
             let path = self.root.join(&*part.path);
             let dir = path.parent().unwrap_or(&self.root).to_owned();
             fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            let temp = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
+            let temp = in_progress_path(&path);
             let mut file = BufWriter::new(File::create(&temp).map_err(io_error(&temp))?);
             header(&mut file, part.link.linktype()).map_err(io_error(&temp))?;
             self.open.insert(Arc::clone(&part.path), (file, temp, path));

@@ -6,8 +6,9 @@
 //! `.<name>.inprogress` beside its final name and renamed when it is closed:
 //! when it passes [`OutputConfig::max_file_bytes`], when its time partition is
 //! one rotation interval behind the newest record, or at shutdown. A reader
-//! therefore never sees a half-written file under a `.parquet` name. At
-//! start, in-progress files left by a crash are reported and removed.
+//! therefore never sees a half-written file under a `.parquet` name. Its
+//! rows also go to a [`Journal`] after every chunk, from which the next
+//! start finishes the files a crash left open ([`super::journal`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -27,6 +28,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::eve::{EveConfig, EveReport, EveWriter};
 use super::evidence::EvidenceFiles;
+use super::journal::{in_progress_path, recover, Journal, Recovery};
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
@@ -216,35 +218,9 @@ pub struct WriterReport {
     pub rows: u64,
 }
 
-/// Removes in-progress files left under `dir` by an earlier run that did not
-/// finish; returns their paths.
-pub fn remove_stale(dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
-    let mut removed = Vec::new();
-    if !dir.exists() {
-        return Ok(removed);
-    }
-    let mut pending = vec![dir.to_owned()];
-    while let Some(folder) = pending.pop() {
-        for entry in fs::read_dir(&folder).map_err(io_error(&folder))? {
-            let path = entry.map_err(io_error(&folder))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.') && n.ends_with(IN_PROGRESS_SUFFIX))
-            {
-                fs::remove_file(&path).map_err(io_error(&path))?;
-                removed.push(path);
-            }
-        }
-    }
-    removed.sort();
-    Ok(removed)
-}
-
 struct OpenFile {
     writer: ArrowWriter<File>,
+    journal: Journal,
     temp: PathBuf,
     path: PathBuf,
 }
@@ -318,6 +294,8 @@ impl<T: Table> TableFiles<T> {
                     path: file.temp.clone(),
                     source,
                 })?;
+            file.journal.append(&batch)?;
+            file.journal.flush()?;
             self.report.rows += group.len() as u64;
             let size = (file.writer.bytes_written() + file.writer.in_progress_size()) as u64;
             if size >= self.max_file_bytes {
@@ -352,7 +330,7 @@ impl<T: Table> TableFiles<T> {
         let (path, temp) = loop {
             let name = format!("{}-{}-{:04}.parquet", self.sensor, stamp, seq);
             let path = dir.join(&name);
-            let temp = dir.join(format!(".{name}{IN_PROGRESS_SUFFIX}"));
+            let temp = in_progress_path(&path);
             if !path.exists() && !temp.exists() {
                 break (path, temp);
             }
@@ -369,7 +347,13 @@ impl<T: Table> TableFiles<T> {
                 source,
             }
         })?;
-        Ok(OpenFile { writer, temp, path })
+        let journal = Journal::create(&path, &T::schema())?;
+        Ok(OpenFile {
+            writer,
+            journal,
+            temp,
+            path,
+        })
     }
 
     fn close(&mut self, partition: u64) -> Result<(), OutputError> {
@@ -388,6 +372,7 @@ impl<T: Table> TableFiles<T> {
             .map_err(io_error(&file.temp))?;
         drop(file.writer);
         fs::rename(&file.temp, &file.path).map_err(io_error(&file.path))?;
+        file.journal.discard()?;
         self.report.files.push(file.path);
         Ok(())
     }
@@ -471,8 +456,8 @@ impl WriterProgress {
 }
 
 /// What starting the writer gives: the writer, the sender workers clone, and
-/// the stale in-progress files that were removed.
-pub type Started = (ParquetWriter, Sender<Chunk>, Vec<PathBuf>);
+/// what it recovered of an earlier run that did not finish.
+pub type Started = (ParquetWriter, Sender<Chunk>, Recovery);
 
 impl ParquetWriter {
     /// Starts the writer thread for every table under `config.dir`.
@@ -486,10 +471,10 @@ impl ParquetWriter {
             eve: None,
             evidence: EvidenceFiles::new(&config.dir),
         };
-        let mut stale = remove_stale(&tables.flows.root)?;
-        stale.extend(remove_stale(&tables.detections.root)?);
-        stale.extend(remove_stale(&tables.services.root)?);
-        stale.extend(remove_stale(&config.dir.join("evidence"))?);
+        let mut recovery = recover(&tables.flows.root)?;
+        recovery.extend(recover(&tables.detections.root)?);
+        recovery.extend(recover(&tables.services.root)?);
+        recovery.extend(recover(&config.dir.join("evidence"))?);
         fs::create_dir_all(&tables.flows.root).map_err(io_error(&tables.flows.root))?;
         let eve = config
             .eve
@@ -505,7 +490,7 @@ impl ParquetWriter {
             .name("mirador-parquet".into())
             .spawn(move || run(tables, &sensor, receiver, &published))
             .map_err(io_error(&config.dir))?;
-        Ok((Self { handle, progress }, sender, stale))
+        Ok((Self { handle, progress }, sender, recovery))
     }
 
     /// What the writer wrote so far.

@@ -92,7 +92,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         tracing::info!(socket = %path.display(), "taking `mirador ctl` commands");
         Some(started)
     };
-    let (writer, sender, stale) = super::start_writer(&output)?;
+    let (writer, sender, recovery) = super::start_writer(&output)?;
 
     let mut assignments: Vec<Vec<QueueSource>> = (0..lcores.len()).map(|_| Vec::new()).collect();
     let mut next = 0;
@@ -270,7 +270,7 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         output: report,
         detect,
         output_dir: output.dir,
-        stale_removed: stale,
+        recovery,
         elapsed: started.elapsed(),
         worker_busy,
         interrupted: options.stop.load(Ordering::Relaxed),

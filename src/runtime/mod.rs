@@ -84,14 +84,25 @@ fn peak_resident_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Starts the Parquet writer and reports the unfinished files of an earlier
-/// run that it removed.
+/// Starts the Parquet writer and reports what it recovered of an earlier
+/// run that did not finish.
 fn start_writer(
     output: &crate::output::OutputConfig,
 ) -> Result<crate::output::writer::Started, RuntimeError> {
     let started = crate::output::ParquetWriter::start(output)?;
-    for path in &started.2 {
+    let recovery = &started.2;
+    for path in &recovery.files {
+        tracing::warn!(path = %path.display(), "finished an output file an earlier run left open");
+    }
+    for path in &recovery.removed {
         tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
+    }
+    if !recovery.files.is_empty() {
+        tracing::warn!(
+            files = recovery.files.len(),
+            rows = recovery.rows,
+            "recovered the rows an earlier run had written"
+        );
     }
     Ok(started)
 }

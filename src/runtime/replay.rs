@@ -37,7 +37,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let config = &options.config;
     let files = Replay::expand_paths(&options.inputs)?;
     let output = config.output()?;
-    let (writer, sender, stale) = super::start_writer(&output)?;
+    let (writer, sender, recovery) = super::start_writer(&output)?;
     let mut source = Replay::open(&files);
     let id_seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -107,7 +107,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
         output: report,
         detect,
         output_dir: output.dir,
-        stale_removed: stale,
+        recovery,
         elapsed: started.elapsed(),
         worker_busy: busy,
         interrupted,

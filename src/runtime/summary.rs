@@ -9,6 +9,7 @@ use crate::capture::CaptureError;
 use crate::detect::groups::Class;
 use crate::detect::DetectStats;
 use crate::flow::{EndReason, FlowStats};
+use crate::output::journal::Recovery;
 use crate::output::OutputReport;
 use crate::worker::WorkerStats;
 
@@ -33,8 +34,8 @@ pub struct RunSummary {
     pub detect: DetectSummary,
     /// Output root.
     pub output_dir: PathBuf,
-    /// Unfinished files of an earlier run that were removed at start.
-    pub stale_removed: Vec<PathBuf>,
+    /// What the start recovered of an earlier run that did not finish.
+    pub recovery: Recovery,
     /// Wall-clock duration.
     pub elapsed: Duration,
     /// Time the workers spent processing packets (reading input, polling
@@ -256,11 +257,14 @@ impl fmt::Display for RunSummary {
                 evidence.captures, files, packets, evidence.overwritten, self.dropped_evidence, errors
             )?;
         }
-        if !self.stale_removed.is_empty() {
+        let recovery = &self.recovery;
+        if !recovery.files.is_empty() || !recovery.removed.is_empty() {
             writeln!(
                 f,
-                "  removed       {} unfinished file(s) of an earlier run",
-                self.stale_removed.len()
+                "  recovered     {} file(s) with {} rows of an earlier run, {} unfinished file(s) removed",
+                recovery.files.len(),
+                recovery.rows,
+                recovery.removed.len()
             )?;
         }
         writeln!(

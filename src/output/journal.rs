@@ -1,0 +1,313 @@
+//! Journals: what makes a Parquet file being written survive a crash.
+//!
+//! A Parquet file is readable only once its footer is written, at close.
+//! So beside each open file `NAME.parquet` the writer keeps
+//! `.NAME.parquet.journal`, an Arrow IPC stream of the same rows, appended
+//! and handed to the kernel after every chunk. A process that is killed
+//! loses only the chunks it had not handed to the writer (a power loss may
+//! also lose what the kernel had not yet written). The journal goes once
+//! its file is closed and renamed.
+//!
+//! At start, [`recover`] turns every journal an earlier run left into the
+//! finished file it stood for, from its complete batches, and removes the
+//! other unfinished files. A journal whose file exists already (the run
+//! died between the rename and the removal) is dropped, so no row is
+//! written twice. Names start with `.`, so readers of the tables (DuckDB's
+//! `*.parquet`, Spark, the export) never see either.
+
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+
+use super::writer::{io_error, parquet_properties, OutputError, IN_PROGRESS_SUFFIX};
+
+/// Suffix of a journal, after the name of the file it stands for.
+pub const JOURNAL_SUFFIX: &str = ".journal";
+/// Bytes a journal buffers between chunks.
+const BUFFER_BYTES: usize = 1 << 20;
+
+/// The journal of `path`, a Parquet file's final name.
+pub fn journal_path(path: &Path) -> PathBuf {
+    hidden(path, JOURNAL_SUFFIX)
+}
+
+/// The name `path` is written under until it is complete.
+pub fn in_progress_path(path: &Path) -> PathBuf {
+    hidden(path, IN_PROGRESS_SUFFIX)
+}
+
+/// `.NAME` + `suffix` beside `path`.
+fn hidden(path: &Path, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{suffix}"))
+}
+
+/// The rows of one open Parquet file, as an Arrow IPC stream.
+pub struct Journal {
+    writer: StreamWriter<BufWriter<File>>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Starts the journal of the file whose final name is `file`.
+    pub fn create(file: &Path, schema: &SchemaRef) -> Result<Self, OutputError> {
+        let path = journal_path(file);
+        let out = File::create(&path).map_err(io_error(&path))?;
+        let writer = StreamWriter::try_new(BufWriter::with_capacity(BUFFER_BYTES, out), schema)
+            .map_err(|e| arrow_error(&path, e))?;
+        Ok(Self { writer, path })
+    }
+
+    /// Appends `batch`; it reaches the file at the next [`Journal::flush`].
+    pub fn append(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        self.writer
+            .write(batch)
+            .map_err(|e| arrow_error(&self.path, e))
+    }
+
+    /// Hands what was appended to the kernel.
+    pub fn flush(&mut self) -> Result<(), OutputError> {
+        self.writer.get_mut().flush().map_err(io_error(&self.path))
+    }
+
+    /// Removes the journal: its file is complete under its final name.
+    pub fn discard(self) -> Result<(), OutputError> {
+        drop(self.writer);
+        fs::remove_file(&self.path).map_err(io_error(&self.path))
+    }
+}
+
+fn arrow_error(path: &Path, source: arrow::error::ArrowError) -> OutputError {
+    OutputError::Parquet {
+        path: path.to_owned(),
+        source: source.into(),
+    }
+}
+
+/// What [`recover`] found of an earlier run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Files finished from journals.
+    pub files: Vec<PathBuf>,
+    /// Rows in them.
+    pub rows: u64,
+    /// Unfinished files removed that no journal stood for (evidence
+    /// captures, and journals without a complete batch).
+    pub removed: Vec<PathBuf>,
+}
+
+impl Recovery {
+    /// Adds what another folder's recovery found.
+    pub fn extend(&mut self, other: Recovery) {
+        self.files.extend(other.files);
+        self.rows += other.rows;
+        self.removed.extend(other.removed);
+    }
+}
+
+/// Finishes the files an earlier run left under `dir` from their journals,
+/// and removes every other unfinished file there.
+pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
+    let mut recovery = Recovery::default();
+    if !dir.exists() {
+        return Ok(recovery);
+    }
+    let mut journals = Vec::new();
+    let mut unfinished = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(folder) = pending.pop() {
+        for entry in fs::read_dir(&folder).map_err(io_error(&folder))? {
+            let path = entry.map_err(io_error(&folder))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Some(file) = hidden_name(name, JOURNAL_SUFFIX) {
+                journals.push(path.with_file_name(file));
+            } else if hidden_name(name, IN_PROGRESS_SUFFIX).is_some() {
+                unfinished.push(path);
+            }
+        }
+    }
+    journals.sort();
+    for file in journals {
+        let journal = journal_path(&file);
+        if !file.exists() {
+            let rows = finish_from(&journal, &file)?;
+            if rows > 0 {
+                recovery.files.push(file.clone());
+                recovery.rows += rows;
+            } else {
+                recovery.removed.push(journal.clone());
+            }
+        }
+        let temp = in_progress_path(&file);
+        unfinished.retain(|p| p != &temp);
+        if temp.exists() {
+            fs::remove_file(&temp).map_err(io_error(&temp))?;
+        }
+        fs::remove_file(&journal).map_err(io_error(&journal))?;
+    }
+    for path in unfinished {
+        fs::remove_file(&path).map_err(io_error(&path))?;
+        recovery.removed.push(path);
+    }
+    recovery.removed.sort();
+    Ok(recovery)
+}
+
+/// `NAME` of a file named `.NAME` + `suffix`.
+fn hidden_name<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
+    name.strip_prefix('.')?
+        .strip_suffix(suffix)
+        .filter(|n| !n.is_empty())
+}
+
+/// Writes the complete batches of `journal` to `file` (through its
+/// in-progress name); returns the rows written, and writes nothing when
+/// there are none.
+fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
+    let input = File::open(journal).map_err(io_error(journal))?;
+    // A journal cut before its schema holds no row.
+    let Ok(reader) = StreamReader::try_new(BufReader::new(input), None) else {
+        return Ok(0);
+    };
+    let schema = reader.schema();
+    let mut out: Option<ArrowWriter<File>> = None;
+    let temp = in_progress_path(file);
+    let mut rows = 0u64;
+    // The batch a kill cut short ends the stream.
+    for batch in reader.map_while(Result::ok) {
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        let writer = match out.as_mut() {
+            Some(writer) => writer,
+            None => {
+                let props = parquet_properties().map_err(|source| OutputError::Parquet {
+                    path: temp.clone(),
+                    source,
+                })?;
+                let created = File::create(&temp).map_err(io_error(&temp))?;
+                let writer = ArrowWriter::try_new(created, schema.clone(), Some(props)).map_err(
+                    |source| OutputError::Parquet {
+                        path: temp.clone(),
+                        source,
+                    },
+                )?;
+                out.insert(writer)
+            }
+        };
+        writer
+            .write(&batch)
+            .map_err(|source| OutputError::Parquet {
+                path: temp.clone(),
+                source,
+            })?;
+        rows += batch.num_rows() as u64;
+    }
+    let Some(writer) = out else {
+        return Ok(0);
+    };
+    let written = writer.into_inner().map_err(|source| OutputError::Parquet {
+        path: temp.clone(),
+        source,
+    })?;
+    written.sync_all().map_err(io_error(&temp))?;
+    fs::rename(&temp, file).map_err(io_error(file))?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]))
+    }
+
+    fn batch(from: i64, rows: i64) -> RecordBatch {
+        let column = Int64Array::from_iter_values(from..from + rows);
+        RecordBatch::try_new(schema(), vec![Arc::new(column)]).unwrap()
+    }
+
+    fn parquet_values(path: &Path) -> Vec<i64> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        reader
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let column = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                (0..column.len())
+                    .map(|i| column.value(i))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_journal_cut_mid_batch_recovers_its_complete_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hour=01/s-1.parquet");
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        let mut journal = Journal::create(&file, &schema()).unwrap();
+        for i in 0..3 {
+            journal.append(&batch(i * 10, 10)).unwrap();
+            journal.flush().unwrap();
+        }
+        drop(journal);
+        // The kill cut the third batch short; a Parquet file had begun.
+        let path = journal_path(&file);
+        let len = fs::metadata(&path).unwrap().len();
+        let cut = File::options().write(true).open(&path).unwrap();
+        cut.set_len(len - 20).unwrap();
+        fs::write(in_progress_path(&file), b"PAR1 no footer").unwrap();
+
+        let recovery = recover(dir.path()).unwrap();
+        assert_eq!(recovery.files, std::slice::from_ref(&file));
+        assert_eq!(recovery.rows, 20);
+        assert!(recovery.removed.is_empty());
+        assert_eq!(parquet_values(&file), (0..20).collect::<Vec<_>>());
+        let left: Vec<_> = fs::read_dir(file.parent().unwrap()).unwrap().collect();
+        assert_eq!(left.len(), 1, "journal and in-progress file are gone");
+    }
+
+    #[test]
+    fn a_journal_of_a_finished_file_is_dropped_and_strays_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = dir.path().join("done.parquet");
+        fs::write(&done, b"finished").unwrap();
+        let mut journal = Journal::create(&done, &schema()).unwrap();
+        journal.append(&batch(0, 5)).unwrap();
+        journal.flush().unwrap();
+        drop(journal);
+        let empty = dir.path().join("empty.parquet");
+        Journal::create(&empty, &schema()).unwrap().flush().unwrap();
+        let stray = dir.path().join("evidence/.7.pcapng.inprogress");
+        fs::create_dir_all(stray.parent().unwrap()).unwrap();
+        fs::write(&stray, b"x").unwrap();
+
+        let recovery = recover(dir.path()).unwrap();
+        assert!(recovery.files.is_empty());
+        assert_eq!(recovery.rows, 0);
+        assert_eq!(recovery.removed, [journal_path(&empty), stray]);
+        assert_eq!(fs::read(&done).unwrap(), b"finished", "not written twice");
+        assert!(!journal_path(&done).exists() && !empty.exists());
+    }
+}
