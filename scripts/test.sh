@@ -9,4 +9,4 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export MIRADOR_CONFIG=""
 cargo build --workspace --locked
 cargo test --workspace --locked
-MIRADOR_BIN="$PWD/target/debug/mirador" .venv/bin/python -m pytest -q -rs tests/e2e
+MIRADOR_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/mirador" .venv/bin/python -m pytest -q -rs tests/e2e
