@@ -165,7 +165,7 @@ impl SensorParts {
         if self.writer.is_none() {
             fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
             let path = self.dir.join(format!("part-{}.parquet", self.parts.len()));
-            let file = File::create(&path).map_err(io(&path))?;
+            let file = crate::output::create_file(&path).map_err(io(&path))?;
             let parquet_error = |source| ExportError::Parquet {
                 path: path.clone(),
                 source,

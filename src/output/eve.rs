@@ -8,7 +8,7 @@
 //! reading, costs the lines sent meanwhile (counted); it is retried at the
 //! next batch, and the sensor never waits for it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
@@ -335,8 +335,7 @@ fn open_append(path: &Path) -> Result<(BufWriter<File>, u64), OutputError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io_error(dir))?;
     }
-    let file = OpenOptions::new()
-        .create(true)
+    let file = super::file_options()
         .append(true)
         .open(path)
         .map_err(io_error(path))?;

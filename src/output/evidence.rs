@@ -89,7 +89,7 @@ impl EvidenceFiles {
             let dir = path.parent().unwrap_or(&self.root).to_owned();
             fs::create_dir_all(&dir).map_err(io_error(&dir))?;
             let temp = in_progress_path(&path);
-            let mut file = BufWriter::new(File::create(&temp).map_err(io_error(&temp))?);
+            let mut file = BufWriter::new(super::create_file(&temp).map_err(io_error(&temp))?);
             header(&mut file, part.link.linktype()).map_err(io_error(&temp))?;
             self.open.insert(Arc::clone(&part.path), (file, temp, path));
             self.order.push_back(Arc::clone(&part.path));

@@ -25,6 +25,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 
+use super::create_file;
 use super::writer::{io_error, parquet_properties, OutputError, IN_PROGRESS_SUFFIX};
 
 /// Suffix of a journal, after the name of the file it stands for.
@@ -61,7 +62,7 @@ impl Journal {
     /// Starts the journal of the file whose final name is `file`.
     pub fn create(file: &Path, schema: &SchemaRef) -> Result<Self, OutputError> {
         let path = journal_path(file);
-        let out = File::create(&path).map_err(io_error(&path))?;
+        let out = create_file(&path).map_err(io_error(&path))?;
         let writer = StreamWriter::try_new(BufWriter::with_capacity(BUFFER_BYTES, out), schema)
             .map_err(|e| arrow_error(&path, e))?;
         Ok(Self { writer, path })
@@ -196,7 +197,7 @@ fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
                     path: temp.clone(),
                     source,
                 })?;
-                let created = File::create(&temp).map_err(io_error(&temp))?;
+                let created = create_file(&temp).map_err(io_error(&temp))?;
                 let writer = ArrowWriter::try_new(created, schema.clone(), Some(props)).map_err(
                     |source| OutputError::Parquet {
                         path: temp.clone(),

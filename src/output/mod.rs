@@ -18,6 +18,9 @@ pub mod schema;
 pub mod services;
 pub mod writer;
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -30,6 +33,22 @@ use crate::reassembly::StreamSink;
 pub use writer::{
     Chunk, OutputConfig, OutputError, OutputReport, ParquetWriter, WriterProgress, WriterReport,
 };
+
+/// Mode of every file the sensor writes: its owner writes, its group reads,
+/// others nothing (traffic records and captures are sensitive).
+pub const FILE_MODE: u32 = 0o640;
+
+/// Creates (or truncates) a file the sensor writes, with [`FILE_MODE`].
+pub fn create_file(path: &Path) -> std::io::Result<File> {
+    file_options().truncate(true).open(path)
+}
+
+/// Options that create a file for writing with [`FILE_MODE`].
+pub fn file_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).mode(FILE_MODE);
+    options
+}
 
 /// Packet bytes of evidence a worker collects before handing them to the
 /// writer: captures are not held back, and the packets waiting stay few.

@@ -336,7 +336,7 @@ impl<T: Table> TableFiles<T> {
             }
             seq += 1;
         };
-        let file = File::create(&temp).map_err(io_error(&temp))?;
+        let file = super::create_file(&temp).map_err(io_error(&temp))?;
         let props = parquet_properties().map_err(|source| OutputError::Parquet {
             path: temp.clone(),
             source,

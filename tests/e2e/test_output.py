@@ -1,5 +1,6 @@
 """The Parquet output read back by independent readers (DuckDB, pyarrow)."""
 
+import stat
 import subprocess
 from pathlib import Path
 
@@ -92,3 +93,14 @@ def test_flow_record_fields_of_known_sessions(tmp_path: Path):
     erspan = rows[("10.4.0.5", 41003, "fin")]
     assert erspan["tunnel"]["type"] == "erspan3" and erspan["tunnel"]["id"] == 6
     assert rows[("10.0.0.10", 53000, "idle")]["tunnel"] is None
+
+
+def test_every_file_written_is_readable_by_owner_and_group_only(tmp_path: Path):
+    out = tmp_path / "out"
+    replay(out, PCAPS / "webshell.pcap", PCAPS / "basic.pcap",
+           extra=["--set", "eve.enabled=true", "--set", "evidence.enabled=true"])
+    files = [p for p in out.rglob("*") if p.is_file()]
+    kinds = {p.suffix for p in files}
+    assert {".parquet", ".json", ".pcapng"} <= kinds, kinds
+    modes = {oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert modes == {"0o640"}, modes
