@@ -30,6 +30,8 @@ use super::writer::{io_error, parquet_properties, OutputError, IN_PROGRESS_SUFFI
 
 /// Suffix of a journal, after the name of the file it stands for.
 pub const JOURNAL_SUFFIX: &str = ".journal";
+/// Suffix of a journal that could not be finished, kept for a person to see.
+pub const FAILED_SUFFIX: &str = ".journal.failed";
 /// Bytes a journal buffers between chunks.
 const BUFFER_BYTES: usize = 1 << 20;
 
@@ -142,12 +144,20 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
     for file in journals {
         let journal = journal_path(&file);
         if !file.exists() {
-            let rows = finish_from(&journal, &file)?;
-            if rows > 0 {
-                recovery.files.push(file.clone());
-                recovery.rows += rows;
-            } else {
-                recovery.removed.push(journal.clone());
+            match finish_from(&journal, &file) {
+                Ok(0) => recovery.removed.push(journal.clone()),
+                Ok(rows) => {
+                    recovery.files.push(file.clone());
+                    recovery.rows += rows;
+                }
+                // One journal that cannot be finished keeps neither the
+                // others nor the sensor from starting; it stays, set aside.
+                Err(e) => {
+                    let aside = hidden(&file, FAILED_SUFFIX);
+                    tracing::error!("{e}: journal kept as {}", aside.display());
+                    fs::rename(&journal, &aside).map_err(io_error(&aside))?;
+                    continue;
+                }
             }
         }
         let temp = in_progress_path(&file);
@@ -310,5 +320,24 @@ mod tests {
         assert_eq!(recovery.removed, [journal_path(&empty), stray]);
         assert_eq!(fs::read(&done).unwrap(), b"finished", "not written twice");
         assert!(!journal_path(&done).exists() && !empty.exists());
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_finished_is_set_aside_and_the_rest_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let (stuck, fine) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+        for file in [&stuck, &fine] {
+            let mut journal = Journal::create(file, &schema()).unwrap();
+            journal.append(&batch(0, 3)).unwrap();
+            journal.flush().unwrap();
+        }
+        // The stuck file's in-progress name is taken by a folder.
+        fs::create_dir(in_progress_path(&stuck)).unwrap();
+
+        let recovery = recover(dir.path()).unwrap();
+        assert_eq!(recovery.files, std::slice::from_ref(&fine));
+        assert_eq!(parquet_values(&fine), [0, 1, 2]);
+        assert!(!stuck.exists() && !journal_path(&stuck).exists());
+        assert!(hidden(&stuck, FAILED_SUFFIX).exists());
     }
 }

@@ -28,7 +28,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::eve::{EveConfig, EveReport, EveWriter};
 use super::evidence::EvidenceFiles;
-use super::journal::{in_progress_path, recover, Journal, Recovery};
+use super::journal::{in_progress_path, journal_path, recover, Journal, Recovery};
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
@@ -331,7 +331,7 @@ impl<T: Table> TableFiles<T> {
             let name = format!("{}-{}-{:04}.parquet", self.sensor, stamp, seq);
             let path = dir.join(&name);
             let temp = in_progress_path(&path);
-            if !path.exists() && !temp.exists() {
+            if !path.exists() && !temp.exists() && !journal_path(&path).exists() {
                 break (path, temp);
             }
             seq += 1;
@@ -372,7 +372,11 @@ impl<T: Table> TableFiles<T> {
             .map_err(io_error(&file.temp))?;
         drop(file.writer);
         fs::rename(&file.temp, &file.path).map_err(io_error(&file.path))?;
-        file.journal.discard()?;
+        // A journal left behind is harmless: its file exists, so the next
+        // start drops it.
+        if let Err(e) = file.journal.discard() {
+            tracing::warn!("{e}: the next start removes it");
+        }
         self.report.files.push(file.path);
         Ok(())
     }

@@ -287,16 +287,18 @@ struct OpenPort {
 }
 
 /// Fails when a `net_pcap` device's `rx_pcap` file is not Ethernet: DPDK
-/// would hand its frames over as Ethernet, and nothing would decode.
+/// would hand its frames over as Ethernet, and nothing would decode. Only
+/// regular files are read ahead of DPDK (a FIFO's bytes would be taken).
 fn check_pcap_links(eal: &[String]) -> Result<(), RuntimeError> {
     let files = dpdk::vdev_args(eal)
         .into_iter()
-        .filter(|(name, _)| name.starts_with("net_pcap"))
+        .filter(|(name, _)| name.starts_with("net_pcap") || name.starts_with("eth_pcap"))
         .flat_map(|(_, params)| {
             params
                 .split(',')
                 .filter_map(|kv| kv.strip_prefix("rx_pcap="))
                 .map(std::path::PathBuf::from)
+                .filter(|path| !path.exists() || path.is_file())
                 .collect::<Vec<_>>()
         });
     for path in files {

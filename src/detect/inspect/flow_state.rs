@@ -35,8 +35,8 @@ pub(super) enum IpOnlyCheck {
     #[default]
     Due,
     /// Checked, then a reload added some: its next packet is checked
-    /// against those. (After two reloads in a row without a packet in
-    /// between, against the second one's.)
+    /// against those. (After two reloads in a row that both add some,
+    /// without a packet in between, against the second one's.)
     Added,
     Done,
 }
@@ -278,6 +278,14 @@ mod tests {
             d.carry_flow(state, &remap);
         }
         d.install(next, &remap);
+        // A reload that adds none keeps what the previous one added due.
+        let again = engine(after);
+        let remap = again.remap_from(d.engine());
+        assert!(remap.ip_only_added.is_empty());
+        for state in [&mut flow, &mut unseen] {
+            d.carry_flow(state, &remap);
+        }
+        d.install(again, &remap);
         assert_eq!(send(&mut d, &mut flow, true), [2], "only the added rule");
         assert!(send(&mut d, &mut flow, true).is_empty());
         assert_eq!(

@@ -368,7 +368,15 @@ impl Inspector {
             .retain(|((gid, sid, _), _), _| remap.sids.contains(&(*gid, *sid)));
         state.sets =
             std::mem::take(&mut state.sets).carried_over(&self.engine.datasets, &engine.datasets);
-        state.ip_only_added.clone_from(&remap.ip_only_added);
+        if remap.ip_only_added.is_empty() {
+            // Directions still due for the previous reload's additions
+            // keep them, under their new indices.
+            let kept = state.ip_only_added.iter();
+            let moved = kept.filter_map(|&rule| remap.rules.get(rule as usize).copied().flatten());
+            state.ip_only_added = moved.collect();
+        } else {
+            state.ip_only_added.clone_from(&remap.ip_only_added);
+        }
         self.rules = !engine.rules.is_empty();
         self.engine = engine;
     }
