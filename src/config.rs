@@ -270,7 +270,8 @@ pub struct OutputSection {
     pub dir: PathBuf,
     /// Width of a time partition and file rotation interval, seconds.
     pub rotate_secs: u64,
-    /// A file is closed once it passes this size, MiB.
+    /// A file is closed once its rows pass this size in Arrow's format (its
+    /// journal), MiB; the Parquet file is several times smaller.
     pub max_file_mib: u64,
     /// Records a worker collects before handing them to the writer.
     pub chunk_records: usize,

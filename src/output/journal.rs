@@ -1,12 +1,16 @@
-//! Journals: what makes a Parquet file being written survive a crash.
+//! Journals: how a Parquet file is written, so that it survives a crash.
 //!
 //! A Parquet file is readable only once its footer is written, at close.
-//! So beside each open file `NAME.parquet` the writer keeps
-//! `.NAME.parquet.journal`, an Arrow IPC stream of the same rows, appended
-//! and handed to the kernel after every chunk. A process that is killed
-//! loses only the chunks it had not handed to the writer (a power loss may
-//! also lose what the kernel had not yet written). The journal goes once
-//! its file is closed and renamed.
+//! So while a file `NAME.parquet` is open its rows go to
+//! `.NAME.parquet.journal`, an Arrow IPC stream appended and handed to the
+//! kernel after every chunk, and nothing else. Between chunks the journal
+//! holds no file handle and no buffer: an open file costs a few kilobytes
+//! of IPC writer state, not a Parquet encoder per column, so a table keeps
+//! many open at once. At close
+//! the journal is encoded into the Parquet file in one pass, through its
+//! in-progress name, renamed into place, and removed. A process that is
+//! killed loses only the chunks it had not handed to the writer (a power
+//! loss may also lose what the kernel had not yet written).
 //!
 //! At start, [`recover`] turns every journal an earlier run left into the
 //! finished file it stood for, from its complete batches, and removes the
@@ -25,15 +29,16 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 
-use super::create_file;
-use super::writer::{io_error, parquet_properties, OutputError, IN_PROGRESS_SUFFIX};
+use super::writer::{io_error, parquet_properties_for, OutputError, IN_PROGRESS_SUFFIX};
+use super::{create_file, file_options};
 
 /// Suffix of a journal, after the name of the file it stands for.
 pub const JOURNAL_SUFFIX: &str = ".journal";
 /// Suffix of a journal that could not be finished, kept for a person to see.
 pub const FAILED_SUFFIX: &str = ".journal.failed";
-/// Bytes a journal buffers between chunks.
-const BUFFER_BYTES: usize = 1 << 20;
+/// Bytes a journal buffers while a chunk is written to it (larger writes
+/// pass through).
+const BUFFER_BYTES: usize = 64 << 10;
 
 /// The journal of `path`, a Parquet file's final name.
 pub fn journal_path(path: &Path) -> PathBuf {
@@ -54,9 +59,41 @@ fn hidden(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(format!(".{name}{suffix}"))
 }
 
+/// A journal's file: opened for appending when bytes come, let go at
+/// each flush. It counts the bytes it took.
+struct Parked {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    bytes: u64,
+}
+
+impl Write for Parked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => {
+                let file = file_options().append(true).open(&self.path)?;
+                self.out
+                    .insert(BufWriter::with_capacity(BUFFER_BYTES, file))
+            }
+        };
+        let n = out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    /// Hands what was written to the kernel and closes the file.
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.out.take() {
+            Some(mut out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The rows of one open Parquet file, as an Arrow IPC stream.
 pub struct Journal {
-    writer: StreamWriter<BufWriter<File>>,
+    writer: StreamWriter<Parked>,
     path: PathBuf,
 }
 
@@ -64,10 +101,21 @@ impl Journal {
     /// Starts the journal of the file whose final name is `file`.
     pub fn create(file: &Path, schema: &SchemaRef) -> Result<Self, OutputError> {
         let path = journal_path(file);
-        let out = create_file(&path).map_err(io_error(&path))?;
-        let writer = StreamWriter::try_new(BufWriter::with_capacity(BUFFER_BYTES, out), schema)
-            .map_err(|e| arrow_error(&path, e))?;
-        Ok(Self { writer, path })
+        create_file(&path).map_err(io_error(&path))?;
+        let parked = Parked {
+            path: path.clone(),
+            out: None,
+            bytes: 0,
+        };
+        let writer = StreamWriter::try_new(parked, schema).map_err(|e| arrow_error(&path, e))?;
+        let mut journal = Self { writer, path };
+        journal.flush()?;
+        Ok(journal)
+    }
+
+    /// Bytes appended so far.
+    pub fn bytes(&self) -> u64 {
+        self.writer.get_ref().bytes
     }
 
     /// Appends `batch`; it reaches the file at the next [`Journal::flush`].
@@ -77,15 +125,26 @@ impl Journal {
             .map_err(|e| arrow_error(&self.path, e))
     }
 
-    /// Hands what was appended to the kernel.
+    /// Hands what was appended to the kernel, and lets go of the file.
     pub fn flush(&mut self) -> Result<(), OutputError> {
         self.writer.get_mut().flush().map_err(io_error(&self.path))
     }
 
-    /// Removes the journal: its file is complete under its final name.
-    pub fn discard(self) -> Result<(), OutputError> {
+    /// Writes the Parquet file `file` from the journal (through its
+    /// in-progress name), then removes the journal; returns the rows.
+    pub fn finish(mut self, file: &Path) -> Result<u64, OutputError> {
+        self.writer
+            .finish()
+            .map_err(|e| arrow_error(&self.path, e))?;
+        self.flush()?;
         drop(self.writer);
-        fs::remove_file(&self.path).map_err(io_error(&self.path))
+        let rows = finish_from(&self.path, file)?;
+        // A journal left behind is harmless: its file exists, so the next
+        // start drops it.
+        if let Err(e) = fs::remove_file(&self.path) {
+            tracing::warn!("{}: {e}: the next start removes it", self.path.display());
+        }
+        Ok(rows)
     }
 }
 
@@ -187,6 +246,7 @@ fn hidden_name<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
 /// there are none.
 fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
     let input = File::open(journal).map_err(io_error(journal))?;
+    let bytes = input.metadata().map_err(io_error(journal))?.len();
     // A journal cut before its schema holds no row.
     let Ok(reader) = StreamReader::try_new(BufReader::new(input), None) else {
         return Ok(0);
@@ -203,10 +263,11 @@ fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
         let writer = match out.as_mut() {
             Some(writer) => writer,
             None => {
-                let props = parquet_properties().map_err(|source| OutputError::Parquet {
-                    path: temp.clone(),
-                    source,
-                })?;
+                let props =
+                    parquet_properties_for(bytes).map_err(|source| OutputError::Parquet {
+                        path: temp.clone(),
+                        source,
+                    })?;
                 let created = create_file(&temp).map_err(io_error(&temp))?;
                 let writer = ArrowWriter::try_new(created, schema.clone(), Some(props)).map_err(
                     |source| OutputError::Parquet {
@@ -339,5 +400,25 @@ mod tests {
         assert_eq!(parquet_values(&fine), [0, 1, 2]);
         assert!(!stuck.exists() && !journal_path(&stuck).exists());
         assert!(hidden(&stuck, FAILED_SUFFIX).exists());
+    }
+
+    #[test]
+    fn small_files_are_written_uncompressed_and_large_ones_with_zstd() {
+        let dir = tempfile::tempdir().unwrap();
+        let compression = |rows: i64| {
+            let file = dir.path().join(format!("{rows}.parquet"));
+            let mut journal = Journal::create(&file, &schema()).unwrap();
+            journal.append(&batch(0, rows)).unwrap();
+            assert_eq!(journal.finish(&file).unwrap(), rows as u64);
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(File::open(&file).unwrap()).unwrap();
+            reader.metadata().row_group(0).column(0).compression()
+        };
+        assert_eq!(compression(100), parquet::basic::Compression::UNCOMPRESSED);
+        // 8 bytes a row: past SMALL_FILE_BYTES.
+        assert!(matches!(
+            compression(20_000),
+            parquet::basic::Compression::ZSTD(_)
+        ));
     }
 }

@@ -4,21 +4,23 @@
 //! `OUT/<table>/date=YYYY-MM-DD/hour=HH/<sensor>-<first ts>-<seq>.parquet`,
 //! partitioned by each record's time (a flow's end, a detection's time). A file is written as
 //! `.<name>.inprogress` beside its final name and renamed when it is closed:
-//! when it passes [`OutputConfig::max_file_bytes`], when its time partition is
-//! one rotation interval behind the newest record, or at shutdown. A reader
-//! therefore never sees a half-written file under a `.parquet` name. Its
-//! rows also go to a [`Journal`] after every chunk, from which the next
-//! start finishes the files a crash left open ([`super::journal`]).
+//! when its rows pass [`OutputConfig::max_file_bytes`], when its time
+//! partition is one rotation interval behind the newest record and had no
+//! record for a second, when more partitions are open than the cap (the
+//! one written longest ago), or at shutdown. A reader therefore never sees a half-written file under a
+//! `.parquet` name. Until then its rows are in a [`Journal`], written
+//! after every chunk, from which the file is encoded at close, or at the
+//! next start when a crash left it open ([`super::journal`]).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -137,17 +139,42 @@ pub const IN_PROGRESS_SUFFIX: &str = ".inprogress";
 /// sensor, for files 0.4% smaller than level 1's on the benign mix.
 const ZSTD_LEVEL: i32 = 1;
 const NANOS_PER_SEC: u64 = 1_000_000_000;
-/// Files open at once per table; past it the oldest partition's file is
-/// closed (each open file holds an encoder and a compressor per column,
-/// about ten megabytes for the flows table).
-const MAX_OPEN_FILES: usize = 8;
+/// Files open at once per table; past it the file written to longest ago
+/// is closed. An open file is its journal's writer state, a few kilobytes.
+/// Records whose times jump among many hours (a replay of old captures)
+/// keep their partitions open instead of reopening them as new files.
+const MAX_OPEN_FILES: usize = 1024;
+/// How long a partition behind the newest one stays open after its last
+/// record.
+const IDLE_BEFORE_CLOSE: Duration = Duration::from_secs(1);
+
+/// Files whose rows take fewer bytes than this in Arrow's format are
+/// written without compression: a ZSTD context per column costs more than
+/// it saves on so few rows (the export compacts them into compressed files).
+pub const SMALL_FILE_BYTES: u64 = 64 << 10;
 
 /// How every Parquet file of the sensor is written: ZSTD pages, and the
 /// schema version in the key-value metadata.
 pub fn parquet_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
     let level = ZstdLevel::try_new(ZSTD_LEVEL)?;
+    properties(Compression::ZSTD(level))
+}
+
+/// The properties of a file whose rows take `bytes` in Arrow's format:
+/// [`parquet_properties`], uncompressed under [`SMALL_FILE_BYTES`].
+pub fn parquet_properties_for(
+    bytes: u64,
+) -> Result<WriterProperties, parquet::errors::ParquetError> {
+    if bytes < SMALL_FILE_BYTES {
+        properties(Compression::UNCOMPRESSED)
+    } else {
+        parquet_properties()
+    }
+}
+
+fn properties(compression: Compression) -> Result<WriterProperties, parquet::errors::ParquetError> {
     Ok(WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
+        .set_compression(compression)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             SCHEMA_VERSION_KEY.to_owned(),
             SCHEMA_VERSION.to_owned(),
@@ -164,7 +191,8 @@ pub struct OutputConfig {
     pub sensor: String,
     /// Width of a time partition (and file rotation interval), seconds.
     pub rotate_secs: u64,
-    /// A file is closed once it grows past this many bytes.
+    /// A file is closed once its rows pass this many bytes in Arrow's
+    /// format (its journal); the Parquet file is several times smaller.
     pub max_file_bytes: u64,
     /// Chunks the channel to the writer holds before it is full.
     pub channel_chunks: usize,
@@ -218,11 +246,12 @@ pub struct WriterReport {
     pub rows: u64,
 }
 
+/// A file being written: its rows are in its journal until it closes.
 struct OpenFile {
-    writer: ArrowWriter<File>,
     journal: Journal,
-    temp: PathBuf,
     path: PathBuf,
+    /// When records last came for it.
+    written: Instant,
 }
 
 /// The files of one table, one open file per time partition.
@@ -265,16 +294,14 @@ impl<T: Table> TableFiles<T> {
                 .push(record);
             self.newest_ns = self.newest_ns.max(ts);
         }
+        let now = Instant::now();
         for (partition, group) in by_partition {
             let batch = T::batch(&self.sensor, &group)?;
             if !self.open.contains_key(&partition) {
                 // The cap holds within one write too: a batch may span many
                 // partitions (a replay of captures from many hours).
                 while self.open.len() >= MAX_OPEN_FILES {
-                    let Some(oldest) = self.open.keys().next().copied() else {
-                        break;
-                    };
-                    self.close(oldest)?;
+                    self.close_least_recent()?;
                 }
                 let first_ts = group
                     .iter()
@@ -282,40 +309,48 @@ impl<T: Table> TableFiles<T> {
                     .min()
                     .unwrap_or(partition);
                 let file = self.create(partition, first_ts)?;
-                debug_assert!(self.open.len() < MAX_OPEN_FILES);
                 self.open.insert(partition, file);
             }
             let Some(file) = self.open.get_mut(&partition) else {
                 continue;
             };
-            file.writer
-                .write(&batch)
-                .map_err(|source| OutputError::Parquet {
-                    path: file.temp.clone(),
-                    source,
-                })?;
             file.journal.append(&batch)?;
             file.journal.flush()?;
+            file.written = now;
             self.report.rows += group.len() as u64;
-            let size = (file.writer.bytes_written() + file.writer.in_progress_size()) as u64;
-            if size >= self.max_file_bytes {
+            if file.journal.bytes() >= self.max_file_bytes {
                 self.close(partition)?;
             }
         }
+        // Partitions a rotation interval behind the newest record close once
+        // no record came for them a while; a capture whose times jump among
+        // hours keeps writing to several.
         let horizon = self
             .partition_of(self.newest_ns)
             .saturating_sub(self.rotate_ns);
-        let stale: Vec<u64> = self.open.range(..horizon).map(|(p, _)| *p).collect();
+        let stale: Vec<u64> = self
+            .open
+            .range(..horizon)
+            .filter(|(_, file)| now.duration_since(file.written) >= IDLE_BEFORE_CLOSE)
+            .map(|(p, _)| *p)
+            .collect();
         for partition in stale {
             self.close(partition)?;
         }
-        while self.open.len() > MAX_OPEN_FILES {
-            let Some(oldest) = self.open.keys().next().copied() else {
-                break;
-            };
-            self.close(oldest)?;
-        }
         Ok(())
+    }
+
+    /// Closes the file written to longest ago.
+    fn close_least_recent(&mut self) -> Result<(), OutputError> {
+        let least = self
+            .open
+            .iter()
+            .min_by_key(|(_, file)| file.written)
+            .map(|(p, _)| *p);
+        match least {
+            Some(partition) => self.close(partition),
+            None => Ok(()),
+        }
     }
 
     fn create(&mut self, partition: u64, first_ts_ns: u64) -> Result<OpenFile, OutputError> {
@@ -327,56 +362,28 @@ impl<T: Table> TableFiles<T> {
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let stamp = UtcTime::from_unix_secs(first_ts_ns / NANOS_PER_SEC).compact();
         let mut seq = 0;
-        let (path, temp) = loop {
+        let path = loop {
             let name = format!("{}-{}-{:04}.parquet", self.sensor, stamp, seq);
             let path = dir.join(&name);
-            let temp = in_progress_path(&path);
-            if !path.exists() && !temp.exists() && !journal_path(&path).exists() {
-                break (path, temp);
+            if !path.exists() && !in_progress_path(&path).exists() && !journal_path(&path).exists()
+            {
+                break path;
             }
             seq += 1;
         };
-        let file = super::create_file(&temp).map_err(io_error(&temp))?;
-        let props = parquet_properties().map_err(|source| OutputError::Parquet {
-            path: temp.clone(),
-            source,
-        })?;
-        let writer = ArrowWriter::try_new(file, T::schema(), Some(props)).map_err(|source| {
-            OutputError::Parquet {
-                path: temp.clone(),
-                source,
-            }
-        })?;
         let journal = Journal::create(&path, &T::schema())?;
         Ok(OpenFile {
-            writer,
             journal,
-            temp,
             path,
+            written: Instant::now(),
         })
     }
 
     fn close(&mut self, partition: u64) -> Result<(), OutputError> {
-        let Some(mut file) = self.open.remove(&partition) else {
+        let Some(file) = self.open.remove(&partition) else {
             return Ok(());
         };
-        file.writer
-            .finish()
-            .map_err(|source| OutputError::Parquet {
-                path: file.temp.clone(),
-                source,
-            })?;
-        file.writer
-            .inner()
-            .sync_all()
-            .map_err(io_error(&file.temp))?;
-        drop(file.writer);
-        fs::rename(&file.temp, &file.path).map_err(io_error(&file.path))?;
-        // A journal left behind is harmless: its file exists, so the next
-        // start drops it.
-        if let Err(e) = file.journal.discard() {
-            tracing::warn!("{e}: the next start removes it");
-        }
+        file.journal.finish(&file.path)?;
         self.report.files.push(file.path);
         Ok(())
     }
@@ -674,11 +681,12 @@ mod tests {
             },
         };
         let mut table = TableFiles::<Detections>::new(&config);
-        let records: Vec<Detection> = (0..30).rev().map(detection).collect();
+        let hours = 2 * MAX_OPEN_FILES as u64;
+        let records: Vec<Detection> = (0..hours).rev().map(detection).collect();
         table.write(&records).unwrap();
         assert!(table.open.len() <= MAX_OPEN_FILES);
         table.close_all().unwrap();
-        assert_eq!(table.report.rows, 30);
-        assert_eq!(table.report.files.len(), 30, "one file per hour");
+        assert_eq!(table.report.rows, hours);
+        assert_eq!(table.report.files.len() as u64, hours, "one file per hour");
     }
 }

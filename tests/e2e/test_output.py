@@ -8,6 +8,7 @@ import communityid
 import pyarrow.parquet as pq
 
 from conftest import PCAPS, flows, replay, require, summary_value
+from test_bad_input import write_big_pcap
 
 
 def test_duckdb_totals_equal_the_replay_summary(tmp_path: Path):
@@ -24,22 +25,30 @@ def test_duckdb_totals_equal_the_replay_summary(tmp_path: Path):
 
 
 def test_files_are_hive_partitioned_zstd_with_schema_version(tmp_path: Path):
-    replay(tmp_path, PCAPS, extra=["--sensor", "edge-7"])
-    files = sorted((tmp_path / "flows").rglob("*.parquet"))
+    """The samples' files are small, and small files are written
+    uncompressed; a file of many rows is ZSTD."""
+    big = tmp_path / "big.pcap"
+    write_big_pcap(big, 600)
+    replay(tmp_path / "out", PCAPS, big, extra=["--sensor", "edge-7"])
+    files = sorted((tmp_path / "out" / "flows").rglob("*.parquet"))
     assert files
+    compression = {}
     for f in files:
         date, hour = f.parent.parent.name, f.parent.name
         assert date.startswith("date=") and hour.startswith("hour=")
         assert f.name.startswith("edge-7-")
         meta = pq.ParquetFile(f).metadata
-        assert meta.row_group(0).column(0).compression == "ZSTD"
+        compression[meta.num_rows] = meta.row_group(0).column(0).compression
+        assert compression[meta.num_rows] in ("ZSTD", "UNCOMPRESSED")
         assert meta.metadata[b"mirador.schema_version"] == b"2"
         table = pq.read_table(f)
         assert set(table.column("sensor").to_pylist()) == {"edge-7"}
         for ts in table.column("ts_end").to_pylist():
             assert ts.strftime("date=%Y-%m-%d") == date
             assert ts.strftime("hour=%H") == hour
-    assert not list(tmp_path.rglob("*.inprogress"))
+    assert compression[max(compression)] == "ZSTD", compression
+    assert compression[min(compression)] == "UNCOMPRESSED", compression
+    assert not list(tmp_path.rglob(".*"))
 
 
 def test_community_id_matches_the_reference_implementation(tmp_path: Path):
