@@ -215,10 +215,21 @@ pub type Input = CaptureFile<Box<dyn Read + Send>>;
 
 impl Input {
     /// Opens a capture file, or standard input when `path` is [`STDIN`],
-    /// and reads its file header.
-    pub fn open_input(path: &Path) -> Result<Self, CaptureError> {
+    /// and reads its file header. Standard input ends early once `stop` is
+    /// set while it waits for bytes.
+    pub fn open_input(
+        path: &Path,
+        stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<Self, CaptureError> {
+        let name = Path::new("stdin");
         if path == Path::new(STDIN) {
-            return Self::new(Path::new("stdin"), Box::new(std::io::stdin()));
+            let reader =
+                super::stdin::StdinReader::spawn(stop.clone()).map_err(|e| CaptureError {
+                    path: name.to_owned(),
+                    offset: 0,
+                    kind: e.into(),
+                })?;
+            return Self::new(name, Box::new(reader));
         }
         Self::new(path, Box::new(open_file(path)?))
     }

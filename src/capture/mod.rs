@@ -5,7 +5,8 @@
 //! the worker that decodes and tracks flows does not know whether its packets
 //! came from a capture file or a NIC queue. This module owns the capture-file
 //! formats ([`file`]: pcap and pcapng), the replay of several files in
-//! timestamp order ([`replay`]) and the safe wrapper over DPDK ([`dpdk`]:
+//! timestamp order ([`replay`]), standard input as a source ([`stdin`]) and
+//! the safe wrapper over DPDK ([`dpdk`]:
 //! EAL, ports, queues, mbufs), the only code of the sensor that calls DPDK.
 //! It does not interpret packet contents.
 
@@ -13,6 +14,7 @@ pub mod batch;
 pub mod dpdk;
 pub mod file;
 pub mod replay;
+pub mod stdin;
 
 pub use batch::{PacketBatch, RawPacket};
 pub use file::{CaptureError, CaptureErrorKind, CaptureFile};

@@ -9,6 +9,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use super::file::{Input, STDIN};
 use super::{CaptureError, CaptureFile, PacketBatch};
@@ -63,8 +65,9 @@ impl Replay {
     }
 
     /// Opens every file. Files that can't be opened are kept as errors
-    /// ([`Self::take_errors`]); the others replay.
-    pub fn open(files: &[PathBuf]) -> Self {
+    /// ([`Self::take_errors`]); the others replay. Standard input ends
+    /// early once `stop` is set while it waits.
+    pub fn open(files: &[PathBuf], stop: &Arc<AtomicBool>) -> Self {
         let mut replay = Self {
             sources: Vec::with_capacity(files.len()),
             ready: BinaryHeap::with_capacity(files.len()),
@@ -76,7 +79,7 @@ impl Replay {
         };
         for path in files {
             replay.total_bytes += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            match CaptureFile::open_input(path) {
+            match CaptureFile::open_input(path, stop) {
                 Ok(mut file) => {
                     replay.files_opened += 1;
                     let index = replay.sources.len();

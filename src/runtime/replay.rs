@@ -38,7 +38,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let files = Replay::expand_paths(&options.inputs)?;
     let output = config.output()?;
     let (writer, sender, recovery) = super::start_writer(&output)?;
-    let mut source = Replay::open(&files);
+    let mut source = Replay::open(&files, &options.stop);
     let id_seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -77,6 +77,8 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
             break;
         }
     }
+    // Standard input ends early when stopped while it waits.
+    interrupted |= options.stop.load(Ordering::Relaxed);
     progress.finish_and_clear();
 
     let capture_errors = source.take_errors();

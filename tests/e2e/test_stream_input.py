@@ -1,7 +1,9 @@
 """Captures streamed on standard input (`mirador replay -`), as from
 `tcpdump -w -` or a generator: the same flows as the file."""
 
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import duckdb
@@ -43,3 +45,22 @@ def test_a_stream_cut_short_keeps_what_arrived_and_says_where(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert b"stdin: at byte offset" in result.stdout
     assert records(out)
+
+
+def test_sigint_stops_a_replay_waiting_on_standard_input_and_writes_its_flows(tmp_path: Path):
+    """The pipe stays open and idle: the signal alone must end the run, with
+    every open flow written and every file finished."""
+    data = (PCAPS / "stream.pcap").read_bytes()
+    out = tmp_path / "out"
+    proc = subprocess.Popen([mirador_bin(), "replay", "--out", str(out), "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(data)
+    proc.stdin.flush()
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = (text.decode() for text in proc.communicate(timeout=30))
+    assert proc.returncode == 0, stderr
+    assert "stopped by signal" in stdout
+    assert not list(out.rglob(".*"))
+    theirs = {c["endpoints"] for c in tshark_conversations(PCAPS / "stream.pcap").values()}
+    assert {c["endpoints"] for c in mirador_conversations(out).values()} == theirs
