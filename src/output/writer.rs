@@ -244,6 +244,8 @@ pub struct WriterReport {
     pub files: Vec<PathBuf>,
     /// Records written.
     pub rows: u64,
+    /// Records a write error (a full disk) kept out of the table.
+    pub lost: u64,
 }
 
 /// A file being written: its rows are in its journal until it closes.
@@ -263,6 +265,8 @@ struct TableFiles<T: Table> {
     open: BTreeMap<u64, OpenFile>,
     newest_ns: u64,
     report: WriterReport,
+    /// The last write failed; the next that succeeds says so.
+    failing: bool,
     _table: std::marker::PhantomData<T>,
 }
 
@@ -276,6 +280,7 @@ impl<T: Table> TableFiles<T> {
             open: BTreeMap::new(),
             newest_ns: 0,
             report: WriterReport::default(),
+            failing: false,
             _table: std::marker::PhantomData,
         }
     }
@@ -297,29 +302,20 @@ impl<T: Table> TableFiles<T> {
         let now = Instant::now();
         for (partition, group) in by_partition {
             let batch = T::batch(&self.sensor, &group)?;
-            if !self.open.contains_key(&partition) {
-                // The cap holds within one write too: a batch may span many
-                // partitions (a replay of captures from many hours).
-                while self.open.len() >= MAX_OPEN_FILES {
-                    self.close_least_recent()?;
+            let first_ts = group
+                .iter()
+                .map(|r| T::partition_ns(r))
+                .min()
+                .unwrap_or(partition);
+            let rows = group.len() as u64;
+            match self.put(partition, first_ts, &batch, now) {
+                Ok(()) => {
+                    self.report.rows += rows;
+                    if std::mem::take(&mut self.failing) {
+                        tracing::info!(table = T::NAME, "writing again");
+                    }
                 }
-                let first_ts = group
-                    .iter()
-                    .map(|r| T::partition_ns(r))
-                    .min()
-                    .unwrap_or(partition);
-                let file = self.create(partition, first_ts)?;
-                self.open.insert(partition, file);
-            }
-            let Some(file) = self.open.get_mut(&partition) else {
-                continue;
-            };
-            file.journal.append(&batch)?;
-            file.journal.flush()?;
-            file.written = now;
-            self.report.rows += group.len() as u64;
-            if file.journal.bytes() >= self.max_file_bytes {
-                self.close(partition)?;
+                Err(e) => self.lost(partition, rows, &e),
             }
         }
         // Partitions a rotation interval behind the newest record close once
@@ -335,21 +331,63 @@ impl<T: Table> TableFiles<T> {
             .map(|(p, _)| *p)
             .collect();
         for partition in stale {
-            self.close(partition)?;
+            self.close(partition);
         }
         Ok(())
     }
 
+    /// Appends `batch` to `partition`'s open file, opening one if needed.
+    fn put(
+        &mut self,
+        partition: u64,
+        first_ts_ns: u64,
+        batch: &RecordBatch,
+        now: Instant,
+    ) -> Result<(), OutputError> {
+        if !self.open.contains_key(&partition) {
+            // The cap holds within one write too: a batch may span many
+            // partitions (a replay of captures from many hours).
+            while self.open.len() >= MAX_OPEN_FILES {
+                self.close_least_recent();
+            }
+            let file = self.create(partition, first_ts_ns)?;
+            self.open.insert(partition, file);
+        }
+        let Some(file) = self.open.get_mut(&partition) else {
+            return Ok(());
+        };
+        file.journal.append(batch)?;
+        file.journal.flush()?;
+        file.written = now;
+        if file.journal.bytes() >= self.max_file_bytes {
+            self.close(partition);
+        }
+        Ok(())
+    }
+
+    /// `rows` records of `partition` could not be written (a full disk):
+    /// they are counted, and the partition's file, whose journal may end in
+    /// a part-written batch, is closed with the batches before it.
+    fn lost(&mut self, partition: u64, rows: u64, error: &OutputError) {
+        if !std::mem::replace(&mut self.failing, true) {
+            tracing::warn!(
+                table = T::NAME,
+                "{error}: records are dropped and counted until a write succeeds"
+            );
+        }
+        self.report.lost += rows;
+        self.close(partition);
+    }
+
     /// Closes the file written to longest ago.
-    fn close_least_recent(&mut self) -> Result<(), OutputError> {
+    fn close_least_recent(&mut self) {
         let least = self
             .open
             .iter()
             .min_by_key(|(_, file)| file.written)
             .map(|(p, _)| *p);
-        match least {
-            Some(partition) => self.close(partition),
-            None => Ok(()),
+        if let Some(partition) = least {
+            self.close(partition);
         }
     }
 
@@ -379,24 +417,26 @@ impl<T: Table> TableFiles<T> {
         })
     }
 
-    fn close(&mut self, partition: u64) -> Result<(), OutputError> {
+    /// Closes `partition`'s file. When it cannot be written (a full disk),
+    /// its rows stay in its journal, which the next start finishes.
+    fn close(&mut self, partition: u64) {
         let Some(file) = self.open.remove(&partition) else {
-            return Ok(());
+            return;
         };
-        file.journal.finish(&file.path)?;
-        self.report.files.push(file.path);
-        Ok(())
+        match file.journal.finish(&file.path) {
+            Ok(_) => self.report.files.push(file.path),
+            Err(e) => tracing::warn!(
+                table = T::NAME,
+                "{e}: the file's rows stay in its journal for the next start"
+            ),
+        }
     }
 
-    fn close_all(&mut self) -> Result<(), OutputError> {
+    fn close_all(&mut self) {
         let partitions: Vec<u64> = self.open.keys().copied().collect();
-        let mut first_error = None;
         for partition in partitions {
-            if let Err(e) = self.close(partition) {
-                first_error.get_or_insert(e);
-            }
+            self.close(partition);
         }
-        first_error.map_or(Ok(()), Err)
     }
 }
 
@@ -609,10 +649,10 @@ fn run(
         Ok(())
     };
     tables.evidence.close_all();
-    let closed = drained
-        .and(tables.flows.close_all())
-        .and(tables.detections.close_all())
-        .and(tables.services.close_all());
+    tables.flows.close_all();
+    tables.detections.close_all();
+    tables.services.close_all();
+    let closed = drained;
     let eve = tables.eve.map(EveWriter::finish).transpose();
     match first_error {
         Some(e) => Err(e),
@@ -685,7 +725,7 @@ mod tests {
         let records: Vec<Detection> = (0..hours).rev().map(detection).collect();
         table.write(&records).unwrap();
         assert!(table.open.len() <= MAX_OPEN_FILES);
-        table.close_all().unwrap();
+        table.close_all();
         assert_eq!(table.report.rows, hours);
         assert_eq!(table.report.files.len() as u64, hours, "one file per hour");
     }

@@ -241,6 +241,19 @@ impl fmt::Display for RunSummary {
             self.output.exposures,
             self.output.services_evicted
         )?;
+        let lost = [
+            &self.output.flows,
+            &self.output.detections,
+            &self.output.services,
+        ]
+        .map(|table| table.lost);
+        if lost.iter().any(|&n| n > 0) {
+            writeln!(
+                f,
+                "    write errors {} flow, {} detection, {} service rows not written (the log says why)",
+                lost[0], lost[1], lost[2]
+            )?;
+        }
         if let Some(eve) = &self.output.eve {
             writeln!(
                 f,

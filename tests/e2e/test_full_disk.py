@@ -1,0 +1,82 @@
+"""Output on a full disk (a small tmpfs the test mounts): the sensor keeps
+reading, counts the records it could not write, leaves no unreadable
+visible file, and writes again once space returns."""
+
+import os
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import mirador_bin, replay, summary_value
+from test_bad_input import write_big_pcap
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def wait_for_text(path: Path, text: str, proc: subprocess.Popen, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while text not in path.read_text():
+        assert proc.poll() is None, path.read_text()
+        assert time.monotonic() < deadline, f"no {text!r} in:\n{path.read_text()}"
+        time.sleep(0.05)
+
+
+def test_a_full_disk_drops_and_counts_records_then_writing_resumes(tmp_path: Path, small_disk: Path):
+    first, second = tmp_path / "first.pcap", tmp_path / "second.pcap"
+    write_big_pcap(first, 1500)
+    data = first.read_bytes()
+    header, body = data[:24], data[24:]
+    ballast = small_disk / "ballast"
+    ballast.write_bytes(b"\0" * (3 << 20))
+    out = small_disk / "out"
+    log = tmp_path / "stderr"
+    with log.open("w") as errors:
+        proc = subprocess.Popen([mirador_bin(), "replay", "--out", str(out), "-"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+        proc.stdin.write(header + body)
+        proc.stdin.flush()
+        wait_for_text(log, "records are dropped", proc)
+        ballast.unlink()
+        # The same packets again, a day later: new partitions.
+        write_big_pcap(second, 200)
+        later = bytearray(second.read_bytes()[24:])
+        at = 0
+        while at < len(later):
+            sec, _, caplen, _ = struct.unpack_from("<IIII", later, at)
+            struct.pack_into("<I", later, at, sec + 86_400)
+            at += 16 + caplen
+        proc.stdin.write(bytes(later))
+        proc.stdin.close()
+        stdout = proc.stdout.read().decode()
+        assert proc.wait(timeout=300) == 0, log.read_text()
+    assert "writing again" in log.read_text()
+    lost = summary_value(stdout, "write errors").split()
+    assert int(lost[0]) > 0, stdout
+    written = int(summary_value(stdout, "output").split()[0])
+    # Files whose close met the full disk kept their rows in their
+    # journals: the next start finishes them.
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes(header)
+    replay(out, empty, check=False)
+    assert not list(out.rglob(".*"))
+    files = list(out.rglob("*.parquet"))
+    rows = sum(duckdb.sql(f"select count(*) from read_parquet('{f}')").fetchall()[0][0] for f in files)
+    assert rows == written, "every row counted as written is in a readable file"
+    days = duckdb.sql(f"select count(distinct ts_end::date) from read_parquet('{out}/flows/**/*.parquet')")
+    assert days.fetchall()[0][0] >= 2, "the records after the space returned were written"
+    print(f"full disk: {written} rows written in {len(files)} files, {lost[0]} flow rows lost")
