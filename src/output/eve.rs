@@ -53,7 +53,8 @@ pub struct EveConfig {
 pub struct EveReport {
     /// Lines written.
     pub lines: u64,
-    /// Lines lost to a socket that was absent or not reading.
+    /// Lines lost to a socket that was absent or not reading, or to a
+    /// file that could not be written (a full disk).
     pub dropped: u64,
     /// Times the file was rotated.
     pub rotations: u64,
@@ -215,6 +216,8 @@ pub struct EveWriter {
     config: EveConfig,
     sink: Sink,
     report: EveReport,
+    /// The last write to the file failed; the next that succeeds says so.
+    failing: bool,
 }
 
 #[derive(Debug)]
@@ -247,6 +250,7 @@ impl EveWriter {
             config,
             sink,
             report: EveReport::default(),
+            failing: false,
         })
     }
 
@@ -258,10 +262,31 @@ impl EveWriter {
                 continue;
             };
             line.push(b'\n');
-            self.send(&line)?;
+            // A line the file cannot take (a full disk) is counted and
+            // dropped; the next ones are tried.
+            match self.send(&line) {
+                Ok(()) => {
+                    if std::mem::take(&mut self.failing) {
+                        tracing::info!("EVE: writing again");
+                    }
+                }
+                Err(e) => {
+                    self.report.dropped += 1;
+                    if !std::mem::replace(&mut self.failing, true) {
+                        tracing::warn!(
+                            "EVE: {e}: lines are dropped and counted until a write succeeds"
+                        );
+                    }
+                }
+            }
         }
         if let Sink::File { file, .. } = &mut self.sink {
-            file.flush().map_err(io_error(&self.config.path))?;
+            // What the buffer keeps is written at a later flush.
+            if let Err(e) = file.flush() {
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::warn!("EVE: {}: {e}", self.config.path.display());
+                }
+            }
         }
         Ok(())
     }
@@ -271,10 +296,16 @@ impl EveWriter {
         &self.report
     }
 
-    /// Flushes and reports.
+    /// Flushes and reports. Lines the file still cannot take (a full
+    /// disk) are lost, and the log says so.
     pub fn finish(mut self) -> Result<EveReport, OutputError> {
         if let Sink::File { file, .. } = &mut self.sink {
-            file.flush().map_err(io_error(&self.config.path))?;
+            if let Err(e) = file.flush() {
+                tracing::warn!(
+                    "EVE: {}: {e}: the last lines are lost",
+                    self.config.path.display()
+                );
+            }
         }
         Ok(self.report)
     }
