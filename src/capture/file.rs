@@ -194,19 +194,19 @@ pub struct CaptureFile<R> {
 /// The input name that stands for standard input.
 pub const STDIN: &str = "-";
 
-/// Opens `path` for reading, with the error a capture reports.
-fn open_file(path: &Path) -> Result<File, CaptureError> {
-    File::open(path).map_err(|e| CaptureError {
+/// The error of an input `path` that could not be opened or listed.
+pub(crate) fn not_opened(path: &Path) -> impl FnOnce(io::Error) -> CaptureError + '_ {
+    move |e| CaptureError {
         path: path.to_owned(),
         offset: 0,
         kind: e.into(),
-    })
+    }
 }
 
 impl CaptureFile<File> {
     /// Opens a capture file and reads its file header.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        Self::new(path, open_file(path)?)
+        Self::new(path, File::open(path).map_err(not_opened(path))?)
     }
 }
 
@@ -224,14 +224,10 @@ impl Input {
         let name = Path::new("stdin");
         if path == Path::new(STDIN) {
             let reader =
-                super::stdin::StdinReader::spawn(stop.clone()).map_err(|e| CaptureError {
-                    path: name.to_owned(),
-                    offset: 0,
-                    kind: e.into(),
-                })?;
+                super::stdin::StdinReader::spawn(stop.clone()).map_err(not_opened(name))?;
             return Self::new(name, Box::new(reader));
         }
-        Self::new(path, Box::new(open_file(path)?))
+        Self::new(path, Box::new(File::open(path).map_err(not_opened(path))?))
     }
 }
 

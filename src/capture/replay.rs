@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use super::file::{Input, STDIN};
+use super::file::{not_opened, Input, STDIN};
 use super::{CaptureError, CaptureFile, PacketBatch};
 
 /// File name endings treated as capture files when a directory is given.
@@ -45,11 +45,7 @@ impl Replay {
         let mut files = Vec::new();
         for input in inputs {
             if input.as_os_str() != STDIN && input.is_dir() {
-                let entries = std::fs::read_dir(input).map_err(|e| CaptureError {
-                    path: input.clone(),
-                    offset: 0,
-                    kind: e.into(),
-                })?;
+                let entries = std::fs::read_dir(input).map_err(not_opened(input))?;
                 let mut found: Vec<PathBuf> = entries
                     .filter_map(Result::ok)
                     .map(|e| e.path())

@@ -217,7 +217,7 @@ pub struct EveWriter {
     sink: Sink,
     report: EveReport,
     /// The last write to the file failed; the next that succeeds says so.
-    failing: bool,
+    failing: super::FailureStreak,
 }
 
 #[derive(Debug)]
@@ -250,7 +250,7 @@ impl EveWriter {
             config,
             sink,
             report: EveReport::default(),
-            failing: false,
+            failing: super::FailureStreak::default(),
         })
     }
 
@@ -266,13 +266,13 @@ impl EveWriter {
             // dropped; the next ones are tried.
             match self.send(&line) {
                 Ok(()) => {
-                    if std::mem::take(&mut self.failing) {
+                    if self.failing.succeeded() {
                         tracing::info!("EVE: writing again");
                     }
                 }
                 Err(e) => {
                     self.report.dropped += 1;
-                    if !std::mem::replace(&mut self.failing, true) {
+                    if self.failing.failed() {
                         tracing::warn!(
                             "EVE: {e}: lines are dropped and counted until a write succeeds"
                         );
@@ -283,7 +283,7 @@ impl EveWriter {
         if let Sink::File { file, .. } = &mut self.sink {
             // What the buffer keeps is written at a later flush.
             if let Err(e) = file.flush() {
-                if !std::mem::replace(&mut self.failing, true) {
+                if self.failing.failed() {
                     tracing::warn!("EVE: {}: {e}", self.config.path.display());
                 }
             }

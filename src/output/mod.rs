@@ -34,6 +34,23 @@ pub use writer::{
     Chunk, OutputConfig, OutputError, OutputReport, ParquetWriter, WriterProgress, WriterReport,
 };
 
+/// Whether a writer's writes are failing (a full disk): the first failure
+/// of a streak and the first success after one are each worth a log line.
+#[derive(Debug, Default)]
+pub(crate) struct FailureStreak(bool);
+
+impl FailureStreak {
+    /// Records a failure; true when it begins a streak.
+    pub(crate) fn failed(&mut self) -> bool {
+        !std::mem::replace(&mut self.0, true)
+    }
+
+    /// Records a success; true when it ends a streak.
+    pub(crate) fn succeeded(&mut self) -> bool {
+        std::mem::take(&mut self.0)
+    }
+}
+
 /// Mode of every file the sensor writes: its owner writes, its group reads,
 /// others nothing (traffic records and captures are sensitive).
 pub const FILE_MODE: u32 = 0o640;

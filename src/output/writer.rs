@@ -266,7 +266,7 @@ struct TableFiles<T: Table> {
     newest_ns: u64,
     report: WriterReport,
     /// The last write failed; the next that succeeds says so.
-    failing: bool,
+    failing: super::FailureStreak,
     _table: std::marker::PhantomData<T>,
 }
 
@@ -280,7 +280,7 @@ impl<T: Table> TableFiles<T> {
             open: BTreeMap::new(),
             newest_ns: 0,
             report: WriterReport::default(),
-            failing: false,
+            failing: super::FailureStreak::default(),
             _table: std::marker::PhantomData,
         }
     }
@@ -311,7 +311,7 @@ impl<T: Table> TableFiles<T> {
             match self.put(partition, first_ts, &batch, now) {
                 Ok(()) => {
                     self.report.rows += rows;
-                    if std::mem::take(&mut self.failing) {
+                    if self.failing.succeeded() {
                         tracing::info!(table = T::NAME, "writing again");
                     }
                 }
@@ -369,7 +369,7 @@ impl<T: Table> TableFiles<T> {
     /// they are counted, and the partition's file, whose journal may end in
     /// a part-written batch, is closed with the batches before it.
     fn lost(&mut self, partition: u64, rows: u64, error: &OutputError) {
-        if !std::mem::replace(&mut self.failing, true) {
+        if self.failing.failed() {
             tracing::warn!(
                 table = T::NAME,
                 "{error}: records are dropped and counted until a write succeeds"

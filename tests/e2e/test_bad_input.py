@@ -65,9 +65,9 @@ def test_unfinished_files_of_a_crashed_run_are_removed(tmp_path: Path):
     assert "removed" in result.stdout or "removed" in result.stderr
 
 
-def write_big_pcap(path: Path, copies: int):
+def write_big_pcap(path: Path, copies: int, shift_secs: int = 0):
     """basic.pcap's packets repeated with shifted times and addresses, so the
-    replay takes long enough to be interrupted."""
+    replay takes long enough to be interrupted; `shift_secs` moves them all."""
     data = (PCAPS / "basic.pcap").read_bytes()
     header, body = data[:24], data[24:]
     records = []
@@ -84,7 +84,7 @@ def write_big_pcap(path: Path, copies: int):
                 if len(frame) > 34 and frame[12:14] == b"\x08\x00":
                     frame[26] = (i >> 8) & 0xFF  # source address, second byte
                     frame[27] = 100 + (i & 0x7F)
-                f.write(struct.pack("<IIII", sec + i * 30, usec, len(frame), wirelen))
+                f.write(struct.pack("<IIII", sec + shift_secs + i * 30, usec, len(frame), wirelen))
                 f.write(frame)
 
 

@@ -4,7 +4,6 @@ visible file, and writes again once space returns."""
 
 import json
 import os
-import struct
 import subprocess
 import time
 from pathlib import Path
@@ -57,14 +56,8 @@ def test_a_full_disk_drops_and_counts_records_then_writing_resumes(tmp_path: Pat
         wait_for_text(log, "records are dropped", proc)
         ballast.unlink()
         # The same packets again, a day later: new partitions.
-        write_big_pcap(second, 20)
-        later = bytearray(second.read_bytes()[24:])
-        at = 0
-        while at < len(later):
-            sec, _, caplen, _ = struct.unpack_from("<IIII", later, at)
-            struct.pack_into("<I", later, at, sec + 86_400)
-            at += 16 + caplen
-        proc.stdin.write(bytes(later))
+        write_big_pcap(second, 20, shift_secs=86_400)
+        proc.stdin.write(second.read_bytes()[24:])
         proc.stdin.close()
         stdout = proc.stdout.read().decode()
         assert proc.wait(timeout=300) == 0, log.read_text()
