@@ -137,7 +137,7 @@ pub struct Config {
     pub eve: EveSection,
     /// `mirador export`.
     pub export: ExportSection,
-    /// Prometheus metrics of `mirador run`.
+    /// Prometheus metrics of a run.
     pub metrics: MetricsSection,
     /// The control socket of `mirador run`.
     pub control: ControlSection,
@@ -158,7 +158,8 @@ pub struct ControlSection {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSection {
-    /// `HOST:PORT` where `mirador run` serves `/metrics`; empty: not served.
+    /// `HOST:PORT` where a run (or a replay) serves `/metrics`; empty: not
+    /// served.
     pub listen: String,
 }
 

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::applayer::{AppEvent, AppFlow, AppLayer, HttpLimits};
+use crate::applayer::{AppEvent, AppFlow, AppLayer, AppStats, HttpLimits};
 use crate::capture::RawPacket;
 use crate::decode::fragment::{DefragConfig, Defragmenter};
 use crate::decode::{
@@ -23,7 +23,7 @@ use crate::evidence::{
 use crate::flow::{
     EndReason, FlowConfig, FlowRecord, FlowSink, FlowStats, FlowTable, RecordSink, Tracked,
 };
-use crate::reassembly::{ReassemblyConfig, StreamId, StreamSink};
+use crate::reassembly::{ReassemblyBudget, ReassemblyConfig, StreamId, StreamSink};
 
 /// How often, in packet time, idle flows and stale fragments are swept, ns.
 const EXPIRY_INTERVAL_NS: u64 = 1_000_000_000;
@@ -43,6 +43,11 @@ pub struct WorkerStats {
     pub detect: DetectStats,
     /// Evidence captures (zero when off).
     pub evidence: EvidenceStats,
+    /// What the application parsers gave up at their limits.
+    pub app: AppStats,
+    /// Reassembly memory: most held at once (summed over workers) and
+    /// flushes at the caps.
+    pub reassembly: ReassemblyBudget,
 }
 
 impl WorkerStats {
@@ -54,6 +59,9 @@ impl WorkerStats {
         self.decode.merge(&other.decode);
         self.detect.merge(&other.detect);
         self.evidence.merge(&other.evidence);
+        self.app.merge(&other.app);
+        self.reassembly.peak += other.reassembly.peak;
+        self.reassembly.flushes += other.reassembly.flushes;
     }
 }
 
@@ -85,6 +93,25 @@ pub struct Finished<S> {
     pub flows: FlowStats,
     /// Its inspector, with its copies of the datasets rules changed.
     pub inspector: Option<Inspector>,
+}
+
+/// What a worker's state structures hold at one moment. Everything else a
+/// worker remembers (application parsers, rule and detector state of a
+/// flow) sits in a flow's slot, so `flows` bounds it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StateSizes {
+    /// Flows open.
+    pub flows: u64,
+    /// Out-of-order bytes reassembly holds.
+    pub reassembly_bytes: u64,
+    /// Partial IP datagrams waiting for fragments.
+    pub fragments: u64,
+    /// Bytes of those fragments.
+    pub fragment_bytes: u64,
+    /// Threshold windows of rules.
+    pub thresholds: u64,
+    /// Entries of the detectors' cross-flow tables (per host, per pair).
+    pub detector_entries: u64,
 }
 
 /// One worker's pipeline state.
@@ -373,6 +400,19 @@ impl<S: RecordSink> Worker<S> {
         self.flows.len()
     }
 
+    /// What each of the worker's state structures holds now.
+    pub fn state_sizes(&self) -> StateSizes {
+        let inspector = self.inspector.as_ref();
+        StateSizes {
+            flows: self.flows.len() as u64,
+            reassembly_bytes: self.flows.reassembly_memory().used as u64,
+            fragments: self.defrag.pending() as u64,
+            fragment_bytes: self.defrag.held_bytes() as u64,
+            thresholds: inspector.map_or(0, |i| i.threshold_entries() as u64),
+            detector_entries: inspector.map_or(0, Inspector::detector_entries),
+        }
+    }
+
     /// Inspects with `engine` from now on (a rule reload): every open
     /// flow's inspection state is carried over first. False when the worker
     /// has no inspector to reload.
@@ -515,6 +555,8 @@ impl<S: RecordSink> Worker<S> {
         if let Some(evidence) = &self.evidence {
             self.stats.evidence = evidence.stats();
         }
+        self.stats.app = self.applayer.stats();
+        self.stats.reassembly = self.flows.reassembly_memory().clone();
         Finished {
             flows: self.flows.stats().clone(),
             sink: self.sink,

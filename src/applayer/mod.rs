@@ -17,7 +17,7 @@ pub mod service;
 pub mod tls;
 
 pub use dns::{AnswerRecord, DnsAnswer, DnsMessage, DnsStream, DnsSummary};
-pub use http::{HttpFlow, HttpLimits, HttpStage, HttpSummary, Transaction};
+pub use http::{HttpFlow, HttpLimited, HttpLimits, HttpStage, HttpSummary, Transaction};
 pub use service::{Service, ServiceFlow, ServiceSummary};
 pub use tls::{TlsCertificate, TlsEvent, TlsFlow, TlsHello, TlsSummary};
 
@@ -156,12 +156,38 @@ impl AppFlow {
 #[derive(Debug, Default)]
 pub struct AppLayer {
     http_limits: HttpLimits,
+    stats: AppStats,
+}
+
+/// What the parsers gave up at their limits, over the flows that ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppStats {
+    /// HTTP header blocks past the header limit.
+    pub http_heads: u64,
+    /// HTTP response bodies whose decoding stopped at the body limit.
+    pub http_decoded_bodies: u64,
+}
+
+impl AppStats {
+    /// Adds another worker's counters.
+    pub fn merge(&mut self, other: &AppStats) {
+        self.http_heads += other.http_heads;
+        self.http_decoded_bodies += other.http_decoded_bodies;
+    }
 }
 
 impl AppLayer {
     /// Parsers keeping HTTP transactions within `http_limits`.
     pub fn new(http_limits: HttpLimits) -> Self {
-        Self { http_limits }
+        Self {
+            http_limits,
+            stats: AppStats::default(),
+        }
+    }
+
+    /// What the parsers gave up at their limits, over the flows that ended.
+    pub fn stats(&self) -> AppStats {
+        self.stats
     }
 
     /// How many of the in-order `bytes` at `offset` of direction `dir` of a
@@ -303,6 +329,9 @@ impl AppLayer {
                     });
                 }
             }
+            let limited = http.limited();
+            self.stats.http_heads += u64::from(limited.heads);
+            self.stats.http_decoded_bodies += u64::from(limited.decoded_bodies);
         }
         flow.summary()
     }

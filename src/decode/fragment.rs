@@ -7,7 +7,7 @@
 //! oldest partial datagrams are dropped and counted; datagrams not complete
 //! within [`DefragConfig::timeout_ns`] are dropped by [`Defragmenter::expire`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use rustc_hash::FxBuildHasher;
@@ -127,6 +127,11 @@ pub struct Reassembled<'a> {
 pub struct Defragmenter {
     config: DefragConfig,
     partial: HashMap<DatagramKey, Partial, FxBuildHasher>,
+    /// Datagrams in the order their first fragment came, with its time:
+    /// the oldest is evicted first. Entries of datagrams that completed or
+    /// expired stay until they reach the front, or until the queue is
+    /// compacted (when it has grown to twice the datagrams held).
+    arrivals: VecDeque<(DatagramKey, u64)>,
     held_bytes: usize,
     done: Vec<u8>,
 }
@@ -137,6 +142,7 @@ impl Defragmenter {
         Self {
             config,
             partial: HashMap::default(),
+            arrivals: VecDeque::new(),
             held_bytes: 0,
             done: Vec::new(),
         }
@@ -145,6 +151,11 @@ impl Defragmenter {
     /// Partial datagrams held.
     pub fn pending(&self) -> usize {
         self.partial.len()
+    }
+
+    /// Fragment bytes held.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 
     /// Adds a fragment; returns the datagram when this fragment completes it.
@@ -171,6 +182,14 @@ impl Defragmenter {
                 stats.count(DecodeError::FragmentMemcap);
                 return None;
             }
+        }
+        if !self.partial.contains_key(&key) {
+            if self.arrivals.len() >= 2 * self.partial.len() + 64 {
+                let partial = &self.partial;
+                self.arrivals
+                    .retain(|(k, ts)| partial.get(k).is_some_and(|p| p.first_ts_ns == *ts));
+            }
+            self.arrivals.push_back((key, fragment.meta.ts_ns));
         }
         let partial = self.partial.entry(key).or_insert_with(|| Partial {
             meta: PacketMeta {
@@ -230,22 +249,31 @@ impl Defragmenter {
         self.held_bytes -= freed;
     }
 
-    /// Drops the oldest datagram other than `keep`; false when there is none.
+    /// Drops the datagram whose first fragment came first, other than
+    /// `keep`; false when there is none.
     fn evict_oldest(&mut self, keep: &DatagramKey, stats: &mut DecodeStats) -> bool {
-        let oldest = self
-            .partial
-            .iter()
-            .filter(|(k, _)| *k != keep)
-            .min_by_key(|(_, p)| p.first_ts_ns)
-            .map(|(k, _)| *k);
-        match oldest.and_then(|k| self.partial.remove(&k)) {
-            Some(p) => {
+        let mut kept = None;
+        let mut evicted = false;
+        while let Some((key, ts)) = self.arrivals.pop_front() {
+            if key == *keep {
+                kept = Some((key, ts));
+                continue;
+            }
+            // A datagram that completed or expired left its entry behind.
+            if self.partial.get(&key).is_none_or(|p| p.first_ts_ns != ts) {
+                continue;
+            }
+            if let Some(p) = self.partial.remove(&key) {
                 self.held_bytes -= p.data.len();
                 stats.count(DecodeError::FragmentMemcap);
-                true
+                evicted = true;
+                break;
             }
-            None => false,
         }
+        if let Some(entry) = kept {
+            self.arrivals.push_front(entry);
+        }
+        evicted
     }
 }
 
@@ -317,6 +345,50 @@ mod tests {
         assert!(d.insert(second, &mut stats).is_none());
         assert_eq!(stats.errors[DecodeError::FragmentMemcap as usize], 1);
         assert_eq!(d.pending(), 1);
+    }
+
+    #[test]
+    fn memcap_evicts_in_arrival_order_past_datagrams_that_completed() {
+        let mut d = defrag(26);
+        let mut stats = DecodeStats::default();
+        let datagram = |id: u32, more: bool| {
+            let mut f = fragment(0, more, b"01234567");
+            f.id = id;
+            f
+        };
+        for id in 1..=3 {
+            assert!(d.insert(datagram(id, true), &mut stats).is_none());
+        }
+        // Datagram 1 completes: its place in the queue is left behind.
+        let mut last = fragment(8, false, b"89");
+        last.id = 1;
+        assert!(d.insert(last, &mut stats).is_some());
+        assert!(d.insert(datagram(4, true), &mut stats).is_none());
+        assert!(d.insert(datagram(5, true), &mut stats).is_none());
+        // 2 went first, then 3; 1 was skipped as done, not counted.
+        assert_eq!(stats.errors[DecodeError::FragmentMemcap as usize], 1);
+        assert_eq!(d.pending(), 3);
+        let mut rest = fragment(8, false, b"89");
+        rest.id = 2;
+        assert!(d.insert(rest, &mut stats).is_none(), "2 was evicted");
+        assert_eq!(stats.errors[DecodeError::FragmentMemcap as usize], 2);
+        assert!(d.held_bytes() <= 26);
+    }
+
+    #[test]
+    fn arrival_queue_stays_bounded_while_datagrams_complete() {
+        let mut d = defrag(1 << 20);
+        let mut stats = DecodeStats::default();
+        for id in 0..10_000u32 {
+            let mut first = fragment(0, true, b"01234567");
+            first.id = id;
+            let mut last = fragment(8, false, b"89");
+            last.id = id;
+            assert!(d.insert(first, &mut stats).is_none());
+            assert!(d.insert(last, &mut stats).is_some());
+        }
+        assert_eq!(d.pending(), 0);
+        assert!(d.arrivals.len() <= 64, "{}", d.arrivals.len());
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! not move the match position. `pcre` runs through PCRE2 itself (the
 //! engine Suricata uses, JIT-compiled where available), so back-references
 //! and look-around work; `R` anchors its search at the previous match end.
+//! Each pcre runs within Suricata's default PCRE2 limits
+//! ([`PCRE_MATCH_LIMIT`], [`PCRE_DEPTH_LIMIT`]): a pattern that backtracks
+//! past them counts as no match, and [`pcre_limit_hits`] counts it.
+
+use std::cell::Cell;
 
 use memchr::memmem;
 use pcre2::bytes::{Regex, RegexBuilder};
@@ -22,6 +27,32 @@ use super::rules::{
 /// Most occurrences of one content tried before giving up on a rule (bounds
 /// backtracking on adversarial buffers).
 const MAX_TRIES: usize = 64;
+
+/// PCRE2's match limit for every pcre (Suricata's `match-limit` default):
+/// bounds the backtracking of a pathological pattern on a hostile buffer.
+pub const PCRE_MATCH_LIMIT: u32 = 3_500;
+/// PCRE2's depth limit for every pcre (Suricata's `match-limit-recursion`
+/// default; JIT-compiled patterns are bounded by their stack instead).
+pub const PCRE_DEPTH_LIMIT: u32 = 1_500;
+
+thread_local! {
+    /// Pcre runs this thread gave up at the limits (each worker is a thread).
+    static LIMIT_HITS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Pcre runs the calling thread (a worker) gave up at PCRE2's limits.
+pub fn pcre_limit_hits() -> u64 {
+    LIMIT_HITS.with(Cell::get)
+}
+
+/// A pcre run's outcome: an error (a limit reached) is counted and is no
+/// match.
+fn limited<T>(outcome: Result<Option<T>, pcre2::Error>) -> Option<T> {
+    outcome.unwrap_or_else(|_| {
+        LIMIT_HITS.with(|hits| hits.set(hits.get() + 1));
+        None
+    })
+}
 
 /// A rule's payload matches ready to run.
 #[derive(Debug, Clone)]
@@ -57,13 +88,17 @@ pub struct PcreError {
 }
 
 fn compile_pcre(pcre: &Pcre) -> Result<Regex, PcreError> {
+    let pattern = format!(
+        "(*LIMIT_MATCH={PCRE_MATCH_LIMIT})(*LIMIT_DEPTH={PCRE_DEPTH_LIMIT}){}",
+        pcre.pattern
+    );
     RegexBuilder::new()
         .caseless(pcre.caseless)
         .dotall(pcre.dotall)
         .multi_line(pcre.multiline)
         .extended(pcre.extended)
         .jit_if_available(true)
-        .build(&pcre.pattern)
+        .build(&pattern)
         .map_err(|e| PcreError {
             pattern: pcre.pattern.clone(),
             reason: e.to_string(),
@@ -237,10 +272,10 @@ impl PayloadProgram {
                 } else {
                     0
                 };
-                // A match error (PCRE2's match limit) counts as no match.
+                // A match error (PCRE2's limits) counts as no match.
                 let hay = &buffer[start..];
                 if *negated {
-                    return match regex.find(hay).ok().flatten() {
+                    return match limited(regex.find(hay)) {
                         Some(_) => None,
                         None => self.step(index + 1, buffer, prev_end, search),
                     };
@@ -248,7 +283,7 @@ impl PayloadProgram {
                 // Like a content, a pcre is tried at its later matches when
                 // what follows it fails.
                 let mut from = 0;
-                while let Some(m) = regex.find_at(hay, from).ok().flatten() {
+                while let Some(m) = limited(regex.find_at(hay, from)) {
                     if let Some(done) = self.step(index + 1, buffer, start + m.end(), search) {
                         return Some(done);
                     }
@@ -458,6 +493,19 @@ impl Needle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pcre_past_the_pcre2_limits_is_no_match_and_is_counted() {
+        let program = program(r#"pcre:"/(a+)+$/";"#);
+        let before = pcre_limit_hits();
+        let mut hay = vec![b'a'; 2_000];
+        hay.push(b'!');
+        assert_eq!(program.run(&hay), None);
+        assert!(pcre_limit_hits() > before);
+        let hits = pcre_limit_hits();
+        assert!(program.run(b"aaaa").is_some(), "a match within the limits");
+        assert_eq!(pcre_limit_hits(), hits);
+    }
     use crate::detect::rules::parse::parse_rule;
     use crate::detect::rules::Vars;
 

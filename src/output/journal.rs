@@ -244,6 +244,13 @@ fn hidden_name<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
 /// Writes the complete batches of `journal` to `file` (through its
 /// in-progress name); returns the rows written, and writes nothing when
 /// there are none.
+/// Encoded bytes a row group is closed at: what encoding a file holds in
+/// memory at once.
+const ROW_GROUP_BYTES: usize = 4 << 20;
+/// Rows a row group is closed at: bounds the dictionaries being built too,
+/// which the encoded size leaves out.
+const ROW_GROUP_ROWS: usize = 16_384;
+
 fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
     let input = File::open(journal).map_err(io_error(journal))?;
     let bytes = input.metadata().map_err(io_error(journal))?.len();
@@ -280,6 +287,16 @@ fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
         };
         writer
             .write(&batch)
+            .and_then(|()| {
+                // A row group is buffered whole: close it at a bounded size.
+                if writer.in_progress_size() >= ROW_GROUP_BYTES
+                    || writer.in_progress_rows() >= ROW_GROUP_ROWS
+                {
+                    writer.flush()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|source| OutputError::Parquet {
                 path: temp.clone(),
                 source,

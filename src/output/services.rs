@@ -184,6 +184,16 @@ impl Services {
         }
     }
 
+    /// Rows being gathered.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when no row is being gathered.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// Takes a flow record: its row is updated when its server was
     /// recognised, and exposures go to `detections`. Rows written early
     /// (at the cap) go to `full`.

@@ -476,6 +476,10 @@ pub struct WriterProgress {
     pub rows: [AtomicU64; 3],
     /// Files completed per table.
     pub files: [AtomicU64; 3],
+    /// Files open per table (one per time partition being written).
+    pub open_files: [AtomicU64; 3],
+    /// Rows of the `services` table being gathered.
+    pub service_rows: AtomicU64,
     /// EVE lines written.
     pub eve_lines: AtomicU64,
     /// EVE lines lost to a socket that was absent or not reading.
@@ -489,14 +493,17 @@ pub struct WriterProgress {
 impl WriterProgress {
     fn update(&self, tables: &Tables) {
         let reports = [
-            &tables.flows.report,
-            &tables.detections.report,
-            &tables.services.report,
+            (&tables.flows.report, tables.flows.open.len()),
+            (&tables.detections.report, tables.detections.open.len()),
+            (&tables.services.report, tables.services.open.len()),
         ];
-        for (i, report) in reports.into_iter().enumerate() {
+        for (i, (report, open)) in reports.into_iter().enumerate() {
             self.rows[i].store(report.rows, Ordering::Relaxed);
             self.files[i].store(report.files.len() as u64, Ordering::Relaxed);
+            self.open_files[i].store(open as u64, Ordering::Relaxed);
         }
+        self.service_rows
+            .store(tables.gathered.len() as u64, Ordering::Relaxed);
         self.exposures.store(tables.exposures, Ordering::Relaxed);
         if let Some(eve) = &tables.eve {
             self.eve_lines.store(eve.report().lines, Ordering::Relaxed);

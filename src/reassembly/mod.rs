@@ -335,7 +335,7 @@ pub struct Segment<'a> {
 }
 
 /// Bytes held out of order by one worker, against its cap.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReassemblyBudget {
     /// Bytes held now.
     pub used: usize,

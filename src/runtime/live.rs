@@ -17,13 +17,13 @@
 //! writes the same flows as a replay of it. Every other source is stamped with
 //! the host clock, read once per burst from the TSC.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::control::{Command, ControlSocket, Request};
 use super::summary::{DpdkReport, LcoreReport, SourceReport};
+use super::watch::Published;
 use super::{RunSummary, RuntimeError};
 use crate::capture::dpdk::{
     self, Eal, MbufBurst, Mempool, Port, PortSetup, RxQueue, TimestampField,
@@ -33,9 +33,9 @@ use crate::config::{Config, DpdkSection};
 use crate::detect::dataset::WorkerSets;
 use crate::detect::Engine;
 use crate::detect::Inspector;
-use crate::flow::{EndReason, FlowStats};
-use crate::metrics::{Exposition, MetricsServer};
-use crate::output::writer::{WriterProgress, TABLES};
+use crate::flow::FlowStats;
+use crate::metrics::{Exposition, Labels, MetricsServer};
+use crate::output::writer::WriterProgress;
 use crate::output::{Chunk, RecordBatcher, WhenFull};
 use crate::worker::{Worker, WorkerStats};
 use crossbeam_channel::{never, select, Receiver, Sender};
@@ -422,22 +422,6 @@ impl Gauge {
     }
 }
 
-/// A worker's counters as last published.
-#[derive(Debug, Default, Clone)]
-struct Published {
-    packets: u64,
-    bytes: u64,
-    busy_cycles: u64,
-    loop_cycles: u64,
-    active_flows: u64,
-    evicted_flows: u64,
-    dropped_records: u64,
-    decode_errors: u64,
-    reassembly_bytes: u64,
-    reassembly_flushes: u64,
-    detections: BTreeMap<String, u64>,
-}
-
 /// One receive queue as a worker polls it.
 struct QueueSource {
     rx: RxQueue,
@@ -620,20 +604,11 @@ fn publish(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
     };
-    let memory = worker.reassembly_memory();
     cell.packets = packets;
     cell.bytes = bytes;
-    cell.busy_cycles = busy_cycles;
-    cell.loop_cycles = loop_cycles;
-    cell.active_flows = worker.active_flows() as u64;
-    cell.evicted_flows = worker.flow_stats().records_for(EndReason::Evicted);
-    cell.dropped_records = worker.sink().dropped();
-    cell.decode_errors = worker.stats().decode.total_errors();
-    cell.reassembly_bytes = memory.used as u64;
-    cell.reassembly_flushes = memory.flushes;
-    if let Some(families) = worker.detections_by_family() {
-        cell.detections.clone_from(families);
-    }
+    cell.busy = busy_cycles;
+    cell.loop_time = loop_cycles;
+    cell.read_worker(worker);
 }
 
 fn log_stats<T>(ports: &[OpenPort], gauges: &[Gauge], launched: &[(T, Vec<String>, usize)]) {
@@ -659,18 +634,11 @@ fn log_stats<T>(ports: &[OpenPort], gauges: &[Gauge], launched: &[(T, Vec<String
             packets = worker.packets,
             bytes = worker.bytes,
             busy_pct = format!("{:.1}", 100.0 * worker.busy_share()),
-            active_flows = worker.active_flows,
+            active_flows = worker.state.flows,
             dropped_records = worker.dropped_records,
             decode_errors = worker.decode_errors,
             "worker"
         );
-    }
-}
-
-impl Published {
-    /// Share of the loop's time spent on received bursts.
-    fn busy_share(&self) -> f64 {
-        self.busy_cycles as f64 / self.loop_cycles.max(1) as f64
     }
 }
 
@@ -686,15 +654,11 @@ struct Watch<'a, T> {
 impl<T> Watch<'_, T> {
     fn render(&self, open_metrics: bool, rules: &RuleSet<'_>) -> String {
         let mut out = Exposition::new(open_metrics);
-        out.gauge(
-            "mirador_build_info",
-            "The running build.",
-            [(vec![("version", env!("CARGO_PKG_VERSION").to_owned())], 1.0)],
-        );
+        super::watch::render_build(&mut out);
         self.render_ports(&mut out);
         self.render_workers(&mut out);
         rules.render(&mut out);
-        self.render_writer(&mut out);
+        super::watch::render_writer(&mut out, &self.progress, self.queue);
         out.finish()
     }
 
@@ -755,7 +719,7 @@ impl<T> Watch<'_, T> {
     }
 
     fn render_workers(&self, out: &mut Exposition) {
-        let workers: Vec<(Vec<(&'static str, String)>, Published)> = self
+        let workers: Vec<(Labels, Published)> = self
             .launched
             .iter()
             .map(|(_, _, index)| {
@@ -765,114 +729,7 @@ impl<T> Watch<'_, T> {
                 )
             })
             .collect();
-        let counter =
-            |f: fn(&Published) -> u64| workers.iter().map(move |(l, p)| (l.clone(), f(p)));
-        let gauge = |f: fn(&Published) -> f64| workers.iter().map(move |(l, p)| (l.clone(), f(p)));
-        out.counter(
-            "mirador_worker_packets",
-            "Packets a worker received.",
-            counter(|p| p.packets),
-        );
-        out.counter(
-            "mirador_worker_bytes",
-            "Bytes a worker received.",
-            counter(|p| p.bytes),
-        );
-        out.gauge(
-            "mirador_worker_busy_ratio",
-            "Share of a worker's loop spent on received packets.",
-            gauge(Published::busy_share),
-        );
-        out.gauge(
-            "mirador_worker_open_flows",
-            "Flows a worker holds open.",
-            gauge(|p| p.active_flows as f64),
-        );
-        out.counter(
-            "mirador_worker_evicted_flows",
-            "Flows evicted at the flow table's cap (their records written).",
-            counter(|p| p.evicted_flows),
-        );
-        out.gauge(
-            "mirador_worker_reassembly_bytes",
-            "Out-of-order bytes a worker's reassembly holds.",
-            gauge(|p| p.reassembly_bytes as f64),
-        );
-        out.counter(
-            "mirador_worker_reassembly_flushes",
-            "Times a stream gave up held bytes at a memory cap, leaving a gap.",
-            counter(|p| p.reassembly_flushes),
-        );
-        out.counter(
-            "mirador_worker_decode_errors",
-            "Packets a worker could not decode.",
-            counter(|p| p.decode_errors),
-        );
-        out.counter(
-            "mirador_worker_dropped_records",
-            "Records a worker dropped because the writer's queue was full.",
-            counter(|p| p.dropped_records),
-        );
-        let mut families: BTreeMap<&str, u64> = BTreeMap::new();
-        for (_, published) in &workers {
-            for (family, count) in &published.detections {
-                *families.entry(family).or_default() += count;
-            }
-        }
-        let exposures = self.progress.exposures.load(Ordering::Relaxed);
-        if exposures > 0 {
-            *families
-                .entry(crate::output::services::EXPOSED.family)
-                .or_default() += exposures;
-        }
-        out.counter(
-            "mirador_detections",
-            "Detections raised, by family.",
-            families
-                .into_iter()
-                .map(|(f, n)| (vec![("family", f.to_owned())], n)),
-        );
-    }
-
-    fn render_writer(&self, out: &mut Exposition) {
-        let progress = &self.progress;
-        let per_table = |cells: &[std::sync::atomic::AtomicU64; 3]| {
-            TABLES
-                .iter()
-                .zip(cells.iter())
-                .map(|(t, c)| (vec![("table", (*t).to_owned())], c.load(Ordering::Relaxed)))
-                .collect::<Vec<_>>()
-        };
-        out.gauge(
-            "mirador_writer_queue_chunks",
-            "Chunks of records waiting for the writer.",
-            [(vec![], self.queue.len() as f64)],
-        );
-        out.gauge(
-            "mirador_writer_queue_capacity_chunks",
-            "Chunks the writer's queue holds at most.",
-            [(vec![], self.queue.capacity().unwrap_or(0) as f64)],
-        );
-        out.counter(
-            "mirador_writer_rows",
-            "Rows written, by table.",
-            per_table(&progress.rows),
-        );
-        out.counter(
-            "mirador_writer_files",
-            "Files completed, by table.",
-            per_table(&progress.files),
-        );
-        out.counter(
-            "mirador_eve_lines",
-            "EVE alert lines written.",
-            [(vec![], progress.eve_lines.load(Ordering::Relaxed))],
-        );
-        out.counter(
-            "mirador_eve_dropped_lines",
-            "EVE alert lines lost to a socket that was absent or not reading.",
-            [(vec![], progress.eve_dropped.load(Ordering::Relaxed))],
-        );
+        super::watch::render_workers(out, &workers, &self.progress);
     }
 }
 

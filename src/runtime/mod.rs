@@ -10,6 +10,7 @@ pub mod live;
 pub mod replay;
 mod rules;
 mod summary;
+mod watch;
 
 pub use live::{run, RunOptions};
 pub use replay::{replay, ReplayOptions};

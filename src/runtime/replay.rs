@@ -1,4 +1,9 @@
 //! Replay of capture files through one worker.
+//!
+//! With `metrics.listen` set, a replay serves the same worker and writer
+//! metrics as a live run (no port families): scrapes are answered between
+//! batches, so a scrape while standard input is idle waits for its next
+//! packet.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,10 +13,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::summary::{FilesReport, SourceReport};
+use super::watch::Published;
 use super::{RunSummary, RuntimeError};
 use crate::capture::{PacketBatch, Replay};
 use crate::config::Config;
 use crate::detect::Inspector;
+use crate::metrics::{Exposition, MetricsServer};
 use crate::output::RecordBatcher;
 use crate::worker::Worker;
 
@@ -38,6 +45,13 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let files = Replay::expand_paths(&options.inputs)?;
     let output = config.output()?;
     let (writer, sender, recovery) = super::start_writer(&output)?;
+    let metrics = if config.metrics.listen.is_empty() {
+        None
+    } else {
+        let (server, scrapes) = MetricsServer::start(&config.metrics.listen)?;
+        tracing::info!(address = %server.address(), "serving metrics at /metrics");
+        Some((server, scrapes, sender.clone()))
+    };
     let mut source = Replay::open(&files, &options.stop);
     let id_seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -67,11 +81,32 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let mut batch = PacketBatch::with_capacity(batch_packets, BATCH_BYTES_HINT);
     let mut interrupted = false;
     let mut busy = Duration::ZERO;
+    let (mut packets, mut bytes) = (0u64, 0u64);
     while source.fill_batch(&mut batch, batch_packets) {
         let batch_started = Instant::now();
+        packets += batch.len() as u64;
+        bytes += batch.iter().map(|p| u64::from(p.wire_len)).sum::<u64>();
         worker.process(batch.iter());
         busy += batch_started.elapsed();
         progress.set_position(source.bytes_read());
+        if let Some((_, scrapes, queue)) = &metrics {
+            for scrape in scrapes.try_iter() {
+                let mut published = Published {
+                    packets,
+                    bytes,
+                    busy: busy.as_nanos() as u64,
+                    loop_time: started.elapsed().as_nanos() as u64,
+                    ..Published::default()
+                };
+                published.read_worker(&worker);
+                let mut out = Exposition::new(scrape.open_metrics);
+                super::watch::render_build(&mut out);
+                let workers = [(vec![("worker", "0".to_owned())], published)];
+                super::watch::render_workers(&mut out, &workers, &writer.progress());
+                super::watch::render_writer(&mut out, &writer.progress(), queue);
+                scrape.answer(out.finish());
+            }
+        }
         if options.stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
@@ -80,6 +115,7 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     // Standard input ends early when stopped while it waits.
     interrupted |= options.stop.load(Ordering::Relaxed);
     progress.finish_and_clear();
+    drop(metrics);
 
     let capture_errors = source.take_errors();
     let skipped_unsupported = source.skipped_unsupported();

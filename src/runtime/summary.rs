@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::applayer::AppStats;
 use crate::capture::dpdk::{PortInfo, PortStats};
 use crate::capture::CaptureError;
 use crate::detect::groups::Class;
@@ -180,6 +181,20 @@ impl fmt::Display for RunSummary {
             .map(|r| format!("{} {}", r.as_str(), self.flows.records_for(*r)))
             .collect();
         writeln!(f, "    end reasons  {}", by_reason.join(", "))?;
+        writeln!(
+            f,
+            "    reassembly   {} bytes held at most, {} flushes at the memory caps",
+            w.reassembly.peak, w.reassembly.flushes
+        )?;
+        if w.app != AppStats::default() {
+            writeln!(
+                f,
+                "    limits       {} HTTP header blocks over {} KiB, {} HTTP bodies decoded up to the body limit",
+                w.app.http_heads,
+                crate::applayer::http::MAX_HEADER_BYTES >> 10,
+                w.app.http_decoded_bodies
+            )?;
+        }
         let d = &self.detect;
         writeln!(
             f,
@@ -199,6 +214,15 @@ impl fmt::Display for RunSummary {
             d.stats.windows_dropped,
             d.stats.detector_evictions
         )?;
+        if d.stats.pcre_limit_hits > 0 {
+            writeln!(
+                f,
+                "    pcre limits  {} pcre runs given up at PCRE2's match limit ({}) or depth limit ({})",
+                d.stats.pcre_limit_hits,
+                crate::detect::matcher::PCRE_MATCH_LIMIT,
+                crate::detect::matcher::PCRE_DEPTH_LIMIT
+            )?;
+        }
         for (class, scan) in Class::ALL.iter().zip(&d.stats.scan) {
             if scan.scans == 0 && scan.candidates == 0 {
                 continue;

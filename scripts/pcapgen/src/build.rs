@@ -366,3 +366,39 @@ impl Tcp {
 pub fn addr(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
+
+/// A DNS query for `name` (type A, recursion desired).
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    m
+}
+
+/// A TLS record of `kind` carrying one handshake message of `msg_type`.
+pub fn tls_handshake(msg_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut message = vec![msg_type];
+    message.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    message.extend_from_slice(body);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend_from_slice(&(message.len() as u16).to_be_bytes());
+    record.extend_from_slice(&message);
+    record
+}
+
+pub fn tls_extension(kind: u16, data: &[u8]) -> Vec<u8> {
+    let mut ext = kind.to_be_bytes().to_vec();
+    ext.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    ext.extend_from_slice(data);
+    ext
+}
+
+pub fn with_length(bytes: &[u8]) -> Vec<u8> {
+    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(bytes);
+    out
+}

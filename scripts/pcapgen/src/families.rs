@@ -442,18 +442,6 @@ pub fn benign(path: &Path) -> std::io::Result<()> {
     write(path, vec![login, ajax, rpc, upload, cdn, ping])
 }
 
-/// A DNS query for `name` (type A, recursion desired).
-fn dns_query(id: u16, name: &str) -> Vec<u8> {
-    let mut m = id.to_be_bytes().to_vec();
-    m.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        m.push(label.len() as u8);
-        m.extend_from_slice(label.as_bytes());
-    }
-    m.extend_from_slice(&[0, 0, 1, 0, 1]);
-    m
-}
-
 fn udp_packet(src: (&str, u16), dst: (&str, u16), data: &[u8]) -> Vec<u8> {
     let (s, d) = (addr(src.0), addr(dst.0));
     ip(s, d, UDP, &udp(s, d, src.1, dst.1, data))

@@ -671,30 +671,6 @@ pub fn evasion(path: &Path) -> std::io::Result<()> {
     write_pcap(path, &c, u32::from(LINK_ETHERNET), false, false)
 }
 
-/// A TLS record of `kind` carrying one handshake message of `msg_type`.
-fn tls_handshake(msg_type: u8, body: &[u8]) -> Vec<u8> {
-    let mut message = vec![msg_type];
-    message.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    message.extend_from_slice(body);
-    let mut record = vec![0x16, 0x03, 0x01];
-    record.extend_from_slice(&(message.len() as u16).to_be_bytes());
-    record.extend_from_slice(&message);
-    record
-}
-
-fn tls_extension(kind: u16, data: &[u8]) -> Vec<u8> {
-    let mut ext = kind.to_be_bytes().to_vec();
-    ext.extend_from_slice(&(data.len() as u16).to_be_bytes());
-    ext.extend_from_slice(data);
-    ext
-}
-
-fn with_length(bytes: &[u8]) -> Vec<u8> {
-    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
 /// A TLS 1.2 handshake's hellos (with GREASE values, which JA3 leaves out)
 /// and some application data, for SNI, JA3 and JA3S.
 pub fn tls(path: &Path) -> std::io::Result<()> {

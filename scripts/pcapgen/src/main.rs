@@ -48,20 +48,88 @@
 //!   and look-alikes that are none.
 //!
 //! Usage: `cargo run -p pcapgen -- [OUT_DIR]` (default `pcaps`).
+//!
+//! It also streams captures to standard output, for `mirador replay -`:
+//! `pcapgen soak` an endless mix of ordinary traffic (see [`soak`]), and
+//! `pcapgen flood KIND` traffic made to exhaust one kind of state (see
+//! [`flood`]).
 
 mod build;
 mod families;
 mod files;
+mod flood;
 mod logins;
 mod services;
+mod soak;
+mod stream;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    about = "Writes mirador's sample captures, or streams generated traffic",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Folder the sample captures are written to.
+    #[arg(default_value = "pcaps")]
+    dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Streams a mix of ordinary traffic, a new client in every flow.
+    Soak {
+        /// Flows to write; 0 for no end.
+        #[arg(long, default_value_t = 0)]
+        flows: u64,
+        /// New flows per second of packet time.
+        #[arg(long, default_value_t = 5_000)]
+        rate: u64,
+        /// Keep packet time with the wall clock, starting now.
+        #[arg(long)]
+        realtime: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Streams traffic made to exhaust one kind of state.
+    Flood {
+        kind: flood::Kind,
+        /// How many of the flood's units (see each kind).
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
 
 fn main() -> std::io::Result<()> {
-    let dir = std::env::args()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("pcaps"), PathBuf::from);
-    std::fs::create_dir_all(&dir)?;
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Soak {
+            flows,
+            rate,
+            realtime,
+            seed,
+        }) => soak::Soak {
+            flows,
+            rate,
+            realtime,
+            seed,
+        }
+        .run(),
+        Some(Command::Flood { kind, count, seed }) => flood::run(kind, count, seed),
+        None => samples(&cli.dir),
+    }
+}
+
+/// Writes every sample capture into `dir`.
+fn samples(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
     files::basic(&dir.join("basic.pcap"))?;
     files::tunnels(&dir.join("tunnels.pcapng"))?;
     files::cooked(&dir.join("cooked-sll.pcap"), &dir.join("cooked-sll2.pcap"))?;

@@ -255,6 +255,18 @@ pub struct HttpFlow {
     sides: [Side; 2],
     txs: VecDeque<Transaction>,
     summary: HttpSummary,
+    limited: HttpLimited,
+}
+
+/// What a flow's HTTP parser gave up at its limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpLimited {
+    /// Header blocks longer than [`MAX_HEADER_BYTES`]: their direction is
+    /// parsed no further.
+    pub heads: u32,
+    /// Compressed response bodies whose decoded bytes reached the body
+    /// limit (decompression bombs among them): decoding stopped there.
+    pub decoded_bodies: u32,
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -334,6 +346,11 @@ impl HttpFlow {
     /// What was learnt so far.
     pub fn summary(&self) -> &HttpSummary {
         &self.summary
+    }
+
+    /// What the parser gave up at its limits so far.
+    pub fn limited(&self) -> HttpLimited {
+        self.limited
     }
 
     /// True when neither direction will be parsed any more.
@@ -504,6 +521,7 @@ impl HttpFlow {
         }
         let Some(end) = end else {
             if side.head.len() >= MAX_HEADER_BYTES {
+                self.limited.heads += 1;
                 self.stop(role);
                 return &[];
             }
@@ -809,15 +827,18 @@ impl HttpFlow {
                 .header(b"content-encoding")
                 .map(body::codings)
                 .unwrap_or_default();
+            let decoding = codings.iter().any(|&c| c != body::Coding::Other);
             tx.response.body = body::decode(
                 kept,
                 &codings,
                 limits.decompress_layers,
                 limits.response_body,
             );
+            let cut = decoding && tx.response.body.len() >= limits.response_body;
             if !tx.response.body.is_empty() {
                 on(tx, HttpStage::ResponseBody);
             }
+            self.limited.decoded_bodies += u32::from(cut);
         }
     }
 

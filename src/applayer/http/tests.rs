@@ -155,6 +155,7 @@ fn endless_headers_stop_at_the_bound() {
         assert!(flow.sides[0].head.len() <= MAX_HEADER_BYTES);
     }
     assert!(matches!(flow.sides[0].phase, Phase::Stopped));
+    assert_eq!(flow.limited().heads, 1, "counted once");
 }
 
 #[test]
@@ -312,6 +313,11 @@ fn a_compressed_body_is_shown_once_up_to_the_limit() {
         .collect();
     assert_eq!(bodies.len(), 1);
     assert!(bodies[0].1.starts_with(b"0123456789") && bodies[0].1.len() <= 64);
+    assert_eq!(
+        flow.limited().decoded_bodies,
+        1,
+        "decoding stopped at the limit"
+    );
 }
 
 #[test]

@@ -24,7 +24,7 @@ use rustc_hash::FxHasher;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detector, Events, Finding, Recent, Signature};
+use super::{Detector, Events, Finding, Recent, Signature, TableUse};
 use crate::decode::ip_proto;
 use crate::flow::FlowRecord;
 
@@ -336,8 +336,8 @@ impl Detector for Beacon {
         out(Finding::new(&BEACON, metadata, &[]));
     }
 
-    fn evicted(&self) -> u64 {
-        self.pairs.evicted()
+    fn tables(&self) -> TableUse {
+        self.pairs.usage()
     }
 }
 

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use super::encoding::{base64, netbios};
 use super::{
     entropy, fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature,
+    TableUse,
 };
 use crate::applayer::http::head::is_standard_request_header;
 use crate::applayer::http::uri::percent_decode;
@@ -289,8 +290,8 @@ impl Detector for CobaltStrike {
         }
     }
 
-    fn evicted(&self) -> u64 {
-        self.beacons.evicted()
+    fn tables(&self) -> TableUse {
+        self.beacons.usage()
     }
 }
 

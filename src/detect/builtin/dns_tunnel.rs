@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     entropy, fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature,
+    TableUse,
 };
 use crate::applayer::AppEvent;
 
@@ -499,8 +500,8 @@ impl Detector for DnsTunnel {
         out(Finding::new(&TUNNEL, metadata, &group.example));
     }
 
-    fn evicted(&self) -> u64 {
-        self.groups.evicted()
+    fn tables(&self) -> TableUse {
+        self.groups.usage()
     }
 }
 

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{base64, binary_share, form};
-use super::{fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature};
+use super::{
+    fingerprint, printable, AppData, Detector, Events, Finding, Recent, Signature, TableUse,
+};
 use crate::applayer::http::head::is_standard_request_header;
 use crate::applayer::http::uri::percent_decode;
 use crate::applayer::{AppEvent, HttpStage, Transaction};
@@ -466,8 +468,8 @@ impl Detector for HostReport {
         out(Finding::new(&REPORT, metadata, &tx.request.start_line));
     }
 
-    fn evicted(&self) -> u64 {
-        self.reports.evicted()
+    fn tables(&self) -> TableUse {
+        self.reports.usage()
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detector, Events, Finding, Recent, Signature, StreamData};
+use super::{Detector, Events, Finding, Recent, Signature, StreamData, TableUse};
 use crate::decode::tcp_flags;
 use crate::detect::inspect::PacketView;
 
@@ -342,8 +342,8 @@ impl Detector for Mirai {
             || flow.login.as_ref().is_some_and(|login| login.done)
     }
 
-    fn evicted(&self) -> u64 {
-        self.scanners.evicted() + self.attempts.evicted()
+    fn tables(&self) -> TableUse {
+        self.scanners.usage() + self.attempts.usage()
     }
 }
 

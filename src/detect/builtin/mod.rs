@@ -287,9 +287,29 @@ pub trait Detector: std::fmt::Debug + Sized {
         let _ = (flow, record, out);
     }
 
-    /// Entries its cross-flow tables evicted at their caps so far.
-    fn evicted(&self) -> u64 {
-        0
+    /// What its cross-flow tables hold now and evicted at their caps.
+    fn tables(&self) -> TableUse {
+        TableUse::default()
+    }
+}
+
+/// What cross-flow tables hold now, and evicted at their caps so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TableUse {
+    /// Entries held.
+    pub entries: u64,
+    /// Entries evicted at the caps so far.
+    pub evicted: u64,
+}
+
+impl std::ops::Add for TableUse {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            entries: self.entries + other.entries,
+            evicted: self.evicted + other.evicted,
+        }
     }
 }
 
@@ -378,6 +398,14 @@ impl<K: Hash + Eq, V> Recent<K, V> {
     /// Entries evicted at the cap so far.
     pub fn evicted(&self) -> u64 {
         self.evicted
+    }
+
+    /// Entries held and evicted.
+    pub fn usage(&self) -> TableUse {
+        TableUse {
+            entries: self.map.len() as u64,
+            evicted: self.evicted,
+        }
     }
 
     /// Evicts the least recently used eighth of the entries (at least one):
@@ -603,9 +631,9 @@ macro_rules! registry {
                 }
             }
 
-            /// Entries the detectors' cross-flow tables evicted so far.
-            pub fn evicted(&self) -> u64 {
-                0 $(+ self.$name.evicted())*
+            /// What the detectors' cross-flow tables hold and evicted.
+            pub fn tables(&self) -> TableUse {
+                TableUse::default() $(+ self.$name.tables())*
             }
         }
 

@@ -35,7 +35,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{base64, binary_share, distinct, form, is_hex, trim, xor_hex_key};
-use super::{entropy, fingerprint, AppData, Detector, Events, Finding, Recent, Signature};
+use super::{
+    entropy, fingerprint, AppData, Detector, Events, Finding, Recent, Signature, TableUse,
+};
 use crate::applayer::{AppEvent, HttpStage, Transaction};
 
 const CODE: Signature = Signature {
@@ -252,8 +254,8 @@ impl Detector for Webshell {
         }
     }
 
-    fn evicted(&self) -> u64 {
-        self.sessions.evicted()
+    fn tables(&self) -> TableUse {
+        self.sessions.usage()
     }
 }
 

@@ -99,7 +99,7 @@ impl Inspection {
 
     /// Lets go of both directions' windows and Hyperscan streams.
     fn release_streams(&mut self, flow: &mut FlowState) {
-        self.window_memory -= flow.windows.iter().map(Vec::len).sum::<usize>();
+        self.window_memory -= flow.windows.iter().map(Vec::capacity).sum::<usize>();
         flow.windows = Default::default();
         for scanner in flow.scanners.iter_mut().filter_map(Option::take) {
             close(scanner, self.scratch.as_ref());
@@ -108,7 +108,7 @@ impl Inspection {
 
     /// Lets go of a direction's window and Hyperscan stream.
     pub(super) fn stream_gap(&mut self, flow: &mut FlowState, stream: &StreamId) {
-        self.window_memory -= flow.windows[stream.dir].len();
+        self.window_memory -= flow.windows[stream.dir].capacity();
         flow.windows[stream.dir] = Vec::new();
         if let Some(scanner) = flow.scanners[stream.dir].take() {
             close(scanner, self.scratch.as_ref());

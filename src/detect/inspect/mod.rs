@@ -290,9 +290,20 @@ impl Inspector {
     /// Counters so far.
     pub fn stats(&self) -> DetectStats {
         DetectStats {
-            detector_evictions: self.state.builtin.evicted(),
+            detector_evictions: self.state.builtin.tables().evicted,
+            pcre_limit_hits: crate::detect::matcher::pcre_limit_hits(),
             ..self.state.stats.clone()
         }
+    }
+
+    /// Threshold windows held now.
+    pub fn threshold_entries(&self) -> usize {
+        self.state.thresholds.len()
+    }
+
+    /// Entries the built-in detectors' cross-flow tables hold now.
+    pub fn detector_entries(&self) -> u64 {
+        self.state.builtin.tables().entries
     }
 
     /// From now on, keeps a copy of every prefilter scan (database and

@@ -30,6 +30,8 @@ pub struct DetectStats {
     pub detector_evictions: u64,
     /// Threshold windows dropped at the `threshold_entries` cap.
     pub threshold_evictions: u64,
+    /// Pcre runs given up at PCRE2's match or depth limit (as no match).
+    pub pcre_limit_hits: u64,
     /// TLS flows whose encrypted part began.
     pub encrypted_flows: u64,
     /// Stream bytes of encrypted parts that rules did not read.
@@ -53,6 +55,7 @@ impl DetectStats {
         self.windows_dropped += other.windows_dropped;
         self.alert_overflow += other.alert_overflow;
         self.detector_evictions += other.detector_evictions;
+        self.pcre_limit_hits += other.pcre_limit_hits;
         self.threshold_evictions += other.threshold_evictions;
         self.encrypted_flows += other.encrypted_flows;
         self.encrypted_bytes += other.encrypted_bytes;

@@ -80,7 +80,8 @@ impl Inspection {
         let window_bytes = self.limits.window_bytes;
         let state = &mut *flow;
         let window = &mut state.windows[stream.dir];
-        self.window_memory -= window.len();
+        // Windows are counted by the memory they hold, not the bytes in it.
+        self.window_memory -= window.capacity();
         if window.is_empty() {
             state.bases[stream.dir] = offset;
         }
@@ -120,12 +121,12 @@ impl Inspection {
             self.verify(engine, compiled, flow, context, checked, run, out);
         }
         self.candidates.list = candidates;
-        if self.window_memory + buffer.len() > self.limits.window_memcap {
+        if self.window_memory + buffer.capacity() > self.limits.window_memcap {
             // Over the cap: this direction keeps no history.
             self.stats.windows_dropped += 1;
             flow.windows[stream.dir] = Vec::new();
         } else {
-            self.window_memory += buffer.len();
+            self.window_memory += buffer.capacity();
             flow.windows[stream.dir] = buffer;
         }
     }
