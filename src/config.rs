@@ -143,6 +143,19 @@ pub struct Config {
     pub control: ControlSection,
     /// Evidence captures of the flows that raise detections.
     pub evidence: EvidenceConfig,
+    /// Who `mirador run` runs as once its ports are up.
+    pub run: RunSection,
+}
+
+/// `[run]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSection {
+    /// User `mirador run` switches to once DPDK and its ports are up
+    /// (keeping no capability); empty: it stays who started it.
+    pub user: String,
+    /// Group it switches to; empty: the user's own.
+    pub group: String,
 }
 
 /// `[control]`
@@ -338,6 +351,7 @@ impl Default for Config {
             export: ExportSection::default(),
             metrics: MetricsSection::default(),
             control: ControlSection::default(),
+            run: RunSection::default(),
             evidence: EvidenceConfig::default(),
         }
     }

@@ -72,6 +72,14 @@ pub fn run(options: RunOptions) -> Result<RunSummary, RuntimeError> {
         return Err(RuntimeError::NoWorkerLcore(eal.main_lcore()));
     }
     let ports = open_ports(&eal, settings, lcores.len())?;
+    if let Some(switched) = super::privileges::switch_to(&config.run.user, &config.run.group)? {
+        tracing::info!(
+            user = %config.run.user,
+            uid = switched.uid,
+            gid = switched.gid,
+            "running unprivileged from here on, with no capability"
+        );
+    }
     let (mut rules, mut detect) = super::rules::load(config)?;
     let output = config.output()?;
     let metrics = if config.metrics.listen.is_empty() {

@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod live;
+pub mod privileges;
 pub mod replay;
 mod rules;
 mod summary;
@@ -72,6 +73,9 @@ pub enum RuntimeError {
         /// Its first packet's link type.
         link: crate::capture::LinkType,
     },
+    /// `[run] user` could not be switched to.
+    #[error(transparent)]
+    Privileges(#[from] privileges::PrivilegeError),
     /// A worker lcore panicked; its flows are lost.
     #[error("the worker on lcore {0} panicked")]
     WorkerPanicked(u32),

@@ -2,8 +2,11 @@
 own virtual devices (net_pcap reading files, net_af_packet on a veth pair)."""
 
 import os
+import pwd
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -176,3 +179,36 @@ def test_af_packet_mirror_port_with_two_queues_matches_replay(tmp_path: Path, ve
     split = {k: w for k, w in workers_of.items() if len(w) > 1}
     assert not split, f"flows seen by both workers: {split}"
     assert {w for ws in workers_of.values() for w in ws} == {0, 1}, "both queues carried flows"
+
+
+def test_run_switches_to_an_unprivileged_user_once_its_ports_are_up(tmp_path: Path):
+    """`[run] user`: the run reads its capture through DPDK as root, then
+    writes as `nobody` (every output file is theirs) the same flows as a
+    replay; a user that does not exist stops the run before it captures."""
+    assert os.geteuid() == 0, "the DPDK tests run as root"
+    nobody = pwd.getpwnam("nobody")
+    # A folder `nobody` can reach (pytest's own are private to root).
+    base = Path(tempfile.mkdtemp(prefix="mirador-user-"))
+    try:
+        base.chmod(0o755)
+        out = base / "out"
+        out.mkdir()
+        os.chown(out, nobody.pw_uid, nobody.pw_gid)
+        pcap = PCAPS / "basic.pcap"
+        result = run_dpdk(out, dpdk_eal(f"net_pcap0,rx_pcap={pcap}"),
+                          extra=["--set", "run.user=nobody", "--set", f"rules.cache_dir={out / 'cache'}"])
+        assert "running unprivileged from here on" in result.stderr, result.stderr
+        written = [p for p in out.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".parquet" for p in written), written
+        owners = {(p.stat().st_uid, p.stat().st_gid) for p in written}
+        assert owners == {(nobody.pw_uid, nobody.pw_gid)}, owners
+        replay(tmp_path / "replay", pcap)
+        assert records(out) == records(tmp_path / "replay")
+
+        refused = run_dpdk(base / "refused", dpdk_eal(f"net_pcap0,rx_pcap={pcap}"),
+                           extra=["--set", "run.user=no-such-user-here"], check=False)
+        assert refused.returncode != 0
+        assert 'run.user "no-such-user-here": no such user' in refused.stderr, refused.stderr
+        assert not (base / "refused" / "flows").exists()
+    finally:
+        shutil.rmtree(base)

@@ -216,3 +216,30 @@ def test_the_destination_can_be_configured_instead_of_the_environment(tmp_path: 
     bad = export(out, date, f"s3://{BUCKET}/configured", env=env, check=False,
                  extra=["--set", 'export.options.colour="blue"'])
     assert bad.returncode != 0 and "unknown key \"colour\"" in bad.stderr
+
+
+def test_export_credentials_never_reach_the_output_or_the_log(tmp_path: Path, s3):
+    """A secret key given in the environment, and one given in the
+    configuration's `export.options`, with every log level on: neither a
+    working export nor a failing one prints them."""
+    out = tmp_path / "out"
+    replay(out, *SAMPLES, extra=["--sensor", "edge-1"])
+    date = day_with_both_tables(out)
+    from_env, from_config = "EnvSecret0123456789abcdefghijKLMNOPQRSTUV", "CfgSecret9876543210zyxwvutsrqKLMNOPQRSTUV"
+    verbose = {"RUST_LOG": "trace"}
+    working = export(out, date, f"s3://{BUCKET}/mirador",
+                     env={**s3["env"], **verbose, "AWS_SECRET_ACCESS_KEY": from_env})
+    assert "uploaded" in working.stdout or "part" in working.stdout, working.stdout
+    configured = tmp_path / "export.toml"
+    configured.write_text(f'[export.options]\naws_secret_access_key = "{from_config}"\n')
+    failing = export(out, date, f"s3://{BUCKET}/elsewhere", check=False,
+                     env={**s3["env"], **verbose, "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                          "AWS_SECRET_ACCESS_KEY": from_env},
+                     extra=["--config", str(configured)])
+    assert failing.returncode != 0, failing.stdout + failing.stderr
+    assert failing.stderr.strip(), "the failure is explained"
+    for result in (working, failing):
+        text = result.stdout + result.stderr
+        for secret in (from_env, from_config):
+            assert secret not in text, text
+            assert secret[:20] not in text, text
