@@ -6,22 +6,29 @@
 //! kernel after every chunk, and nothing else. Between chunks the journal
 //! holds no file handle and no buffer: an open file costs a few kilobytes
 //! of IPC writer state, not a Parquet encoder per column, so a table keeps
-//! many open at once. At close
-//! the journal is encoded into the Parquet file in one pass, through its
-//! in-progress name, renamed into place, and removed. A process that is
-//! killed loses only the chunks it had not handed to the writer (a power
-//! loss may also lose what the kernel had not yet written).
+//! many open at once. At close the journal is encoded into the Parquet
+//! file in one pass, through its in-progress name, and renamed into place.
+//! The journal stays until [`Settling`] has had the file system write the
+//! new files out (one `syncfs` a second for every file closed in it, rather
+//! than an `fsync` each); then it is emptied and kept as a spare that a
+//! later journal or Parquet file takes over by renaming it (renaming a file
+//! costs the file system less than making one), or removed. A process that is killed loses only the chunks
+//! it had not handed to the writer (a power loss may also lose what the
+//! kernel had not yet written of the journals).
 //!
 //! At start, [`recover`] turns every journal an earlier run left into the
 //! finished file it stood for, from its complete batches, and removes the
-//! other unfinished files. A journal whose file exists already (the run
-//! died between the rename and the removal) is dropped, so no row is
-//! written twice. Names start with `.`, so readers of the tables (DuckDB's
+//! other unfinished files. A journal whose file exists already and reads
+//! (the run died after the rename) is dropped, so no row is written twice;
+//! one whose file does not read (a power loss before the file system wrote
+//! it) finishes it again. Names start with `.`, so readers of the tables (DuckDB's
 //! `*.parquet`, Spark, the export) never see either.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
@@ -98,10 +105,15 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the journal of the file whose final name is `file`.
-    pub fn create(file: &Path, schema: &SchemaRef) -> Result<Self, OutputError> {
+    /// Starts the journal of the file whose final name is `file`, in the
+    /// file of `spare` (a settled journal) when one is given.
+    pub fn create(
+        file: &Path,
+        schema: &SchemaRef,
+        spare: Option<PathBuf>,
+    ) -> Result<Self, OutputError> {
         let path = journal_path(file);
-        create_file(&path).map_err(io_error(&path))?;
+        create_from(&path, spare).map_err(io_error(&path))?;
         let parked = Parked {
             path: path.clone(),
             out: None,
@@ -131,21 +143,130 @@ impl Journal {
     }
 
     /// Writes the Parquet file `file` from the journal (through its
-    /// in-progress name), then removes the journal; returns the rows.
-    pub fn finish(mut self, file: &Path) -> Result<u64, OutputError> {
+    /// in-progress name, in the file of `spare` when one is given); returns
+    /// the rows and the journal, which [`Settling`] takes.
+    pub fn finish(
+        mut self,
+        file: &Path,
+        spare: Option<PathBuf>,
+    ) -> Result<(u64, PathBuf), OutputError> {
         self.writer
             .finish()
             .map_err(|e| arrow_error(&self.path, e))?;
         self.flush()?;
         drop(self.writer);
-        let rows = finish_from(&self.path, file)?;
-        // A journal left behind is harmless: its file exists, so the next
-        // start drops it.
-        if let Err(e) = fs::remove_file(&self.path) {
-            tracing::warn!("{}: {e}: the next start removes it", self.path.display());
-        }
-        Ok(rows)
+        let rows = finish_from(&self.path, file, spare)?;
+        Ok((rows, self.path))
     }
+}
+
+/// How often [`Settling`] has the file system write out new files.
+const SETTLE_EVERY: Duration = Duration::from_secs(1);
+/// Settled journals kept, emptied, for new files to take over.
+const MAX_SPARES: usize = 4_096;
+
+/// The journals of files just closed, until the file system has written
+/// those files out; then spares for the next journals.
+#[derive(Debug)]
+pub struct Settling {
+    /// A folder on the file system the files are on.
+    dir: PathBuf,
+    waiting: Vec<PathBuf>,
+    spares: Vec<PathBuf>,
+    settled_at: Instant,
+}
+
+impl Settling {
+    /// Journals of files under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            waiting: Vec::new(),
+            spares: Vec::new(),
+            settled_at: Instant::now(),
+        }
+    }
+
+    /// The journal of a file just finished.
+    pub fn push(&mut self, journal: PathBuf) {
+        self.waiting.push(journal);
+    }
+
+    /// A settled journal for a new file to take over.
+    pub fn spare(&mut self) -> Option<PathBuf> {
+        self.spares.pop()
+    }
+
+    /// Settles the waiting journals when the last settling is a while ago.
+    pub fn settle_if_due(&mut self, now: Instant) {
+        if !self.waiting.is_empty() && now.duration_since(self.settled_at) >= SETTLE_EVERY {
+            self.settle();
+        }
+    }
+
+    /// Has the file system write out what it holds; the waiting journals
+    /// become spares (or are removed). When that fails, they stay for the
+    /// next start to check their files against.
+    pub fn settle(&mut self) {
+        self.settled_at = Instant::now();
+        if self.waiting.is_empty() {
+            return;
+        }
+        let synced = File::open(&self.dir)
+            .and_then(|dir| nix::unistd::syncfs(dir.as_raw_fd()).map_err(std::io::Error::from));
+        if let Err(e) = synced {
+            tracing::warn!(
+                "{}: {e}: finished files were not written out; their journals stay",
+                self.dir.display()
+            );
+            self.waiting.clear();
+            return;
+        }
+        for journal in self.waiting.drain(..) {
+            // A spare holds no bytes: its journal's rows are in their file.
+            if self.spares.len() < MAX_SPARES && create_file(&journal).is_ok() {
+                self.spares.push(journal);
+            } else {
+                remove_journal(&journal);
+            }
+        }
+    }
+
+    /// Settles what waits and removes the spares: the run is ending.
+    pub fn finish(&mut self) {
+        self.settle();
+        for journal in self.spares.drain(..) {
+            remove_journal(&journal);
+        }
+    }
+}
+
+/// Creates `path` empty for writing, in the file of `spare` (a settled
+/// journal, already empty) when one is given: a rename, where creating a
+/// file would make the file system find a new inode.
+fn create_from(path: &Path, spare: Option<PathBuf>) -> std::io::Result<File> {
+    if let Some(spare) = spare {
+        if fs::rename(&spare, path).is_ok() {
+            return create_file(path);
+        }
+    }
+    create_file(path)
+}
+
+/// A journal left behind is harmless: its file exists and reads, so the
+/// next start drops it.
+fn remove_journal(journal: &Path) {
+    if let Err(e) = fs::remove_file(journal) {
+        tracing::warn!("{}: {e}: the next start removes it", journal.display());
+    }
+}
+
+/// True when `file` is a Parquet file whose footer reads.
+fn reads(file: &Path) -> bool {
+    File::open(file)
+        .ok()
+        .and_then(|f| parquet::file::reader::SerializedFileReader::new(f).ok())
+        .is_some()
 }
 
 fn arrow_error(path: &Path, source: arrow::error::ArrowError) -> OutputError {
@@ -200,10 +321,11 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
         }
     }
     journals.sort();
+    let mut settling = Settling::new(dir);
     for file in journals {
         let journal = journal_path(&file);
-        if !file.exists() {
-            match finish_from(&journal, &file) {
+        if !reads(&file) {
+            match finish_from(&journal, &file, None) {
                 Ok(0) => recovery.removed.push(journal.clone()),
                 Ok(rows) => {
                     recovery.files.push(file.clone());
@@ -224,8 +346,10 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
         if temp.exists() {
             fs::remove_file(&temp).map_err(io_error(&temp))?;
         }
-        fs::remove_file(&journal).map_err(io_error(&journal))?;
+        settling.push(journal);
     }
+    // The journals go once the files they stood for are written out.
+    settling.finish();
     for path in unfinished {
         fs::remove_file(&path).map_err(io_error(&path))?;
         recovery.removed.push(path);
@@ -241,9 +365,6 @@ fn hidden_name<'a>(name: &'a str, suffix: &str) -> Option<&'a str> {
         .filter(|n| !n.is_empty())
 }
 
-/// Writes the complete batches of `journal` to `file` (through its
-/// in-progress name); returns the rows written, and writes nothing when
-/// there are none.
 /// Encoded bytes a row group is closed at: what encoding a file holds in
 /// memory at once.
 const ROW_GROUP_BYTES: usize = 4 << 20;
@@ -251,7 +372,24 @@ const ROW_GROUP_BYTES: usize = 4 << 20;
 /// which the encoded size leaves out.
 const ROW_GROUP_ROWS: usize = 16_384;
 
-fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
+/// Writes the complete batches of `journal` to `file` (through its
+/// in-progress name); returns the rows written, and writes nothing when
+/// there are none.
+fn finish_from(
+    journal: &Path,
+    file: &Path,
+    mut spare: Option<PathBuf>,
+) -> Result<u64, OutputError> {
+    let rows = encode(journal, file, &mut spare);
+    // A spare the file did not take is not kept for nothing.
+    if let Some(unused) = spare {
+        remove_journal(&unused);
+    }
+    rows
+}
+
+/// [`finish_from`]'s work; the file takes `spare` once it has rows.
+fn encode(journal: &Path, file: &Path, spare: &mut Option<PathBuf>) -> Result<u64, OutputError> {
     let input = File::open(journal).map_err(io_error(journal))?;
     let bytes = input.metadata().map_err(io_error(journal))?.len();
     // A journal cut before its schema holds no row.
@@ -275,7 +413,7 @@ fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
                         path: temp.clone(),
                         source,
                     })?;
-                let created = create_file(&temp).map_err(io_error(&temp))?;
+                let created = create_from(&temp, spare.take()).map_err(io_error(&temp))?;
                 let writer = ArrowWriter::try_new(created, schema.clone(), Some(props)).map_err(
                     |source| OutputError::Parquet {
                         path: temp.clone(),
@@ -310,7 +448,7 @@ fn finish_from(journal: &Path, file: &Path) -> Result<u64, OutputError> {
         path: temp.clone(),
         source,
     })?;
-    written.sync_all().map_err(io_error(&temp))?;
+    drop(written);
     fs::rename(&temp, file).map_err(io_error(file))?;
     Ok(rows)
 }
@@ -355,7 +493,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("hour=01/s-1.parquet");
         fs::create_dir_all(file.parent().unwrap()).unwrap();
-        let mut journal = Journal::create(&file, &schema()).unwrap();
+        let mut journal = Journal::create(&file, &schema(), None).unwrap();
         for i in 0..3 {
             journal.append(&batch(i * 10, 10)).unwrap();
             journal.flush().unwrap();
@@ -377,17 +515,30 @@ mod tests {
         assert_eq!(left.len(), 1, "journal and in-progress file are gone");
     }
 
+    /// A journal of `rows` rows, finished into `file` when `finish`; left
+    /// as a journal otherwise.
+    fn journal_of(file: &Path, rows: i64, finish: bool) -> PathBuf {
+        let mut journal = Journal::create(file, &schema(), None).unwrap();
+        journal.append(&batch(0, rows)).unwrap();
+        journal.flush().unwrap();
+        if finish {
+            journal.finish(file, None).unwrap().1
+        } else {
+            journal_path(file)
+        }
+    }
+
     #[test]
     fn a_journal_of_a_finished_file_is_dropped_and_strays_removed() {
         let dir = tempfile::tempdir().unwrap();
         let done = dir.path().join("done.parquet");
-        fs::write(&done, b"finished").unwrap();
-        let mut journal = Journal::create(&done, &schema()).unwrap();
-        journal.append(&batch(0, 5)).unwrap();
-        journal.flush().unwrap();
-        drop(journal);
+        journal_of(&done, 5, true);
+        let written = fs::read(&done).unwrap();
         let empty = dir.path().join("empty.parquet");
-        Journal::create(&empty, &schema()).unwrap().flush().unwrap();
+        Journal::create(&empty, &schema(), None)
+            .unwrap()
+            .flush()
+            .unwrap();
         let stray = dir.path().join("evidence/.7.pcapng.inprogress");
         fs::create_dir_all(stray.parent().unwrap()).unwrap();
         fs::write(&stray, b"x").unwrap();
@@ -396,7 +547,7 @@ mod tests {
         assert!(recovery.files.is_empty());
         assert_eq!(recovery.rows, 0);
         assert_eq!(recovery.removed, [journal_path(&empty), stray]);
-        assert_eq!(fs::read(&done).unwrap(), b"finished", "not written twice");
+        assert_eq!(fs::read(&done).unwrap(), written, "not written twice");
         assert!(!journal_path(&done).exists() && !empty.exists());
     }
 
@@ -405,7 +556,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (stuck, fine) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
         for file in [&stuck, &fine] {
-            let mut journal = Journal::create(file, &schema()).unwrap();
+            let mut journal = Journal::create(file, &schema(), None).unwrap();
             journal.append(&batch(0, 3)).unwrap();
             journal.flush().unwrap();
         }
@@ -420,13 +571,65 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_does_not_read_is_finished_again_from_its_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lost.parquet");
+        journal_of(&file, 4, true);
+        // A power loss wrote the rename but not the file's bytes.
+        fs::write(&file, b"").unwrap();
+        let recovery = recover(dir.path()).unwrap();
+        assert_eq!(recovery.files, std::slice::from_ref(&file));
+        assert_eq!(parquet_values(&file), [0, 1, 2, 3]);
+        assert!(!journal_path(&file).exists());
+    }
+
+    #[test]
+    fn settled_journals_are_taken_over_by_the_next_files_then_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settling = Settling::new(dir.path());
+        let first = dir.path().join("1.parquet");
+        settling.push(journal_of(&first, 3, true));
+        assert!(settling.spare().is_none(), "not before it is settled");
+        settling.settle();
+        let spare = settling.spare().unwrap();
+        assert_eq!(spare, journal_path(&first));
+
+        let second = dir.path().join("hour=02/2.parquet");
+        fs::create_dir_all(second.parent().unwrap()).unwrap();
+        let mut journal = Journal::create(&second, &schema(), Some(spare.clone())).unwrap();
+        assert!(!spare.exists(), "renamed, not copied");
+        journal.append(&batch(10, 2)).unwrap();
+        let (rows, used) = journal.finish(&second, None).unwrap();
+        assert_eq!((rows, parquet_values(&second)), (2, vec![10, 11]));
+        assert_eq!(
+            parquet_values(&first),
+            [0, 1, 2],
+            "the first file is untouched"
+        );
+        settling.push(used);
+        settling.settle();
+        let spare = settling.spare().unwrap();
+        assert_eq!(fs::metadata(&spare).unwrap().len(), 0, "a spare is emptied");
+        let third = dir.path().join("3.parquet");
+        let mut journal = Journal::create(&third, &schema(), None).unwrap();
+        journal.append(&batch(20, 1)).unwrap();
+        let (_, used) = journal.finish(&third, Some(spare.clone())).unwrap();
+        assert!(!spare.exists(), "the Parquet file took the spare");
+        assert_eq!(parquet_values(&third), [20]);
+        settling.push(used.clone());
+        settling.finish();
+        assert!(!used.exists());
+        assert!(recover(dir.path()).unwrap().files.is_empty());
+    }
+
+    #[test]
     fn small_files_are_written_uncompressed_and_large_ones_with_zstd() {
         let dir = tempfile::tempdir().unwrap();
         let compression = |rows: i64| {
             let file = dir.path().join(format!("{rows}.parquet"));
-            let mut journal = Journal::create(&file, &schema()).unwrap();
+            let mut journal = Journal::create(&file, &schema(), None).unwrap();
             journal.append(&batch(0, rows)).unwrap();
-            assert_eq!(journal.finish(&file).unwrap(), rows as u64);
+            assert_eq!(journal.finish(&file, None).unwrap().0, rows as u64);
             let reader =
                 ParquetRecordBatchReaderBuilder::try_new(File::open(&file).unwrap()).unwrap();
             reader.metadata().row_group(0).column(0).compression()

@@ -30,7 +30,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::eve::{EveConfig, EveReport, EveWriter};
 use super::evidence::EvidenceFiles;
-use super::journal::{in_progress_path, journal_path, recover, Journal, Recovery};
+use super::journal::{in_progress_path, journal_path, recover, Journal, Recovery, Settling};
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
 };
@@ -267,6 +267,8 @@ struct TableFiles<T: Table> {
     report: WriterReport,
     /// The last write failed; the next that succeeds says so.
     failing: super::FailureStreak,
+    /// Journals of closed files, until those are written out.
+    settling: Settling,
     _table: std::marker::PhantomData<T>,
 }
 
@@ -281,6 +283,7 @@ impl<T: Table> TableFiles<T> {
             newest_ns: 0,
             report: WriterReport::default(),
             failing: super::FailureStreak::default(),
+            settling: Settling::new(&config.dir),
             _table: std::marker::PhantomData,
         }
     }
@@ -333,6 +336,7 @@ impl<T: Table> TableFiles<T> {
         for partition in stale {
             self.close(partition);
         }
+        self.settling.settle_if_due(now);
         Ok(())
     }
 
@@ -409,7 +413,7 @@ impl<T: Table> TableFiles<T> {
             }
             seq += 1;
         };
-        let journal = Journal::create(&path, &T::schema())?;
+        let journal = Journal::create(&path, &T::schema(), self.settling.spare())?;
         Ok(OpenFile {
             journal,
             path,
@@ -423,8 +427,11 @@ impl<T: Table> TableFiles<T> {
         let Some(file) = self.open.remove(&partition) else {
             return;
         };
-        match file.journal.finish(&file.path) {
-            Ok(_) => self.report.files.push(file.path),
+        match file.journal.finish(&file.path, self.settling.spare()) {
+            Ok((_, journal)) => {
+                self.settling.push(journal);
+                self.report.files.push(file.path);
+            }
             Err(e) => tracing::warn!(
                 table = T::NAME,
                 "{e}: the file's rows stay in its journal for the next start"
@@ -437,6 +444,7 @@ impl<T: Table> TableFiles<T> {
         for partition in partitions {
             self.close(partition);
         }
+        self.settling.finish();
     }
 }
 
