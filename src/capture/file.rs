@@ -302,25 +302,42 @@ impl<R: Read> CaptureFile<R> {
     }
 
     /// True when the next record was read already in full, so that
-    /// [`Self::next_packet`] will not wait on the reader for it.
+    /// [`Self::next_packet`] will not wait on the reader for it. In pcapng
+    /// that is the next packet block, with every block before it.
     pub fn next_is_buffered(&self) -> bool {
         let window = &self.window;
-        let rest = &window.data[window.start + window.len..window.end];
+        let mut rest = &window.data[window.start + window.len..window.end];
         let (big_endian, length_at, header) = match self.format {
             Format::Pcap { big_endian, .. } => (big_endian, 8, PCAP_RECORD_HEADER),
             // A block's length counts its header.
             Format::PcapNg { big_endian, .. } => (big_endian, 4, 0),
         };
-        let Some(length) = rest.get(length_at..length_at + 4) else {
-            return false;
+        let word = |bytes: &[u8], at: usize| {
+            let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+            Some(if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
         };
-        let length = [length[0], length[1], length[2], length[3]];
-        let length = if big_endian {
-            u32::from_be_bytes(length)
-        } else {
-            u32::from_le_bytes(length)
-        };
-        rest.len() >= header + length as usize
+        loop {
+            let Some(length) = word(rest, length_at) else {
+                return false;
+            };
+            let size = header + length as usize;
+            if rest.len() < size {
+                return false;
+            }
+            let is_packet = match self.format {
+                Format::Pcap { .. } => true,
+                Format::PcapNg { .. } => matches!(word(rest, 0), Some(2 | 3 | 6)),
+            };
+            // A block that says it is shorter than its header ends here.
+            if is_packet || size < 12 {
+                return true;
+            }
+            rest = &rest[size..];
+        }
     }
 
     /// The packet the last [`Self::next_packet`] returned, still in the
@@ -908,6 +925,28 @@ mod tests {
         body.extend_from_slice(&(data.len() as u32).to_le_bytes());
         body.extend_from_slice(data);
         block(PCAPNG_EPB, &body)
+    }
+
+    #[test]
+    fn a_packet_behind_buffered_pcapng_blocks_is_buffered_and_a_cut_one_is_not() {
+        let mut bytes = shb();
+        bytes.extend(idb(1, None));
+        bytes.extend(epb(0, 1, b"first"));
+        // Interface statistics and a name resolution block, then a packet.
+        bytes.extend(block(5, &[0; 12]));
+        bytes.extend(block(4, &[0; 4]));
+        let whole = bytes.len();
+        bytes.extend(epb(0, 2, b"second"));
+        let mut file = CaptureFile::new(Path::new("s.pcapng"), &bytes[..]).unwrap();
+        assert!(file.next_packet().unwrap().is_some());
+        assert!(file.next_is_buffered());
+        let cut = &bytes[..whole + 10];
+        let mut file = CaptureFile::new(Path::new("s.pcapng"), cut).unwrap();
+        assert!(file.next_packet().unwrap().is_some());
+        assert!(
+            !file.next_is_buffered(),
+            "the packet after the blocks is cut"
+        );
     }
 
     #[test]
