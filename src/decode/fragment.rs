@@ -53,6 +53,8 @@ struct DatagramKey {
 struct Partial {
     meta: PacketMeta,
     first_ts_ns: u64,
+    /// Its place in [`Defragmenter::arrivals`].
+    arrival: u64,
     data: Vec<u8>,
     /// Received byte ranges, sorted and merged.
     received: Vec<(u32, u32)>,
@@ -127,11 +129,14 @@ pub struct Reassembled<'a> {
 pub struct Defragmenter {
     config: DefragConfig,
     partial: HashMap<DatagramKey, Partial, FxBuildHasher>,
-    /// Datagrams in the order their first fragment came, with its time:
-    /// the oldest is evicted first. Entries of datagrams that completed or
-    /// expired stay until they reach the front, or until the queue is
-    /// compacted (when it has grown to twice the datagrams held).
+    /// Datagrams in the order their first fragment came, with their
+    /// arrival number: the oldest is evicted first. Entries of datagrams
+    /// that completed or expired stay until they reach the front, or until
+    /// the queue is compacted (when it has grown to twice the datagrams
+    /// held).
     arrivals: VecDeque<(DatagramKey, u64)>,
+    /// Datagrams begun so far: each one's arrival number.
+    begun: u64,
     held_bytes: usize,
     done: Vec<u8>,
 }
@@ -143,6 +148,7 @@ impl Defragmenter {
             config,
             partial: HashMap::default(),
             arrivals: VecDeque::new(),
+            begun: 0,
             held_bytes: 0,
             done: Vec::new(),
         }
@@ -187,9 +193,10 @@ impl Defragmenter {
             if self.arrivals.len() >= 2 * self.partial.len() + 64 {
                 let partial = &self.partial;
                 self.arrivals
-                    .retain(|(k, ts)| partial.get(k).is_some_and(|p| p.first_ts_ns == *ts));
+                    .retain(|(k, n)| partial.get(k).is_some_and(|p| p.arrival == *n));
             }
-            self.arrivals.push_back((key, fragment.meta.ts_ns));
+            self.begun += 1;
+            self.arrivals.push_back((key, self.begun));
         }
         let partial = self.partial.entry(key).or_insert_with(|| Partial {
             meta: PacketMeta {
@@ -197,6 +204,7 @@ impl Defragmenter {
                 ..fragment.meta
             },
             first_ts_ns: fragment.meta.ts_ns,
+            arrival: self.begun,
             data: Vec::new(),
             received: Vec::new(),
             total_len: None,
@@ -254,13 +262,13 @@ impl Defragmenter {
     fn evict_oldest(&mut self, keep: &DatagramKey, stats: &mut DecodeStats) -> bool {
         let mut kept = None;
         let mut evicted = false;
-        while let Some((key, ts)) = self.arrivals.pop_front() {
+        while let Some((key, arrival)) = self.arrivals.pop_front() {
             if key == *keep {
-                kept = Some((key, ts));
+                kept = Some((key, arrival));
                 continue;
             }
             // A datagram that completed or expired left its entry behind.
-            if self.partial.get(&key).is_none_or(|p| p.first_ts_ns != ts) {
+            if self.partial.get(&key).is_none_or(|p| p.arrival != arrival) {
                 continue;
             }
             if let Some(p) = self.partial.remove(&key) {

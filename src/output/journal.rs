@@ -18,10 +18,11 @@
 //!
 //! At start, [`recover`] turns every journal an earlier run left into the
 //! finished file it stood for, from its complete batches, and removes the
-//! other unfinished files. A journal whose file exists already and reads
-//! (the run died after the rename) is dropped, so no row is written twice;
-//! one whose file does not read (a power loss before the file system wrote
-//! it) finishes it again. Names start with `.`, so readers of the tables (DuckDB's
+//! other unfinished files. A journal that still holds rows finishes its
+//! file again even when the file exists (the run died after the rename,
+//! perhaps before the file system wrote the file out): the same rows
+//! replace it, so none is written twice. A visible file that does not
+//! read and has no journal rows behind it is removed. Names start with `.`, so readers of the tables (DuckDB's
 //! `*.parquet`, Spark, the export) never see either.
 
 use std::fs::{self, File};
@@ -324,21 +325,29 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
     let mut settling = Settling::new(dir);
     for file in journals {
         let journal = journal_path(&file);
-        if !reads(&file) {
-            match finish_from(&journal, &file, None) {
-                Ok(0) => recovery.removed.push(journal.clone()),
-                Ok(rows) => {
-                    recovery.files.push(file.clone());
-                    recovery.rows += rows;
+        // A journal that still holds rows stands for a file that may not
+        // have been written out: finishing it again replaces the file with
+        // the same rows, so none is written twice.
+        match finish_from(&journal, &file, None) {
+            Ok(0) => {
+                if file.exists() {
+                    remove_unreadable(&file, &mut recovery)?;
+                } else {
+                    recovery.removed.push(journal.clone());
                 }
-                // One journal that cannot be finished keeps neither the
-                // others nor the sensor from starting; it stays, set aside.
-                Err(e) => {
-                    let aside = hidden(&file, FAILED_SUFFIX);
-                    tracing::error!("{e}: journal kept as {}", aside.display());
-                    fs::rename(&journal, &aside).map_err(io_error(&aside))?;
-                    continue;
-                }
+            }
+            Ok(rows) => {
+                recovery.files.push(file.clone());
+                recovery.rows += rows;
+            }
+            // One journal that cannot be finished keeps neither the
+            // others nor the sensor from starting; it stays, set aside.
+            Err(e) => {
+                let aside = hidden(&file, FAILED_SUFFIX);
+                tracing::error!("{e}: journal kept as {}", aside.display());
+                fs::rename(&journal, &aside).map_err(io_error(&aside))?;
+                remove_unreadable(&file, &mut recovery)?;
+                continue;
             }
         }
         let temp = in_progress_path(&file);
@@ -356,6 +365,16 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
     }
     recovery.removed.sort();
     Ok(recovery)
+}
+
+/// Removes `file` when it exists and does not read (a power loss after
+/// its rename): no visible file is left that readers cannot open.
+fn remove_unreadable(file: &Path, recovery: &mut Recovery) -> Result<(), OutputError> {
+    if file.exists() && !reads(file) {
+        fs::remove_file(file).map_err(io_error(file))?;
+        recovery.removed.push(file.to_owned());
+    }
+    Ok(())
 }
 
 /// `NAME` of a file named `.NAME` + `suffix`.
@@ -529,7 +548,7 @@ mod tests {
     }
 
     #[test]
-    fn a_journal_of_a_finished_file_is_dropped_and_strays_removed() {
+    fn a_journal_of_a_finished_file_finishes_it_again_and_strays_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let done = dir.path().join("done.parquet");
         journal_of(&done, 5, true);
@@ -544,10 +563,11 @@ mod tests {
         fs::write(&stray, b"x").unwrap();
 
         let recovery = recover(dir.path()).unwrap();
-        assert!(recovery.files.is_empty());
-        assert_eq!(recovery.rows, 0);
+        assert_eq!(recovery.files, std::slice::from_ref(&done));
+        assert_eq!(recovery.rows, 5);
         assert_eq!(recovery.removed, [journal_path(&empty), stray]);
-        assert_eq!(fs::read(&done).unwrap(), written, "not written twice");
+        assert_eq!(fs::read(&done).unwrap(), written, "replaced by the same");
+        assert_eq!(parquet_values(&done), [0, 1, 2, 3, 4], "not written twice");
         assert!(!journal_path(&done).exists() && !empty.exists());
     }
 
@@ -581,6 +601,17 @@ mod tests {
         assert_eq!(recovery.files, std::slice::from_ref(&file));
         assert_eq!(parquet_values(&file), [0, 1, 2, 3]);
         assert!(!journal_path(&file).exists());
+    }
+
+    #[test]
+    fn a_file_that_does_not_read_with_an_empty_journal_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gone.parquet");
+        fs::write(&file, b"PAR1").unwrap();
+        Journal::create(&file, &schema(), None).unwrap();
+        let recovery = recover(dir.path()).unwrap();
+        assert_eq!(recovery.removed, std::slice::from_ref(&file));
+        assert!(!file.exists() && !journal_path(&file).exists());
     }
 
     #[test]

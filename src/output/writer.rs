@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -130,6 +130,10 @@ pub enum Chunk {
     /// Parts of evidence captures.
     Evidence(Vec<EvidencePart>),
 }
+
+/// How long the writer waits for records before it looks after what does
+/// not wait for them (settling closed files).
+const QUIET: Duration = Duration::from_secs(1);
 
 /// Suffix of files still being written.
 pub const IN_PROGRESS_SUFFIX: &str = ".inprogress";
@@ -626,7 +630,19 @@ fn run(
     progress: &WriterProgress,
 ) -> Result<OutputReport, OutputError> {
     let mut first_error = None;
-    for chunk in receiver {
+    loop {
+        let chunk = match receiver.recv_timeout(QUIET) {
+            Ok(chunk) => chunk,
+            Err(RecvTimeoutError::Timeout) => {
+                // Files closed before the queue went quiet are settled too.
+                let now = Instant::now();
+                tables.flows.settling.settle_if_due(now);
+                tables.detections.settling.settle_if_due(now);
+                tables.services.settling.settle_if_due(now);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let evidence_bytes = match &chunk {
             Chunk::Evidence(parts) => parts
                 .iter()

@@ -36,6 +36,9 @@ pub enum PrivilegeError {
         /// Why.
         source: nix::Error,
     },
+    /// `run.user` is root: there is nothing to give up.
+    #[error("run.user {0:?} is root: name an unprivileged user, or leave it empty")]
+    Root(String),
     /// After the switch the process could still become root again.
     #[error("run.user {0:?}: the process could take uid 0 back after switching")]
     Regained(String),
@@ -74,6 +77,9 @@ pub fn switch_to(user: &str, group: &str) -> Result<Option<Switched>, PrivilegeE
             .ok_or_else(|| PrivilegeError::NoGroup(group.to_owned()))?
             .gid
     };
+    if found.uid.is_root() {
+        return Err(PrivilegeError::Root(user.to_owned()));
+    }
     let switched = Switched {
         uid: found.uid.as_raw(),
         gid: gid.as_raw(),
@@ -104,10 +110,21 @@ mod tests {
     fn no_user_is_no_switch_and_unknown_names_are_errors() {
         assert!(matches!(switch_to("", "whatever"), Ok(None)));
         assert!(matches!(
+            switch_to("root", ""),
+            Err(PrivilegeError::Root(_))
+        ));
+        assert!(matches!(
             switch_to("no-such-user-here", ""),
             Err(PrivilegeError::NoUser(_))
         ));
+        assert!(matches!(
+            switch_to("root", "no-such-group-here"),
+            Err(PrivilegeError::NoGroup(_))
+        ));
         let me = User::from_uid(Uid::effective()).unwrap().unwrap();
+        if me.uid.is_root() {
+            return;
+        }
         assert!(matches!(
             switch_to(&me.name, "no-such-group-here"),
             Err(PrivilegeError::NoGroup(_))
