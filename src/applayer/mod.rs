@@ -169,6 +169,12 @@ pub struct AppStats {
 }
 
 impl AppStats {
+    /// Adds what one flow's HTTP parser gave up.
+    fn count(&mut self, limited: HttpLimited) {
+        self.http_heads += u64::from(limited.heads);
+        self.http_decoded_bodies += u64::from(limited.decoded_bodies);
+    }
+
     /// Adds another worker's counters.
     pub fn merge(&mut self, other: &AppStats) {
         self.http_heads += other.http_heads;
@@ -283,6 +289,7 @@ impl AppLayer {
             on_app(AppEvent::Http(tx, stage), sender(client, stage))
         });
         if http.is_done() && !http.summary().is_http() {
+            self.stats.count(http.limited());
             flow.http = None;
             flow.settled = true;
         }
@@ -329,9 +336,7 @@ impl AppLayer {
                     });
                 }
             }
-            let limited = http.limited();
-            self.stats.http_heads += u64::from(limited.heads);
-            self.stats.http_decoded_bodies += u64::from(limited.decoded_bodies);
+            self.stats.count(http.limited());
         }
         flow.summary()
     }

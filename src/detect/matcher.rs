@@ -45,6 +45,49 @@ pub fn pcre_limit_hits() -> u64 {
     LIMIT_HITS.with(Cell::get)
 }
 
+/// PCRE2's start-of-pattern options, which must come before anything else.
+const START_OPTIONS: &[&str] = &[
+    "UTF",
+    "UCP",
+    "NO_AUTO_POSSESS",
+    "NO_DOTSTAR_ANCHOR",
+    "NO_JIT",
+    "NO_START_OPT",
+    "NOTEMPTY",
+    "NOTEMPTY_ATSTART",
+    "CR",
+    "LF",
+    "CRLF",
+    "ANYCRLF",
+    "ANY",
+    "NUL",
+    "BSR_ANYCRLF",
+    "BSR_UNICODE",
+    "LIMIT_MATCH",
+    "LIMIT_DEPTH",
+    "LIMIT_RECURSION",
+    "LIMIT_HEAP",
+];
+
+/// `pattern` with Suricata's limits after its own start-of-pattern
+/// options: where a rule sets a limit itself, the later one, ours, holds.
+fn with_limits(pattern: &str) -> String {
+    let mut at = 0;
+    while let Some(rest) = pattern[at..].strip_prefix("(*") {
+        let Some(end) = rest.find(')') else { break };
+        let name = rest[..end].split('=').next().unwrap_or_default();
+        if !START_OPTIONS.contains(&name) {
+            break;
+        }
+        at += end + 3;
+    }
+    format!(
+        "{}(*LIMIT_MATCH={PCRE_MATCH_LIMIT})(*LIMIT_DEPTH={PCRE_DEPTH_LIMIT}){}",
+        &pattern[..at],
+        &pattern[at..]
+    )
+}
+
 /// A pcre run's outcome: an error (a limit reached) is counted and is no
 /// match.
 fn limited<T>(outcome: Result<Option<T>, pcre2::Error>) -> Option<T> {
@@ -88,10 +131,7 @@ pub struct PcreError {
 }
 
 fn compile_pcre(pcre: &Pcre) -> Result<Regex, PcreError> {
-    let pattern = format!(
-        "(*LIMIT_MATCH={PCRE_MATCH_LIMIT})(*LIMIT_DEPTH={PCRE_DEPTH_LIMIT}){}",
-        pcre.pattern
-    );
+    let pattern = with_limits(&pcre.pattern);
     RegexBuilder::new()
         .caseless(pcre.caseless)
         .dotall(pcre.dotall)
@@ -493,6 +533,25 @@ impl Needle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limits_follow_a_pattern_s_own_start_options() {
+        assert_eq!(
+            with_limits("(*UTF)(*LIMIT_MATCH=99999999)a(*FAIL)"),
+            "(*UTF)(*LIMIT_MATCH=99999999)(*LIMIT_MATCH=3500)(*LIMIT_DEPTH=1500)a(*FAIL)"
+        );
+        assert_eq!(
+            with_limits("(*FAIL)|x"),
+            "(*LIMIT_MATCH=3500)(*LIMIT_DEPTH=1500)(*FAIL)|x"
+        );
+        // A rule's own higher limit does not lift ours.
+        let program = program(r#"pcre:"/(*LIMIT_MATCH=100000000)(a+)+$/";"#);
+        let before = pcre_limit_hits();
+        let mut hay = vec![b'a'; 2_000];
+        hay.push(b'!');
+        assert_eq!(program.run(&hay), None);
+        assert!(pcre_limit_hits() > before);
+    }
 
     #[test]
     fn a_pcre_past_the_pcre2_limits_is_no_match_and_is_counted() {

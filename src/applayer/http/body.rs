@@ -218,9 +218,17 @@ pub fn codings(value: &[u8]) -> Vec<Coding> {
 }
 
 /// Undoes `codings` (the last applied first) over `body`, at most
-/// `max_layers` of them, with output bounded by `limit` bytes.
-pub fn decode(body: Vec<u8>, codings: &[Coding], max_layers: usize, limit: usize) -> Vec<u8> {
+/// `max_layers` of them, with output bounded by `limit` bytes; also says
+/// whether a layer's output reached the limit (where decoding stopped: a
+/// decompression bomb, among others).
+pub fn decode(
+    body: Vec<u8>,
+    codings: &[Coding],
+    max_layers: usize,
+    limit: usize,
+) -> (Vec<u8>, bool) {
     let mut data = body;
+    let mut cut = false;
     for coding in codings.iter().rev().take(max_layers) {
         let out = match coding {
             Coding::Other => continue,
@@ -228,10 +236,11 @@ pub fn decode(body: Vec<u8>, codings: &[Coding], max_layers: usize, limit: usize
             Coding::Gzip | Coding::Deflate => inflate(&data, limit),
         };
         if let Some(out) = out {
+            cut |= out.len() >= limit;
             data = out;
         }
     }
-    data
+    (data, cut)
 }
 
 /// Collects output up to a limit, then refuses more (which stops the
@@ -347,6 +356,11 @@ mod tests {
     use flate2::Compression;
     use std::io::Write;
 
+    /// The bytes [`decode`] gives.
+    fn decoded(body: Vec<u8>, codings: &[Coding], layers: usize, limit: usize) -> Vec<u8> {
+        decode(body, codings, layers, limit).0
+    }
+
     fn dechunk(pieces: &[&[u8]]) -> (Vec<u8>, ChunkProgress) {
         let mut chunked = Chunked::default();
         let mut body = Vec::new();
@@ -403,9 +417,9 @@ mod tests {
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
         gz.write_all(&text).unwrap();
         let gz = gz.finish().unwrap();
-        assert_eq!(decode(gz.clone(), &[Coding::Gzip], 3, 1 << 20), text);
+        assert_eq!(decoded(gz.clone(), &[Coding::Gzip], 3, 1 << 20), text);
         assert_eq!(
-            decode(gz.clone(), &[Coding::Deflate], 3, 1 << 20),
+            decoded(gz.clone(), &[Coding::Deflate], 3, 1 << 20),
             text,
             "mislabelled"
         );
@@ -418,12 +432,12 @@ mod tests {
             codings(b"identity gzip;, def\0late\xa0"),
             [Coding::Other, Coding::Gzip, Coding::Deflate]
         );
-        assert_eq!(decode(layered.clone(), &both, 3, 1 << 20), text);
-        assert_eq!(decode(layered, &both, 1, 1 << 20), gz, "one layer only");
+        assert_eq!(decoded(layered.clone(), &both, 3, 1 << 20), text);
+        assert_eq!(decoded(layered, &both, 1, 1 << 20), gz, "one layer only");
         let mut raw = DeflateEncoder::new(Vec::new(), Compression::default());
         raw.write_all(&text).unwrap();
         assert_eq!(
-            decode(raw.finish().unwrap(), &[Coding::Deflate], 3, 1 << 20),
+            decoded(raw.finish().unwrap(), &[Coding::Deflate], 3, 1 << 20),
             text
         );
     }
@@ -434,9 +448,9 @@ mod tests {
         let mut packed = Vec::new();
         lzma_rs::lzma_compress(&mut &text[..], &mut packed).unwrap();
         assert_eq!(codings(b"lzma"), [Coding::Lzma]);
-        assert_eq!(decode(packed.clone(), &[Coding::Lzma], 2, 1 << 20), text);
-        assert_eq!(decode(packed, &[Coding::Lzma], 2, 100).len(), 100);
-        assert_eq!(decode(b"junk".to_vec(), &[Coding::Lzma], 2, 100), b"junk");
+        assert_eq!(decoded(packed.clone(), &[Coding::Lzma], 2, 1 << 20), text);
+        assert_eq!(decoded(packed, &[Coding::Lzma], 2, 100).len(), 100);
+        assert_eq!(decoded(b"junk".to_vec(), &[Coding::Lzma], 2, 100), b"junk");
     }
 
     #[test]
@@ -444,10 +458,13 @@ mod tests {
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
         gz.write_all(&vec![b'a'; 1 << 20]).unwrap();
         let bomb = gz.finish().unwrap();
-        assert_eq!(decode(bomb, &[Coding::Gzip], 3, 4096).len(), 4096);
+        let (out, cut) = decode(bomb, &[Coding::Gzip], 3, 4096);
+        assert_eq!((out.len(), cut), (4096, true));
+        // Garbage is not decoded, so nothing was cut, however long it is.
+        let garbage = vec![b'x'; 8192];
         assert_eq!(
-            decode(b"not gzip".to_vec(), &[Coding::Gzip], 3, 4096),
-            b"not gzip"
+            decode(garbage.clone(), &[Coding::Gzip], 3, 4096),
+            (garbage, false)
         );
     }
 
@@ -457,7 +474,7 @@ mod tests {
         gz.write_all(b"0123456789abcdefghij").unwrap();
         let mut gz = gz.finish().unwrap();
         gz.truncate(gz.len() - 12);
-        let out = decode(gz, &[Coding::Gzip], 3, 4096);
+        let out = decoded(gz, &[Coding::Gzip], 3, 4096);
         assert!(out.starts_with(b"0123456789") && out.len() < 20, "{out:?}");
     }
 }

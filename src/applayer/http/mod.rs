@@ -827,14 +827,13 @@ impl HttpFlow {
                 .header(b"content-encoding")
                 .map(body::codings)
                 .unwrap_or_default();
-            let decoding = codings.iter().any(|&c| c != body::Coding::Other);
-            tx.response.body = body::decode(
+            let (decoded, cut) = body::decode(
                 kept,
                 &codings,
                 limits.decompress_layers,
                 limits.response_body,
             );
-            let cut = decoding && tx.response.body.len() >= limits.response_body;
+            tx.response.body = decoded;
             if !tx.response.body.is_empty() {
                 on(tx, HttpStage::ResponseBody);
             }
