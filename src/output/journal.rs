@@ -9,8 +9,8 @@
 //! many open at once. At close the journal is encoded into the Parquet
 //! file in one pass, through its in-progress name, and renamed into place.
 //! The journal stays until [`Settling`] has had the file system write the
-//! new files out (one `syncfs` a second for every file closed in it, rather
-//! than an `fsync` each); then it is emptied and kept as a spare that a
+//! new files out (one `syncfs` a second for every file closed in it, on a
+//! thread of its own, rather than an `fsync` each); then it is emptied and kept as a spare that a
 //! later journal or Parquet file takes over by renaming it (renaming a file
 //! costs the file system less than making one), or removed. A process that is killed loses only the chunks
 //! it had not handed to the writer (a power loss may also lose what the
@@ -29,12 +29,14 @@ use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
+use crossbeam_channel::{bounded, Receiver, Sender};
 use parquet::arrow::ArrowWriter;
 
 use super::writer::{io_error, parquet_properties_for, OutputError, IN_PROGRESS_SUFFIX};
@@ -167,7 +169,9 @@ const SETTLE_EVERY: Duration = Duration::from_secs(1);
 const MAX_SPARES: usize = 4_096;
 
 /// The journals of files just closed, until the file system has written
-/// those files out; then spares for the next journals.
+/// those files out; then spares for the next journals. The writing out
+/// (`syncfs`, which may take a while on a busy disk) runs on a thread of
+/// its own, so the writer goes on taking records meanwhile.
 #[derive(Debug)]
 pub struct Settling {
     /// A folder on the file system the files are on.
@@ -175,16 +179,47 @@ pub struct Settling {
     waiting: Vec<PathBuf>,
     spares: Vec<PathBuf>,
     settled_at: Instant,
+    /// Batches of journals to the settling thread; `None` when it could
+    /// not be started (the writer settles them itself then).
+    batches: Option<Sender<Vec<PathBuf>>>,
+    /// The journals it settled, emptied.
+    settled: Receiver<Vec<PathBuf>>,
+    /// Batches sent and not yet back.
+    in_flight: usize,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl Settling {
     /// Journals of files under `dir`.
     pub fn new(dir: &Path) -> Self {
+        let (batches, queue) = bounded::<Vec<PathBuf>>(1);
+        let (done, settled) = bounded(1);
+        let folder = dir.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("mirador-settle".into())
+            .spawn(move || {
+                for batch in queue {
+                    if done.send(write_out(&folder, batch)).is_err() {
+                        break;
+                    }
+                }
+            });
+        let (batches, thread) = match thread {
+            Ok(thread) => (Some(batches), Some(thread)),
+            Err(e) => {
+                tracing::warn!("settling thread: {e}: the writer settles its files itself");
+                (None, None)
+            }
+        };
         Self {
             dir: dir.to_owned(),
             waiting: Vec::new(),
             spares: Vec::new(),
             settled_at: Instant::now(),
+            batches,
+            settled,
+            in_flight: 0,
+            thread,
         }
     }
 
@@ -195,40 +230,34 @@ impl Settling {
 
     /// A settled journal for a new file to take over.
     pub fn spare(&mut self) -> Option<PathBuf> {
+        self.collect();
         self.spares.pop()
     }
 
-    /// Settles the waiting journals when the last settling is a while ago.
+    /// Hands the waiting journals over to be settled when the last batch
+    /// went a while ago and is back.
     pub fn settle_if_due(&mut self, now: Instant) {
-        if !self.waiting.is_empty() && now.duration_since(self.settled_at) >= SETTLE_EVERY {
-            self.settle();
+        self.collect();
+        if !self.waiting.is_empty()
+            && self.in_flight == 0
+            && now.duration_since(self.settled_at) >= SETTLE_EVERY
+        {
+            self.send();
         }
     }
 
-    /// Has the file system write out what it holds; the waiting journals
-    /// become spares (or are removed). When that fails, they stay for the
-    /// next start to check their files against.
+    /// Settles every waiting journal and waits until it is done.
     pub fn settle(&mut self) {
-        self.settled_at = Instant::now();
-        if self.waiting.is_empty() {
-            return;
+        if !self.waiting.is_empty() {
+            self.send();
         }
-        let synced = File::open(&self.dir)
-            .and_then(|dir| nix::unistd::syncfs(dir.as_raw_fd()).map_err(std::io::Error::from));
-        if let Err(e) = synced {
-            tracing::warn!(
-                "{}: {e}: finished files were not written out; their journals stay",
-                self.dir.display()
-            );
-            self.waiting.clear();
-            return;
-        }
-        for journal in self.waiting.drain(..) {
-            // A spare holds no bytes: its journal's rows are in their file.
-            if self.spares.len() < MAX_SPARES && create_file(&journal).is_ok() {
-                self.spares.push(journal);
-            } else {
-                remove_journal(&journal);
+        while self.in_flight > 0 {
+            match self.settled.recv() {
+                Ok(batch) => {
+                    self.in_flight -= 1;
+                    self.take_back(batch);
+                }
+                Err(_) => self.in_flight = 0,
             }
         }
     }
@@ -240,6 +269,75 @@ impl Settling {
             remove_journal(&journal);
         }
     }
+
+    fn send(&mut self) {
+        self.settled_at = Instant::now();
+        let batch = std::mem::take(&mut self.waiting);
+        match &self.batches {
+            Some(batches) => match batches.send(batch) {
+                Ok(()) => self.in_flight += 1,
+                // The thread is gone: its journals stay for the next start.
+                Err(_) => self.batches = None,
+            },
+            None => {
+                let settled = write_out(&self.dir, batch);
+                self.take_back(settled);
+            }
+        }
+    }
+
+    /// Takes back what the thread settled.
+    fn collect(&mut self) {
+        while let Ok(batch) = self.settled.try_recv() {
+            self.in_flight -= 1;
+            self.take_back(batch);
+        }
+    }
+
+    fn take_back(&mut self, settled: Vec<PathBuf>) {
+        for journal in settled {
+            if self.spares.len() < MAX_SPARES {
+                self.spares.push(journal);
+            } else {
+                remove_journal(&journal);
+            }
+        }
+    }
+}
+
+impl Drop for Settling {
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Has the file system under `dir` write out what it holds, then empties
+/// the journals of `batch` (their rows are in their files now) and gives
+/// back those emptied. When the write-out fails, none is: they keep their
+/// rows for the next start.
+fn write_out(dir: &Path, batch: Vec<PathBuf>) -> Vec<PathBuf> {
+    let synced = File::open(dir)
+        .and_then(|dir| nix::unistd::syncfs(dir.as_raw_fd()).map_err(std::io::Error::from));
+    if let Err(e) = synced {
+        tracing::warn!(
+            "{}: {e}: finished files were not written out; their journals stay",
+            dir.display()
+        );
+        return Vec::new();
+    }
+    batch
+        .into_iter()
+        .filter(|journal| {
+            let emptied = create_file(journal).is_ok();
+            if !emptied {
+                remove_journal(journal);
+            }
+            emptied
+        })
+        .collect()
 }
 
 /// Creates `path` empty for writing, in the file of `spare` (a settled
