@@ -21,7 +21,8 @@ const MAX_DATAGRAM: u32 = 65_535;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DefragConfig {
-    /// Bytes of fragment data held at most, over all datagrams
+    /// Bytes of fragment data held at most, over all datagrams, with
+    /// [`DATAGRAM_OVERHEAD`] counted for each
     /// (`memcap_mib`).
     #[serde(rename = "memcap_mib", with = "crate::units::mib")]
     pub memcap: usize,
@@ -124,6 +125,11 @@ pub struct Reassembled<'a> {
     pub data: &'a [u8],
 }
 
+/// Bytes a partial datagram costs besides its data (its map entry, its
+/// received ranges, its place in the arrival queue), counted against the
+/// memcap so that a flood of tiny fragments is bounded too.
+pub const DATAGRAM_OVERHEAD: usize = 256;
+
 /// Per-worker IP fragment reassembly.
 #[derive(Debug)]
 pub struct Defragmenter {
@@ -159,7 +165,7 @@ impl Defragmenter {
         self.partial.len()
     }
 
-    /// Fragment bytes held.
+    /// Bytes held: fragment data, and [`DATAGRAM_OVERHEAD`] a datagram.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }
@@ -181,8 +187,9 @@ impl Defragmenter {
             proto: fragment.proto,
             id: fragment.id,
         };
-        let growth =
-            (end as usize).saturating_sub(self.partial.get(&key).map_or(0, |p| p.data.len()));
+        let held = self.partial.get(&key).map(|p| p.data.len());
+        let growth = (end as usize).saturating_sub(held.unwrap_or(0))
+            + if held.is_none() { DATAGRAM_OVERHEAD } else { 0 };
         while self.held_bytes + growth > self.config.memcap {
             if !self.evict_oldest(&key, stats) {
                 stats.count(DecodeError::FragmentMemcap);
@@ -197,6 +204,7 @@ impl Defragmenter {
             }
             self.begun += 1;
             self.arrivals.push_back((key, self.begun));
+            self.held_bytes += DATAGRAM_OVERHEAD;
         }
         let partial = self.partial.entry(key).or_insert_with(|| Partial {
             meta: PacketMeta {
@@ -231,7 +239,7 @@ impl Defragmenter {
             return None;
         }
         let finished = self.partial.remove(&key)?;
-        self.held_bytes -= finished.data.len();
+        self.held_bytes -= finished.data.len() + DATAGRAM_OVERHEAD;
         self.done = finished.data;
         Some(Reassembled {
             meta: finished.meta,
@@ -249,7 +257,7 @@ impl Defragmenter {
         self.partial.retain(|_, p| {
             let keep = p.first_ts_ns.saturating_add(timeout) >= now_ns;
             if !keep {
-                freed += p.data.len();
+                freed += p.data.len() + DATAGRAM_OVERHEAD;
                 stats.count(DecodeError::FragmentTimeout);
             }
             keep
@@ -272,7 +280,7 @@ impl Defragmenter {
                 continue;
             }
             if let Some(p) = self.partial.remove(&key) {
-                self.held_bytes -= p.data.len();
+                self.held_bytes -= p.data.len() + DATAGRAM_OVERHEAD;
                 stats.count(DecodeError::FragmentMemcap);
                 evicted = true;
                 break;
@@ -343,7 +351,7 @@ mod tests {
 
     #[test]
     fn memcap_evicts_oldest_datagram() {
-        let mut d = defrag(16);
+        let mut d = defrag(16 + DATAGRAM_OVERHEAD);
         let mut stats = DecodeStats::default();
         let mut first = fragment(0, true, b"01234567");
         first.id = 1;
@@ -357,7 +365,7 @@ mod tests {
 
     #[test]
     fn memcap_evicts_in_arrival_order_past_datagrams_that_completed() {
-        let mut d = defrag(26);
+        let mut d = defrag(26 + 3 * DATAGRAM_OVERHEAD);
         let mut stats = DecodeStats::default();
         let datagram = |id: u32, more: bool| {
             let mut f = fragment(0, more, b"01234567");
@@ -380,7 +388,7 @@ mod tests {
         rest.id = 2;
         assert!(d.insert(rest, &mut stats).is_none(), "2 was evicted");
         assert_eq!(stats.errors[DecodeError::FragmentMemcap as usize], 2);
-        assert!(d.held_bytes() <= 26);
+        assert!(d.held_bytes() <= 26 + 3 * DATAGRAM_OVERHEAD);
     }
 
     #[test]
