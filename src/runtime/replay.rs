@@ -81,19 +81,16 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
     let mut batch = PacketBatch::with_capacity(batch_packets, BATCH_BYTES_HINT);
     let mut interrupted = false;
     let mut busy = Duration::ZERO;
-    let (mut packets, mut bytes) = (0u64, 0u64);
     while source.fill_batch(&mut batch, batch_packets) {
         let batch_started = Instant::now();
-        packets += batch.len() as u64;
-        bytes += batch.iter().map(|p| u64::from(p.wire_len)).sum::<u64>();
         worker.process(batch.iter());
         busy += batch_started.elapsed();
         progress.set_position(source.bytes_read());
         if let Some((_, scrapes, queue)) = &metrics {
             for scrape in scrapes.try_iter() {
                 let mut published = Published {
-                    packets,
-                    bytes,
+                    packets: worker.stats().packets,
+                    bytes: worker.stats().wire_bytes,
                     busy: busy.as_nanos() as u64,
                     loop_time: started.elapsed().as_nanos() as u64,
                     ..Published::default()
@@ -102,8 +99,9 @@ pub fn replay(options: ReplayOptions) -> Result<RunSummary, RuntimeError> {
                 let mut out = Exposition::new(scrape.open_metrics);
                 super::watch::render_build(&mut out);
                 let workers = [(vec![("worker", "0".to_owned())], published)];
-                super::watch::render_workers(&mut out, &workers, &writer.progress());
-                super::watch::render_writer(&mut out, &writer.progress(), queue);
+                let written = writer.progress();
+                super::watch::render_workers(&mut out, &workers, &written);
+                super::watch::render_writer(&mut out, &written, queue);
                 scrape.answer(out.finish());
             }
         }
