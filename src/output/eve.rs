@@ -6,10 +6,11 @@
 //! older ones shifted, `keep` kept) once it passes `rotate_mib`, or to a
 //! Unix socket (stream or datagram). A socket that is not there, or stops
 //! reading, costs the lines sent meanwhile (counted); it is retried at the
-//! next batch, and the sensor never waits for it.
+//! next batch, and the sensor never waits for it. A file holds whole lines
+//! only: a batch the disk cannot take whole is cut back off it and counted.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -222,7 +223,7 @@ pub struct EveWriter {
 
 #[derive(Debug)]
 enum Sink {
-    File { file: BufWriter<File>, bytes: u64 },
+    File(LineFile),
     Stream(Option<UnixStream>),
     Dgram(Option<UnixDatagram>),
 }
@@ -239,10 +240,7 @@ impl EveWriter {
             ..config
         };
         let sink = match config.target {
-            EveTarget::File => {
-                let (file, bytes) = open_append(&config.path)?;
-                Sink::File { file, bytes }
-            }
+            EveTarget::File => Sink::File(LineFile::open(&config.path)?),
             EveTarget::UnixStream => Sink::Stream(UnixStream::connect(&config.path).ok()),
             EveTarget::UnixDgram => Sink::Dgram(dgram(&config.path)),
         };
@@ -262,33 +260,35 @@ impl EveWriter {
                 continue;
             };
             line.push(b'\n');
-            // A line the file cannot take (a full disk) is counted and
-            // dropped; the next ones are tried.
-            match self.send(&line) {
-                Ok(()) => {
-                    if self.failing.succeeded() {
-                        tracing::info!("EVE: writing again");
-                    }
-                }
-                Err(e) => {
-                    self.report.dropped += 1;
-                    if self.failing.failed() {
-                        tracing::warn!(
-                            "EVE: {e}: lines are dropped and counted until a write succeeds"
-                        );
-                    }
-                }
+            if let Err(e) = self.send(&line) {
+                self.failed(&e);
             }
         }
-        if let Sink::File { file, .. } = &mut self.sink {
-            // What the buffer keeps is written at a later flush.
-            if let Err(e) = file.flush() {
-                if self.failing.failed() {
-                    tracing::warn!("EVE: {}: {e}", self.config.path.display());
-                }
-            }
-        }
+        self.flush();
         Ok(())
+    }
+
+    /// Writes out the lines the file holds back; lines it cannot take are
+    /// counted as dropped.
+    fn flush(&mut self) {
+        if let Sink::File(file) = &mut self.sink {
+            match file.flush(&self.config.path, &mut self.report) {
+                Ok(()) => self.succeeded(),
+                Err(e) => self.failed(&e),
+            }
+        }
+    }
+
+    fn succeeded(&mut self) {
+        if self.failing.succeeded() {
+            tracing::info!("EVE: writing again");
+        }
+    }
+
+    fn failed(&mut self, e: &OutputError) {
+        if self.failing.failed() {
+            tracing::warn!("EVE: {e}: lines are dropped and counted until a write succeeds");
+        }
     }
 
     /// What it wrote so far.
@@ -297,34 +297,26 @@ impl EveWriter {
     }
 
     /// Flushes and reports. Lines the file still cannot take (a full
-    /// disk) are lost, and the log says so.
+    /// disk) are counted as dropped.
     pub fn finish(mut self) -> Result<EveReport, OutputError> {
-        if let Sink::File { file, .. } = &mut self.sink {
-            if let Err(e) = file.flush() {
-                tracing::warn!(
-                    "EVE: {}: {e}: the last lines are lost",
-                    self.config.path.display()
-                );
-            }
-        }
+        self.flush();
         Ok(self.report)
     }
 
     fn send(&mut self, line: &[u8]) -> Result<(), OutputError> {
         let path = &self.config.path;
         match &mut self.sink {
-            Sink::File { file, bytes } => {
-                if *bytes > 0 && *bytes + line.len() as u64 > self.config.rotate_bytes {
-                    file.flush().map_err(io_error(path))?;
+            Sink::File(file) => {
+                if file.len() > 0 && file.len() + line.len() as u64 > self.config.rotate_bytes {
+                    file.flush(path, &mut self.report)?;
                     rotate(path, self.config.keep)?;
-                    let (reopened, size) = open_append(path)?;
-                    *file = reopened;
-                    *bytes = size;
+                    *file = LineFile::open(path)?;
                     self.report.rotations += 1;
                 }
-                file.write_all(line).map_err(io_error(path))?;
-                *bytes += line.len() as u64;
-                self.report.lines += 1;
+                file.push(line);
+                if file.pending.len() >= LineFile::FLUSH_BYTES {
+                    file.flush(path, &mut self.report)?;
+                }
             }
             Sink::Stream(stream) => {
                 if stream.is_none() {
@@ -362,16 +354,77 @@ fn dgram(path: &Path) -> Option<UnixDatagram> {
     Some(socket)
 }
 
-fn open_append(path: &Path) -> Result<(BufWriter<File>, u64), OutputError> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
+/// An EVE file that holds whole lines only. Lines wait in memory until the
+/// batch ends or [`Self::FLUSH_BYTES`] gather; a write the disk takes in
+/// part is cut back to the last whole line, and its lines are dropped.
+#[derive(Debug)]
+struct LineFile {
+    file: File,
+    /// Bytes of whole lines in the file.
+    committed: u64,
+    /// Lines not written yet.
+    pending: Vec<u8>,
+    pending_lines: u64,
+}
+
+impl LineFile {
+    /// Lines held back at most before they are written.
+    const FLUSH_BYTES: usize = 64 << 10;
+
+    /// Opens `path` for appending, creating it and its folder.
+    fn open(path: &Path) -> Result<Self, OutputError> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        let file = super::file_options()
+            .append(true)
+            .open(path)
+            .map_err(io_error(path))?;
+        let committed = file.metadata().map_err(io_error(path))?.len();
+        Ok(Self {
+            file,
+            committed,
+            pending: Vec::new(),
+            pending_lines: 0,
+        })
     }
-    let file = super::file_options()
-        .append(true)
-        .open(path)
-        .map_err(io_error(path))?;
-    let bytes = file.metadata().map_err(io_error(path))?.len();
-    Ok((BufWriter::new(file), bytes))
+
+    /// The file's length once what waits is written.
+    fn len(&self) -> u64 {
+        self.committed + self.pending.len() as u64
+    }
+
+    fn push(&mut self, line: &[u8]) {
+        self.pending.extend_from_slice(line);
+        self.pending_lines += 1;
+    }
+
+    /// Writes what waits, counting its lines written or dropped. A write
+    /// the disk takes in part is cut back off the file.
+    fn flush(&mut self, path: &Path, report: &mut EveReport) -> Result<(), OutputError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let lines = std::mem::take(&mut self.pending_lines);
+        let written = self.file.write_all(&self.pending);
+        let bytes = self.pending.len() as u64;
+        self.pending.clear();
+        match written {
+            Ok(()) => {
+                self.committed += bytes;
+                report.lines += lines;
+                Ok(())
+            }
+            Err(e) => {
+                report.dropped += lines;
+                // Cutting back frees blocks and so works on a full disk;
+                // if it fails, the next write appends to a partial line
+                // that a reader skips as one broken line.
+                let _ = self.file.set_len(self.committed);
+                Err(io_error(path)(e))
+            }
+        }
+    }
 }
 
 /// `NAME` becomes `NAME.1`, `NAME.1` becomes `NAME.2` ..., the oldest past

@@ -60,10 +60,11 @@ def test_captures_hold_their_flow_and_detection_name_them(tmp_path: Path):
 
 
 def test_kept_packets_stay_within_the_worker_cap_when_every_flow_alerts(tmp_path: Path):
-    # 3,000 flows of ten 1,000-byte datagrams, interleaved, the last of each
-    # alerting: 27 MB kept before any detection, against caps of 1 and 24 MiB.
+    # 8,000 flows of ten 1,000-byte datagrams, interleaved, the last of each
+    # alerting: 80 MB kept before any detection, against caps of 1 and 64 MiB.
+    flows = 8_000
     pcap = tmp_path / "alerting.pcap"
-    udp_pcap(pcap, range(10_000, 13_000), [b"x" * 1000] * 9 + [b"MARK" + b"x" * 996], interleave=True)
+    udp_pcap(pcap, range(10_000, 10_000 + flows), [b"x" * 1000] * 9 + [b"MARK" + b"x" * 996], interleave=True)
     rules = tmp_path / "mark.rules"
     rules.write_text('alert udp any any -> any 9999 (msg:"mark"; content:"MARK"; sid:9400001; rev:1;)\n')
     def run(name: str, *settings: str) -> tuple[int, str]:
@@ -72,14 +73,15 @@ def test_kept_packets_stay_within_the_worker_cap_when_every_flow_alerts(tmp_path
         return int(summary_value(result.stdout, "memory").split()[2]), result.stdout
     off, _ = run("off")
     small, stdout = run("small", "evidence.enabled=true", "evidence.worker_memcap_mib=1", "evidence.after_packets=0")
-    large, _ = run("large", "evidence.enabled=true", "evidence.worker_memcap_mib=24", "evidence.after_packets=0")
+    large, _ = run("large", "evidence.enabled=true", "evidence.worker_memcap_mib=64", "evidence.after_packets=0")
     overwritten = int(summary_value(stdout, "evidence").split("packets, ")[1].split()[0])
-    assert overwritten > 20_000, stdout
+    assert overwritten > 60_000, stdout
     # Kept packets live in the arena only: 1 MiB, besides fixed buffers (2
-    # MiB of parts on their way to the writer, the writer's open files) and
-    # the allocator's slack, far from the 27 MB an unbounded store would
-    # hold; the 24 MiB arena shows that the measure sees it.
-    assert small - off < 14 * 1024, (off, small, large)
-    assert large - small > 8 * 1024, (off, small, large)
+    # MiB of parts on their way to the writer, the writer's open files).
+    # Peaks of the process differ by several MiB from run to run, so the
+    # bound is far from the 80 MB an unbounded store would hold; the 64 MiB
+    # arena shows that the measure sees kept packets.
+    assert small - off < 24 * 1024, (off, small, large)
+    assert large - small > 32 * 1024, (off, small, large)
     files = list((tmp_path / "small" / "evidence").rglob("*.pcapng"))
-    assert len(files) == 3_000
+    assert len(files) == flows
