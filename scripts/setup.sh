@@ -19,7 +19,9 @@ hyperscan=libhyperscan-dev
 
 packages=(build-essential pkg-config clang libclang-dev libdpdk-dev "$hyperscan" libpcap-dev)
 if [ "$build_only" -eq 0 ]; then
-  packages+=(tshark tcpflow tcpreplay iproute2 python3 python3-venv systemd prometheus curl)
+  # A Java runtime for Spark, which reads the exported lake in a test.
+  packages+=(tshark tcpflow tcpreplay iproute2 python3 python3-venv systemd prometheus curl
+             openjdk-17-jre-headless)
 fi
 
 missing=()
@@ -43,8 +45,8 @@ fi
 if [ "$build_only" -eq 0 ]; then
   # Test oracles read our Parquet (DuckDB, pyarrow), compute Community IDs,
   # validate EVE JSON, and serve and list S3 (moto, boto3); matplotlib draws
-  # the soak's plot.
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import duckdb, pyarrow, pytest, communityid, jsonschema, boto3, moto, matplotlib" 2>/dev/null; then
+  # the soak's plot; pyspark reads the exported lake as Spark users do.
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import duckdb, pyarrow, pytest, communityid, jsonschema, boto3, moto, matplotlib, pyspark" 2>/dev/null; then
     echo "setup: creating .venv with the test oracles of scripts/requirements-test.txt"
     python3 -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip

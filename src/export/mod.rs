@@ -9,13 +9,16 @@
 //! `URL/TABLE/date=DATE/sensor=NAME/part-N.parquet` through `object_store`
 //! (`s3://`, `gs://`, `az://`, `file://`; credentials from the usual
 //! environment variables), removes objects of an earlier export of that day
-//! that the new one does not have, and writes `manifest.json` beside the
-//! parts last. Only then is the day marked exported locally
+//! that the new one does not have, and writes `_manifest.json` beside the
+//! parts last (the leading `_` keeps Spark, Hive and Trino from reading it
+//! as data). Only then is the day marked exported locally
 //! (`OUT/.exported/DATE.json`), and, when asked, its files removed.
 //!
 //! Re-running a day replaces it: the parts get the same names, and a part
 //! already uploaded whole (its S3 ETag equals its MD5) is not sent again,
-//! so an interrupted export resumes where it stopped. The local files are
+//! so an interrupted export resumes where it stopped. A day of an older
+//! lake, whose manifest was `manifest.json`, resumes alike, and its old
+//! manifest goes with the other stale objects. The local files are
 //! only read until the export has succeeded.
 
 mod compact;
@@ -53,7 +56,7 @@ pub struct ExportRequest {
 }
 
 /// The description of one exported (table, day, sensor), written beside
-/// its parts as `manifest.json`.
+/// its parts as `_manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// `mirador.schema_version` of the files.

@@ -1,8 +1,9 @@
 //! Upload: compacted parts and their manifest to an object store.
 //!
 //! Parts go first, then objects of an earlier export of the same day that
-//! the new one does not have are removed, and the manifest goes last, so a
-//! manifest always describes complete parts. A part already at the
+//! the new one does not have are removed (the `manifest.json` of exports
+//! older than [`MANIFEST`]'s name among them), and the manifest goes last,
+//! so a manifest always describes complete parts. A part already at the
 //! destination with an ETag equal to its MD5 (an S3 single upload of the
 //! same bytes) is not sent again.
 
@@ -19,8 +20,10 @@ use object_store::{BackoffConfig, ObjectStore, PutPayload, RetryConfig};
 
 use super::{Compacted, ExportError, ExportReport, Manifest};
 
-/// Name of the manifest beside the parts.
-pub const MANIFEST: &str = "manifest.json";
+/// Name of the manifest beside the parts. Spark, Hive and Trino read every
+/// file of a table's folder as data except those whose names start with
+/// `_` or `.`, so the manifest's does.
+pub const MANIFEST: &str = "_manifest.json";
 
 /// Retries of a failing request: a few, within half a minute, so that an
 /// unreachable destination fails the export soon (the next run resumes).

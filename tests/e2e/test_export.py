@@ -85,7 +85,7 @@ def remote_rows(client, tmp: Path, prefix: str) -> tuple[list[dict], dict]:
         if not key.startswith(prefix):
             continue
         body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        if key.endswith("manifest.json"):
+        if key.endswith("/_manifest.json"):
             manifest = json.loads(body)
             continue
         path = tmp / hashlib.sha256(key.encode()).hexdigest()
@@ -104,7 +104,7 @@ def test_export_to_s3_equals_the_local_files_and_replaces_on_rerun(tmp_path: Pat
     first = objects(client)
     for table in ("flows", "detections"):
         prefix = f"mirador/{table}/date={date}/sensor=edge-1/"
-        assert f"{prefix}manifest.json" in first and f"{prefix}part-0.parquet" in first
+        assert f"{prefix}_manifest.json" in first and f"{prefix}part-0.parquet" in first
         rows, manifest = remote_rows(client, tmp_path, prefix)
         assert rows == local_rows(out, table, date)
         assert manifest["rows"] == len(rows) and manifest["schema_version"] == "2"
@@ -142,7 +142,7 @@ def test_an_interrupted_export_ends_complete_when_run_again(tmp_path: Path, s3):
     client = s3["client"]
     complete = objects(client)
     prefix = f"mirador/flows/date={date}/sensor=edge-1/"
-    client.delete_object(Bucket=BUCKET, Key=prefix + "manifest.json")
+    client.delete_object(Bucket=BUCKET, Key=prefix + "_manifest.json")
     client.put_object(Bucket=BUCKET, Key=prefix + "part-0.parquet", Body=b"PAR1 cut short")
     client.put_object(Bucket=BUCKET, Key=prefix + "part-7.parquet", Body=b"from an earlier run")
     (out / ".exported" / f"{date}.json").unlink()
@@ -151,6 +151,47 @@ def test_an_interrupted_export_ends_complete_when_run_again(tmp_path: Path, s3):
     assert "1 part(s), 1 already there, 1 stale object(s) removed" in result.stdout
     rows, _ = remote_rows(client, tmp_path, prefix)
     assert rows == local_rows(out, "flows", date)
+
+
+def test_a_day_of_an_older_lake_resumes_and_loses_its_old_manifest(tmp_path: Path, s3):
+    out = tmp_path / "out"
+    replay(out, *SAMPLES, extra=["--sensor", "edge-1"])
+    date = day_with_both_tables(out)
+    to = f"s3://{BUCKET}/mirador"
+    export(out, date, to, env=s3["env"])
+    client = s3["client"]
+    complete = objects(client)
+    # What an export of an older version left: the manifest as
+    # `manifest.json`, which Spark and Hive read as a data file.
+    for table in ("flows", "detections"):
+        prefix = f"mirador/{table}/date={date}/sensor=edge-1/"
+        body = client.get_object(Bucket=BUCKET, Key=prefix + "_manifest.json")["Body"].read()
+        client.delete_object(Bucket=BUCKET, Key=prefix + "_manifest.json")
+        client.put_object(Bucket=BUCKET, Key=prefix + "manifest.json", Body=body)
+    result = export(out, date, to, env=s3["env"])
+    assert "0 part(s), 2 already there, 2 stale object(s) removed" in result.stdout
+    assert objects(client) == complete
+
+
+def test_pyarrow_reads_the_s3_lake_with_its_partitions(tmp_path: Path, s3):
+    import pyarrow.dataset as ds
+    from pyarrow import fs
+    out = tmp_path / "out"
+    replay(out, *SAMPLES, extra=["--sensor", "edge-1"])
+    date = day_with_both_tables(out)
+    export(out, date, f"s3://{BUCKET}/mirador", env=s3["env"])
+    s3fs = fs.S3FileSystem(access_key="testing", secret_key="testing", region="us-east-1",
+                           endpoint_override=s3["endpoint"], scheme="http")
+    for table in ("flows", "detections"):
+        lake = ds.dataset(f"{BUCKET}/mirador/{table}", filesystem=s3fs, format="parquet",
+                          partitioning="hive")
+        got = lake.to_table()
+        # Partition discovery adds `date` (pyarrow infers strings for days)
+        # and finds `sensor` in the files' own column.
+        assert got.schema.names[-1] == "date" and got.schema.field("date").type == "string"
+        assert {(r["date"], r["sensor"]) for r in got.select(["date", "sensor"]).to_pylist()} == {(date, "edge-1")}
+        rows = sorted(got.drop_columns(["date"]).to_pylist(), key=repr)
+        assert rows == local_rows(out, table, date)
 
 
 def test_an_unreachable_destination_fails_clearly_and_keeps_the_local_files(tmp_path: Path, s3):
