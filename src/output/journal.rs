@@ -385,6 +385,9 @@ pub struct Recovery {
     /// Unfinished files removed that no journal stood for (evidence
     /// captures, and journals without a complete batch).
     pub removed: Vec<PathBuf>,
+    /// Journals left for the next start: the disk had no room for their
+    /// files.
+    pub deferred: Vec<PathBuf>,
 }
 
 impl Recovery {
@@ -393,6 +396,7 @@ impl Recovery {
         self.files.extend(other.files);
         self.rows += other.rows;
         self.removed.extend(other.removed);
+        self.deferred.extend(other.deferred);
     }
 }
 
@@ -437,6 +441,13 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
             Ok(rows) => {
                 recovery.files.push(file.clone());
                 recovery.rows += rows;
+            }
+            // A full disk is no fault of the journal: it stays for the
+            // next start.
+            Err(e) if e.is_out_of_space() => {
+                tracing::warn!("{e}: the journal stays for the next start");
+                recovery.deferred.push(journal);
+                continue;
             }
             // One journal that cannot be finished keeps neither the
             // others nor the sensor from starting; it stays, set aside.
@@ -491,13 +502,17 @@ const ROW_GROUP_ROWS: usize = 16_384;
 
 /// Writes the complete batches of `journal` to `file` (through its
 /// in-progress name); returns the rows written, and writes nothing when
-/// there are none.
+/// there are none. A file it could not finish is removed, so that it takes
+/// no room; the journal keeps its rows.
 fn finish_from(
     journal: &Path,
     file: &Path,
     mut spare: Option<PathBuf>,
 ) -> Result<u64, OutputError> {
     let rows = encode(journal, file, &mut spare);
+    if rows.is_err() {
+        let _ = fs::remove_file(in_progress_path(file));
+    }
     // A spare the file did not take is not kept for nothing.
     if let Some(unused) = spare {
         remove_journal(&unused);

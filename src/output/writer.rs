@@ -233,6 +233,32 @@ pub enum OutputError {
     WriterPanicked,
 }
 
+impl OutputError {
+    /// True when the file system had no room (`ENOSPC`, or a quota):
+    /// the error passes once space returns.
+    pub fn is_out_of_space(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(error) = cause {
+            let io = error.downcast_ref::<std::io::Error>().or_else(|| {
+                match error.downcast_ref::<parquet::errors::ParquetError>() {
+                    Some(parquet::errors::ParquetError::External(inner)) => inner.downcast_ref(),
+                    _ => None,
+                }
+            });
+            if io.is_some_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                )
+            }) {
+                return true;
+            }
+            cause = error.source();
+        }
+        false
+    }
+}
+
 /// Names `path` in an I/O error of the output.
 pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io {
@@ -709,6 +735,20 @@ mod tests {
 
     use super::*;
     use crate::detect::Detection;
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_other_failures() {
+        let io = |code| std::io::Error::from_raw_os_error(code);
+        let path = PathBuf::from("x.parquet");
+        let parquet = |code| OutputError::Parquet {
+            path: path.clone(),
+            source: parquet::errors::ParquetError::External(Box::new(io(code))),
+        };
+        assert!(parquet(nix::libc::ENOSPC).is_out_of_space());
+        assert!(io_error(&path)(io(nix::libc::EDQUOT)).is_out_of_space());
+        assert!(!parquet(nix::libc::EIO).is_out_of_space());
+        assert!(!io_error(&path)(io(nix::libc::ENOENT)).is_out_of_space());
+    }
 
     fn detection(hour: u64) -> Detection {
         Detection {

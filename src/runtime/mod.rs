@@ -102,6 +102,12 @@ fn start_writer(
     for path in &recovery.removed {
         tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
     }
+    if !recovery.deferred.is_empty() {
+        tracing::warn!(
+            journals = recovery.deferred.len(),
+            "the disk has no room to finish the files an earlier run left open: their journals stay for the next start"
+        );
+    }
     if !recovery.files.is_empty() {
         tracing::warn!(
             files = recovery.files.len(),

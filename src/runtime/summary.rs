@@ -295,13 +295,17 @@ impl fmt::Display for RunSummary {
             )?;
         }
         let recovery = &self.recovery;
-        if !recovery.files.is_empty() || !recovery.removed.is_empty() {
+        if !recovery.files.is_empty()
+            || !recovery.removed.is_empty()
+            || !recovery.deferred.is_empty()
+        {
             writeln!(
                 f,
-                "  recovered     {} file(s) with {} rows of an earlier run, {} unfinished file(s) removed",
+                "  recovered     {} file(s) with {} rows of an earlier run, {} unfinished file(s) removed, {} journal(s) left for the next start (disk full)",
                 recovery.files.len(),
                 recovery.rows,
-                recovery.removed.len()
+                recovery.removed.len(),
+                recovery.deferred.len()
             )?;
         }
         writeln!(

@@ -28,6 +28,17 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
+def fill(path: Path) -> None:
+    """Writes `path` until the disk has no room left."""
+    with path.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
 def wait_for_text(path: Path, text: str, proc: subprocess.Popen, seconds: float = 120):
     deadline = time.monotonic() + seconds
     while text not in path.read_text():
@@ -54,7 +65,9 @@ def test_a_full_disk_drops_and_counts_records_then_writing_resumes(tmp_path: Pat
         proc.stdin.write(header + body)
         proc.stdin.flush()
         wait_for_text(log, "records are dropped", proc)
+        # Room returns, more than the rest of the run takes.
         ballast.unlink()
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
         # The same packets again, a day later: new partitions.
         write_big_pcap(second, 20, shift_secs=86_400)
         proc.stdin.write(second.read_bytes()[24:])
@@ -73,9 +86,18 @@ def test_a_full_disk_drops_and_counts_records_then_writing_resumes(tmp_path: Pat
     assert int(lost[0]) > 0, stdout
     written = int(summary_value(stdout, "output").split()[0])
     # Files whose close met the full disk kept their rows in their
-    # journals: the next start finishes them.
+    # journals. A start on a disk still full leaves them for the next one:
+    # nothing set aside as failed, no partial file taking room.
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(header)
+    journals = sorted(out.rglob(".*.journal"))
+    fill(small_disk / "ballast")
+    full = replay(out, empty, check=False)
+    assert not [p for p in out.rglob(".*") if not p.name.endswith(".journal")], full.stderr
+    left = sorted(out.rglob(".*.journal"))
+    assert set(left) <= set(journals), "no journal was made"
+    # With room again the next start finishes them.
+    (small_disk / "ballast").unlink()
     replay(out, empty, check=False)
     assert not list(out.rglob(".*"))
     files = list(out.rglob("*.parquet"))
@@ -85,4 +107,4 @@ def test_a_full_disk_drops_and_counts_records_then_writing_resumes(tmp_path: Pat
     days = duckdb.sql(f"select count(distinct ts_end::date) from read_parquet('{out}/flows/**/*.parquet')")
     assert days.fetchall()[0][0] >= 2, "the records after the space returned were written"
     print(f"full disk: {written} rows written in {len(files)} files, {lost[0]} flow rows lost; "
-          f"EVE {eve[0]} lines written, {eve[3]} dropped")
+          f"EVE {eve[0]} lines written, {eve[3]} dropped; {len(left)} journals left by a start on the full disk")
