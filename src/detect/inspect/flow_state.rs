@@ -27,20 +27,6 @@ pub(super) enum Phase {
     Encrypted,
 }
 
-/// Where one flow direction stands against the IP-only rules, which are
-/// checked on its first packet.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) enum IpOnlyCheck {
-    /// Its next packet is checked against all of them.
-    #[default]
-    Due,
-    /// Checked, then a reload added some: its next packet is checked
-    /// against those. (After two reloads in a row that both add some,
-    /// without a packet in between, against the second one's.)
-    Added,
-    Done,
-}
-
 /// What inspection keeps about one flow, in the flow's slot. A flow that
 /// ends must be handed to
 /// [`Inspector::end_flow`](super::Inspector::end_flow), which closes its
@@ -54,8 +40,11 @@ pub struct FlowState {
     pub(super) bases: [u64; 2],
     pub(super) bits: Vec<bool>,
     pub(super) detections: u32,
-    /// Where each direction stands against the IP-only rules.
-    pub(super) ip_only: [IpOnlyCheck; 2],
+    /// The rule generation (see [`Inspector::install`](super::Inspector::install))
+    /// each direction was checked against the IP-only rules at; 0 before
+    /// its first packet. A direction checked before a reload is checked
+    /// again against the rules added since.
+    pub(super) ip_only: [u32; 2],
     /// The windows of thresholds tracked `by_flow`.
     pub(super) thresholds: Vec<(ThresholdId, ThresholdWindow)>,
     /// Whether its encrypted part began.
@@ -294,5 +283,54 @@ mod tests {
             "the other direction had not been checked: all rules"
         );
         assert_eq!(send(&mut d, &mut unseen, true), [1, 2]);
+    }
+
+    #[test]
+    fn ip_only_rules_of_two_reloads_in_a_row_both_reach_a_flow() {
+        let rule =
+            |sid: u32| format!("alert udp any any -> 10.0.0.1 any (msg:\"r{sid}\"; sid:{sid};)\n");
+        let mut d = inspector(&rule(1), DetectLimits::default());
+        let packet = PacketView {
+            ts_ns: 0,
+            flow_id: 1,
+            to_server: true,
+            established: true,
+            reassembled: false,
+            proto: ip_proto::UDP,
+            src: "10.0.0.9".parse().unwrap(),
+            dst: "10.0.0.1".parse().unwrap(),
+            src_port: 40000,
+            dst_port: 53,
+            carrier: Default::default(),
+            transport_valid: true,
+            payload: b"x",
+            payload_len: 1,
+            stream_sizes: None,
+            tcp: None,
+            icmp: None,
+        };
+        let mut flow = FlowState::default();
+        let send = |d: &mut Inspector, flow: &mut FlowState| {
+            let mut raised = Vec::new();
+            d.inspect_packet(flow, Events::NONE, &packet, &mut |x| raised.push(x.sid));
+            raised
+        };
+        assert_eq!(send(&mut d, &mut flow), [1]);
+        // sid 3 comes first in the last set, so every index moves.
+        for text in [rule(1) + &rule(2), rule(3) + &rule(1) + &rule(2)] {
+            let next = engine(&text);
+            let remap = next.remap_from(d.engine());
+            assert_eq!(remap.ip_only_added.len(), 1);
+            d.carry_flow(&mut flow, &remap);
+            d.install(next, &remap);
+        }
+        let mut raised = send(&mut d, &mut flow);
+        raised.sort_unstable();
+        assert_eq!(
+            raised,
+            [2, 3],
+            "the additions of both reloads, not sid 1 again"
+        );
+        assert!(send(&mut d, &mut flow).is_empty());
     }
 }

@@ -59,7 +59,6 @@ use stream::WINDOW_TAIL;
 use threshold::{ThresholdId, ThresholdWindow, TrackKey};
 
 pub use flow_state::FlowState;
-use flow_state::IpOnlyCheck;
 pub use stats::{DetectStats, ScanStats};
 pub use stream::DEFAULT_WINDOW_BYTES;
 
@@ -240,8 +239,12 @@ struct Inspection {
     builtin: Builtin,
     /// This worker's copies of the datasets rules change.
     sets: WorkerSets,
-    /// The IP-only rules the latest reload added (see [`IpOnlyCheck`]).
-    ip_only_added: Vec<u32>,
+    /// The rule generation: 1, and one more at each reload.
+    generation: u32,
+    /// IP-only rules that reloads added, each with the generation that
+    /// added it, by rule index: a flow direction checked at an earlier
+    /// generation is checked against these. At most one entry per rule.
+    ip_only_added: Vec<(u32, u32)>,
     stats: DetectStats,
 }
 
@@ -264,6 +267,7 @@ impl Inspector {
             thresholds: HashMap::default(),
             clock_ns: 0,
             recorded: None,
+            generation: 1,
             ip_only_added: Vec::new(),
             limits: DetectLimits {
                 window_bytes: limits.window_bytes.max(WINDOW_TAIL * 2),
@@ -352,13 +356,6 @@ impl Inspector {
         }
         flow.thresholds
             .retain(|((gid, sid, _), _)| remap.sids.contains(&(*gid, *sid)));
-        if !remap.ip_only_added.is_empty() {
-            for check in &mut flow.ip_only {
-                if *check == IpOnlyCheck::Done {
-                    *check = IpOnlyCheck::Added;
-                }
-            }
-        }
         flow.body_alerts = flow
             .body_alerts
             .iter()
@@ -379,15 +376,17 @@ impl Inspector {
             .retain(|((gid, sid, _), _), _| remap.sids.contains(&(*gid, *sid)));
         state.sets =
             std::mem::take(&mut state.sets).carried_over(&self.engine.datasets, &engine.datasets);
-        if remap.ip_only_added.is_empty() {
-            // Directions still due for the previous reload's additions
-            // keep them, under their new indices.
-            let kept = state.ip_only_added.iter();
-            let moved = kept.filter_map(|&rule| remap.rules.get(rule as usize).copied().flatten());
-            state.ip_only_added = moved.collect();
-        } else {
-            state.ip_only_added.clone_from(&remap.ip_only_added);
-        }
+        // Earlier reloads' additions keep their generations under their
+        // new indices; this one's come with the next generation.
+        state.generation += 1;
+        let generation = state.generation;
+        let moved = state.ip_only_added.iter().filter_map(|&(rule, added)| {
+            Some((remap.rules.get(rule as usize).copied().flatten()?, added))
+        });
+        let new = remap.ip_only_added.iter().map(|&rule| (rule, generation));
+        let mut added: Vec<(u32, u32)> = moved.chain(new).collect();
+        added.sort_unstable();
+        state.ip_only_added = added;
         self.rules = !engine.rules.is_empty();
         self.engine = engine;
     }

@@ -4,7 +4,7 @@
 //! lets through is decided here; prefilter and verification are their
 //! modules' jobs.
 
-use super::flow_state::{IpOnlyCheck, Phase};
+use super::flow_state::Phase;
 use super::verify::{packet_context, Context};
 use super::{Detection, Encrypted, FlowState, Inspection, PacketView};
 use crate::decode::ip_proto;
@@ -90,19 +90,20 @@ impl Inspection {
             );
         }
         self.candidates.list = candidates;
-        let check = &mut flow.ip_only[usize::from(!packet.to_server)];
-        // A direction that a reload reached after its check is checked
-        // against the added rules only; the list is lent out meanwhile.
-        let added = match std::mem::replace(check, IpOnlyCheck::Done) {
-            IpOnlyCheck::Done => return,
-            IpOnlyCheck::Due => None,
-            IpOnlyCheck::Added => Some(std::mem::take(&mut self.ip_only_added)),
-        };
+        let checked = &mut flow.ip_only[usize::from(!packet.to_server)];
+        let since = std::mem::replace(checked, self.generation);
+        if since == self.generation {
+            return;
+        }
+        // A direction checked before a reload is checked against the rules
+        // added since only; the list is lent out meanwhile.
+        let added = (since != 0).then(|| std::mem::take(&mut self.ip_only_added));
         for rule in engine.ip_only.candidates(packet.src, packet.dst) {
-            if added
-                .as_ref()
-                .is_some_and(|a| a.binary_search(&rule).is_err())
-            {
+            let due = added.as_ref().is_none_or(|a| {
+                a.binary_search_by_key(&rule, |&(rule, _)| rule)
+                    .is_ok_and(|i| a[i].1 > since)
+            });
+            if !due {
                 continue;
             }
             self.stats.scan[class.index()].candidates += 1;
