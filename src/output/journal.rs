@@ -116,16 +116,15 @@ impl Journal {
         spare: Option<PathBuf>,
     ) -> Result<Self, OutputError> {
         let path = journal_path(file);
-        create_from(&path, spare).map_err(io_error(&path))?;
+        let created = create_from(&path, spare).map_err(io_error(&path))?;
+        // The schema goes out with the first batch.
         let parked = Parked {
             path: path.clone(),
-            out: None,
+            out: Some(BufWriter::with_capacity(BUFFER_BYTES, created)),
             bytes: 0,
         };
         let writer = StreamWriter::try_new(parked, schema).map_err(|e| arrow_error(&path, e))?;
-        let mut journal = Self { writer, path };
-        journal.flush()?;
-        Ok(journal)
+        Ok(Self { writer, path })
     }
 
     /// Bytes appended so far.
@@ -342,11 +341,14 @@ fn write_out(dir: &Path, batch: Vec<PathBuf>) -> Vec<PathBuf> {
 
 /// Creates `path` empty for writing, in the file of `spare` (a settled
 /// journal, already empty) when one is given: a rename, where creating a
-/// file would make the file system find a new inode.
+/// file would make the file system find a new inode. The spare is not
+/// truncated again: a file truncated to nothing is written out at its
+/// close (ext4's `auto_da_alloc`, XFS alike), which costs more than the
+/// writing.
 fn create_from(path: &Path, spare: Option<PathBuf>) -> std::io::Result<File> {
     if let Some(spare) = spare {
         if fs::rename(&spare, path).is_ok() {
-            return create_file(path);
+            return file_options().open(path);
         }
     }
     create_file(path)

@@ -6,13 +6,15 @@
 //! writer builds Arrow record batches ([`schema`]) off the packet path and
 //! writes ZSTD Parquet files in a Hive layout, rotated by record time and by
 //! size, each renamed into place only once complete, with a [`journal`]
-//! that lets the next start finish what a crash left. From the flow records
+//! that lets the next start finish what a crash left; closed files are
+//! encoded on a thread of their own ([`finishing`]). From the flow records
 //! it also gathers the `services` table and raises the exposure findings
 //! ([`services`]). Detections can also leave as Suricata EVE alert lines
 //! ([`eve`]).
 
 pub mod eve;
 pub mod evidence;
+pub mod finishing;
 pub mod journal;
 pub mod schema;
 pub mod services;

@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::eve::{EveConfig, EveReport, EveWriter};
 use super::evidence::EvidenceFiles;
+use super::finishing::{Finished, Finishing};
 use super::journal::{in_progress_path, journal_path, recover, Journal, Recovery, Settling};
 use super::schema::{
     detection_batch, detection_schema, flow_batch, flow_schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
@@ -165,25 +166,34 @@ pub fn parquet_properties() -> Result<WriterProperties, parquet::errors::Parquet
 }
 
 /// The properties of a file whose rows take `bytes` in Arrow's format:
-/// [`parquet_properties`], uncompressed under [`SMALL_FILE_BYTES`].
+/// [`parquet_properties`], or under [`SMALL_FILE_BYTES`] plain pages
+/// without compression, dictionaries or page statistics (the column
+/// chunks keep theirs), whose set-up costs more than it saves on so few
+/// rows.
 pub fn parquet_properties_for(
     bytes: u64,
 ) -> Result<WriterProperties, parquet::errors::ParquetError> {
     if bytes < SMALL_FILE_BYTES {
-        properties(Compression::UNCOMPRESSED)
+        Ok(properties_builder(Compression::UNCOMPRESSED)
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .build())
     } else {
         parquet_properties()
     }
 }
 
 fn properties(compression: Compression) -> Result<WriterProperties, parquet::errors::ParquetError> {
-    Ok(WriterProperties::builder()
+    Ok(properties_builder(compression).build())
+}
+
+fn properties_builder(compression: Compression) -> WriterPropertiesBuilder {
+    WriterProperties::builder()
         .set_compression(compression)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             SCHEMA_VERSION_KEY.to_owned(),
             SCHEMA_VERSION.to_owned(),
         )]))
-        .build())
 }
 
 /// Where and how output is written.
@@ -297,7 +307,9 @@ struct TableFiles<T: Table> {
     report: WriterReport,
     /// The last write failed; the next that succeeds says so.
     failing: super::FailureStreak,
-    /// Journals of closed files, until those are written out.
+    /// Closed files, until they are encoded.
+    finishing: Finishing,
+    /// Journals of finished files, until those are written out.
     settling: Settling,
     _table: std::marker::PhantomData<T>,
 }
@@ -313,6 +325,7 @@ impl<T: Table> TableFiles<T> {
             newest_ns: 0,
             report: WriterReport::default(),
             failing: super::FailureStreak::default(),
+            finishing: Finishing::new(T::NAME, 2),
             settling: Settling::new(&config.dir),
             _table: std::marker::PhantomData,
         }
@@ -365,6 +378,9 @@ impl<T: Table> TableFiles<T> {
             .collect();
         for partition in stale {
             self.close(partition);
+        }
+        for finished in self.finishing.collect() {
+            self.finished(finished);
         }
         self.settling.settle_if_due(now);
         Ok(())
@@ -451,16 +467,22 @@ impl<T: Table> TableFiles<T> {
         })
     }
 
-    /// Closes `partition`'s file. When it cannot be written (a full disk),
-    /// its rows stay in its journal, which the next start finishes.
+    /// Closes `partition`'s file: hands it over to be finished.
     fn close(&mut self, partition: u64) {
         let Some(file) = self.open.remove(&partition) else {
             return;
         };
-        match file.journal.finish(&file.path, self.settling.spare()) {
+        let spare = self.settling.spare();
+        self.finishing.push(file.journal, file.path, spare);
+    }
+
+    /// A file finished; when it could not be written (a full disk), its
+    /// rows stay in its journal, which the next start finishes.
+    fn finished(&mut self, finished: Finished) {
+        match finished.result {
             Ok((_, journal)) => {
                 self.settling.push(journal);
-                self.report.files.push(file.path);
+                self.report.files.push(finished.file);
             }
             Err(e) => tracing::warn!(
                 table = T::NAME,
@@ -473,6 +495,9 @@ impl<T: Table> TableFiles<T> {
         let partitions: Vec<u64> = self.open.keys().copied().collect();
         for partition in partitions {
             self.close(partition);
+        }
+        for finished in self.finishing.wait() {
+            self.finished(finished);
         }
         self.settling.finish();
     }
