@@ -3,6 +3,8 @@
 //! as workers send them ([`crate::evidence`]) and renamed into place when
 //! its last part arrived, when more than 256 are open (the oldest), or at
 //! shutdown. A capture that fails is logged and counted; the tables go on.
+//! One that a killed run left unfinished is kept up to its last whole block
+//! at the next start ([`recover_capture`]).
 //!
 //! pcapng is written here rather than through a crate: a capture needs
 //! three block types (section header, one interface with nanosecond
@@ -100,6 +102,9 @@ impl EvidenceFiles {
         for packet in &part.packets {
             enhanced_packet(file, packet).map_err(io_error(temp))?;
         }
+        // Each part reaches the kernel: a run killed now leaves it for the
+        // next start to keep.
+        file.flush().map_err(io_error(temp))?;
         self.packets += part.packets.len() as u64;
         if part.last {
             self.close(&part.path)?;
@@ -128,6 +133,44 @@ impl EvidenceFiles {
         self.files += 1;
         Ok(())
     }
+}
+
+/// Finishes a capture that a killed run left under its in-progress name
+/// `temp`: its whole blocks are kept, a block cut short is dropped, and the
+/// file is renamed to `path`. Returns the packets it holds, or `None` when
+/// not even its header is whole (the file is left as it was).
+pub fn recover_capture(temp: &Path, path: &Path) -> std::io::Result<Option<u64>> {
+    let data = fs::read(temp)?;
+    let Some((whole, packets)) = whole_blocks(&data) else {
+        return Ok(None);
+    };
+    fs::OpenOptions::new()
+        .write(true)
+        .open(temp)?
+        .set_len(whole)?;
+    fs::rename(temp, path)?;
+    Ok(Some(packets))
+}
+
+/// Bytes of `data` in whole blocks, as this module writes them, and the
+/// packets among them; `None` without a section header and an interface.
+fn whole_blocks(data: &[u8]) -> Option<(u64, u64)> {
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let (mut at, mut packets, mut interface) = (0, 0, false);
+    while let (Some(kind), Some(len)) = (word(at), word(at + 4)) {
+        let len = len as usize;
+        let whole = len >= 12 && len % 4 == 0 && word(at + len - 4) == Some(len as u32);
+        if !whole || (at == 0 && kind != SHB) {
+            break;
+        }
+        interface |= kind == IDB;
+        packets += u64::from(kind == EPB);
+        at += len;
+    }
+    interface.then_some((at as u64, packets))
 }
 
 /// A section header and one interface of `linktype` with nanosecond
@@ -222,5 +265,37 @@ mod tests {
         // A part after its capture completed is counted, not written.
         files.write(part(vec![packet(1, 1)], false, false));
         assert_eq!(files.errors, 1);
+    }
+
+    #[test]
+    fn a_capture_cut_short_keeps_its_whole_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let packet = |ts_ns| EvidencePacket {
+            ts_ns,
+            wire_len: 60,
+            data: vec![0xab; 57],
+        };
+        let mut bytes = Vec::new();
+        header(&mut bytes, LinkType::Ethernet.linktype()).unwrap();
+        for ts in [1, 2, 3] {
+            enhanced_packet(&mut bytes, &packet(ts)).unwrap();
+        }
+        let path = dir.path().join("7.pcapng");
+        let temp = in_progress_path(&path);
+        // Killed ten bytes into its last block.
+        let cut = bytes.len() - (32 + 60) + 10;
+        fs::write(&temp, &bytes[..cut]).unwrap();
+        assert_eq!(recover_capture(&temp, &path).unwrap(), Some(2));
+        assert!(!temp.exists());
+        let mut read = CaptureFile::open(&path).unwrap();
+        let mut times = Vec::new();
+        while let Some(p) = read.next_packet().unwrap() {
+            times.push(p.ts_ns);
+        }
+        assert_eq!(times, [1, 2]);
+        // Not even a whole header: nothing to keep.
+        fs::write(&temp, &bytes[..20]).unwrap();
+        assert_eq!(recover_capture(&temp, &path).unwrap(), None);
+        assert!(temp.exists());
     }
 }

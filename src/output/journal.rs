@@ -17,8 +17,9 @@
 //! kernel had not yet written of the journals).
 //!
 //! At start, [`recover`] turns every journal an earlier run left into the
-//! finished file it stood for, from its complete batches, and removes the
-//! other unfinished files. A journal that still holds rows finishes its
+//! finished file it stood for, from its complete batches, keeps evidence
+//! captures up to their last whole block, and removes the other unfinished
+//! files. A journal that still holds rows finishes its
 //! file again even when the file exists (the run died after the rename,
 //! perhaps before the file system wrote the file out): the same rows
 //! replace it, so none is written twice. A visible file that does not
@@ -39,6 +40,7 @@ use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parquet::arrow::ArrowWriter;
 
+use super::evidence::recover_capture;
 use super::writer::{io_error, parquet_properties_for, OutputError, IN_PROGRESS_SUFFIX};
 use super::{create_file, file_options};
 
@@ -390,6 +392,8 @@ pub struct Recovery {
     /// Journals left for the next start: the disk had no room for their
     /// files.
     pub deferred: Vec<PathBuf>,
+    /// Evidence captures kept up to their last whole block.
+    pub captures: Vec<PathBuf>,
 }
 
 impl Recovery {
@@ -399,6 +403,7 @@ impl Recovery {
         self.rows += other.rows;
         self.removed.extend(other.removed);
         self.deferred.extend(other.deferred);
+        self.captures.extend(other.captures);
     }
 }
 
@@ -471,6 +476,20 @@ pub fn recover(dir: &Path) -> Result<Recovery, OutputError> {
     // The journals go once the files they stood for are written out.
     settling.finish();
     for path in unfinished {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let capture = hidden_name(name, IN_PROGRESS_SUFFIX)
+            .filter(|n| n.ends_with(".pcapng"))
+            .map(|n| path.with_file_name(n));
+        if let Some(capture) = capture {
+            match recover_capture(&path, &capture) {
+                Ok(Some(_)) => {
+                    recovery.captures.push(capture);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("{}: {e}: removed", path.display()),
+            }
+        }
         fs::remove_file(&path).map_err(io_error(&path))?;
         recovery.removed.push(path);
     }

@@ -167,9 +167,9 @@ pub fn parquet_properties() -> Result<WriterProperties, parquet::errors::Parquet
 
 /// The properties of a file whose rows take `bytes` in Arrow's format:
 /// [`parquet_properties`], or under [`SMALL_FILE_BYTES`] plain pages
-/// without compression, dictionaries or page statistics (the column
-/// chunks keep theirs), whose set-up costs more than it saves on so few
-/// rows.
+/// without compression, dictionaries, page statistics or page index (the
+/// column chunks keep their statistics), whose set-up costs more than it
+/// saves on so few rows.
 pub fn parquet_properties_for(
     bytes: u64,
 ) -> Result<WriterProperties, parquet::errors::ParquetError> {
@@ -177,6 +177,7 @@ pub fn parquet_properties_for(
         Ok(properties_builder(Compression::UNCOMPRESSED)
             .set_dictionary_enabled(false)
             .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_offset_index_disabled(true)
             .build())
     } else {
         parquet_properties()

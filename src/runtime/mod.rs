@@ -99,6 +99,9 @@ fn start_writer(
     for path in &recovery.files {
         tracing::warn!(path = %path.display(), "finished an output file an earlier run left open");
     }
+    for path in &recovery.captures {
+        tracing::warn!(path = %path.display(), "kept an evidence capture an earlier run left open, up to its last whole packet");
+    }
     for path in &recovery.removed {
         tracing::warn!(path = %path.display(), "removed an unfinished output file left by an earlier run");
     }

@@ -298,12 +298,14 @@ impl fmt::Display for RunSummary {
         if !recovery.files.is_empty()
             || !recovery.removed.is_empty()
             || !recovery.deferred.is_empty()
+            || !recovery.captures.is_empty()
         {
             writeln!(
                 f,
-                "  recovered     {} file(s) with {} rows of an earlier run, {} unfinished file(s) removed, {} journal(s) left for the next start (disk full)",
+                "  recovered     {} file(s) with {} rows of an earlier run, {} evidence capture(s), {} unfinished file(s) removed, {} journal(s) left for the next start (disk full)",
                 recovery.files.len(),
                 recovery.rows,
+                recovery.captures.len(),
                 recovery.removed.len(),
                 recovery.deferred.len()
             )?;

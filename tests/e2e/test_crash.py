@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from conftest import mirador_bin, replay, summary_value
+from conftest import PCAPS, mirador_bin, replay, require, summary_value
 from test_bad_input import write_big_pcap
 
 
@@ -124,3 +124,40 @@ def test_a_sensor_killed_while_busy_keeps_what_reached_the_writer(tmp_path: Path
     print(f"killed while busy: {rows} rows recovered from {files} journal(s); "
           f"{missing} of the whole run's rows not reached")
     assert extra == 0, "every kept row is one the whole run wrote"
+
+
+def test_evidence_captures_a_killed_sensor_left_open_are_kept(tmp_path: Path):
+    """Flows that alerted stay open while standard input does, so their
+    captures are still being written when the sensor is killed; the next
+    start keeps each up to its last whole packet, and tshark reads them."""
+    tshark = require("tshark")
+    out = tmp_path / "out"
+    captures = b"".join(p.read_bytes()[24:] for p in (PCAPS / "webshell.pcap", PCAPS / "c2.pcap"))
+    proc = subprocess.Popen([mirador_bin(), "replay", "--out", str(out), "--set", "evidence.enabled=true",
+                             "--set", "output.chunk_records=1", "--set", "replay.batch_packets=1", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdin.write((PCAPS / "webshell.pcap").read_bytes()[:24] + captures)
+    proc.stdin.flush()
+    open_captures = lambda: [p for p in out.rglob(".*.pcapng.inprogress") if p.stat().st_size > 0]
+    deadline = time.monotonic() + 120
+    while not open_captures():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1)
+    left = len(open_captures())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdin.close()
+
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes((PCAPS / "webshell.pcap").read_bytes()[:24])
+    result = replay(out, empty, check=False)
+    kept = int(summary_value(result.stdout, "recovered").split("rows of an earlier run, ")[1].split()[0])
+    assert kept >= left > 0, result.stdout
+    assert not list(out.rglob(".*.inprogress"))
+    files = list((out / "evidence").rglob("*.pcapng"))
+    assert len(files) >= kept
+    for path in files:
+        read = subprocess.run([tshark, "-r", str(path)], capture_output=True, text=True)
+        assert read.returncode == 0 and read.stdout.strip(), (path, read.stderr)
+    print(f"killed with captures open: {left} open, {kept} kept")
