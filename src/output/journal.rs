@@ -26,14 +26,16 @@
 //! read and has no journal rows behind it is removed. Names start with `.`, so readers of the tables (DuckDB's
 //! `*.parquet`, Spark, the export) never see either.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
@@ -41,6 +43,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use parquet::arrow::ArrowWriter;
 
 use super::evidence::recover_capture;
+use super::schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 use super::writer::{io_error, parquet_properties_for, OutputError, IN_PROGRESS_SUFFIX};
 use super::{create_file, file_options};
 
@@ -125,7 +128,13 @@ impl Journal {
             out: Some(BufWriter::with_capacity(BUFFER_BYTES, created)),
             bytes: 0,
         };
-        let writer = StreamWriter::try_new(parked, schema).map_err(|e| arrow_error(&path, e))?;
+        // The stream's schema carries the version of the tables, so that a
+        // later build that finishes the file stamps it with its writer's.
+        let stamped = schema.as_ref().clone().with_metadata(HashMap::from([(
+            SCHEMA_VERSION_KEY.to_owned(),
+            SCHEMA_VERSION.to_owned(),
+        )]));
+        let writer = StreamWriter::try_new(parked, &stamped).map_err(|e| arrow_error(&path, e))?;
         Ok(Self { writer, path })
     }
 
@@ -549,7 +558,15 @@ fn encode(journal: &Path, file: &Path, spare: &mut Option<PathBuf>) -> Result<u6
     let Ok(reader) = StreamReader::try_new(BufReader::new(input), None) else {
         return Ok(0);
     };
-    let schema = reader.schema();
+    // The version the journal's writer stamped (journals of builds before
+    // the stamp: this one's), and the columns without it.
+    let stamped = reader.schema();
+    let version = stamped
+        .metadata()
+        .get(SCHEMA_VERSION_KEY)
+        .map_or(SCHEMA_VERSION, String::as_str)
+        .to_owned();
+    let schema = Arc::new(Schema::new(stamped.fields().clone()));
     let mut out: Option<ArrowWriter<File>> = None;
     let temp = in_progress_path(file);
     let mut rows = 0u64;
@@ -558,14 +575,17 @@ fn encode(journal: &Path, file: &Path, spare: &mut Option<PathBuf>) -> Result<u6
         if batch.num_rows() == 0 {
             continue;
         }
+        let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+            .map_err(|e| arrow_error(&temp, e))?;
         let writer = match out.as_mut() {
             Some(writer) => writer,
             None => {
-                let props =
-                    parquet_properties_for(bytes).map_err(|source| OutputError::Parquet {
+                let props = parquet_properties_for(bytes, &version).map_err(|source| {
+                    OutputError::Parquet {
                         path: temp.clone(),
                         source,
-                    })?;
+                    }
+                })?;
                 let created = create_from(&temp, spare.take()).map_err(io_error(&temp))?;
                 let writer = ArrowWriter::try_new(created, schema.clone(), Some(props)).map_err(
                     |source| OutputError::Parquet {
@@ -666,6 +686,45 @@ mod tests {
         assert_eq!(parquet_values(&file), (0..20).collect::<Vec<_>>());
         let left: Vec<_> = fs::read_dir(file.parent().unwrap()).unwrap().collect();
         assert_eq!(left.len(), 1, "journal and in-progress file are gone");
+    }
+
+    #[test]
+    fn a_recovered_file_carries_the_version_its_journal_was_written_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let version = |file: &Path| {
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(File::open(file).unwrap()).unwrap();
+            let pairs = reader
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .unwrap();
+            let stamped = pairs.iter().filter(|kv| kv.key == SCHEMA_VERSION_KEY);
+            stamped
+                .filter_map(|kv| kv.value.clone())
+                .collect::<Vec<_>>()
+        };
+        // A journal an older build left, stamped "1"; one of a build before
+        // the stamp.
+        let older = dir.path().join("older.parquet");
+        let unstamped = dir.path().join("unstamped.parquet");
+        for (file, metadata) in [
+            (
+                &older,
+                HashMap::from([(SCHEMA_VERSION_KEY.to_owned(), "1".to_owned())]),
+            ),
+            (&unstamped, Default::default()),
+        ] {
+            let schema = schema().as_ref().clone().with_metadata(metadata);
+            let mut writer =
+                StreamWriter::try_new(File::create(journal_path(file)).unwrap(), &schema).unwrap();
+            writer.write(&batch(0, 3)).unwrap();
+            writer.finish().unwrap();
+        }
+        let recovery = recover(dir.path()).unwrap();
+        assert_eq!(recovery.rows, 6);
+        assert_eq!(version(&older), ["1"]);
+        assert_eq!(version(&unstamped), [SCHEMA_VERSION]);
     }
 
     /// A journal of `rows` rows, finished into `file` when `finish`; left

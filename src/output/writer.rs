@@ -161,39 +161,40 @@ pub const SMALL_FILE_BYTES: u64 = 64 << 10;
 /// How every Parquet file of the sensor is written: ZSTD pages, and the
 /// schema version in the key-value metadata.
 pub fn parquet_properties() -> Result<WriterProperties, parquet::errors::ParquetError> {
-    let level = ZstdLevel::try_new(ZSTD_LEVEL)?;
-    properties(Compression::ZSTD(level))
+    compressed(SCHEMA_VERSION)
 }
 
-/// The properties of a file whose rows take `bytes` in Arrow's format:
-/// [`parquet_properties`], or under [`SMALL_FILE_BYTES`] plain pages
-/// without compression, dictionaries, page statistics or page index (the
-/// column chunks keep their statistics), whose set-up costs more than it
-/// saves on so few rows.
+fn compressed(version: &str) -> Result<WriterProperties, parquet::errors::ParquetError> {
+    let level = ZstdLevel::try_new(ZSTD_LEVEL)?;
+    Ok(properties_builder(Compression::ZSTD(level), version).build())
+}
+
+/// The properties of a file whose rows take `bytes` in Arrow's format and
+/// follow schema `version`: [`parquet_properties`], or under
+/// [`SMALL_FILE_BYTES`] plain pages without compression, dictionaries,
+/// page statistics or page index (the column chunks keep their
+/// statistics), whose set-up costs more than it saves on so few rows.
 pub fn parquet_properties_for(
     bytes: u64,
+    version: &str,
 ) -> Result<WriterProperties, parquet::errors::ParquetError> {
     if bytes < SMALL_FILE_BYTES {
-        Ok(properties_builder(Compression::UNCOMPRESSED)
+        Ok(properties_builder(Compression::UNCOMPRESSED, version)
             .set_dictionary_enabled(false)
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_offset_index_disabled(true)
             .build())
     } else {
-        parquet_properties()
+        compressed(version)
     }
 }
 
-fn properties(compression: Compression) -> Result<WriterProperties, parquet::errors::ParquetError> {
-    Ok(properties_builder(compression).build())
-}
-
-fn properties_builder(compression: Compression) -> WriterPropertiesBuilder {
+fn properties_builder(compression: Compression, version: &str) -> WriterPropertiesBuilder {
     WriterProperties::builder()
         .set_compression(compression)
         .set_key_value_metadata(Some(vec![KeyValue::new(
             SCHEMA_VERSION_KEY.to_owned(),
-            SCHEMA_VERSION.to_owned(),
+            version.to_owned(),
         )]))
 }
 
@@ -317,8 +318,8 @@ struct TableFiles<T: Table> {
 
 impl<T: Table> TableFiles<T> {
     fn new(config: &OutputConfig) -> Self {
+        let root = config.dir.join(T::NAME);
         Self {
-            root: config.dir.join(T::NAME),
             sensor: config.sensor.clone(),
             rotate_ns: config.rotate_secs.max(1) * NANOS_PER_SEC,
             max_file_bytes: config.max_file_bytes.max(1),
@@ -327,7 +328,9 @@ impl<T: Table> TableFiles<T> {
             report: WriterReport::default(),
             failing: super::FailureStreak::default(),
             finishing: Finishing::new(T::NAME, 2),
-            settling: Settling::new(&config.dir),
+            // The table's own folder: it may be a file system of its own.
+            settling: Settling::new(&root),
+            root,
             _table: std::marker::PhantomData,
         }
     }
