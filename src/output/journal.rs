@@ -163,9 +163,9 @@ impl Journal {
         file: &Path,
         spare: Option<PathBuf>,
     ) -> Result<(u64, PathBuf), OutputError> {
-        self.writer
-            .finish()
-            .map_err(|e| arrow_error(&self.path, e))?;
+        // The stream's end marker is left out, as a kill leaves it: the
+        // reader ends at the last whole batch either way, and writing it
+        // would open the journal once more.
         self.flush()?;
         drop(self.writer);
         let rows = finish_from(&self.path, file, spare)?;
