@@ -1,11 +1,11 @@
-//! Finishing: closed files encoded from their journals into Parquet on a
-//! thread of their own, so that the writer goes on appending meanwhile.
+//! Finishing: closed files encoded from their journals into Parquet on
+//! threads of their own, so that the writer goes on appending meanwhile.
 //!
 //! Encoding a file takes longer than appending its rows, and a replay of
 //! captures spread over many hours closes a file for nearly every chunk
 //! it writes. A table hands each closed [`Journal`] to its [`Finishing`]
 //! and takes back what finished at its next write; at most
-//! [`MAX_IN_FLIGHT`] wait, beyond which the writer waits for the oldest.
+//! [`MAX_IN_FLIGHT`] wait, beyond which the writer waits until one is done.
 //! Until a file is finished its rows are in its journal, as when the writer
 //! encoded it itself, so a crash meanwhile loses nothing more.
 
@@ -47,7 +47,7 @@ impl Job {
     }
 }
 
-/// The finishing thread of one table.
+/// The finishing threads of one table.
 #[derive(Debug)]
 pub struct Finishing {
     /// Jobs to the thread; `None` when it could not be started or stopped
@@ -95,7 +95,7 @@ impl Finishing {
     }
 
     /// Hands `journal` over to be finished as `file` (in the file of
-    /// `spare` when one is given), first waiting for the oldest when
+    /// `spare` when one is given), first waiting until one is done when
     /// [`MAX_IN_FLIGHT`] wait.
     pub fn push(&mut self, journal: Journal, file: PathBuf, spare: Option<PathBuf>) {
         if self.in_flight >= MAX_IN_FLIGHT {
