@@ -338,16 +338,16 @@ fn write_out(dir: &Path, batch: Vec<PathBuf>) -> Vec<PathBuf> {
         );
         return Vec::new();
     }
-    batch
-        .into_iter()
-        .filter(|journal| {
-            let emptied = create_file(journal).is_ok();
-            if !emptied {
-                remove_journal(journal);
-            }
-            emptied
-        })
-        .collect()
+    let mut emptied = Vec::with_capacity(batch.len());
+    for journal in batch {
+        // A journal that cannot be emptied is removed instead.
+        if create_file(&journal).is_ok() {
+            emptied.push(journal);
+        } else {
+            remove_journal(&journal);
+        }
+    }
+    emptied
 }
 
 /// Creates `path` empty for writing, in the file of `spare` (a settled
