@@ -215,27 +215,25 @@ mod tests {
         assert_eq!(sids, [2], "only the flow that logged in before the reload");
     }
 
-    #[test]
-    fn ip_only_rules_a_reload_adds_reach_flows_already_checked_once() {
-        let before = "alert udp 10.0.0.0/8 any -> any any (msg:\"old\"; sid:1;)\n";
-        let after = concat!(
-            "alert udp 10.0.0.0/8 any -> any any (msg:\"old\"; sid:1;)\n",
-            "alert udp any any -> 10.0.0.1 any (msg:\"added\"; sid:2;)\n",
-        );
-        let mut d = inspector(before, DetectLimits::default());
-        let packet = |to_server: bool| PacketView {
+    /// The sids a one-byte UDP datagram of a flow between 10.0.0.9:40000
+    /// (the client) and 10.0.0.1:53 raises, sent by the client when
+    /// `to_server`.
+    fn udp_sids(d: &mut Inspector, flow: &mut FlowState, to_server: bool) -> Vec<u32> {
+        let (client, server) = ("10.0.0.9".parse().unwrap(), "10.0.0.1".parse().unwrap());
+        let (src, dst) = if to_server {
+            (client, server)
+        } else {
+            (server, client)
+        };
+        let packet = PacketView {
             ts_ns: 0,
             flow_id: 1,
             to_server,
             established: true,
             reassembled: false,
             proto: ip_proto::UDP,
-            src: if to_server { "10.0.0.9" } else { "10.0.0.1" }
-                .parse()
-                .unwrap(),
-            dst: if to_server { "10.0.0.1" } else { "10.0.0.9" }
-                .parse()
-                .unwrap(),
+            src,
+            dst,
             src_port: 40000,
             dst_port: 53,
             carrier: Default::default(),
@@ -246,14 +244,22 @@ mod tests {
             tcp: None,
             icmp: None,
         };
+        let mut raised = Vec::new();
+        d.inspect_packet(flow, Events::NONE, &packet, &mut |x| raised.push(x.sid));
+        raised
+    }
+
+    #[test]
+    fn ip_only_rules_a_reload_adds_reach_flows_already_checked_once() {
+        let before = "alert udp 10.0.0.0/8 any -> any any (msg:\"old\"; sid:1;)\n";
+        let after = concat!(
+            "alert udp 10.0.0.0/8 any -> any any (msg:\"old\"; sid:1;)\n",
+            "alert udp any any -> 10.0.0.1 any (msg:\"added\"; sid:2;)\n",
+        );
+        let mut d = inspector(before, DetectLimits::default());
         let (mut flow, mut unseen) = (FlowState::default(), FlowState::default());
-        let send = |d: &mut Inspector, flow: &mut FlowState, to_server| {
-            let mut raised = Vec::new();
-            d.inspect_packet(flow, Events::NONE, &packet(to_server), &mut |x| {
-                raised.push(x.sid)
-            });
-            raised
-        };
+        let send =
+            |d: &mut Inspector, flow: &mut FlowState, to_server| udp_sids(d, flow, to_server);
         assert_eq!(send(&mut d, &mut flow, true), [1]);
         assert!(
             send(&mut d, &mut flow, true).is_empty(),
@@ -290,31 +296,8 @@ mod tests {
         let rule =
             |sid: u32| format!("alert udp any any -> 10.0.0.1 any (msg:\"r{sid}\"; sid:{sid};)\n");
         let mut d = inspector(&rule(1), DetectLimits::default());
-        let packet = PacketView {
-            ts_ns: 0,
-            flow_id: 1,
-            to_server: true,
-            established: true,
-            reassembled: false,
-            proto: ip_proto::UDP,
-            src: "10.0.0.9".parse().unwrap(),
-            dst: "10.0.0.1".parse().unwrap(),
-            src_port: 40000,
-            dst_port: 53,
-            carrier: Default::default(),
-            transport_valid: true,
-            payload: b"x",
-            payload_len: 1,
-            stream_sizes: None,
-            tcp: None,
-            icmp: None,
-        };
         let mut flow = FlowState::default();
-        let send = |d: &mut Inspector, flow: &mut FlowState| {
-            let mut raised = Vec::new();
-            d.inspect_packet(flow, Events::NONE, &packet, &mut |x| raised.push(x.sid));
-            raised
-        };
+        let send = |d: &mut Inspector, flow: &mut FlowState| udp_sids(d, flow, true);
         assert_eq!(send(&mut d, &mut flow), [1]);
         // sid 3 comes first in the last set, so every index moves.
         for text in [rule(1) + &rule(2), rule(3) + &rule(1) + &rule(2)] {
