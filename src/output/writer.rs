@@ -383,11 +383,17 @@ impl<T: Table> TableFiles<T> {
         for partition in stale {
             self.close(partition);
         }
+        self.tend(now);
+        Ok(())
+    }
+
+    /// Takes back the files finished in the background and settles them
+    /// when due: after each write, and when the queue is quiet.
+    fn tend(&mut self, now: Instant) {
         for finished in self.finishing.collect() {
             self.finished(finished);
         }
         self.settling.settle_if_due(now);
-        Ok(())
     }
 
     /// Appends `batch` to `partition`'s open file, opening one if needed.
@@ -689,11 +695,12 @@ fn run(
         let chunk = match receiver.recv_timeout(QUIET) {
             Ok(chunk) => chunk,
             Err(RecvTimeoutError::Timeout) => {
-                // Files closed before the queue went quiet are settled too.
+                // Files closed before the queue went quiet are finished
+                // and settled too.
                 let now = Instant::now();
-                tables.flows.settling.settle_if_due(now);
-                tables.detections.settling.settle_if_due(now);
-                tables.services.settling.settle_if_due(now);
+                tables.flows.tend(now);
+                tables.detections.tend(now);
+                tables.services.tend(now);
                 continue;
             }
             Err(RecvTimeoutError::Disconnected) => break,
